@@ -1,0 +1,123 @@
+"""Strict, frozen spec base and the one loader that turns files into validated specs.
+
+Every spec type derives from :class:`Spec` (pydantic v2, ``extra="forbid"``, frozen, strict
+numbers). :func:`load_toml` and :func:`load_json` read a file and :func:`validate` turns a mapping
+into a spec, converting every failure (syntax, unknown key, missing key, wrong type, out-of-range
+value, NaN/inf) into a one-line :class:`~elmoe_dse.errors.SpecError` naming the file, the field and
+what to write instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from elmoe_dse.errors import SpecError
+
+SCHEMA_VERSION = 1
+
+
+class Spec(BaseModel):
+    """Base of every spec: frozen, unknown keys rejected, no silent coercion of strings to numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_non_finite(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(f"field '{key}' is {value}; write a finite number")
+        return data
+
+
+S = TypeVar("S", bound=Spec)
+
+
+def _format_validation_error(err: ValidationError) -> tuple[str, str]:
+    """Return (field path, message with a fix) of the first error pydantic reports."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()))
+    kind = first.get("type", "")
+    msg = str(first.get("msg", "invalid value"))
+    if kind == "extra_forbidden":
+        msg = "unknown key; remove it or fix its spelling"
+    elif kind == "missing":
+        msg = "required key is missing; add it"
+    elif kind.endswith("_type") or kind.endswith("_parsing"):
+        got = first.get("input")
+        msg = f"{msg} (got {got!r})"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return loc, msg
+
+
+def validate(spec_type: type[S], data: Any, *, path: str | Path | None = None) -> S:
+    """Validate ``data`` as ``spec_type``; raise :class:`SpecError` with file and field on failure."""
+    where = str(path) if path is not None else None
+    if not isinstance(data, dict):
+        raise SpecError(f"expected a table of keys, got {type(data).__name__}", path=where)
+    try:
+        return spec_type.model_validate(data)
+    except ValidationError as err:
+        loc, msg = _format_validation_error(err)
+        raise SpecError(msg, path=where, field=loc or None) from None
+
+
+def read_text(path: str | Path) -> str:
+    """Read a spec file as UTF-8 text, with one-line errors for missing, binary or empty files."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecError("file not found; check the path", path=str(p))
+    if p.is_dir():
+        raise SpecError("is a directory; give a spec file", path=str(p))
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise SpecError(f"cannot read ({err.strerror}); check permissions", path=str(p)) from None
+    if b"\x00" in raw:
+        raise SpecError("is a binary file; give a TOML or JSON text file", path=str(p))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("is not UTF-8 text; save it as UTF-8", path=str(p)) from None
+    if not text.strip():
+        raise SpecError("is empty; see the shipped examples for the keys it needs", path=str(p))
+    return text
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file into a dict, with a one-line error on syntax errors."""
+    text = read_text(path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"TOML syntax error: {err}", path=str(path)) from None
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    """Parse a JSON file into a dict, with a one-line error on syntax errors."""
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SpecError(f"JSON syntax error: {err}", path=str(path)) from None
+    if not isinstance(data, dict):
+        raise SpecError("top level must be a JSON object", path=str(path))
+    return data
+
+
+def load_spec_file(path: str | Path) -> dict[str, Any]:
+    """Parse a ``.toml`` or ``.json`` file by its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".toml":
+        return load_toml(path)
+    if suffix == ".json":
+        return load_json(path)
+    raise SpecError("unknown file type; use a .toml or .json file", path=str(path))
