@@ -9,6 +9,7 @@ what to write instead.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import tomllib
@@ -23,9 +24,9 @@ SCHEMA_VERSION = 1
 
 
 class Spec(BaseModel):
-    """Base of every spec: frozen, unknown keys rejected, no silent coercion of strings to numbers."""
+    """Base of every spec: frozen, unknown keys rejected, no coercion of strings to numbers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -41,13 +42,22 @@ S = TypeVar("S", bound=Spec)
 
 
 def _format_validation_error(err: ValidationError) -> tuple[str, str]:
-    """Return (field path, message with a fix) of the first error pydantic reports."""
-    first = err.errors()[0]
+    """Return (field path, message with a fix) of the most useful error pydantic reports.
+
+    Unknown keys come first: a misspelt key also shows up as a missing one, and the typo is the fix.
+    """
+    errors = sorted(err.errors(), key=lambda e: e.get("type") != "extra_forbidden")
+    first = errors[0]
     loc = ".".join(str(p) for p in first.get("loc", ()))
     kind = first.get("type", "")
     msg = str(first.get("msg", "invalid value"))
     if kind == "extra_forbidden":
-        msg = "unknown key; remove it or fix its spelling"
+        missing = [
+            ".".join(str(p) for p in e.get("loc", ())) for e in errors if e.get("type") == "missing"
+        ]
+        close = difflib.get_close_matches(loc, missing, n=1)
+        hint = f" (did you mean '{close[0].rsplit('.', 1)[-1]}'?)" if close else ""
+        msg = f"unknown key{hint}; remove it or fix its spelling"
     elif kind == "missing":
         msg = "required key is missing; add it"
     elif kind.endswith("_type") or kind.endswith("_parsing"):
@@ -59,7 +69,7 @@ def _format_validation_error(err: ValidationError) -> tuple[str, str]:
 
 
 def validate(spec_type: type[S], data: Any, *, path: str | Path | None = None) -> S:
-    """Validate ``data`` as ``spec_type``; raise :class:`SpecError` with file and field on failure."""
+    """Validate ``data`` as ``spec_type``; raise :class:`SpecError` naming file and field."""
     where = str(path) if path is not None else None
     if not isinstance(data, dict):
         raise SpecError(f"expected a table of keys, got {type(data).__name__}", path=where)

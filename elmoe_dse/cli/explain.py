@@ -1,0 +1,110 @@
+"""``elmoe-dse explain``: one design point, operator by operator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from elmoe_dse.cli._common import console, guarded, print_json, si
+
+
+def explain(
+    model: str = typer.Option(..., "--model", "-m", help="model id or config.json/TOML path"),
+    platform: str = typer.Option(..., "--platform", "-p", help="platform name or TOML path"),
+    batch: int = typer.Option(1, "--batch", "-b", help="batch size B (sequences)"),
+    context: int = typer.Option(1024, "--context", "-s", help="context length s (tokens)"),
+    routing: str = typer.Option("uniform", "--routing", help="uniform or zipf:A"),
+    sets: list[str] = typer.Option(  # noqa: B008
+        [], "--set", help="override a knob, model or platform field: KEY=VALUE (repeatable)"
+    ),
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator."""
+    from elmoe_dse.evaluate import evaluate
+    from elmoe_dse.explain import explain_data
+    from elmoe_dse.knobs import Knobs
+    from elmoe_dse.overrides import apply_overrides
+    from elmoe_dse.routing import parse_routing
+    from elmoe_dse.specs.model import load_model
+    from elmoe_dse.specs.platform import load_platform
+
+    with guarded():
+        m = load_model(model)
+        spec = load_platform(platform)
+        knobs = Knobs(batch_size=batch, context_len=context)
+        m, spec, knobs = apply_overrides(m, spec, knobs, sets)
+        p = parse_routing(routing, m.num_experts, m.experts_per_token)
+        step = evaluate(m, spec, knobs, p)
+        data = explain_data(step, m, spec, knobs.validated(), routing)
+        if json_out:
+            print_json(data)
+            return
+        render(data)
+
+
+def render(data: dict[str, Any]) -> None:
+    """Rich tables of the operators of each pass and the totals."""
+    from rich.table import Table
+
+    con = console()
+    for ps in data["passes"]:
+        tiers = sorted({t for op in ps["operators"] for t in op["bytes_read_by_tier"]})
+        table = Table(
+            title=f"{data['model']} on {data['platform']}: {ps['kind']} pass, "
+            f"{ps['tokens']:g} tokens, {ps['unique_experts_per_layer']:.1f} unique experts/layer "
+            f"({ps['resident_experts_per_layer']:.1f} resident)"
+        )
+        table.add_column("operator", no_wrap=True)
+        table.add_column("layers", justify="right")
+        table.add_column("unit")
+        table.add_column("time", justify="right")
+        table.add_column("bound", no_wrap=True)
+        for t in tiers:
+            table.add_column(f"{t} read", justify="right")
+        table.add_column("ops", justify="right")
+        table.add_column("energy", justify="right")
+        for op in ps["operators"]:
+            table.add_row(
+                op["name"],
+                str(op["layers"]),
+                str(op["unit"]),
+                si(op["time_s"], "s"),
+                op["bound"],
+                *[si(op["bytes_read_by_tier"].get(t), "B") for t in tiers],
+                si(op["ops"], "op"),
+                si(op["energy_j"], "J"),
+            )
+        table.add_section()
+        table.add_row(
+            "pass total",
+            "",
+            "",
+            si(ps["time_s"], "s"),
+            "",
+            *[si(ps["bytes_by_tier"].get(t), "B") for t in tiers],
+            "",
+            si(ps["energy_j"], "J"),
+        )
+        con.print(table)
+    m = data["metrics"]
+    totals = Table(title="Step totals", show_header=False)
+    totals.add_column("metric")
+    totals.add_column("value", justify="right")
+    totals.add_row("time per step", si(m["time_per_step_s"], "s"))
+    totals.add_row("tokens per step", f"{m['tokens_per_step']:g}")
+    totals.add_row("throughput", f"{m['throughput_tok_per_s']:.4g} tok/s")
+    totals.add_row("latency per token", si(m["latency_per_token_s"], "s"))
+    totals.add_row("energy per step", si(m["energy_per_step_j"], "J"))
+    totals.add_row("energy per token", si(m["energy_per_token_j"], "J"))
+    totals.add_row("bound", str(data["bound"]))
+    for k, v in data["energy_by_component_j"].items():
+        totals.add_row(f"  energy: {k}", si(v, "J"))
+    c = data["cache"]
+    totals.add_row("expert cache", f"{c['policy']}{' (bit-nested)' if c['bit_nested'] else ''}")
+    if c["policy"] != "none":
+        totals.add_row("  pool experts/layer", f"{c['pool_experts_per_layer']:g}")
+        totals.add_row("  hit rate (selections)", f"{c['hit_rate']:.3f}")
+    if not data["feasible"]:
+        totals.add_row("[red]infeasible[/red]", str(data["infeasible_reason"]))
+    con.print(totals)

@@ -1,0 +1,24 @@
+"""The ``elmoe-dse`` command: one Typer app, one file per command."""
+
+from __future__ import annotations
+
+import typer
+
+from elmoe_dse.cli import explain as explain_cmd
+from elmoe_dse.cli import models, platforms
+
+app = typer.Typer(
+    name="elmoe-dse",
+    help="Analytical design-space exploration of MoE LLM decoding on memory-centric hardware.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(platforms.app, name="platforms")
+app.command("explain")(explain_cmd.explain)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

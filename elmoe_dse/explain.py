@@ -1,0 +1,87 @@
+"""The data behind ``elmoe-dse explain``: one design point's cost as plain JSON-ready values.
+
+Pure: takes a 0-d :class:`~elmoe_dse.evaluate.StepCost` and returns dicts of floats and strings
+in SI units (bytes, seconds, joules, ops). Rendering happens in the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from elmoe_dse.evaluate import StepCost
+from elmoe_dse.knobs import KNOB_INFO, Knobs
+from elmoe_dse.roofline import OpCost, PassCost
+from elmoe_dse.specs.model import ModelSpec
+from elmoe_dse.specs.platform import PlatformSpec
+
+
+def _scalar(x: Any) -> Any:
+    arr = np.asarray(x)
+    if arr.shape != ():
+        raise ValueError("explain takes one design point; got an array of shape " + str(arr.shape))
+    value = arr.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _op_dict(op: OpCost) -> dict[str, Any]:
+    return {
+        "name": op.name,
+        "layers": op.layers,
+        "unit": _scalar(op.unit),
+        "time_s": _scalar(op.time_s),
+        "bound": _scalar(op.bound_label()),
+        "bytes_read_by_tier": {k: _scalar(v) for k, v in sorted(op.bytes_read.items())},
+        "bytes_written_by_tier": {k: _scalar(v) for k, v in sorted(op.bytes_written.items())},
+        "link_bytes": {k: _scalar(v) for k, v in sorted(op.link_bytes.items())},
+        "ops": _scalar(op.ops),
+        "precision": op.precision,
+        "energy_j": _scalar(sum(np.asarray(v) for v in op.energy_j.values())),
+        "energy_by_component_j": {k: _scalar(v) for k, v in sorted(op.energy_j.items())},
+    }
+
+
+def _pass_dict(ps: PassCost) -> dict[str, Any]:
+    return {
+        "kind": ps.kind,
+        "tokens": _scalar(ps.tokens),
+        "sequences": _scalar(ps.sequences),
+        "unique_experts_per_layer": _scalar(ps.unique_experts_per_layer),
+        "resident_experts_per_layer": _scalar(ps.resident_experts_per_layer),
+        "time_s": _scalar(ps.time_s),
+        "energy_j": _scalar(sum(np.asarray(v) for v in ps.energy_j.values())),
+        "bytes_by_tier": {k: _scalar(v) for k, v in sorted(ps.bytes_by_tier.items())},
+        "operators": [_op_dict(op) for op in ps.operators],
+    }
+
+
+def explain_data(
+    step: StepCost, model: ModelSpec, spec: PlatformSpec, knobs: Knobs, routing: str
+) -> dict[str, Any]:
+    """Everything ``explain`` shows, as JSON-ready values (SI units)."""
+    knob_values = {name: getattr(knobs, name) for name in KNOB_INFO}
+    return {
+        "model": model.id,
+        "platform": spec.name,
+        "routing": routing,
+        "knobs": {k: (v if isinstance(v, str) else _scalar(v)) for k, v in knob_values.items()},
+        "metrics": {k: _scalar(v) for k, v in step.metrics().items()},
+        "energy_by_component_j": {
+            k: _scalar(v) for k, v in sorted(step.energy_by_component_j.items())
+        },
+        "bytes_by_tier": {k: _scalar(v) for k, v in sorted(step.bytes_by_tier.items())},
+        "bound": _scalar(step.bound),
+        "feasible": bool(_scalar(step.feasible)),
+        "infeasible_reason": None if bool(_scalar(step.feasible)) else step.reason,
+        "cache": {
+            "policy": step.cache.policy,
+            "bit_nested": step.cache.bit_nested,
+            "pool_experts_per_layer": _scalar(step.cache.pool_experts_per_layer),
+            "hit_rate": _scalar(step.cache.hit_rate),
+            "resident_unique_frac": _scalar(step.cache.resident_unique_frac),
+        },
+        "passes": [_pass_dict(p) for p in step.passes],
+    }

@@ -1,0 +1,161 @@
+"""Design knobs: one frozen record, numeric knobs may be numpy arrays that broadcast.
+
+Defaults, units, ranges and help text live once, in :data:`KNOB_INFO`; the CLI's ``--set`` and
+sweep files read them from here. ``nan`` in an ``auto`` knob means "let the platform decide"
+(e.g. ``pool_experts``: as many experts as fit in the fast tier).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from elmoe_dse.errors import KnobError
+
+Array = np.ndarray
+AUTO = math.nan
+
+
+@dataclass(frozen=True)
+class KnobInfo:
+    """Metadata of one knob: help, unit, valid range or choices, whether ``auto`` is allowed."""
+
+    help: str
+    unit: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    integer: bool = False
+    choices: tuple[str, ...] = ()
+    auto: bool = False
+
+
+KNOB_INFO: dict[str, KnobInfo] = {
+    "policy": KnobInfo(
+        "decoding policy: auto (platform default), ar (plain), ar-cache (AR with an expert cache"
+        " in the fast tier)",
+        choices=("auto", "ar", "ar-cache"),
+    ),
+    "batch_size": KnobInfo("sequences decoded together, B", "sequences", 1, 4096, integer=True),
+    "context_len": KnobInfo("tokens already in each sequence's KV cache, s", "tokens", 0, 2**22),
+    "weight_format": KnobInfo(
+        "storage format of the weights (experts keep a model's native MXFP4)",
+        choices=("int8", "bf16", "mxfp4"),
+    ),
+    "kv_format": KnobInfo("KV-cache element format", choices=("fp16", "bf16", "int8")),
+    "overlap_frac": KnobInfo(
+        "rho: share of a token's experts already chosen by the previous token of its sequence",
+        "fraction",
+        0.0,
+        1.0,
+    ),
+    "cache_policy": KnobInfo(
+        "expert cache in the fast tier: auto (platform default), none, lru, hot (static hot set),"
+        " random (random pool, ablation)",
+        choices=("auto", "none", "lru", "hot", "random"),
+    ),
+    "pool_experts": KnobInfo(
+        "experts per MoE layer held in the fast tier (auto: as many as fit)",
+        "experts per layer",
+        0,
+        4096,
+        integer=True,
+        auto=True,
+    ),
+    "hb_capacity_gb": KnobInfo(
+        "capacity of the HB stack (auto: the platform's)", "GB", 0.0, 1024.0, auto=True
+    ),
+    "pe_count": KnobInfo(
+        "logic-die PEs, each with one HB bank; scales HB bandwidth and PE compute (auto: the"
+        " platform's)",
+        "PEs",
+        1,
+        1024,
+        integer=True,
+        auto=True,
+    ),
+    "msb_bits": KnobInfo(
+        "bits of each INT8 weight held in a bit-nested cache slot (the MSB slice)",
+        "bits",
+        1,
+        8,
+        integer=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Knob values of a design point (or a grid of them). See :data:`KNOB_INFO`."""
+
+    policy: str = "auto"
+    batch_size: Any = 1
+    context_len: Any = 1024
+    weight_format: str = "int8"
+    kv_format: str = "fp16"
+    overlap_frac: Any = 0.0
+    cache_policy: str = "auto"
+    pool_experts: Any = AUTO
+    hb_capacity_gb: Any = AUTO
+    pe_count: Any = AUTO
+    msb_bits: Any = 4
+
+    def numeric_names(self) -> list[str]:
+        return [f.name for f in fields(self) if not KNOB_INFO[f.name].choices]
+
+    def validated(self) -> Knobs:
+        """Check every knob against its range or choices; arrays broadcast to one shape."""
+        updates: dict[str, Any] = {}
+        for name in KNOB_INFO:
+            info = KNOB_INFO[name]
+            value = getattr(self, name)
+            if info.choices:
+                if value not in info.choices:
+                    raise KnobError(
+                        f"knob '{name}' = {value!r}; use one of {', '.join(info.choices)}"
+                    )
+                continue
+            arr = np.asarray(value, dtype=float)
+            finite = np.isfinite(arr)
+            if not info.auto and not finite.all():
+                raise KnobError(f"knob '{name}' must be a finite number; got {value!r}")
+            if np.isinf(arr).any():
+                raise KnobError(f"knob '{name}' must be finite or auto; got {value!r}")
+            vals = arr[finite]
+            if info.lo is not None and (vals < info.lo).any():
+                raise KnobError(f"knob '{name}' = {value!r} is below {info.lo}; raise it")
+            if info.hi is not None and (vals > info.hi).any():
+                raise KnobError(f"knob '{name}' = {value!r} is above {info.hi}; lower it")
+            if info.integer and (vals != np.round(vals)).any():
+                raise KnobError(f"knob '{name}' = {value!r} must be a whole number")
+            updates[name] = arr
+        try:
+            shaped = np.broadcast_arrays(*updates.values())
+        except ValueError as err:
+            raise KnobError(f"knob arrays do not broadcast together: {err}") from None
+        shaped_values: dict[str, Any] = dict(zip(updates, shaped, strict=True))
+        return replace(self, **shaped_values)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.batch_size))
+
+
+def parse_knob_value(name: str, text: str) -> Any:
+    """Parse a ``--set`` value for knob ``name`` (``auto`` allowed where the knob says so)."""
+    info = KNOB_INFO[name]
+    if info.choices:
+        if text not in info.choices:
+            raise KnobError(f"--set {name}={text}: use one of {', '.join(info.choices)}")
+        return text
+    if info.auto and text.lower() == "auto":
+        return AUTO
+    try:
+        value = float(text)
+    except ValueError:
+        raise KnobError(
+            f"--set {name}={text}: expected a number ({info.unit or 'no unit'})"
+        ) from None
+    return value

@@ -1,0 +1,88 @@
+"""``--set KEY=VALUE`` overrides of knobs, model fields and platform fields.
+
+A key is a knob name (see :data:`elmoe_dse.knobs.KNOB_INFO`), a top-level model field
+(``num_experts``), or a dotted platform field path (``tiers.lpddr.peak_bw_gb_per_s``,
+``static_power_w``). Overridden specs are re-validated, so an override obeys the same rules
+(types, ranges) as a spec file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel
+
+from elmoe_dse.errors import KnobError, SpecError
+from elmoe_dse.knobs import KNOB_INFO, Knobs, parse_knob_value
+from elmoe_dse.specs._base import validate
+from elmoe_dse.specs.model import ModelSpec
+from elmoe_dse.specs.platform import PlatformSpec
+
+
+def field_paths(obj: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every scalar field of a (nested) spec."""
+    out: list[str] = []
+    items: dict[str, Any]
+    if isinstance(obj, BaseModel):
+        items = {k: getattr(obj, k) for k in type(obj).model_fields}
+    elif isinstance(obj, dict):
+        items = obj
+    else:
+        return [prefix.rstrip(".")]
+    for key, value in items.items():
+        if isinstance(value, BaseModel | dict):
+            out.extend(field_paths(value, f"{prefix}{key}."))
+        else:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
+def apply_overrides(
+    model: ModelSpec, spec: PlatformSpec, knobs: Knobs, pairs: list[str]
+) -> tuple[ModelSpec, PlatformSpec, Knobs]:
+    """Apply ``KEY=VALUE`` strings; unknown keys raise a KnobError listing the valid ones."""
+    model_fields = set(type(model).model_fields)
+    platform_paths = set(field_paths(spec))
+    model_data: dict[str, Any] = {}
+    platform_data = spec.model_dump()
+    platform_touched = False
+    knob_updates: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise KnobError(f"--set '{pair}': write KEY=VALUE, e.g. --set batch_size=8")
+        key, _, text = pair.partition("=")
+        key, text = key.strip(), text.strip()
+        if key in KNOB_INFO:
+            knob_updates[key] = parse_knob_value(key, text)
+        elif key in model_fields:
+            model_data[key] = _parse_scalar(text)
+        elif key in platform_paths:
+            _set_path(platform_data, key.split("."), _parse_scalar(text))
+            platform_touched = True
+        else:
+            valid = sorted(KNOB_INFO) + sorted(model_fields) + sorted(platform_paths)
+            raise KnobError(f"--set: unknown key '{key}'; valid keys: {', '.join(valid)}")
+    try:
+        if model_data:
+            model = validate(ModelSpec, {**model.model_dump(), **model_data}, path="--set")
+        if platform_touched:
+            spec = validate(PlatformSpec, platform_data, path="--set")
+    except SpecError as err:
+        raise KnobError(str(err)) from None
+    return model, spec, replace(knobs, **knob_updates)

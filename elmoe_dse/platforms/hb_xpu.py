@@ -1,0 +1,48 @@
+"""``hb-xpu`` family: an xPU with a hybrid-bonded DRAM stack (HB) beside LPDDR, no speculation.
+
+HB holds the batch's KV cache, the non-expert weights and, in what is left, a full-precision
+expert cache (LRU by default, MODEL.md 5). A resident expert is read whole from HB, a missed one
+whole from LPDDR; both tiers are read in parallel inside an operator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elmoe_dse.knobs import Knobs
+from elmoe_dse.platforms._common import Footprint, MemoryPlan, cost_on, hb_plan, host_resources
+from elmoe_dse.roofline import OpCost
+from elmoe_dse.specs.platform import PlatformSpec
+from elmoe_dse.workload import OpLoad
+
+FAMILY = "hb-xpu"
+BIT_NESTED = False
+DEFAULT_CACHE = "lru"
+
+
+def memory_plan(
+    spec: PlatformSpec,
+    knobs: Knobs,
+    fp: Footprint,
+    *,
+    num_moe_layers: int,
+    num_experts: int,
+    slot_bytes_per_expert: np.ndarray,
+) -> MemoryPlan:
+    """KV, non-expert weights, then expert slots in HB."""
+    return hb_plan(
+        spec,
+        knobs,
+        fp,
+        num_moe_layers=num_moe_layers,
+        num_experts=num_experts,
+        slot_bytes_per_expert=slot_bytes_per_expert,
+    )
+
+
+def cost_pass(
+    spec: PlatformSpec, knobs: Knobs, loads: list[OpLoad], plan: MemoryPlan
+) -> tuple[OpCost, ...]:
+    """Every operator on the xPU, reading HB and LPDDR in parallel."""
+    res = host_resources(spec)
+    return tuple(cost_on(load, plan, res) for load in loads)

@@ -1,0 +1,207 @@
+"""Per-operator roofline over parallel memory tiers, energy, and the cost records (MODEL.md 7-8).
+
+Combination rules (every record below follows them):
+
+- inside one operator instance, compute, each memory tier and each link run in parallel::
+
+      t_op = max(ops / peak_ops(precision), max_t bytes_t / (bw_t x eff_t), max_l bytes_l / bw_l)
+             + overhead_op
+
+- operators run one after another and repeat over their layers; passes add; a step is its passes;
+- energy always adds: 8 x bytes_read_t x e_read_t + 8 x bytes_written_t x e_write_t
+  + ops x e_op(precision) + 8 x link bytes x e_link, plus static power x step time.
+
+Every quantity is a numpy array broadcast over the design grid; a scalar design is the 0-d case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from elmoe_dse.units import BITS_PER_BYTE
+
+Array = np.ndarray
+
+COMPUTE = "compute"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one operator can use: compute peak, tier bandwidths, link bandwidths (SI).
+
+    ``read_energy_j_per_bit`` may differ from the tier's host figure (near-memory reads).
+    """
+
+    unit: str
+    peak_ops_per_s: dict[str, Array]
+    energy_j_per_op: dict[str, float]
+    bw_bytes_per_s: dict[str, Array]
+    read_energy_j_per_bit: dict[str, float]
+    write_energy_j_per_bit: dict[str, float]
+    link_bw_bytes_per_s: dict[str, Array]
+    link_energy_j_per_bit: dict[str, float]
+    overhead_s: float
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Cost of one operator over all its layers.
+
+    ``terms_s`` holds the per-instance time of each parallel term (``compute``, each tier, each
+    link); ``bound`` is the index into ``labels`` of the term that sets the time.
+    """
+
+    name: str
+    layers: int
+    unit: Array
+    time_s: Array
+    terms_s: dict[str, Array]
+    labels: tuple[str, ...]
+    bound: Array
+    bytes_read: dict[str, Array]
+    bytes_written: dict[str, Array]
+    link_bytes: dict[str, Array]
+    ops: Array
+    precision: str
+    energy_j: dict[str, Array]
+
+    def bound_label(self) -> Array:
+        """The binding term's name per design point."""
+        return np.asarray(self.labels, dtype=object)[self.bound]
+
+
+@dataclass(frozen=True)
+class PassCost:
+    """One forward pass (decode, draft or verify): its operators in order."""
+
+    kind: str
+    tokens: Array
+    sequences: Array
+    unique_experts_per_layer: Array
+    resident_experts_per_layer: Array
+    operators: tuple[OpCost, ...]
+
+    @property
+    def time_s(self) -> Array:
+        return sum_arrays([op.time_s for op in self.operators])
+
+    @property
+    def energy_j(self) -> dict[str, Array]:
+        return add_dicts([op.energy_j for op in self.operators])
+
+    @property
+    def bytes_by_tier(self) -> dict[str, Array]:
+        return add_dicts([op.bytes_read for op in self.operators])
+
+    @property
+    def bytes_written_by_tier(self) -> dict[str, Array]:
+        return add_dicts([op.bytes_written for op in self.operators])
+
+
+def sum_arrays(values: list[Array]) -> Array:
+    """Sum a list of broadcastable arrays (0-d zero if empty)."""
+    total: Array = np.zeros(())
+    for v in values:
+        total = total + v
+    return total
+
+
+def add_dicts(dicts: list[dict[str, Array]]) -> dict[str, Array]:
+    """Key-wise sum of dicts of arrays."""
+    out: dict[str, Array] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out[k] + v if k in out else np.asarray(v)
+    return out
+
+
+def operator_cost(
+    *,
+    name: str,
+    layers: int,
+    ops: Array,
+    precision: str,
+    bytes_read: dict[str, Array],
+    bytes_written: dict[str, Array],
+    link_bytes: dict[str, Array],
+    res: Resources,
+) -> OpCost:
+    """Roofline time and energy of ``layers`` instances of one operator (per-instance inputs).
+
+    Reads and writes of the same tier share its bandwidth. Returns totals over the layers.
+    """
+    terms: dict[str, Array] = {COMPUTE: np.asarray(ops) / res.peak_ops_per_s[precision]}
+    tiers = sorted(set(bytes_read) | set(bytes_written))
+    for tier in tiers:
+        moved = bytes_read.get(tier, 0.0) + bytes_written.get(tier, 0.0)
+        terms[tier] = np.asarray(moved) / res.bw_bytes_per_s[tier]
+    for link, nbytes in link_bytes.items():
+        terms[f"link:{link}"] = np.asarray(nbytes) / res.link_bw_bytes_per_s[link]
+    labels = tuple(terms)
+    stacked = np.stack(np.broadcast_arrays(*terms.values()), axis=0)
+    bound = np.argmax(stacked, axis=0)
+    per_instance = np.max(stacked, axis=0) + res.overhead_s
+    energy: dict[str, Array] = {}
+    for tier, nbytes in bytes_read.items():
+        energy[f"read_{tier}"] = (
+            layers * np.asarray(nbytes) * BITS_PER_BYTE * res.read_energy_j_per_bit[tier]
+        )
+    for tier, nbytes in bytes_written.items():
+        energy[f"write_{tier}"] = (
+            layers * np.asarray(nbytes) * BITS_PER_BYTE * res.write_energy_j_per_bit[tier]
+        )
+    energy["compute"] = layers * np.asarray(ops) * res.energy_j_per_op[precision]
+    link_energy = sum_arrays(
+        [
+            np.asarray(nb) * BITS_PER_BYTE * res.link_energy_j_per_bit[link]
+            for link, nb in link_bytes.items()
+        ]
+    )
+    energy["link"] = layers * link_energy
+    return OpCost(
+        name=name,
+        layers=layers,
+        unit=np.full(np.shape(bound), res.unit, dtype=object),
+        time_s=layers * per_instance,
+        terms_s=terms,
+        labels=labels,
+        bound=bound,
+        bytes_read={k: layers * np.asarray(v) for k, v in bytes_read.items()},
+        bytes_written={k: layers * np.asarray(v) for k, v in bytes_written.items()},
+        link_bytes={k: layers * np.asarray(v) for k, v in link_bytes.items()},
+        ops=layers * np.asarray(ops),
+        precision=precision,
+        energy_j=energy,
+    )
+
+
+def choose_faster(a: OpCost, b: OpCost) -> OpCost:
+    """Per design point, the cost of whichever placement finishes sooner (``a`` on ties)."""
+    use_b = b.time_s < a.time_s
+
+    def pick(x: Array, y: Array) -> Array:
+        return np.where(use_b, y, x)
+
+    def pick_dict(x: dict[str, Array], y: dict[str, Array]) -> dict[str, Array]:
+        return {k: pick(x.get(k, np.zeros(())), y.get(k, np.zeros(()))) for k in set(x) | set(y)}
+
+    labels = tuple(dict.fromkeys(a.labels + b.labels))
+    bound_a = np.asarray([labels.index(label) for label in a.labels])[a.bound]
+    bound_b = np.asarray([labels.index(label) for label in b.labels])[b.bound]
+    return OpCost(
+        name=a.name,
+        layers=a.layers,
+        unit=pick(a.unit, b.unit),
+        time_s=pick(a.time_s, b.time_s),
+        terms_s=pick_dict(a.terms_s, b.terms_s),
+        labels=labels,
+        bound=pick(bound_a, bound_b),
+        bytes_read=pick_dict(a.bytes_read, b.bytes_read),
+        bytes_written=pick_dict(a.bytes_written, b.bytes_written),
+        link_bytes=pick_dict(a.link_bytes, b.link_bytes),
+        ops=pick(a.ops, b.ops),
+        precision=a.precision,
+        energy_j=pick_dict(a.energy_j, b.energy_j),
+    )

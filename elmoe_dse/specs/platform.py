@@ -1,0 +1,240 @@
+"""Platform specs: memory tiers, compute units, links, static power, per-operator overhead.
+
+A platform file is TOML with prefixed units in the key names (``capacity_gb``,
+``peak_bw_gb_per_s``, ``read_energy_pj_per_bit``, ``peak_tops``); the loader validates it and
+exposes SI accessors (``capacity_bytes``, ``bw_bytes_per_s``, ``read_energy_j_per_bit``). Every
+section carries a ``source``. Parameters the paper does not state declare a plausible range under
+``[ranges]`` (dotted field path -> min, max, source); the loader rejects a value outside its range
+and calibration never leaves it.
+
+Families (the module in :mod:`elmoe_dse.platforms` that evaluates it):
+
+- ``xpu``: every operator on the host compute, all data in its tiers (LPDDR, or HBM for GPUs).
+- ``near-memory``: an xPU plus a near-memory unit (bank PIM, logic-die PIM, NMP) inside one tier;
+  each operator runs where it finishes sooner.
+- ``hb-xpu``: an xPU with a hybrid-bonded DRAM stack (HB) next to LPDDR, no speculation.
+- ``elmoe3d``: HB stack on a logic die of bit-sliced PEs (one HB bank per PE) + LPDDR.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from elmoe_dse import units
+from elmoe_dse.errors import SpecError
+from elmoe_dse.specs._base import Spec, load_spec_file, validate
+
+Precision = Literal["w4a8", "w8a8", "w16a16"]
+PRECISIONS: tuple[str, ...] = ("w4a8", "w8a8", "w16a16")
+Family = Literal["xpu", "near-memory", "hb-xpu", "elmoe3d"]
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "platforms"
+
+
+class TierSpec(Spec):
+    """One memory tier (LPDDR, HB, HBM). Reads of different tiers proceed in parallel."""
+
+    capacity_gb: float = Field(gt=0, description="capacity, decimal GB")
+    peak_bw_gb_per_s: float = Field(gt=0, description="peak bandwidth, decimal GB/s")
+    bw_efficiency_frac: float = Field(gt=0, le=1, description="achievable / peak bandwidth")
+    read_energy_pj_per_bit: float = Field(gt=0, description="read energy, pJ per bit")
+    write_energy_pj_per_bit: float = Field(gt=0, description="write energy, pJ per bit")
+    source: str
+
+    @property
+    def capacity_bytes(self) -> float:
+        return self.capacity_gb * units.GB
+
+    @property
+    def bw_bytes_per_s(self) -> float:
+        """Achievable bandwidth = peak x efficiency, bytes/s."""
+        return self.peak_bw_gb_per_s * units.GB * self.bw_efficiency_frac
+
+    @property
+    def read_energy_j_per_bit(self) -> float:
+        return self.read_energy_pj_per_bit * units.PJ
+
+    @property
+    def write_energy_j_per_bit(self) -> float:
+        return self.write_energy_pj_per_bit * units.PJ
+
+
+class PrecisionTable(Spec):
+    """A number per compute precision (weights x activations)."""
+
+    w4a8: float = Field(gt=0)
+    w8a8: float = Field(gt=0)
+    w16a16: float = Field(gt=0)
+
+    def get(self, precision: str) -> float:
+        return float(getattr(self, precision))
+
+
+class ComputeSpec(Spec):
+    """Host compute (xPU, GPU) or the logic die's PE array as a whole."""
+
+    peak_tops: PrecisionTable = Field(description="dense peak, tera-ops/s per precision")
+    energy_pj_per_op: PrecisionTable = Field(description="energy per op (a MAC is 2 ops), pJ")
+    source: str
+
+    def peak_ops_per_s(self, precision: str) -> float:
+        return self.peak_tops.get(precision) * units.TERA
+
+    def energy_j_per_op(self, precision: str) -> float:
+        return self.energy_pj_per_op.get(precision) * units.PJ
+
+
+class NearMemorySpec(Spec):
+    """Processing inside one memory tier (bank PIM, logic-die PIM, NMP).
+
+    Internal bandwidth = ``internal_bw_multiplier`` x the tier's peak x ``bw_efficiency_frac``.
+    """
+
+    kind: Literal["bank-pim", "logic-pim", "nmp"]
+    tier: str
+    internal_bw_multiplier: float = Field(gt=0)
+    bw_efficiency_frac: float = Field(gt=0, le=1)
+    read_energy_pj_per_bit: float = Field(gt=0)
+    peak_tops: PrecisionTable
+    energy_pj_per_op: PrecisionTable
+    source: str
+
+
+class LinkSpec(Spec):
+    """A die-to-die or PE-to-PE link; its bytes add a ``bytes / bw`` term to an operator's max."""
+
+    bw_gb_per_s: float = Field(gt=0)
+    energy_pj_per_bit: float = Field(ge=0)
+    source: str
+
+    @property
+    def bw_bytes_per_s(self) -> float:
+        return self.bw_gb_per_s * units.GB
+
+
+class LogicDieSpec(Spec):
+    """ELMoE-3D logic die: PEs each wired to one HB bank (HB bandwidth, compute scale with PEs)."""
+
+    pe_count: int = Field(ge=1)
+    hb_bw_per_pe_gb_per_s: float = Field(gt=0)
+    hb_capacity_per_pe_gb: float = Field(gt=0)
+    psum_bytes_per_element: float = Field(gt=0, description="partial-sum element size, bytes")
+    source: str
+
+
+class RangeSpec(Spec):
+    """Plausible range of a parameter the paper does not state; calibration stays inside it."""
+
+    min: float
+    max: float
+    source: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeSpec:
+        if not self.min <= self.max:
+            raise ValueError(f"min {self.min} > max {self.max}; swap them")
+        return self
+
+
+class PlatformSpec(Spec):
+    """A hardware platform. See the module docstring for the families."""
+
+    schema_version: int = Field(ge=1, le=1)
+    name: str
+    family: Family
+    description: str
+    source: str
+    tiers: dict[str, TierSpec]
+    compute: ComputeSpec
+    near_memory: NearMemorySpec | None = None
+    logic_die: LogicDieSpec | None = None
+    links: dict[str, LinkSpec] = Field(default_factory=dict)
+    static_power_w: float = Field(ge=0)
+    op_overhead_s: float = Field(ge=0, description="fixed latency per operator instance, s")
+    ranges: dict[str, RangeSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlatformSpec:
+        fam = self.family
+        if fam in ("hb-xpu", "elmoe3d"):
+            for needed in ("hb", "lpddr"):
+                if needed not in self.tiers:
+                    raise ValueError(f"family '{fam}' needs a [tiers.{needed}] table; add it")
+        if fam == "elmoe3d":
+            if self.logic_die is None:
+                raise ValueError("family 'elmoe3d' needs a [logic_die] table; add it")
+            die, hb = self.logic_die, self.tiers["hb"]
+            expected = die.pe_count * die.hb_bw_per_pe_gb_per_s
+            if abs(hb.peak_bw_gb_per_s - expected) > 1e-6 * expected:
+                raise ValueError(
+                    f"tiers.hb.peak_bw_gb_per_s = {hb.peak_bw_gb_per_s} but pe_count x "
+                    f"hb_bw_per_pe_gb_per_s = {expected}; one HB bank per PE: make them equal"
+                )
+        if fam == "near-memory":
+            if self.near_memory is None:
+                raise ValueError("family 'near-memory' needs a [near_memory] table; add it")
+            if self.near_memory.tier not in self.tiers:
+                raise ValueError(
+                    f"near_memory.tier '{self.near_memory.tier}' is not one of the tiers "
+                    f"{sorted(self.tiers)}; use one of them"
+                )
+        if not self.tiers:
+            raise ValueError("at least one [tiers.NAME] table is needed")
+        for path, rng in self.ranges.items():
+            value = get_field(self, path)
+            if not rng.min <= value <= rng.max:
+                raise ValueError(
+                    f"'{path}' = {value} is outside its stated range [{rng.min}, {rng.max}]; "
+                    "choose a value inside it"
+                )
+        return self
+
+    @property
+    def main_tier(self) -> str:
+        """The tier that holds everything not placed elsewhere (LPDDR, or HBM on a GPU)."""
+        return "lpddr" if "lpddr" in self.tiers else next(iter(self.tiers))
+
+
+def get_field(spec: Spec, path: str) -> float:
+    """Read a numeric field by dotted path (``tiers.lpddr.bw_efficiency_frac``)."""
+    obj: object = spec
+    for part in path.split("."):
+        if isinstance(obj, dict):
+            if part not in obj:
+                raise ValueError(f"range path '{path}': no key '{part}'; check the spelling")
+            obj = obj[part]
+        elif hasattr(obj, part):
+            obj = getattr(obj, part)
+        else:
+            raise ValueError(f"range path '{path}': no field '{part}'; check the spelling")
+    if isinstance(obj, bool) or not isinstance(obj, int | float):
+        raise ValueError(f"range path '{path}' does not name a number")
+    return float(obj)
+
+
+def list_platforms() -> list[str]:
+    """Names of the shipped platform specs."""
+    return sorted(p.stem for p in DATA_DIR.glob("*.toml"))
+
+
+@cache
+def _load_shipped(name: str) -> PlatformSpec:
+    path = DATA_DIR / f"{name}.toml"
+    return validate(PlatformSpec, load_spec_file(path), path=path)
+
+
+def load_platform(name_or_path: str | Path) -> PlatformSpec:
+    """Load a shipped platform by name, or a platform TOML file by path."""
+    text = str(name_or_path)
+    if text.lower() in list_platforms():
+        return _load_shipped(text.lower())
+    path = Path(text)
+    if path.suffix.lower() in (".toml", ".json") or path.exists():
+        return validate(PlatformSpec, load_spec_file(path), path=path)
+    raise SpecError(
+        f"unknown platform '{text}'; use one of {', '.join(list_platforms())} or a .toml path"
+    )

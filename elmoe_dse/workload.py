@@ -1,0 +1,301 @@
+"""Bytes and ops per operator of one decode pass (MODEL.md sections 2, 3, 7).
+
+A pass processes ``N = B x T`` tokens: ``B`` sequences with ``T`` tokens each (T = 1 for plain
+decoding and for one chain-draft step, T = gamma + 1 for a verify pass) at context length ``s``.
+Operators, in execution order, each repeated over the layers that have it::
+
+    qkv_proj      weights: attention projections except the output one; ops 2 N P
+    attention     reads the batch's KV cache, B x min(s, window) x KV bytes per token;
+                  ops 2 N s H (d_qk + d_v); MLA in absorbed form:
+                  d_qk = kv_lora + rope, d_v = kv_lora
+    o_proj        weights H d_v x d
+    router        weights d x E
+    shared_experts weights n_shared x 3 d f_shared (MoE layers)
+    routed_experts U unique experts per layer, ops 2 N k 3 d f (token-expert pairs)
+    dense_ffn     leading dense layers, 3 d f_dense
+    lm_head       V x d once per pass
+
+Weight bytes are read once per pass whatever the number of tokens (weights are shared by the
+batch); KV bytes are read per sequence. Per-layer routed-expert bytes come split into classes that
+a platform places on its tiers: ``expert_fast`` (resident slices in the fast tier),
+``expert_slow`` (the rest: LSB slices of resident experts and whole missed experts). The embedding
+lookup (N rows) and activations are ignored: they are kilobytes against megabytes of weights.
+Partial sums exchanged between PEs (``psum_elements``) are counted at projection boundaries
+(attention output, FFN/expert output).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from elmoe_dse.formats import (
+    KV_PRECISION,
+    WEIGHT_PRECISION,
+    kv_bytes_per_element,
+    lsb_bytes_per_param,
+    msb_bytes_per_param,
+    weight_bytes_per_param,
+)
+from elmoe_dse.specs.model import ModelSpec
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class OpLoad:
+    """Demand of one operator per layer instance; ``layers`` instances run one after another.
+
+    ``read_bytes`` and ``write_bytes`` map a data class (``weights``, ``kv``, ``expert_fast``,
+    ``expert_slow``) to bytes per instance; the platform maps classes to tiers.
+    """
+
+    name: str
+    layers: int
+    read_bytes: dict[str, Array]
+    write_bytes: dict[str, Array]
+    ops: Array
+    precision: str
+    psum_elements: Array
+    weight_params: Array = field(default_factory=lambda: np.zeros(()))
+
+
+@dataclass(frozen=True)
+class ExpertTraffic:
+    """Routed-expert traffic of a pass, per MoE layer.
+
+    Attributes:
+        unique: unique experts touched per layer (dimensionless).
+        resident: of those, experts whose fast-tier copy is used.
+        resident_fast_bytes_per_param: bytes per parameter read from the fast tier for a resident
+            expert (MSB slice + scale for a bit-nested pool, the whole weight for a full cache).
+        resident_slow_bytes_per_param: bytes per parameter still read from the main tier for a
+            resident expert (the LSB slice; 0 for a full cache or a draft pass).
+        miss_bytes_per_param: bytes per parameter of a non-resident expert.
+        precision: compute precision of the expert GEMMs.
+    """
+
+    unique: Array
+    resident: Array
+    resident_fast_bytes_per_param: Array
+    resident_slow_bytes_per_param: Array
+    miss_bytes_per_param: Array
+    precision: str
+
+
+def expert_format(model: ModelSpec, weight_format: str) -> str:
+    """Storage format of routed experts: the model's native one (MXFP4 on GPT-OSS) or the knob."""
+    return model.native_expert_format or weight_format
+
+
+def no_cache_traffic(model: ModelSpec, unique: Array, weight_format: str) -> ExpertTraffic:
+    """Every unique expert read whole from the main tier."""
+    fmt = expert_format(model, weight_format)
+    bpp = np.asarray(weight_bytes_per_param(fmt))
+    zero = np.zeros_like(bpp)
+    return ExpertTraffic(
+        unique=np.asarray(unique, dtype=float),
+        resident=np.zeros_like(np.asarray(unique, dtype=float)),
+        resident_fast_bytes_per_param=zero,
+        resident_slow_bytes_per_param=zero,
+        miss_bytes_per_param=bpp,
+        precision=WEIGHT_PRECISION[fmt],
+    )
+
+
+def cached_traffic(
+    model: ModelSpec,
+    unique: Array,
+    resident: Array,
+    weight_format: str,
+    *,
+    bit_nested: bool,
+    msb_bits: Array | float = 4.0,
+) -> ExpertTraffic:
+    """Target-precision traffic with part of the unique experts resident in the fast tier.
+
+    A full-precision cache serves a resident expert entirely from the fast tier. A bit-nested
+    cache holds only the top ``msb_bits`` bits (+ scale): the LSB slice still comes from the main
+    tier, in parallel. Experts in a native format that cannot be sliced (MXFP4) are cached whole.
+    """
+    fmt = expert_format(model, weight_format)
+    full = np.asarray(weight_bytes_per_param(fmt))
+    sliceable = bit_nested and fmt == "int8"
+    if sliceable:
+        fast = msb_bytes_per_param(msb_bits)
+        slow = lsb_bytes_per_param(msb_bits)
+    else:
+        fast, slow = full, np.zeros_like(full)
+    return ExpertTraffic(
+        unique=np.asarray(unique, dtype=float),
+        resident=np.asarray(resident, dtype=float),
+        resident_fast_bytes_per_param=np.asarray(fast),
+        resident_slow_bytes_per_param=np.asarray(slow),
+        miss_bytes_per_param=full,
+        precision=WEIGHT_PRECISION[fmt],
+    )
+
+
+def draft_traffic(
+    model: ModelSpec, unique: Array, weight_format: str, draft_bits: Array | float
+) -> ExpertTraffic:
+    """Self-draft traffic: only pool experts (all resident), their MSB slices from the fast tier.
+
+    Unsliceable native formats (MXFP4) are read whole from the pool at their own precision.
+    """
+    fmt = expert_format(model, weight_format)
+    u = np.asarray(unique, dtype=float)
+    if fmt == "int8":
+        fast = msb_bytes_per_param(draft_bits)
+        precision = "w4a8"
+    else:
+        fast = np.asarray(weight_bytes_per_param(fmt))
+        precision = WEIGHT_PRECISION[fmt]
+    zero = np.zeros_like(fast)
+    return ExpertTraffic(
+        unique=u,
+        resident=u,
+        resident_fast_bytes_per_param=fast,
+        resident_slow_bytes_per_param=zero,
+        miss_bytes_per_param=zero,
+        precision=precision,
+    )
+
+
+def kv_bytes_per_token(model: ModelSpec, context_len: Array, kv_format: str) -> Array:
+    """KV bytes one sequence reads per pass, summed over layers (sliding layers read the window)."""
+    ctx = np.asarray(context_len, dtype=float)
+    per_layer = model.kv_elements_per_token_per_layer() * kv_bytes_per_element(kv_format)
+    full_layers = model.num_layers - model.num_sliding_layers
+    sliding_ctx = np.minimum(ctx, model.sliding_window) if model.num_sliding_layers else 0.0
+    return per_layer * (full_layers * ctx + model.num_sliding_layers * sliding_ctx)
+
+
+def attention_dims(model: ModelSpec) -> tuple[int, int]:
+    """(query-key dot length, value length) per head as decode computes attention."""
+    if model.attention_kind == "mla":
+        return model.kv_lora_rank + model.qk_rope_head_dim, model.kv_lora_rank
+    return model.head_dim, model.head_dim
+
+
+def o_proj_params(model: ModelSpec) -> int:
+    """Output projection parameters of one layer."""
+    v = model.v_head_dim if model.attention_kind == "mla" else model.head_dim
+    return model.num_attention_heads * v * model.hidden_size
+
+
+def decode_pass(
+    model: ModelSpec,
+    *,
+    sequences: Array,
+    tokens_per_sequence: Array,
+    context_len: Array,
+    weight_format: str,
+    kv_format: str,
+    experts: ExpertTraffic,
+) -> list[OpLoad]:
+    """Operator loads of one pass of ``sequences x tokens_per_sequence`` tokens.
+
+    Args:
+        sequences: B, sequences in the batch (dimensionless, array or scalar).
+        tokens_per_sequence: T, tokens each sequence processes in this pass.
+        context_len: s, tokens already in each sequence's KV cache.
+        weight_format: storage format of non-expert weights (``int8``, ``bf16``, ``mxfp4``).
+        kv_format: KV-cache element format (``fp16``, ``int8``).
+        experts: routed-expert traffic per MoE layer.
+    """
+    b = np.asarray(sequences, dtype=float)
+    n = b * np.asarray(tokens_per_sequence, dtype=float)
+    ctx = np.asarray(context_len, dtype=float)
+    d = model.hidden_size
+    wbpp = weight_bytes_per_param(weight_format)
+    wprec = WEIGHT_PRECISION[weight_format]
+    zero = np.zeros_like(n)
+    kvb = kv_bytes_per_element(kv_format)
+    kv_elems = model.kv_elements_per_token_per_layer()
+
+    def dense_op(name: str, layers: int, params: float, psum: Array | None = None) -> OpLoad:
+        p = np.asarray(float(params))
+        return OpLoad(
+            name=name,
+            layers=layers,
+            read_bytes={"weights": p * wbpp + zero},
+            write_bytes={},
+            ops=2.0 * n * p,
+            precision=wprec,
+            psum_elements=zero if psum is None else psum,
+            weight_params=p,
+        )
+
+    ops: list[OpLoad] = []
+    o_params = o_proj_params(model)
+    ops.append(
+        dense_op("qkv_proj", model.num_layers, model.attention_params_per_layer() - o_params)
+    )
+    qk, v = attention_dims(model)
+    heads = model.num_attention_heads
+    full_layers = model.num_layers - model.num_sliding_layers
+    for name, layers, span in (
+        ("attention", full_layers, ctx),
+        ("attention_sliding", model.num_sliding_layers, np.minimum(ctx, model.sliding_window)),
+    ):
+        if layers == 0:
+            continue
+        ops.append(
+            OpLoad(
+                name=name,
+                layers=layers,
+                read_bytes={"kv": b * span * kv_elems * kvb},
+                write_bytes={"kv": n * kv_elems * kvb},
+                ops=2.0 * n * span * heads * (qk + v),
+                precision=KV_PRECISION[kv_format],
+                psum_elements=zero,
+            )
+        )
+    ops.append(dense_op("o_proj", model.num_layers, o_params, psum=n * d))
+    moe = model.num_moe_layers
+    ops.append(dense_op("router", moe, model.router_params_per_layer()))
+    if model.num_shared_experts:
+        ops.append(dense_op("shared_experts", moe, model.shared_expert_params_per_layer(), n * d))
+    pe = float(model.expert_params())
+    u, r = experts.unique, experts.resident
+    ops.append(
+        OpLoad(
+            name="routed_experts",
+            layers=moe,
+            read_bytes={
+                "expert_fast": r * pe * experts.resident_fast_bytes_per_param + zero,
+                "expert_slow": (
+                    r * pe * experts.resident_slow_bytes_per_param
+                    + (u - r) * pe * experts.miss_bytes_per_param
+                    + zero
+                ),
+            },
+            write_bytes={},
+            ops=2.0 * n * model.experts_per_token * pe,
+            precision=experts.precision,
+            psum_elements=n * d,
+            weight_params=u * pe,
+        )
+    )
+    if model.num_dense_layers:
+        ops.append(
+            dense_op("dense_ffn", model.num_dense_layers, model.dense_ffn_params_per_layer(), n * d)
+        )
+    ops.append(dense_op("lm_head", 1, model.lm_head_params() or model.embedding_params()))
+    return ops
+
+
+def nonexpert_read_params(model: ModelSpec) -> int:
+    """Parameters every pass reads besides routed experts (attention, router, shared, dense, head).
+
+    An untied input embedding is not counted: decoding looks up only B of its rows.
+    """
+    return (
+        model.num_layers * model.attention_params_per_layer()
+        + model.num_moe_layers
+        * (model.router_params_per_layer() + model.shared_expert_params_per_layer())
+        + model.num_dense_layers * model.dense_ffn_params_per_layer()
+        + (model.lm_head_params() or model.embedding_params())
+    )

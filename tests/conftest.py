@@ -1,0 +1,30 @@
+"""Shared fixtures: shipped models and platforms, routing vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from elmoe_dse.routing import expert_probabilities
+from elmoe_dse.specs.model import ModelSpec, list_models, load_model
+from elmoe_dse.specs.platform import PlatformSpec, list_platforms, load_platform
+
+PAPER_MODELS = ("qwen3-30b-a3b", "glm-4.7-flash", "deepseek-v2-lite", "gpt-oss-20b")
+
+
+@pytest.fixture(params=list_platforms())
+def any_platform(request: pytest.FixtureRequest) -> PlatformSpec:
+    return load_platform(request.param)
+
+
+@pytest.fixture(params=list_models())
+def any_model(request: pytest.FixtureRequest) -> ModelSpec:
+    return load_model(request.param)
+
+
+def uniform(model: ModelSpec) -> np.ndarray:
+    return expert_probabilities(model.num_experts, model.experts_per_token, "uniform")
+
+
+def zipf(model: ModelSpec, a: float = 1.0) -> np.ndarray:
+    return expert_probabilities(model.num_experts, model.experts_per_token, "zipf", a)
