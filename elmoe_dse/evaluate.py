@@ -1,33 +1,61 @@
-"""Model + platform + policy + knobs -> cost record, vectorized over the knob grid (MODEL.md 1).
+"""Model + platform + policy + knobs -> cost record, vectorized over the knob grid (MODEL.md 1, 6).
 
-One decode step is a sequence of passes (a plain decode pass here; draft and verify passes for
-speculative policies). Each pass: routing gives the unique experts per MoE layer,
-U(N) = sum_i [1 - (1 - p_i)^N] with N = B x T_eff; the platform's memory plan gives the fast tier's
-expert slots; the cache policy gives how many of the U experts are resident; the workload gives
-bytes and ops per operator; the platform costs each operator on its roofline. The step adds the
-passes and static energy = static power x step time.
+Every policy is one formulation: ``gamma`` draft passes, then one verify pass of T = gamma + 1
+tokens per sequence with the original routing at full precision. Plain decoding is gamma = 0 (the
+verify pass is then an ordinary decode pass), so gamma = 0 gives plain decoding exactly.
+
+- Verify pass: routing gives the unique experts per MoE layer, U(N) = sum_i [1 - (1 - p_i)^N] with
+  N = B x T_eff, T_eff = 1 + (T - 1)(1 - rho): rejected tokens' experts are loaded too (paper: the
+  central cost of SD on MoE). Of those, the resident share (hot set, LRU or random pool) is read
+  from the fast tier (whole, or as MSB slice + LSB from LPDDR in parallel when bit-nested).
+- Draft pass, repeated gamma times, one token per sequence:
+  ``elastic-sd``: expert throttling keeps the router's ranking restricted to the pool, so each
+  token picks its k experts inside the pool with p'_i = min(1, p_i x k / mass(P)); the draft reads
+  only the pool's b_d-bit MSB slices and the non-expert weights from HB (W4A8 experts).
+  ``quant-sd``: the same, from a separate 4-bit rounded copy of each pool expert stored beside its
+  MSB slice (so the pool holds about half as many experts).
+  ``eagle-sd`` / ``slm-sd``: a separate draft model (EAGLE head / small LM) whose weights and KV
+  are reserved in the fast tier (or main memory without one) before expert slots.
+- Acceptance: the ``acceptance`` knob if set, else the speculative module's model
+  (alpha_max x q_bits x q_experts for self-drafts; a dataset profile's rate for EAGLE and SLM).
+  tau = (1 - alpha^(gamma + 1)) / (1 - alpha) tokens per sequence per step.
+- ``elmoe3d``: gamma_eff = gamma where B >= B* (or where elastic-sd is faster, with B* = auto),
+  else 0 (ar-cache from the same bit-nested pool).
+
+Pool refresh (MSB slices of newly hot experts written during verify) is off the critical path
+(paper) and, under the stationary routing model here, moves no bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache as memoize
 from types import ModuleType
 
 import numpy as np
 
 from elmoe_dse import cache, routing
 from elmoe_dse.errors import KnobError
-from elmoe_dse.formats import msb_bytes_per_param, weight_bytes_per_param
-from elmoe_dse.knobs import Knobs
+from elmoe_dse.formats import WEIGHT_PRECISION, msb_bytes_per_param, weight_bytes_per_param
+from elmoe_dse.knobs import SPECULATIVE_POLICIES, Knobs
 from elmoe_dse.platforms import family_module
 from elmoe_dse.platforms._common import Footprint, MemoryPlan
 from elmoe_dse.roofline import PassCost, add_dicts, sum_arrays
+from elmoe_dse.speculative import (
+    AcceptanceParams,
+    elastic_acceptance,
+    load_acceptance_params,
+    tau_chain,
+)
+from elmoe_dse.specs.dataset import ModelProfile, load_dataset
 from elmoe_dse.specs.model import ModelSpec
 from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.workload import (
     ExpertTraffic,
+    OpLoad,
     cached_traffic,
     decode_pass,
+    draft_traffic,
     expert_format,
     kv_bytes_per_token,
     no_cache_traffic,
@@ -36,16 +64,48 @@ from elmoe_dse.workload import (
 
 Array = np.ndarray
 
+#: Bits per parameter of quant-sd's separate 4-bit copy: INT4 G32 with FP16 scales.
+QUANT_DRAFT_BITS = 4
+
+
+@dataclass(frozen=True)
+class DraftQuality:
+    """What sets acceptance: a dataset profile's rates for one model, and the shape parameters."""
+
+    profile: ModelProfile
+    params: AcceptanceParams
+
+    @classmethod
+    def for_model(cls, model_id: str, dataset: str = "mt-bench") -> DraftQuality:
+        return default_quality(model_id, dataset)
+
+
+@memoize
+def default_quality(model_id: str, dataset: str) -> DraftQuality:
+    """The shipped profile of ``dataset`` for ``model_id`` and the shipped acceptance shape."""
+    return DraftQuality(load_dataset(dataset).for_model(model_id), load_acceptance_params())
+
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """Expert cache of a design: policy, slots and hit rates (fractions 0-1)."""
+    """Expert pool or cache of a design: policy, slots and hit rates (fractions 0-1)."""
 
     policy: str
     bit_nested: bool
     pool_experts_per_layer: Array
     hit_rate: Array
     resident_unique_frac: Array
+
+
+@dataclass(frozen=True)
+class SpecInfo:
+    """Speculation of a design: acceptance alpha, effective draft length gamma, tau."""
+
+    policy: str
+    draft: str
+    acceptance: Array
+    draft_length: Array
+    tau: Array
 
 
 @dataclass(frozen=True)
@@ -63,6 +123,7 @@ class StepCost:
     energy_by_component_j: dict[str, Array]
     bound: Array
     cache: CacheInfo
+    speculative: SpecInfo
     feasible: Array
     reason: str
 
@@ -99,43 +160,130 @@ class StepCost:
         }
 
 
+def has_fast_tier(module: ModuleType) -> bool:
+    return module.DEFAULT_CACHE != "none"
+
+
 def resolve_policy(module: ModuleType, knobs: Knobs) -> str:
     """The decoding policy in force: the knob, or the platform family's default."""
-    has_fast_tier = module.DEFAULT_CACHE != "none"
     policy = knobs.policy
+    fast = has_fast_tier(module)
     if policy == "auto":
-        return "ar-cache" if has_fast_tier else "ar"
-    if policy == "ar-cache" and not has_fast_tier:
+        if module.FAMILY == "elmoe3d":
+            return "elmoe3d"
+        return "ar-cache" if fast else "ar"
+    if policy in ("ar-cache", "elastic-sd", "quant-sd", "elmoe3d") and not fast:
         raise KnobError(
-            f"policy 'ar-cache' needs a fast tier to cache experts in; family '{module.FAMILY}' "
-            "has none (use an hb-xpu or elmoe3d platform, or policy=ar)"
+            f"policy '{policy}' needs a fast tier to hold the expert pool; family "
+            f"'{module.FAMILY}' has none (use an hb-xpu or elmoe3d platform, or policy ar, "
+            "eagle-sd or slm-sd)"
         )
     return policy
 
 
 def resolve_cache(module: ModuleType, knobs: Knobs, policy: str) -> str:
-    """The cache replacement policy: none without caching, else the knob or the family default."""
-    if policy == "ar":
+    """The pool/cache replacement in force: none, lru, hot or random."""
+    if policy == "ar" or not has_fast_tier(module):
         return "none"
-    if knobs.cache_policy == "auto":
-        return str(module.DEFAULT_CACHE)
-    if knobs.cache_policy == "none":
-        raise KnobError("cache_policy 'none' contradicts policy 'ar-cache'; use policy=ar")
-    return knobs.cache_policy
+    self_draft = policy in ("elastic-sd", "quant-sd", "elmoe3d")
+    want = knobs.cache_policy
+    if want == "auto":
+        return "hot" if self_draft else str(module.DEFAULT_CACHE)
+    if want == "none":
+        raise KnobError(f"cache_policy 'none' contradicts policy '{policy}'; use policy=ar")
+    if self_draft and want == "lru":
+        raise KnobError(
+            f"policy '{policy}' drafts from a fixed expert pool; use cache_policy hot or random"
+        )
+    return want
 
 
 def resident_frac(kind: str, p: Array, slots: Array, n_tokens: Array) -> tuple[Array, Array]:
-    """(share of routed selections served, share of a pass's unique experts resident)."""
-    e = p.shape[-1]
+    """(share of routed selections served by the pool, share of a pass's unique experts resident)."""
     if kind == "hot":
         return cache.hot_set_hit_frac(p, slots), cache.hot_set_unique_hit_frac(p, slots, n_tokens)
     if kind == "lru":
         return cache.lru_hit_frac(p, slots), cache.lru_unique_hit_frac(p, slots, n_tokens)
     if kind == "random":
-        h = cache.random_pool_hit_frac(e, slots)
+        h = np.asarray(cache.random_pool_hit_frac(p.shape[-1], slots))
         return h, h + np.zeros(np.shape(n_tokens))
     zero = np.zeros(np.broadcast_shapes(np.shape(slots), np.shape(n_tokens)))
     return zero, zero
+
+
+def throttled_unique(p: Array, kind: str, pool: Array, n_tokens: Array) -> Array:
+    """Unique pool experts N draft tokens touch when routing is throttled to the pool.
+
+    Hot pool (the C most popular experts): p'_i = min(1, p_i x k / sum_{j<C} p_j) for i < C.
+    Random pool: p'_i = min(1, k / C) for its C members. U = sum_i [1 - (1 - p'_i)^N].
+    """
+    k = float(np.sum(p))
+    c = np.floor(np.asarray(pool, dtype=float))
+    n = np.asarray(n_tokens, dtype=float)
+    shape = np.broadcast_shapes(c.shape, n.shape)
+    c, n = np.broadcast_to(c, shape), np.broadcast_to(n, shape)
+    if kind == "random":
+        q = np.minimum(1.0, k / np.maximum(c, 1.0))
+        return np.where(c > 0, c * (1.0 - (1.0 - q) ** n), 0.0)
+    ps = np.sort(p)[::-1]
+    ranks = np.arange(ps.size)
+    inside = ranks < c[..., None]
+    mass = np.sum(np.where(inside, ps, 0.0), axis=-1)
+    scale = np.where(mass > 0, k / np.maximum(mass, 1e-300), 0.0)
+    q = np.where(inside, np.minimum(1.0, ps * scale[..., None]), 0.0)
+    return np.asarray(np.sum(1.0 - (1.0 - q) ** n[..., None], axis=-1))
+
+
+def eagle_head_params(model: ModelSpec) -> int:
+    """EAGLE draft head: one decoder layer (the target's attention, a SwiGLU MLP of 8/3 d) plus the
+    feature-fusion FC (2d x d); it reuses the target's LM head (Li et al., EAGLE, ICML 2024)."""
+    d = model.hidden_size
+    return model.attention_params_per_layer() + 3 * d * (8 * d // 3) + 2 * d * d
+
+
+def draft_model_loads(
+    model: ModelSpec, knobs: Knobs, draft: str, sequences: Array
+) -> tuple[list[OpLoad], Array]:
+    """Operator loads of one EAGLE or SLM draft pass, and the bytes the draft reserves."""
+    b = np.asarray(sequences, dtype=float)
+    ctx = np.asarray(knobs.context_len, dtype=float)
+    wbpp = weight_bytes_per_param(knobs.weight_format)
+    wprec = WEIGHT_PRECISION[knobs.weight_format]
+    if draft == "eagle":
+        params = np.asarray(float(eagle_head_params(model)))
+        kv_per_token = kv_bytes_per_token(model, 1.0, knobs.kv_format) / model.num_layers
+        kv_per_token = np.asarray(kv_per_token)
+    else:
+        params = np.asarray(knobs.slm_params, dtype=float)
+        kv_per_token = np.asarray(knobs.slm_kv_bytes_per_token, dtype=float)
+    zero = np.zeros_like(b)
+    loads = [
+        OpLoad(
+            "draft_model",
+            1,
+            {"draft": params * wbpp + zero},
+            {},
+            2.0 * b * params,
+            wprec,
+            b * model.hidden_size,
+        ),
+        OpLoad(
+            "draft_attention",
+            1,
+            {"draft": b * ctx * kv_per_token},
+            {"draft": b * kv_per_token},
+            2.0 * b * ctx * kv_per_token,
+            "w16a16",
+            zero,
+        ),
+    ]
+    if draft == "eagle":
+        head = float(model.lm_head_params() or model.embedding_params())
+        loads.append(
+            OpLoad("lm_head", 1, {"weights": head * wbpp + zero}, {}, 2.0 * b * head, wprec, zero)
+        )
+    reserved = params * wbpp + b * ctx * kv_per_token
+    return loads, reserved
 
 
 def footprint(model: ModelSpec, knobs: Knobs, *, reserved_bytes: Array | float = 0.0) -> Footprint:
@@ -153,12 +301,20 @@ def footprint(model: ModelSpec, knobs: Knobs, *, reserved_bytes: Array | float =
     )
 
 
-def slot_bytes_per_expert(model: ModelSpec, knobs: Knobs, bit_nested: bool) -> Array:
-    """Bytes one cached expert takes: its MSB slice (+ scale) if bit-nested and sliceable."""
+def slot_bytes_per_expert(model: ModelSpec, knobs: Knobs, bit_nested: bool, policy: str) -> Array:
+    """Bytes one pooled expert takes in the fast tier.
+
+    Bit-nested and sliceable (INT8): its b_d-bit MSB slice + scale; quant-sd adds a separate
+    INT4 G32 copy beside it; otherwise the whole expert in its storage format.
+    """
     fmt = expert_format(model, knobs.weight_format)
+    params = model.expert_params()
     if bit_nested and fmt == "int8":
-        return np.asarray(model.expert_params() * msb_bytes_per_param(knobs.msb_bits))
-    return np.asarray(model.expert_params() * weight_bytes_per_param(fmt))
+        slot = params * msb_bytes_per_param(knobs.draft_bits)
+        if policy == "quant-sd":
+            slot = slot + params * msb_bytes_per_param(QUANT_DRAFT_BITS)
+        return np.asarray(slot)
+    return np.asarray(params * weight_bytes_per_param(fmt))
 
 
 def plan_memory(
@@ -167,17 +323,18 @@ def plan_memory(
     knobs: Knobs,
     module: ModuleType,
     *,
-    reserved: Array | float,
+    reserved: Array,
+    bit_nested: bool,
+    policy: str,
 ) -> tuple[MemoryPlan, Array, Array]:
     """The memory plan, the pool size in force (experts per layer) and feasibility."""
-    bit_nested = bool(module.BIT_NESTED)
     plan: MemoryPlan = module.memory_plan(
         spec,
         knobs,
         footprint(model, knobs, reserved_bytes=reserved),
         num_moe_layers=model.num_moe_layers,
         num_experts=model.num_experts,
-        slot_bytes_per_expert=slot_bytes_per_expert(model, knobs, bit_nested),
+        slot_bytes_per_expert=slot_bytes_per_expert(model, knobs, bit_nested, policy),
     )
     want = np.asarray(knobs.pool_experts, dtype=float)
     auto = ~np.isfinite(want)
@@ -186,7 +343,34 @@ def plan_memory(
     return plan, pool, np.asarray(feasible)
 
 
-def cost_pass(
+def cost_loads(
+    spec: PlatformSpec,
+    knobs: Knobs,
+    module: ModuleType,
+    plan: MemoryPlan,
+    loads: list[OpLoad],
+    *,
+    kind: str,
+    sequences: Array,
+    tokens_per_sequence: Array,
+    unique: Array,
+    resident: Array,
+    repeats: Array | None = None,
+) -> PassCost:
+    """Cost one pass's loads on the platform."""
+    ops = module.cost_pass(spec, knobs, loads, plan)
+    return PassCost(
+        kind=kind,
+        tokens=np.asarray(sequences) * np.asarray(tokens_per_sequence),
+        sequences=np.asarray(sequences),
+        unique_experts_per_layer=np.asarray(unique),
+        resident_experts_per_layer=np.asarray(resident),
+        operators=tuple(ops),
+        repeats=np.ones(()) if repeats is None else np.asarray(repeats),
+    )
+
+
+def model_pass(
     model: ModelSpec,
     spec: PlatformSpec,
     knobs: Knobs,
@@ -197,8 +381,9 @@ def cost_pass(
     sequences: Array,
     tokens_per_sequence: Array,
     experts: ExpertTraffic,
+    repeats: Array | None = None,
 ) -> PassCost:
-    """Cost one pass on the platform."""
+    """Cost one pass of the target model (decode, verify, or a self-draft step)."""
     loads = decode_pass(
         model,
         sequences=sequences,
@@ -208,14 +393,18 @@ def cost_pass(
         kv_format=knobs.kv_format,
         experts=experts,
     )
-    ops = module.cost_pass(spec, knobs, loads, plan)
-    return PassCost(
+    return cost_loads(
+        spec,
+        knobs,
+        module,
+        plan,
+        loads,
         kind=kind,
-        tokens=np.asarray(sequences) * np.asarray(tokens_per_sequence),
-        sequences=np.asarray(sequences),
-        unique_experts_per_layer=experts.unique,
-        resident_experts_per_layer=experts.resident,
-        operators=tuple(ops),
+        sequences=sequences,
+        tokens_per_sequence=tokens_per_sequence,
+        unique=experts.unique,
+        resident=experts.resident,
+        repeats=repeats,
     )
 
 
@@ -226,43 +415,21 @@ def step_bound(passes: tuple[PassCost, ...]) -> Array:
         for op in ps.operators:
             labels = op.bound_label()
             for label in op.labels:
-                share[label] = share.get(label, 0.0) + np.where(labels == label, op.time_s, 0.0)
+                busy = np.where(labels == label, op.time_s * ps.repeats, 0.0)
+                share[label] = share.get(label, 0.0) + busy
     names = list(share)
     stacked = np.stack(np.broadcast_arrays(*share.values()), axis=0)
     return np.asarray(names, dtype=object)[np.argmax(stacked, axis=0)]
 
 
-def assemble(
+def evaluate(
+    model: ModelSpec,
     spec: PlatformSpec,
-    passes: tuple[PassCost, ...],
+    knobs: Knobs,
+    p: Array,
     *,
-    tokens_per_sequence: Array,
-    sequences: Array,
-    cache_info: CacheInfo,
-    feasible: Array,
-    reason: str,
+    quality: DraftQuality | None = None,
 ) -> StepCost:
-    """Add passes into a step: times add, energies add, static energy = power x time."""
-    time_s = sum_arrays([p.time_s for p in passes])
-    energy = add_dicts([p.energy_j for p in passes])
-    energy["static"] = spec.static_power_w * time_s
-    shape = np.broadcast_shapes(
-        np.shape(time_s), np.shape(sequences), np.shape(tokens_per_sequence)
-    )
-    return StepCost(
-        passes=passes,
-        tokens_per_step=np.broadcast_to(np.asarray(sequences) * tokens_per_sequence, shape),
-        tokens_per_sequence_per_step=np.broadcast_to(np.asarray(tokens_per_sequence), shape),
-        time_per_step_s=np.broadcast_to(time_s, shape),
-        energy_by_component_j={k: np.broadcast_to(v, shape) for k, v in energy.items()},
-        bound=step_bound(passes),
-        cache=cache_info,
-        feasible=np.broadcast_to(feasible, shape),
-        reason=reason,
-    )
-
-
-def evaluate(model: ModelSpec, spec: PlatformSpec, knobs: Knobs, p: Array) -> StepCost:
     """Cost of one decode step of ``model`` on ``spec`` at ``knobs`` (arrays broadcast).
 
     Args:
@@ -271,57 +438,189 @@ def evaluate(model: ModelSpec, spec: PlatformSpec, knobs: Knobs, p: Array) -> St
         knobs: design knobs; numeric ones may be arrays.
         p: per-expert selection probabilities of one MoE layer, shape (E,), sum = top-k
             (see :func:`elmoe_dse.routing.expert_probabilities`).
+        quality: acceptance inputs (dataset profile + shape); default: the shipped MT-Bench
+            profile for this model.
     """
     knobs = knobs.validated()
+    p = np.asarray(p, dtype=float)
     if p.shape != (model.num_experts,):
         raise KnobError(
             f"routing has {p.shape[-1]} experts but model '{model.id}' has {model.num_experts}"
         )
     module = family_module(spec.family)
     policy = resolve_policy(module, knobs)
+    q = quality or default_quality(model.id, "mt-bench")
+    if policy != "elmoe3d":
+        return _evaluate(model, spec, knobs, p, q, module, policy, np.asarray(knobs.draft_length))
+    gamma = np.asarray(knobs.draft_length)
+    threshold = np.asarray(knobs.mode_threshold)
+    speculate = np.asarray(knobs.batch_size) >= np.nan_to_num(threshold)
+    if not np.all(np.isfinite(threshold)):
+        ar = _evaluate(model, spec, knobs, p, q, module, "elmoe3d", np.zeros_like(gamma))
+        sd = _evaluate(model, spec, knobs, p, q, module, "elmoe3d", gamma)
+        faster = sd.throughput_tok_per_s > ar.throughput_tok_per_s
+        speculate = np.where(np.isfinite(threshold), speculate, faster)
+    return _evaluate(model, spec, knobs, p, q, module, "elmoe3d", np.where(speculate, gamma, 0))
+
+
+def _evaluate(
+    model: ModelSpec,
+    spec: PlatformSpec,
+    knobs: Knobs,
+    p: Array,
+    quality: DraftQuality,
+    module: ModuleType,
+    policy: str,
+    gamma: Array,
+) -> StepCost:
+    """One policy at draft lengths ``gamma`` (0 where the step decodes plainly)."""
+    draft = {
+        "elastic-sd": "self",
+        "elmoe3d": "self",
+        "quant-sd": "quant",
+        "eagle-sd": "eagle",
+        "slm-sd": "slm",
+    }.get(policy, "none")
+    if draft == "none":
+        gamma = np.zeros_like(gamma)
     kind = resolve_cache(module, knobs, policy)
-    plan, pool, feasible = plan_memory(model, spec, knobs, module, reserved=0.0)
+    bit_nested = kind != "none" and (bool(module.BIT_NESTED) or draft in ("self", "quant"))
     b = np.asarray(knobs.batch_size, dtype=float)
-    n_eff = routing.effective_tokens(b, 1.0, knobs.overlap_frac)
-    unique = routing.unique_experts(p, n_eff)
+
+    draft_loads: list[OpLoad] = []
+    reserved: Array = np.zeros(())
+    if draft in ("eagle", "slm"):
+        draft_loads, reserved = draft_model_loads(model, knobs, draft, b)
+    plan, pool, feasible = plan_memory(
+        model, spec, knobs, module, reserved=reserved, bit_nested=bit_nested, policy=policy
+    )
     if kind == "none":
         pool = np.zeros_like(pool)
+
+    # Verify (or plain decode) pass: B x (gamma + 1) tokens with the original routing.
+    tokens = gamma + 1.0
+    n_eff = routing.effective_tokens(b, tokens, knobs.overlap_frac)
+    unique = routing.unique_experts(p, n_eff)
+    coverage, res_frac = resident_frac(kind, p, pool, n_eff)
+    if kind == "none":
         traffic = no_cache_traffic(model, unique, knobs.weight_format)
-        hit, res_frac = resident_frac("none", p, pool, n_eff)
     else:
-        hit, res_frac = resident_frac(kind, p, pool, n_eff)
         traffic = cached_traffic(
             model,
             unique,
             unique * res_frac,
             knobs.weight_format,
-            bit_nested=bool(module.BIT_NESTED),
-            msb_bits=knobs.msb_bits,
+            bit_nested=bit_nested,
+            msb_bits=knobs.draft_bits,
         )
-    decode = cost_pass(
+    verify = model_pass(
         model,
         spec,
         knobs,
         module,
         plan,
-        kind="decode",
+        kind="verify" if draft != "none" else "decode",
         sequences=b,
-        tokens_per_sequence=np.ones(()),
+        tokens_per_sequence=tokens,
         experts=traffic,
     )
-    info = CacheInfo(
+
+    # Acceptance and tau.
+    sliceable = expert_format(model, knobs.weight_format) == "int8"
+    fixed = np.asarray(knobs.acceptance, dtype=float)
+    if draft == "self":
+        modelled = elastic_acceptance(
+            quality.profile.alpha_max,
+            knobs.draft_bits if sliceable else 8.0,
+            knobs.rounding if sliceable else "round",
+            coverage,
+            quality.params,
+        )
+    elif draft == "quant":
+        modelled = elastic_acceptance(
+            quality.profile.alpha_max,
+            QUANT_DRAFT_BITS if sliceable else 8.0,
+            "round",
+            coverage,
+            quality.params,
+        )
+    elif draft == "eagle":
+        modelled = np.asarray(quality.profile.eagle_acceptance_frac)
+    elif draft == "slm":
+        modelled = np.asarray(quality.profile.slm_acceptance_frac)
+    else:
+        modelled = np.zeros(())
+    alpha = np.where(np.isfinite(fixed), fixed, modelled)
+    tau = tau_chain(alpha, gamma)
+
+    passes: tuple[PassCost, ...] = (verify,)
+    if draft in ("self", "quant"):
+        d_unique = throttled_unique(p, kind, pool, b)
+        bits = knobs.draft_bits if draft == "self" else QUANT_DRAFT_BITS
+        d_traffic = draft_traffic(model, d_unique, knobs.weight_format, bits)
+        d_pass = model_pass(
+            model,
+            spec,
+            knobs,
+            module,
+            plan,
+            kind="draft",
+            sequences=b,
+            tokens_per_sequence=np.ones(()),
+            experts=d_traffic,
+            repeats=gamma,
+        )
+        passes = (d_pass, verify)
+    elif draft in ("eagle", "slm"):
+        d_pass = cost_loads(
+            spec,
+            knobs,
+            module,
+            plan,
+            draft_loads,
+            kind="draft",
+            sequences=b,
+            tokens_per_sequence=np.ones(()),
+            unique=np.zeros(()),
+            resident=np.zeros(()),
+            repeats=gamma,
+        )
+        passes = (d_pass, verify)
+
+    time_s = sum_arrays([ps.time_s for ps in passes])
+    energy = add_dicts([ps.energy_j for ps in passes])
+    energy["static"] = spec.static_power_w * time_s
+    shape = np.broadcast_shapes(np.shape(time_s), b.shape, np.shape(tau), np.shape(feasible))
+    cache_info = CacheInfo(
         policy=kind,
-        bit_nested=bool(module.BIT_NESTED) and kind != "none",
-        pool_experts_per_layer=pool,
-        hit_rate=np.asarray(hit),
-        resident_unique_frac=np.asarray(res_frac),
+        bit_nested=bit_nested,
+        pool_experts_per_layer=np.broadcast_to(pool, shape),
+        hit_rate=np.broadcast_to(coverage, shape),
+        resident_unique_frac=np.broadcast_to(res_frac, shape),
     )
-    return assemble(
-        spec,
-        (decode,),
-        tokens_per_sequence=np.ones(()),
-        sequences=b,
-        cache_info=info,
-        feasible=feasible,
+    spec_info = SpecInfo(
+        policy=policy,
+        draft=draft,
+        acceptance=np.broadcast_to(np.where(gamma > 0, alpha, np.nan), shape),
+        draft_length=np.broadcast_to(gamma, shape),
+        tau=np.broadcast_to(tau, shape),
+    )
+    return StepCost(
+        passes=passes,
+        tokens_per_step=np.broadcast_to(b * tau, shape),
+        tokens_per_sequence_per_step=np.broadcast_to(tau, shape),
+        time_per_step_s=np.broadcast_to(time_s, shape),
+        energy_by_component_j={k: np.broadcast_to(v, shape) for k, v in energy.items()},
+        bound=np.broadcast_to(step_bound(passes), shape),
+        cache=cache_info,
+        speculative=spec_info,
+        feasible=np.broadcast_to(feasible, shape),
         reason=plan.reason,
     )
+
+
+def with_policy(knobs: Knobs, policy: str) -> Knobs:
+    """Knobs with another decoding policy."""
+    if policy not in (*SPECULATIVE_POLICIES, "ar", "ar-cache", "auto"):
+        raise KnobError(f"unknown policy '{policy}'")
+    return replace(knobs, policy=policy)

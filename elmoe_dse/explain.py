@@ -12,7 +12,7 @@ import numpy as np
 
 from elmoe_dse.evaluate import StepCost
 from elmoe_dse.knobs import KNOB_INFO, Knobs
-from elmoe_dse.roofline import OpCost, PassCost
+from elmoe_dse.roofline import OpCost, PassCost, add_dicts
 from elmoe_dse.specs.model import ModelSpec
 from elmoe_dse.specs.platform import PlatformSpec
 
@@ -44,18 +44,31 @@ def _op_dict(op: OpCost) -> dict[str, Any]:
     }
 
 
-def _pass_dict(ps: PassCost) -> dict[str, Any]:
+def _pass_dict(ps: PassCost, index: int) -> dict[str, Any]:
+    """One pass (a repeated draft pass is listed once per repeat, with its step index)."""
+    ops = ps.operators
     return {
         "kind": ps.kind,
+        "index": index,
         "tokens": _scalar(ps.tokens),
         "sequences": _scalar(ps.sequences),
         "unique_experts_per_layer": _scalar(ps.unique_experts_per_layer),
         "resident_experts_per_layer": _scalar(ps.resident_experts_per_layer),
-        "time_s": _scalar(ps.time_s),
-        "energy_j": _scalar(sum(np.asarray(v) for v in ps.energy_j.values())),
-        "bytes_by_tier": {k: _scalar(v) for k, v in sorted(ps.bytes_by_tier.items())},
-        "operators": [_op_dict(op) for op in ps.operators],
+        "time_s": _scalar(sum(np.asarray(op.time_s) for op in ops)),
+        "energy_j": _scalar(sum(np.asarray(v) for op in ops for v in op.energy_j.values())),
+        "bytes_by_tier": {
+            k: _scalar(v) for k, v in sorted(add_dicts([op.bytes_read for op in ops]).items())
+        },
+        "operators": [_op_dict(op) for op in ops],
     }
+
+
+def _expand(passes: tuple[PassCost, ...]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for ps in passes:
+        repeats = int(round(float(_scalar(ps.repeats))))
+        out.extend(_pass_dict(ps, j) for j in range(repeats))
+    return out
 
 
 def explain_data(
@@ -76,6 +89,13 @@ def explain_data(
         "bound": _scalar(step.bound),
         "feasible": bool(_scalar(step.feasible)),
         "infeasible_reason": None if bool(_scalar(step.feasible)) else step.reason,
+        "speculative": {
+            "policy": step.speculative.policy,
+            "draft": step.speculative.draft,
+            "acceptance": _scalar(step.speculative.acceptance),
+            "draft_length": _scalar(step.speculative.draft_length),
+            "tau": _scalar(step.speculative.tau),
+        },
         "cache": {
             "policy": step.cache.policy,
             "bit_nested": step.cache.bit_nested,
@@ -83,5 +103,5 @@ def explain_data(
             "hit_rate": _scalar(step.cache.hit_rate),
             "resident_unique_frac": _scalar(step.cache.resident_unique_frac),
         },
-        "passes": [_pass_dict(p) for p in step.passes],
+        "passes": _expand(step.passes),
     }

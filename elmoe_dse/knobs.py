@@ -32,11 +32,19 @@ class KnobInfo:
     auto: bool = False
 
 
+POLICIES = (
+    "auto", "ar", "ar-cache", "elastic-sd", "eagle-sd", "slm-sd", "quant-sd", "elmoe3d",
+)
+SPECULATIVE_POLICIES = ("elastic-sd", "eagle-sd", "slm-sd", "quant-sd", "elmoe3d")
+
 KNOB_INFO: dict[str, KnobInfo] = {
     "policy": KnobInfo(
-        "decoding policy: auto (platform default), ar (plain), ar-cache (AR with an expert cache"
-        " in the fast tier)",
-        choices=("auto", "ar", "ar-cache"),
+        "decoding policy: auto (the platform's default: ar, ar-cache or elmoe3d), ar (plain),"
+        " ar-cache (AR with an expert cache in the fast tier), elastic-sd (bit-nested self-draft"
+        " from the expert pool), eagle-sd (EAGLE draft head), slm-sd (small separate LM),"
+        " quant-sd (separate 4-bit copy of the pool experts), elmoe3d (ar-cache below the batch"
+        " threshold B*, elastic-sd at or above it)",
+        choices=POLICIES,
     ),
     "batch_size": KnobInfo("sequences decoded together, B", "sequences", 1, 4096, integer=True),
     "context_len": KnobInfo("tokens already in each sequence's KV cache, s", "tokens", 0, 2**22),
@@ -76,12 +84,55 @@ KNOB_INFO: dict[str, KnobInfo] = {
         integer=True,
         auto=True,
     ),
-    "msb_bits": KnobInfo(
-        "bits of each INT8 weight held in a bit-nested cache slot (the MSB slice)",
+    "draft_length": KnobInfo(
+        "gamma: tokens drafted per sequence before each verify (0 = plain decoding)",
+        "tokens",
+        0,
+        16,
+        integer=True,
+    ),
+    "draft_bits": KnobInfo(
+        "b_d: top bits of each INT8 expert weight held in a bit-nested pool slot and used by the"
+        " self-draft",
         "bits",
         1,
         8,
         integer=True,
+    ),
+    "rounding": KnobInfo(
+        "how the draft's dropped bits are treated: truncate, round, lsb-augmented (a constant 1"
+        " in the dropped position = mid-point rounding at no storage cost)",
+        choices=("truncate", "round", "lsb-augmented"),
+    ),
+    "acceptance": KnobInfo(
+        "fixed per-token acceptance alpha; overrides the acceptance model (auto: modelled)",
+        "fraction",
+        0.0,
+        1.0,
+        auto=True,
+    ),
+    "mode_threshold": KnobInfo(
+        "B*: batch size at and above which the elmoe3d policy speculates (auto: per point, the"
+        " faster of ar-cache and elastic-sd)",
+        "sequences",
+        1,
+        4096,
+        integer=True,
+        auto=True,
+    ),
+    "slm_params": KnobInfo(
+        "parameters of the slm-sd draft model (default: Qwen2.5-0.5B, 494 M, Qwen2.5 technical"
+        " report, arXiv 2412.15115)",
+        "parameters",
+        1e6,
+        1e11,
+    ),
+    "slm_kv_bytes_per_token": KnobInfo(
+        "KV bytes per token of the slm-sd draft model, all layers (default: Qwen2.5-0.5B, 24"
+        " layers x 2 KV heads x 64 x 2 (K, V) x 2 B FP16 = 12288 B)",
+        "bytes",
+        0.0,
+        1e8,
     ),
 }
 
@@ -100,7 +151,13 @@ class Knobs:
     pool_experts: Any = AUTO
     hb_capacity_gb: Any = AUTO
     pe_count: Any = AUTO
-    msb_bits: Any = 4
+    draft_length: Any = 4
+    draft_bits: Any = 4
+    rounding: str = "lsb-augmented"
+    acceptance: Any = AUTO
+    mode_threshold: Any = AUTO
+    slm_params: Any = 494e6
+    slm_kv_bytes_per_token: Any = 12288.0
 
     def numeric_names(self) -> list[str]:
         return [f.name for f in fields(self) if not KNOB_INFO[f.name].choices]

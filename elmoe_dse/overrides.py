@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from elmoe_dse.errors import KnobError, SpecError
 from elmoe_dse.knobs import KNOB_INFO, Knobs, parse_knob_value
-from elmoe_dse.specs._base import validate
+from elmoe_dse.specs._base import Spec, validate
 from elmoe_dse.specs.model import ModelSpec
 from elmoe_dse.specs.platform import PlatformSpec
+
+S = TypeVar("S", bound=Spec)
 
 
 def field_paths(obj: Any, prefix: str = "") -> list[str]:
@@ -51,6 +53,38 @@ def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
     for part in path[:-1]:
         node = node[part]
     node[path[-1]] = value
+
+
+def split_path(data: dict[str, Any], path: str) -> list[str]:
+    """Split a dotted path against nested dicts, allowing keys that contain dots (model ids such as
+    ``glm-4.7-flash``): at each level the longest key that prefixes the rest wins."""
+    parts: list[str] = []
+    node: Any = data
+    rest = path
+    while rest:
+        if not isinstance(node, dict):
+            raise KeyError(path)
+        match = next(
+            (k for k in sorted(node, key=len, reverse=True) if rest == k or rest.startswith(k + ".")),
+            None,
+        )
+        if match is None:
+            raise KeyError(path)
+        parts.append(match)
+        node = node[match]
+        rest = rest[len(match) + 1 :]
+    return parts
+
+
+def with_field(spec: S, path: str, value: Any, *, where: str = "override") -> S:
+    """A re-validated copy of ``spec`` with the field at dotted ``path`` set to ``value``."""
+    data = spec.model_dump()
+    try:
+        parts = split_path(data, path)
+    except KeyError:
+        raise KnobError(f"{where}: '{path}' is not a field of {type(spec).__name__}") from None
+    _set_path(data, parts, value)
+    return validate(type(spec), data, path=where)
 
 
 def apply_overrides(

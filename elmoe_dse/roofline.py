@@ -16,7 +16,7 @@ Every quantity is a numpy array broadcast over the design grid; a scalar design 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,7 +74,12 @@ class OpCost:
 
 @dataclass(frozen=True)
 class PassCost:
-    """One forward pass (decode, draft or verify): its operators in order."""
+    """A forward pass (decode, draft or verify), its operators in order, run ``repeats`` times.
+
+    ``repeats`` (an array; 0 allowed) lets identical passes, such as the gamma chain-draft steps
+    of a speculative step, be costed once: the totals below include the repeats; ``operators``
+    hold the cost of one pass.
+    """
 
     kind: str
     tokens: Array
@@ -82,22 +87,28 @@ class PassCost:
     unique_experts_per_layer: Array
     resident_experts_per_layer: Array
     operators: tuple[OpCost, ...]
+    repeats: Array = field(default_factory=lambda: np.ones(()))
 
     @property
     def time_s(self) -> Array:
-        return sum_arrays([op.time_s for op in self.operators])
+        return self.repeats * sum_arrays([op.time_s for op in self.operators])
 
     @property
     def energy_j(self) -> dict[str, Array]:
-        return add_dicts([op.energy_j for op in self.operators])
+        return scale_dict(add_dicts([op.energy_j for op in self.operators]), self.repeats)
 
     @property
     def bytes_by_tier(self) -> dict[str, Array]:
-        return add_dicts([op.bytes_read for op in self.operators])
+        return scale_dict(add_dicts([op.bytes_read for op in self.operators]), self.repeats)
 
     @property
     def bytes_written_by_tier(self) -> dict[str, Array]:
-        return add_dicts([op.bytes_written for op in self.operators])
+        return scale_dict(add_dicts([op.bytes_written for op in self.operators]), self.repeats)
+
+
+def scale_dict(d: dict[str, Array], factor: Array) -> dict[str, Array]:
+    """Every value times ``factor``."""
+    return {k: v * factor for k, v in d.items()}
 
 
 def sum_arrays(values: list[Array]) -> Array:

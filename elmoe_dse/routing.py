@@ -133,6 +133,22 @@ def _as_int(value: object, name: str, minimum: int) -> int:
     return int(value)
 
 
+def integer_k(probs: FloatArray) -> int:
+    """Experts per token k = sum p_i, checked to be an integer >= 1 (within 1e-9 relative).
+
+    Raises:
+        KnobError: if the probabilities do not sum to an integer.
+    """
+    total = float(probs.sum())
+    k = round(total)
+    if k < 1 or abs(total - k) > 1e-9 * max(1.0, total):
+        raise KnobError(
+            f"expert probabilities must sum to an integer k >= 1 (experts per token) here, "
+            f"got sum {total!r}; build them with expert_probabilities()"
+        )
+    return k
+
+
 def _as_generator(rng: object) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise KnobError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
@@ -192,6 +208,15 @@ def chunk_slices(n_rows: int, row_elements: int) -> Iterator[slice]:
     step = max(1, _CHUNK_ELEMENTS // max(1, row_elements))
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
+
+
+def row_dot(rows: FloatArray, weights: FloatArray) -> FloatArray:
+    """sum_j rows[i, j] weights[j] for each row i.
+
+    einsum rather than ``@``: its per-row sum does not depend on how many rows are passed, so a
+    scalar call and any chunk of a vector call give bit-identical results.
+    """
+    return np.einsum("ij,j->i", rows, weights)
 
 
 def log_miss(values: FloatArray) -> FloatArray:
@@ -290,7 +315,8 @@ def parse_routing(text: str, num_experts: int, experts_per_token: int) -> FloatA
         try:
             a = float(arg.strip())
         except ValueError:
-            raise KnobError(f"routing {text!r}: {arg.strip()!r} is not a number; {accepted}") from None
+            bad = arg.strip()
+            raise KnobError(f"routing {text!r}: {bad!r} is not a number; {accepted}") from None
         if not math.isfinite(a) or a < 0.0:
             raise KnobError(f"routing {text!r}: exponent must be finite and >= 0; {accepted}")
         return expert_probabilities(num_experts, experts_per_token, "zipf", a)
@@ -328,7 +354,7 @@ def unique_experts(p: npt.ArrayLike, n_tokens: npt.ArrayLike) -> FloatArray:
     n_pos = n_distinct[positive]
     out = np.empty(n_pos.size, dtype=np.float64)
     for sl in chunk_slices(n_pos.size, values.size):
-        out[sl] = touch_probability(n_pos[sl], values) @ counts
+        out[sl] = row_dot(touch_probability(n_pos[sl], values), counts)
     table[positive] = out
     return table[inverse].reshape(shape)
 
@@ -361,17 +387,6 @@ def effective_tokens(
 # ----------------------------------------------------------------------------------------------
 # Monte-Carlo reference sampler
 # ----------------------------------------------------------------------------------------------
-
-
-def _integer_k(probs: FloatArray) -> int:
-    total = float(probs.sum())
-    k = round(total)
-    if k < 1 or abs(total - k) > 1e-9 * max(1.0, total):
-        raise KnobError(
-            f"sampling needs probabilities summing to an integer k >= 1 (experts per token), "
-            f"got sum {total!r}; build them with expert_probabilities()"
-        )
-    return k
 
 
 def _systematic_rows(
@@ -427,7 +442,7 @@ def sample_routing_trace(p: npt.ArrayLike, n_tokens: int, rng: np.random.Generat
         token's random order (the order in which a cache sees the requests).
     """
     probs = check_probabilities(p)
-    k = _integer_k(probs)
+    k = integer_k(probs)
     n = _as_int(n_tokens, "n_tokens", 0)
     gen = _as_generator(rng)
     out = np.empty((n, k), dtype=np.int64)
@@ -457,7 +472,7 @@ def sample_unique_experts(
         int64 array (trials,) of distinct-expert counts.
     """
     probs = check_probabilities(p)
-    k = _integer_k(probs)
+    k = integer_k(probs)
     n = _as_int(n_tokens, "n_tokens", 0)
     n_trials = _as_int(trials, "trials", 1)
     gen = _as_generator(rng)

@@ -45,11 +45,11 @@ def test_qwen3_on_xpu_batch1_is_lpddr_bound_hand_check() -> None:
     step = evaluate(model, spec, Knobs(batch_size=1), uniform(model))
     assert step.bound == "lpddr"
     bw = 102.4e9 * 0.99
-    moved = step.bytes_by_tier["lpddr"] + step.passes[0].bytes_written_by_tier["lpddr"]
+    moved = step.bytes_by_tier["lpddr"] + step.passes[-1].bytes_written_by_tier["lpddr"]
     assert step.time_per_step_s == pytest.approx(moved / bw, rel=0.01)
     assert step.bytes_by_tier["lpddr"] == pytest.approx(3.33e9, rel=0.01)
     assert step.time_per_step_s == pytest.approx(32.9e-3, rel=0.01)
-    assert step.passes[0].unique_experts_per_layer == pytest.approx(8.0)
+    assert step.passes[-1].unique_experts_per_layer == pytest.approx(8.0)
 
 
 def test_infinite_compute_time_is_bytes_over_bandwidth_exactly() -> None:
@@ -62,7 +62,7 @@ def test_infinite_compute_time_is_bytes_over_bandwidth_exactly() -> None:
     )
     step = evaluate(model, spec, Knobs(batch_size=np.array([1, 4, 16])), uniform(model))
     bw = spec.tiers["lpddr"].bw_bytes_per_s
-    ps = step.passes[0]
+    ps = step.passes[-1]
     expected = sum(
         (op.bytes_read.get("lpddr", 0.0) + op.bytes_written.get("lpddr", 0.0)) / bw
         for op in ps.operators
@@ -77,7 +77,7 @@ def test_full_cache_hit_reads_no_expert_bytes_from_lpddr(model_id: str) -> None:
     knobs = Knobs(batch_size=4, hb_capacity_gb=200.0, cache_policy="hot")
     step = evaluate(model, spec, knobs, uniform(model))
     assert step.cache.pool_experts_per_layer == model.num_experts
-    routed = next(op for op in step.passes[0].operators if op.name == "routed_experts")
+    routed = next(op for op in step.passes[-1].operators if op.name == "routed_experts")
     assert routed.bytes_read.get("lpddr", 0.0) == pytest.approx(0.0, abs=1e-6)
     assert step.cache.hit_rate == pytest.approx(1.0)
 
@@ -87,10 +87,10 @@ def test_bit_nested_hit_still_reads_the_lsb_slice_from_lpddr() -> None:
     step = evaluate(
         model,
         load_platform("elmoe3d-8g"),
-        Knobs(batch_size=1, hb_capacity_gb=200.0),
+        Knobs(batch_size=1, hb_capacity_gb=200.0, policy="ar-cache"),
         uniform(model),
     )
-    routed = next(op for op in step.passes[0].operators if op.name == "routed_experts")
+    routed = next(op for op in step.passes[-1].operators if op.name == "routed_experts")
     # every expert resident: MSB4 + scale (4.5 bit) from HB, LSB4 (4 bit) from LPDDR
     expected_lsb = 48 * 8 * model.expert_params() * 4 / 8
     expected_msb = 48 * 8 * model.expert_params() * 4.5 / 8
@@ -166,23 +166,29 @@ def test_more_bandwidth_or_compute_is_never_slower(
 def test_bigger_batch_never_moves_fewer_bytes_and_more_hb_never_slower(
     platform: str, model_id: str
 ) -> None:
+    """At a fixed policy (AR, or SD at a fixed draft length) more sequences never move fewer
+    bytes at a fixed pool size. (The elmoe3d mode switch may: it stops speculating where plain
+    decoding is faster; so may an auto-sized pool: a larger batch's KV leaves fewer pool slots,
+    and a smaller pool gives the self-draft fewer experts to read.)"""
     model, spec = load_model(model_id), load_platform(platform)
-    step = evaluate(model, spec, Knobs(batch_size=np.arange(1, 33)), zipf(model, 1.0))
-    total = sum(step.bytes_by_tier.values())
-    assert np.all(np.diff(total) >= 0)
+    policies = ["ar"] if platform in ("xpu", "xpu-pim") else ["ar-cache", "elastic-sd"]
+    for policy in policies:
+        knobs = Knobs(batch_size=np.arange(1, 33), policy=policy, draft_length=4, pool_experts=8)
+        step = evaluate(model, spec, knobs, zipf(model, 1.0))
+        total = sum(step.bytes_by_tier.values())
+        assert np.all(np.diff(total) >= 0)
     if platform in ("hb-xpu", "elmoe3d-8g"):
         caps = np.array([2.0, 4.0, 8.0, 16.0])
-        t = evaluate(
-            model, spec, Knobs(batch_size=8, hb_capacity_gb=caps), zipf(model)
-        ).time_per_step_s
-        assert np.all(np.diff(t) <= 1e-15)
+        knobs = Knobs(batch_size=8, hb_capacity_gb=caps)
+        tput = evaluate(model, spec, knobs, zipf(model)).throughput_tok_per_s
+        assert np.all(np.diff(tput) >= -1e-9 * tput[:-1])
 
 
 def test_gpu_preset_pays_kernel_overhead() -> None:
     model = load_model("qwen3-30b-a3b")
     spec = load_platform("h100")
     step = evaluate(model, spec, Knobs(batch_size=1), uniform(model))
-    n_instances = sum(op.layers for op in step.passes[0].operators)
+    n_instances = sum(op.layers for op in step.passes[-1].operators)
     assert step.time_per_step_s >= n_instances * spec.op_overhead_s
 
 

@@ -48,10 +48,15 @@ def render(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     con = console()
-    for ps in data["passes"]:
+    shown = [ps for ps in data["passes"] if ps["kind"] != "draft" or ps["index"] == 0]
+    for ps in shown:
+        repeat = ""
+        if ps["kind"] == "draft":
+            n = sum(1 for q in data["passes"] if q["kind"] == "draft")
+            repeat = f" (x{n}, one per drafted token)"
         tiers = sorted({t for op in ps["operators"] for t in op["bytes_read_by_tier"]})
         table = Table(
-            title=f"{data['model']} on {data['platform']}: {ps['kind']} pass, "
+            title=f"{data['model']} on {data['platform']}: {ps['kind']} pass{repeat}, "
             f"{ps['tokens']:g} tokens, {ps['unique_experts_per_layer']:.1f} unique experts/layer "
             f"({ps['resident_experts_per_layer']:.1f} resident)"
         )
@@ -100,6 +105,12 @@ def render(data: dict[str, Any]) -> None:
     totals.add_row("bound", str(data["bound"]))
     for k, v in data["energy_by_component_j"].items():
         totals.add_row(f"  energy: {k}", si(v, "J"))
+    sp = data["speculative"]
+    totals.add_row("policy", f"{sp['policy']} (draft: {sp['draft']})")
+    if sp["draft_length"]:
+        totals.add_row("  draft length gamma", f"{sp['draft_length']:g}")
+        totals.add_row("  acceptance alpha", f"{sp['acceptance']:.3f}")
+        totals.add_row("  tokens per verify tau", f"{sp['tau']:.3f}")
     c = data["cache"]
     totals.add_row("expert cache", f"{c['policy']}{' (bit-nested)' if c['bit_nested'] else ''}")
     if c["policy"] != "none":

@@ -6,6 +6,7 @@ import typer
 
 from elmoe_dse.cli import explain as explain_cmd
 from elmoe_dse.cli import models, platforms
+from elmoe_dse.cli import reproduce as reproduce_cmd
 
 app = typer.Typer(
     name="elmoe-dse",
@@ -17,6 +18,8 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(platforms.app, name="platforms")
 app.command("explain")(explain_cmd.explain)
+app.command("reproduce")(reproduce_cmd.reproduce)
+app.command("calibrate")(reproduce_cmd.calibrate)
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 """Shared placement and costing used by every platform module.
 
 A :class:`MemoryPlan` says, per data class of :mod:`elmoe_dse.workload` (``weights``, ``kv``,
-``expert_fast``, ``expert_slow``), which share of its bytes each tier serves, and how many experts
-per MoE layer fit in the fast tier. HB capacity is given in this order of priority (paper): the
-batch's KV cache, then the non-expert weights, then any reserved bytes (a separate draft model),
-then expert slots.
+``expert_fast``, ``expert_slow``, ``draft``), which share of its bytes each tier serves, and how
+many experts per MoE layer fit in the fast tier. HB capacity is given in this order of priority
+(paper): the batch's KV cache, then the non-expert weights, then any reserved bytes (a separate
+draft model), then expert slots.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.workload import OpLoad
 
 Array = np.ndarray
+
+#: Data classes a workload reads; a plan maps each to tiers. ``draft``: a separate draft model's
+#: weights and KV (EAGLE head, small LM), kept in the fast tier where there is one.
+DATA_CLASSES = ("weights", "kv", "expert_fast", "expert_slow", "draft")
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ def main_tier_only(spec: PlatformSpec, fp: Footprint) -> MemoryPlan:
     total = fp.nonexpert_bytes + fp.expert_bytes + fp.kv_bytes + fp.reserved_bytes
     cap = spec.tiers[tier].capacity_bytes
     return MemoryPlan(
-        read_split={c: {tier: one} for c in ("weights", "kv", "expert_fast", "expert_slow")},
-        write_split={"kv": {tier: one}},
+        read_split={c: {tier: one} for c in DATA_CLASSES},
+        write_split={"kv": {tier: one}, "draft": {tier: one}},
         expert_slots=np.zeros(np.shape(total)),
         fast_tier=None,
         fits=np.asarray(total <= cap),
@@ -99,8 +103,9 @@ def hb_plan(
             "kv": {"hb": kv_hb, "lpddr": 1.0 - kv_hb},
             "expert_fast": {"hb": np.ones(())},
             "expert_slow": {"lpddr": np.ones(())},
+            "draft": {"hb": np.ones(())},
         },
-        write_split={"kv": {"hb": kv_hb, "lpddr": 1.0 - kv_hb}},
+        write_split={"kv": {"hb": kv_hb, "lpddr": 1.0 - kv_hb}, "draft": {"hb": np.ones(())}},
         expert_slots=slots,
         fast_tier="hb",
         fits=np.asarray(fits),

@@ -1,0 +1,229 @@
+"""Calibrate the parameters the paper does not state to its four mean targets (MODEL.md 9).
+
+The free parameters are named by keys ``platform.<name>.<dotted field>``,
+``dataset.<name>.<dotted field>`` or ``acceptance.<field>``; each has a plausible range declared
+next to its default in the spec file that holds it (``[ranges]``), and calibration never leaves
+it: every calibrated value goes back through the spec's validator, which rejects a value outside
+its range. A seeded Optuna TPE study minimizes the sum over the four fitted targets of
+(log(model / paper))^2; the maxima and the SD comparison are checks, not fit targets.
+
+A dataset key ``dataset.NAME.models.*.FIELD`` sets FIELD for every model of that dataset profile
+(one routing skew, overlap and acceptance ceiling per dataset: four targets cannot identify
+per-model values). A near-memory unit's compute is one knob: setting ``near_memory.peak_tops.w8a8`` scales its whole
+per-precision table by the same factor (the precisions keep their ratios).
+
+The calibration file (TOML) records every value with its range and source, the fit error of each
+target, the seed, the number of trials and the date; ``reproduce`` reads it. The same seed and
+trial count give the same file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from elmoe_dse.errors import SpecError
+from elmoe_dse.overrides import with_field
+from elmoe_dse.specs._base import Spec, load_toml, validate
+from elmoe_dse.specs.dataset import AcceptanceParams, DatasetProfile, load_dataset
+from elmoe_dse.specs.platform import PlatformSpec, RangeSpec, get_field, load_platform
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SHIPPED_CALIBRATION = DATA_DIR / "calibration.toml"
+
+#: The parameters ``calibrate`` fits. Each must have a range in its spec file.
+CALIBRATION_KEYS: tuple[str, ...] = (
+    "platform.xpu.static_power_w",
+    "platform.elmoe3d-8g.static_power_w",
+    "platform.hb-xpu.static_power_w",
+    "platform.xpu-pim.static_power_w",
+    "platform.xpu-pim.near_memory.internal_bw_multiplier",
+    "platform.xpu-pim.near_memory.peak_tops.w8a8",
+    "platform.xpu-logicpim.static_power_w",
+    "platform.xpu-logicpim.near_memory.internal_bw_multiplier",
+    "platform.xpu-logicpim.near_memory.peak_tops.w8a8",
+    "platform.xpu-nmp.static_power_w",
+    "platform.xpu-nmp.near_memory.internal_bw_multiplier",
+    "platform.xpu-nmp.near_memory.peak_tops.w8a8",
+    "acceptance.expert_coverage_exponent",
+    "acceptance.round_4bit_quality_frac",
+    *(
+        f"dataset.{name}.models.*.{field}"
+        for name in ("mt-bench", "gsm8k", "alpaca", "humaneval")
+        for field in ("zipf_exponent", "overlap_frac", "alpha_max")
+    ),
+)
+
+
+class CalibratedValue(Spec):
+    """One fitted parameter with the range it had to stay in."""
+
+    value: float
+    min: float
+    max: float
+    source: str
+
+
+class Calibration(Spec):
+    """A calibration file: fitted values, their ranges, the fit error, seed, trials, date."""
+
+    schema_version: int = 1
+    seed: int
+    trials: int
+    date: str
+    loss: float
+    parameters: dict[str, CalibratedValue]
+    fit_error: dict[str, float] = Field(default_factory=dict)
+    model: dict[str, float] = Field(default_factory=dict)
+
+
+def _split_key(key: str) -> tuple[str, str, str]:
+    kind, _, rest = key.partition(".")
+    if kind == "acceptance":
+        return kind, "", rest
+    name, _, path = rest.partition(".")
+    if kind not in ("platform", "dataset") or not name or not path:
+        raise SpecError(f"calibration key '{key}': write platform.NAME.FIELD, dataset.NAME.FIELD "
+                        "or acceptance.FIELD")
+    return kind, name, path
+
+
+def parameter_range(key: str) -> RangeSpec:
+    """The range a free parameter must stay in, from the spec file that declares it."""
+    kind, name, path = _split_key(key)
+    ranges: dict[str, RangeSpec]
+    if kind == "platform":
+        ranges = load_platform(name).ranges
+    elif kind == "dataset":
+        profile = load_dataset(name)
+        ranges = {**profile.expanded_ranges(), **profile.ranges}
+    else:
+        from elmoe_dse.specs.dataset import load_acceptance_params
+
+        ranges = load_acceptance_params().ranges
+    if path not in ranges:
+        raise SpecError(f"calibration key '{key}' has no declared range in its spec file; "
+                        "declare one under [ranges] before calibrating it")
+    return ranges[path]
+
+
+def _set_platform(spec: PlatformSpec, path: str, value: float) -> PlatformSpec:
+    if path.endswith("near_memory.peak_tops.w8a8") and spec.near_memory is not None:
+        factor = value / spec.near_memory.peak_tops.w8a8
+        for prec in ("w4a8", "w16a16"):
+            old = get_field(spec, f"near_memory.peak_tops.{prec}")
+            spec = with_field(spec, f"near_memory.peak_tops.{prec}", old * factor,
+                              where=f"calibration {spec.name}")
+    return with_field(spec, path, value, where=f"calibration {spec.name}")
+
+
+def _set_dataset(profile: DatasetProfile, path: str, value: float) -> DatasetProfile:
+    if path.startswith("models.*."):
+        field = path[len("models.*.") :]
+        for key in profile.models:
+            profile = with_field(profile, f"models.{key}.{field}", value,
+                                 where=f"calibration {profile.name}")
+        return profile
+    return with_field(profile, path, value, where=f"calibration {profile.name}")
+
+
+def apply_calibration(
+    cal: Calibration,
+    platforms: dict[str, PlatformSpec],
+    datasets: dict[str, DatasetProfile],
+    params: AcceptanceParams,
+) -> tuple[dict[str, PlatformSpec], dict[str, DatasetProfile], AcceptanceParams]:
+    """Specs with the calibrated values set (re-validated: a value outside its range fails)."""
+    platforms, datasets = dict(platforms), dict(datasets)
+    for key, cv in cal.parameters.items():
+        kind, name, path = _split_key(key)
+        if kind == "platform":
+            if name in platforms:
+                platforms[name] = _set_platform(platforms[name], path, cv.value)
+        elif kind == "dataset":
+            if name in datasets:
+                datasets[name] = _set_dataset(datasets[name], path, cv.value)
+        else:
+            params = with_field(params, path, cv.value, where="calibration acceptance")
+    return platforms, datasets, params
+
+
+def load_calibration(path: str | Path | None = None) -> Calibration:
+    """Read a calibration file (default: the shipped one)."""
+    p = Path(path) if path is not None else SHIPPED_CALIBRATION
+    return validate(Calibration, load_toml(p), path=p)
+
+
+def calibration_toml(cal: Calibration) -> str:
+    """The calibration as TOML text (stable order, so equal calibrations give equal files)."""
+    lines = [
+        "# Written by `elmoe-dse calibrate`; read by `elmoe-dse reproduce`.",
+        "# Regenerate the shipped file: elmoe-dse calibrate --out elmoe_dse/data/calibration.toml",
+        f"schema_version = {cal.schema_version}",
+        f"seed = {cal.seed}",
+        f"trials = {cal.trials}",
+        f'date = "{cal.date}"',
+        f"loss = {cal.loss!r}",
+        "",
+        "[fit_error]",
+        *[f'"{k}" = {v!r}' for k, v in cal.fit_error.items()],
+        "",
+        "[model]",
+        *[f'"{k}" = {v!r}' for k, v in cal.model.items()],
+    ]
+    for key, cv in cal.parameters.items():
+        src = cv.source.replace("\\", "\\\\").replace('"', '\\"')
+        lines += ["", f'[parameters."{key}"]', f"value = {cv.value!r}", f"min = {cv.min!r}",
+                  f"max = {cv.max!r}", f'source = "{src}"']
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # round-trip check: the file we write must parse
+    return text
+
+
+def calibrate(trials: int, seed: int, *, date: str | None = None,
+              progress: Any = None) -> Calibration:
+    """Fit :data:`CALIBRATION_KEYS` to the four mean targets with a seeded TPE study."""
+    import optuna
+
+    from elmoe_dse.explore.reproduce import FIT_TARGETS, PAPER_TARGETS, reproduce
+
+    ranges = {key: parameter_range(key) for key in CALIBRATION_KEYS}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(20, max(1, trials // 4)))
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+
+    def as_calibration(values: dict[str, float], loss: float, model: dict[str, float]) -> Calibration:
+        return Calibration(
+            seed=seed,
+            trials=trials,
+            date=date or dt.date.today().isoformat(),
+            loss=loss,
+            parameters={
+                k: CalibratedValue(value=v, min=ranges[k].min, max=ranges[k].max,
+                                   source=f"fitted by elmoe-dse calibrate; range: {ranges[k].source}")
+                for k, v in values.items()
+            },
+            fit_error={t: (model[t] - PAPER_TARGETS[t]) / PAPER_TARGETS[t] for t in FIT_TARGETS},
+            model=model,
+        )
+
+    def objective(trial: Any) -> float:
+        values = {k: trial.suggest_float(k, r.min, r.max, log=r.min > 0) for k, r in ranges.items()}
+        cal = as_calibration(values, 0.0, dict.fromkeys(FIT_TARGETS, 1.0))
+        result = reproduce(cal)
+        model = {t.name: t.model for t in result.targets}
+        trial.set_user_attr("model", model)
+        loss = sum(math.log(model[t] / PAPER_TARGETS[t]) ** 2 for t in FIT_TARGETS)
+        if progress is not None:
+            progress(trial.number + 1, trials, loss)
+        return loss
+
+    study.optimize(objective, n_trials=trials)
+    best = study.best_trial
+    model_all: dict[str, float] = best.user_attrs["model"]
+    return as_calibration(dict(best.params), float(best.value), model_all)

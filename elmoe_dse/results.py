@@ -1,0 +1,149 @@
+"""Tidy results tables: column names, the JSON sidecar, atomic writes.
+
+One row per design point. Columns are prefixed by role and suffixed by unit: ``knob.*`` (inputs),
+``metric.*`` (outputs, SI), ``meta.*`` (model, platform, dataset, policy, feasibility). Files are
+written to a temporary name in the same folder and renamed into place, so a reader never sees a
+half-written file and an interrupted run leaves nothing partial behind. Nothing is appended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from elmoe_dse import __version__
+from elmoe_dse.errors import ElmoeError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from elmoe_dse.evaluate import StepCost
+
+KNOB = "knob."
+METRIC = "metric."
+META = "meta."
+
+#: Metric columns every results table carries, SI units in the names.
+METRIC_COLUMNS = (
+    "metric.time_per_step_s",
+    "metric.tokens_per_step",
+    "metric.throughput_tok_per_s",
+    "metric.latency_per_token_s",
+    "metric.energy_per_step_j",
+    "metric.energy_per_token_j",
+)
+
+
+class OutputError(ElmoeError):
+    """An output directory or file cannot be written."""
+
+
+def step_columns(step: StepCost) -> dict[str, np.ndarray]:
+    """Flat metric columns of a (vectorized) step cost, including energy components and cache."""
+    shape = np.shape(step.time_per_step_s)
+    cols: dict[str, np.ndarray] = {
+        f"{METRIC}{k}": np.broadcast_to(v, shape) for k, v in step.metrics().items()
+    }
+    for comp, v in step.energy_by_component_j.items():
+        cols[f"{METRIC}energy_{comp}_per_step_j"] = np.broadcast_to(v, shape)
+    for tier, v in step.bytes_by_tier.items():
+        cols[f"{METRIC}bytes_read_{tier}_per_step_bytes"] = np.broadcast_to(v, shape)
+    cols[f"{METRIC}pool_experts_per_layer"] = np.broadcast_to(
+        step.cache.pool_experts_per_layer, shape
+    )
+    cols[f"{METRIC}hit_rate_frac"] = np.broadcast_to(step.cache.hit_rate, shape)
+    cols[f"{METRIC}acceptance_frac"] = np.broadcast_to(step.speculative.acceptance, shape)
+    cols[f"{METRIC}tau_tokens"] = np.broadcast_to(step.speculative.tau, shape)
+    cols[f"{METRIC}draft_length_tokens"] = np.broadcast_to(step.speculative.draft_length, shape)
+    cols[f"{META}bound"] = np.broadcast_to(step.bound, shape)
+    cols[f"{META}feasible"] = np.broadcast_to(step.feasible, shape)
+    return cols
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create an output directory, with a one-line error if it cannot be created or written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(
+            f"{path}: cannot create output directory ({err.strerror}); choose another --out"
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise OutputError(f"{path}: output directory is not writable; choose another --out")
+    return path
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write via ``write(tmp_path)`` to a temporary file beside ``path``, then rename into place."""
+    ensure_dir(path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({err.strerror})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Atomically write JSON (sorted keys, stable floats)."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_table(path: Path, frame: pd.DataFrame) -> Path:
+    """Atomically write a DataFrame as Parquet (``.parquet``) or CSV (``.csv``)."""
+    if path.suffix == ".parquet":
+        return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.10g"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def git_commit() -> str | None:
+    """The working tree's git commit, if it is a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def spec_hash(data: Mapping[str, Any]) -> str:
+    """A short content hash of a spec's data (sorted JSON)."""
+    text = json.dumps(data, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def sidecar(**extra: Any) -> dict[str, Any]:
+    """The common sidecar fields: package version and git commit, plus ``extra``."""
+    return {"package": "elmoe-dse", "version": __version__, "git_commit": git_commit(), **extra}
