@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/elmoe-dse run --out $(OUT)
+	$(BIN)/elmoe-dse reproduce --out $(OUT)
+	@echo "outputs: $(OUT)/reproduce/ (cells.csv, systems.csv, systems.parquet, run.json)"
 
 lint: install
 	$(BIN)/ruff check elmoe_dse tests

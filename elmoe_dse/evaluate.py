@@ -41,15 +41,15 @@ from elmoe_dse.knobs import SPECULATIVE_POLICIES, Knobs
 from elmoe_dse.platforms import family_module
 from elmoe_dse.platforms._common import Footprint, MemoryPlan
 from elmoe_dse.roofline import PassCost, add_dicts, sum_arrays
+from elmoe_dse.specs.dataset import ModelProfile, load_dataset
+from elmoe_dse.specs.model import ModelSpec
+from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.speculative import (
     AcceptanceParams,
     elastic_acceptance,
     load_acceptance_params,
     tau_chain,
 )
-from elmoe_dse.specs.dataset import ModelProfile, load_dataset
-from elmoe_dse.specs.model import ModelSpec
-from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.workload import (
     ExpertTraffic,
     OpLoad,
@@ -199,7 +199,7 @@ def resolve_cache(module: ModuleType, knobs: Knobs, policy: str) -> str:
 
 
 def resident_frac(kind: str, p: Array, slots: Array, n_tokens: Array) -> tuple[Array, Array]:
-    """(share of routed selections served by the pool, share of a pass's unique experts resident)."""
+    """(share of routed selections the pool serves, share of a pass's unique experts resident)."""
     if kind == "hot":
         return cache.hot_set_hit_frac(p, slots), cache.hot_set_unique_hit_frac(p, slots, n_tokens)
     if kind == "lru":
@@ -251,7 +251,7 @@ def draft_model_loads(
     wprec = WEIGHT_PRECISION[knobs.weight_format]
     if draft == "eagle":
         params = np.asarray(float(eagle_head_params(model)))
-        kv_per_token = kv_bytes_per_token(model, 1.0, knobs.kv_format) / model.num_layers
+        kv_per_token = kv_bytes_per_token(model, np.ones(()), knobs.kv_format) / model.num_layers
         kv_per_token = np.asarray(kv_per_token)
     else:
         params = np.asarray(knobs.slm_params, dtype=float)

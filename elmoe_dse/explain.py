@@ -66,7 +66,7 @@ def _pass_dict(ps: PassCost, index: int) -> dict[str, Any]:
 def _expand(passes: tuple[PassCost, ...]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ps in passes:
-        repeats = int(round(float(_scalar(ps.repeats))))
+        repeats = round(float(_scalar(ps.repeats)))
         out.extend(_pass_dict(ps, j) for j in range(repeats))
     return out
 

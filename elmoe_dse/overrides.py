@@ -65,7 +65,11 @@ def split_path(data: dict[str, Any], path: str) -> list[str]:
         if not isinstance(node, dict):
             raise KeyError(path)
         match = next(
-            (k for k in sorted(node, key=len, reverse=True) if rest == k or rest.startswith(k + ".")),
+            (
+                k
+                for k in sorted(node, key=len, reverse=True)
+                if rest == k or rest.startswith(k + ".")
+            ),
             None,
         )
         if match is None:

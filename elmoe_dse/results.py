@@ -99,10 +99,19 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def write_text(path: Path, text: str) -> Path:
+    """Atomically write a text file."""
+
+    def _write(tmp: Path) -> None:
+        tmp.write_text(text)
+
+    return atomic_write(path, _write)
+
+
 def write_json(path: Path, data: Any) -> Path:
     """Atomically write JSON (sorted keys, stable floats)."""
     text = json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    return write_text(path, text)
 
 
 def write_table(path: Path, frame: pd.DataFrame) -> Path:

@@ -18,7 +18,8 @@ Operators, in execution order, each repeated over the layers that have it::
 Weight bytes are read once per pass whatever the number of tokens (weights are shared by the
 batch); KV bytes are read per sequence. Per-layer routed-expert bytes come split into classes that
 a platform places on its tiers: ``expert_fast`` (resident slices in the fast tier),
-``expert_slow`` (the rest: LSB slices of resident experts and whole missed experts). The embedding
+``expert_slow`` (the rest: LSB slices of resident experts and whole missed experts), and writes
+``expert_fill`` (what an LRU cache inserts on a miss). The embedding
 lookup (N rows) and activations are ignored: they are kilobytes against megabytes of weights.
 Partial sums exchanged between PEs (``psum_elements``) are counted at projection boundaries
 (attention output, FFN/expert output).
@@ -74,6 +75,8 @@ class ExpertTraffic:
             resident expert (the LSB slice; 0 for a full cache or a draft pass).
         miss_bytes_per_param: bytes per parameter of a non-resident expert.
         precision: compute precision of the expert GEMMs.
+        fill_bytes_per_param: bytes per parameter written into the fast tier for each missed
+            expert (an LRU cache inserts what it misses; a static pool writes nothing).
     """
 
     unique: Array
@@ -82,6 +85,7 @@ class ExpertTraffic:
     resident_slow_bytes_per_param: Array
     miss_bytes_per_param: Array
     precision: str
+    fill_bytes_per_param: Array = field(default_factory=lambda: np.zeros(()))
 
 
 def expert_format(model: ModelSpec, weight_format: str) -> str:
@@ -112,12 +116,14 @@ def cached_traffic(
     *,
     bit_nested: bool,
     msb_bits: Array | float = 4.0,
+    fill_on_miss: bool = False,
 ) -> ExpertTraffic:
     """Target-precision traffic with part of the unique experts resident in the fast tier.
 
     A full-precision cache serves a resident expert entirely from the fast tier. A bit-nested
     cache holds only the top ``msb_bits`` bits (+ scale): the LSB slice still comes from the main
     tier, in parallel. Experts in a native format that cannot be sliced (MXFP4) are cached whole.
+    With ``fill_on_miss`` (LRU) every missed expert's slot content is written into the fast tier.
     """
     fmt = expert_format(model, weight_format)
     full = np.asarray(weight_bytes_per_param(fmt))
@@ -134,6 +140,7 @@ def cached_traffic(
         resident_slow_bytes_per_param=np.asarray(slow),
         miss_bytes_per_param=full,
         precision=WEIGHT_PRECISION[fmt],
+        fill_bytes_per_param=np.asarray(fast) if fill_on_miss else np.zeros(()),
     )
 
 
@@ -272,7 +279,7 @@ def decode_pass(
                     + zero
                 ),
             },
-            write_bytes={},
+            write_bytes={"expert_fill": (u - r) * pe * experts.fill_bytes_per_param + zero},
             ops=2.0 * n * model.experts_per_token * pe,
             precision=experts.precision,
             psum_elements=n * d,

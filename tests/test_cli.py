@@ -176,3 +176,64 @@ def test_malformed_platform_file_is_one_line_exit_2(tmp_path: Path) -> None:
     unknown.write_text(text.replace("static_power_w", "static_power_W"))
     code, _, err = run("platforms", "show", str(unknown))
     assert code == 2 and "static_power_W" in err and "unknown key" in err
+
+
+def test_explain_speculative_json_lists_every_draft_and_the_verify_pass() -> None:
+    code, out, err = run(
+        "explain",
+        "-m",
+        "glm-4.7-flash",
+        "-p",
+        "elmoe3d-8g",
+        "-b",
+        "8",
+        "--json",
+        "--set",
+        "policy=elastic-sd",
+        "--set",
+        "draft_length=3",
+        "--set",
+        "draft_bits=4",
+        "--set",
+        "pool_experts=20",
+        "--set",
+        "acceptance=0.8",
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert [p["kind"] for p in data["passes"]] == ["draft", "draft", "draft", "verify"]
+    sp = data["speculative"]
+    assert sp["acceptance"] == pytest.approx(0.8)
+    assert sp["draft_length"] == 3
+    assert sp["tau"] == pytest.approx((1 - 0.8**4) / (1 - 0.8))
+    assert data["cache"]["pool_experts_per_layer"] == 20
+    assert 0 < data["cache"]["hit_rate"] < 1
+    assert data["metrics"]["tokens_per_step"] == pytest.approx(8 * sp["tau"])
+    assert data["passes"][-1]["tokens"] == 8 * 4
+    code, out, _ = run(
+        "explain",
+        "-m",
+        "glm-4.7-flash",
+        "-p",
+        "elmoe3d-8g",
+        "-b",
+        "8",
+        "--set",
+        "policy=elastic-sd",
+    )
+    assert code == 0 and "draft pass (x4" in out and "acceptance alpha" in out
+
+
+def test_public_api_is_lazy_and_complete() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, elmoe_dse; assert 'numpy' not in sys.modules; "
+        "from elmoe_dse import evaluate, Knobs, load_model, load_platform, "
+        "expert_probabilities, reproduce; print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.stdout.strip() == "ok", result.stderr

@@ -11,11 +11,14 @@ from elmoe_dse.cli._common import console, guarded, print_json
 
 
 def reproduce(
-    out: Path = typer.Option(Path("results"), "--out", help="output directory (a reproduce/ "
-                             "folder is written inside)"),
+    out: Path = typer.Option(  # noqa: B008
+        Path("results"), "--out", help="output directory (a reproduce/ folder is written inside)"
+    ),
     calibration: str = typer.Option(
-        "shipped", "--calibration",
-        help="calibration file to apply, 'shipped' (the package's) or 'none' (spec defaults)"),
+        "shipped",
+        "--calibration",
+        help="calibration file to apply, 'shipped' (the package's) or 'none' (spec defaults)",
+    ),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """The paper's headline numbers regenerated, next to the paper's values and the error."""
@@ -26,8 +29,11 @@ def reproduce(
     from elmoe_dse.results import ensure_dir, sidecar, write_json, write_table
 
     with guarded():
-        cal = None if calibration == "none" else load_calibration(
-            None if calibration == "shipped" else calibration)
+        cal = (
+            None
+            if calibration == "none"
+            else load_calibration(None if calibration == "shipped" else calibration)
+        )
         folder = ensure_dir(out / "reproduce")
         start = time.perf_counter()
         result = run_reproduce(cal)
@@ -36,38 +42,64 @@ def reproduce(
         write_table(folder / "cells.csv", result.cells)
         write_table(folder / "systems.csv", result.systems)
         write_table(folder / "systems.parquet", result.systems)
-        write_json(folder / "run.json", sidecar(
-            command="reproduce", calibration=cal.model_dump() if cal else None,
-            elapsed_s=elapsed, targets=targets))
+        write_json(
+            folder / "run.json",
+            sidecar(
+                command="reproduce",
+                calibration=cal.model_dump() if cal else None,
+                elapsed_s=elapsed,
+                targets=targets,
+            ),
+        )
         if json_out:
             print_json({"targets": targets, "out": str(folder)})
             return
         render(targets, result.cells, cal is not None)
-        console().print(f"per-cell table: {folder / 'cells.csv'}; per-system rows: "
-                        f"{folder / 'systems.csv'}; targets: {folder / 'run.json'}")
+        console().print(
+            f"per-cell table: {folder / 'cells.csv'}; per-system rows: "
+            f"{folder / 'systems.csv'}; targets: {folder / 'run.json'}"
+        )
 
 
 def render(targets: list[dict[str, Any]], cells: Any, calibrated: bool) -> None:
     from rich.table import Table
 
     con = console()
-    table = Table(title="ELMoE-3D (8 GB) headline numbers: paper vs model "
-                  f"({'calibrated' if calibrated else 'spec defaults'})")
+    table = Table(
+        title="ELMoE-3D (8 GB) headline numbers: paper vs model "
+        f"({'calibrated' if calibrated else 'spec defaults'})"
+    )
     for col in ("target", "paper", "model (arith. mean/max)", "geo. mean", "rel. error", ""):
         table.add_column(col, justify="left" if col in ("target", "") else "right")
     for t in targets:
         geo = "" if t["model_geomean"] is None else f"{t['model_geomean']:.2f}x"
         err = t["rel_error"]
         style = "green" if abs(err) <= 0.10 else "yellow" if abs(err) <= 0.30 else "red"
-        table.add_row(t["name"], f"{t['paper']:.2f}x", f"{t['model']:.2f}x", geo,
-                      f"[{style}]{err:+.1%}[/{style}]", "fitted" if t["fitted"] else "check")
+        table.add_row(
+            t["name"],
+            f"{t['paper']:.2f}x",
+            f"{t['model']:.2f}x",
+            geo,
+            f"[{style}]{err:+.1%}[/{style}]",
+            "fitted" if t["fitted"] else "check",
+        )
     con.print(table)
     per_batch = cells.groupby("knob.batch_size")[
-        ["metric.speedup_vs_xpu", "metric.speedup_vs_best_prior", "metric.energy_vs_xpu",
-         "metric.energy_vs_best_prior"]].mean()
+        [
+            "metric.speedup_vs_xpu",
+            "metric.speedup_vs_best_prior",
+            "metric.energy_vs_xpu",
+            "metric.energy_vs_best_prior",
+        ]
+    ].mean()
     bt = Table(title="Mean over models and datasets, per batch size")
-    for col in ("B", "speedup vs xPU", "speedup vs best prior", "energy eff. vs xPU",
-                "energy eff. vs best prior"):
+    for col in (
+        "B",
+        "speedup vs xPU",
+        "speedup vs best prior",
+        "energy eff. vs xPU",
+        "energy eff. vs best prior",
+    ):
         bt.add_column(col, justify="right")
     for b, row in per_batch.iterrows():
         bt.add_row(str(b), *[f"{v:.2f}x" for v in row.to_numpy()])
@@ -75,10 +107,11 @@ def render(targets: list[dict[str, Any]], cells: Any, calibrated: bool) -> None:
 
 
 def calibrate(
-    trials: int = typer.Option(200, "--trials", min=1, help="Optuna trials"),
+    trials: int = typer.Option(800, "--trials", min=1, help="Optuna trials"),
     seed: int = typer.Option(20260417, "--seed", help="sampler seed"),
-    out: Path = typer.Option(Path("results/calibration.toml"), "--out",
-                             help="calibration file to write"),
+    out: Path = typer.Option(  # noqa: B008
+        Path("results/calibration.toml"), "--out", help="calibration file to write"
+    ),
     date: str = typer.Option("", "--date", help="date to record (default: today)"),
 ) -> None:
     """Fit the free parameters, inside their ranges, to the paper's four mean targets."""
@@ -86,7 +119,7 @@ def calibrate(
 
     from elmoe_dse.explore.calibrate import calibrate as run_calibrate
     from elmoe_dse.explore.calibrate import calibration_toml
-    from elmoe_dse.results import atomic_write
+    from elmoe_dse.results import write_text
 
     with guarded(), Progress(console=console(), transient=True) as bar:
         task = bar.add_task("calibrating", total=trials)
@@ -96,7 +129,7 @@ def calibrate(
 
         cal = run_calibrate(trials, seed, date=date or None, progress=tick)
         text = calibration_toml(cal)
-        atomic_write(out, lambda tmp: tmp.write_text(text))
+        write_text(out, text)
     con = console()
     for name, err in cal.fit_error.items():
         con.print(f"{name}: model {cal.model[name]:.3f}x, error {err:+.1%}")

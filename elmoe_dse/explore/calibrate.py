@@ -9,8 +9,9 @@ its range. A seeded Optuna TPE study minimizes the sum over the four fitted targ
 
 A dataset key ``dataset.NAME.models.*.FIELD`` sets FIELD for every model of that dataset profile
 (one routing skew, overlap and acceptance ceiling per dataset: four targets cannot identify
-per-model values). A near-memory unit's compute is one knob: setting ``near_memory.peak_tops.w8a8`` scales its whole
-per-precision table by the same factor (the precisions keep their ratios).
+per-model values). A near-memory unit's compute is one knob: setting
+``near_memory.peak_tops.w8a8`` scales its whole per-precision table by the same factor (the
+precisions keep their ratios).
 
 The calibration file (TOML) records every value with its range and source, the fit error of each
 target, the seed, the number of trials and the date; ``reproduce`` reads it. The same seed and
@@ -88,8 +89,10 @@ def _split_key(key: str) -> tuple[str, str, str]:
         return kind, "", rest
     name, _, path = rest.partition(".")
     if kind not in ("platform", "dataset") or not name or not path:
-        raise SpecError(f"calibration key '{key}': write platform.NAME.FIELD, dataset.NAME.FIELD "
-                        "or acceptance.FIELD")
+        raise SpecError(
+            f"calibration key '{key}': write platform.NAME.FIELD, dataset.NAME.FIELD "
+            "or acceptance.FIELD"
+        )
     return kind, name, path
 
 
@@ -107,8 +110,10 @@ def parameter_range(key: str) -> RangeSpec:
 
         ranges = load_acceptance_params().ranges
     if path not in ranges:
-        raise SpecError(f"calibration key '{key}' has no declared range in its spec file; "
-                        "declare one under [ranges] before calibrating it")
+        raise SpecError(
+            f"calibration key '{key}' has no declared range in its spec file; "
+            "declare one under [ranges] before calibrating it"
+        )
     return ranges[path]
 
 
@@ -117,8 +122,12 @@ def _set_platform(spec: PlatformSpec, path: str, value: float) -> PlatformSpec:
         factor = value / spec.near_memory.peak_tops.w8a8
         for prec in ("w4a8", "w16a16"):
             old = get_field(spec, f"near_memory.peak_tops.{prec}")
-            spec = with_field(spec, f"near_memory.peak_tops.{prec}", old * factor,
-                              where=f"calibration {spec.name}")
+            spec = with_field(
+                spec,
+                f"near_memory.peak_tops.{prec}",
+                old * factor,
+                where=f"calibration {spec.name}",
+            )
     return with_field(spec, path, value, where=f"calibration {spec.name}")
 
 
@@ -126,8 +135,9 @@ def _set_dataset(profile: DatasetProfile, path: str, value: float) -> DatasetPro
     if path.startswith("models.*."):
         field = path[len("models.*.") :]
         for key in profile.models:
-            profile = with_field(profile, f"models.{key}.{field}", value,
-                                 where=f"calibration {profile.name}")
+            profile = with_field(
+                profile, f"models.{key}.{field}", value, where=f"calibration {profile.name}"
+            )
         return profile
     return with_field(profile, path, value, where=f"calibration {profile.name}")
 
@@ -178,15 +188,22 @@ def calibration_toml(cal: Calibration) -> str:
     ]
     for key, cv in cal.parameters.items():
         src = cv.source.replace("\\", "\\\\").replace('"', '\\"')
-        lines += ["", f'[parameters."{key}"]', f"value = {cv.value!r}", f"min = {cv.min!r}",
-                  f"max = {cv.max!r}", f'source = "{src}"']
+        lines += [
+            "",
+            f'[parameters."{key}"]',
+            f"value = {cv.value!r}",
+            f"min = {cv.min!r}",
+            f"max = {cv.max!r}",
+            f'source = "{src}"',
+        ]
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # round-trip check: the file we write must parse
     return text
 
 
-def calibrate(trials: int, seed: int, *, date: str | None = None,
-              progress: Any = None) -> Calibration:
+def calibrate(
+    trials: int, seed: int, *, date: str | None = None, progress: Any = None
+) -> Calibration:
     """Fit :data:`CALIBRATION_KEYS` to the four mean targets with a seeded TPE study."""
     import optuna
 
@@ -194,18 +211,26 @@ def calibrate(trials: int, seed: int, *, date: str | None = None,
 
     ranges = {key: parameter_range(key) for key in CALIBRATION_KEYS}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(20, max(1, trials // 4)))
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=min(20, max(1, trials // 4)), multivariate=True
+    )
     study = optuna.create_study(direction="minimize", sampler=sampler)
 
-    def as_calibration(values: dict[str, float], loss: float, model: dict[str, float]) -> Calibration:
+    def as_calibration(
+        values: dict[str, float], loss: float, model: dict[str, float]
+    ) -> Calibration:
         return Calibration(
             seed=seed,
             trials=trials,
             date=date or dt.date.today().isoformat(),
             loss=loss,
             parameters={
-                k: CalibratedValue(value=v, min=ranges[k].min, max=ranges[k].max,
-                                   source=f"fitted by elmoe-dse calibrate; range: {ranges[k].source}")
+                k: CalibratedValue(
+                    value=v,
+                    min=ranges[k].min,
+                    max=ranges[k].max,
+                    source=f"fitted by elmoe-dse calibrate; range: {ranges[k].source}",
+                )
                 for k, v in values.items()
             },
             fit_error={t: (model[t] - PAPER_TARGETS[t]) / PAPER_TARGETS[t] for t in FIT_TARGETS},
@@ -226,4 +251,5 @@ def calibrate(trials: int, seed: int, *, date: str | None = None,
     study.optimize(objective, n_trials=trials)
     best = study.best_trial
     model_all: dict[str, float] = best.user_attrs["model"]
-    return as_calibration(dict(best.params), float(best.value), model_all)
+    loss = best.value if best.value is not None else math.inf
+    return as_calibration(dict(best.params), float(loss), model_all)

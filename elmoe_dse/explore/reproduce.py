@@ -166,24 +166,32 @@ def evaluate_cell(model_id: str, dataset: str, inputs: Inputs) -> list[dict[str,
     platforms = inputs.platforms
     profile = inputs.datasets[dataset].for_model(model_id)
     quality = DraftQuality(profile, inputs.params)
-    p = expert_probabilities(model.num_experts, model.experts_per_token, "zipf",
-                             profile.zipf_exponent)
+    p = expert_probabilities(
+        model.num_experts, model.experts_per_token, "zipf", profile.zipf_exponent
+    )
     batches = np.asarray(PAPER_BATCHES, dtype=float)[:, None]
     gammas = np.asarray(GAMMAS, dtype=float)[None, :]
-    base = Knobs(batch_size=batches, context_len=PAPER_CONTEXT,
-                 overlap_frac=profile.overlap_frac)
+    base = Knobs(batch_size=batches, context_len=PAPER_CONTEXT, overlap_frac=profile.overlap_frac)
     rows: list[dict[str, Any]] = []
     for system, platform, policy in SYSTEMS:
         knobs = replace(base, policy=policy, draft_length=gammas if system in SPECULATIVE else 0)
         step = evaluate(model, platforms[platform], knobs, p, quality=quality)
         best = best_over_gamma(step)
         for i, b in enumerate(PAPER_BATCHES):
-            rows.append({
-                "meta.model": model_id, "meta.dataset": dataset, "knob.batch_size": b,
-                "meta.system": system, "meta.platform": platform, "meta.policy": policy,
-                **{f"metric.{k}": (v[i].item() if hasattr(v[i], "item") else v[i])
-                   for k, v in best.items()},
-            })
+            rows.append(
+                {
+                    "meta.model": model_id,
+                    "meta.dataset": dataset,
+                    "knob.batch_size": b,
+                    "meta.system": system,
+                    "meta.platform": platform,
+                    "meta.policy": policy,
+                    **{
+                        f"metric.{k}": (v[i].item() if hasattr(v[i], "item") else v[i])
+                        for k, v in best.items()
+                    },
+                }
+            )
     return rows
 
 
@@ -192,10 +200,12 @@ def cell_ratios(systems: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     keys = ["meta.model", "meta.dataset", "knob.batch_size"]
-    tput = systems.pivot_table(index=keys, columns="meta.system",
-                               values="metric.throughput_tok_per_s")
-    energy = systems.pivot_table(index=keys, columns="meta.system",
-                                 values="metric.energy_per_token_j")
+    tput = systems.pivot_table(
+        index=keys, columns="meta.system", values="metric.throughput_tok_per_s"
+    )
+    energy = systems.pivot_table(
+        index=keys, columns="meta.system", values="metric.energy_per_token_j"
+    )
     out = pd.DataFrame(index=tput.index)
     out["metric.speedup_vs_xpu"] = tput["elmoe3d"] / tput["xpu"]
     out["metric.energy_vs_xpu"] = energy["xpu"] / energy["elmoe3d"]
@@ -216,19 +226,42 @@ def _geomean(x: np.ndarray) -> float:
 def headline_targets(cells: pd.DataFrame) -> tuple[Target, ...]:
     """The ten targets from the per-cell ratios."""
     out: list[Target] = []
-    for metric in ("speedup_vs_xpu", "energy_vs_xpu", "speedup_vs_best_prior",
-                   "energy_vs_best_prior"):
+    for metric in (
+        "speedup_vs_xpu",
+        "energy_vs_xpu",
+        "speedup_vs_best_prior",
+        "energy_vs_best_prior",
+    ):
         values = cells[f"metric.{metric}"].to_numpy(dtype=float)
-        out.append(Target(f"{metric}_mean", PAPER_TARGETS[f"{metric}_mean"],
-                          float(np.mean(values)), _geomean(values)))
-        out.append(Target(f"{metric}_max", PAPER_TARGETS[f"{metric}_max"],
-                          float(np.max(values)), None))
+        out.append(
+            Target(
+                f"{metric}_mean",
+                PAPER_TARGETS[f"{metric}_mean"],
+                float(np.mean(values)),
+                _geomean(values),
+            )
+        )
+        out.append(
+            Target(f"{metric}_max", PAPER_TARGETS[f"{metric}_max"], float(np.max(values)), None)
+        )
     sd = cells[(cells["meta.dataset"] == "mt-bench") & (cells["knob.batch_size"] >= 4)]
     values = sd["metric.elastic_vs_eagle"].to_numpy(dtype=float)
-    out.append(Target("elastic_vs_eagle_mean", PAPER_TARGETS["elastic_vs_eagle_mean"],
-                      float(np.mean(values)), _geomean(values)))
-    out.append(Target("elastic_vs_eagle_max", PAPER_TARGETS["elastic_vs_eagle_max"],
-                      float(np.max(values)), None))
+    out.append(
+        Target(
+            "elastic_vs_eagle_mean",
+            PAPER_TARGETS["elastic_vs_eagle_mean"],
+            float(np.mean(values)),
+            _geomean(values),
+        )
+    )
+    out.append(
+        Target(
+            "elastic_vs_eagle_max",
+            PAPER_TARGETS["elastic_vs_eagle_max"],
+            float(np.max(values)),
+            None,
+        )
+    )
     return tuple(out)
 
 

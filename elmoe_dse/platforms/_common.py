@@ -56,7 +56,7 @@ def main_tier_only(spec: PlatformSpec, fp: Footprint) -> MemoryPlan:
     cap = spec.tiers[tier].capacity_bytes
     return MemoryPlan(
         read_split={c: {tier: one} for c in DATA_CLASSES},
-        write_split={"kv": {tier: one}, "draft": {tier: one}},
+        write_split={"kv": {tier: one}, "draft": {tier: one}, "expert_fill": {tier: one}},
         expert_slots=np.zeros(np.shape(total)),
         fast_tier=None,
         fits=np.asarray(total <= cap),
@@ -105,7 +105,11 @@ def hb_plan(
             "expert_slow": {"lpddr": np.ones(())},
             "draft": {"hb": np.ones(())},
         },
-        write_split={"kv": {"hb": kv_hb, "lpddr": 1.0 - kv_hb}, "draft": {"hb": np.ones(())}},
+        write_split={
+            "kv": {"hb": kv_hb, "lpddr": 1.0 - kv_hb},
+            "draft": {"hb": np.ones(())},
+            "expert_fill": {"hb": np.ones(())},
+        },
         expert_slots=slots,
         fast_tier="hb",
         fits=np.asarray(fits),
