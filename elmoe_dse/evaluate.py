@@ -40,7 +40,7 @@ from elmoe_dse.formats import WEIGHT_PRECISION, msb_bytes_per_param, weight_byte
 from elmoe_dse.knobs import SPECULATIVE_POLICIES, Knobs
 from elmoe_dse.platforms import family_module
 from elmoe_dse.platforms._common import Footprint, MemoryPlan
-from elmoe_dse.roofline import PassCost, add_dicts, sum_arrays
+from elmoe_dse.roofline import PassCost, add_dicts, max_and_argmax, sum_arrays
 from elmoe_dse.specs.dataset import ModelProfile, load_dataset
 from elmoe_dse.specs.model import ModelSpec
 from elmoe_dse.specs.platform import PlatformSpec
@@ -216,22 +216,23 @@ def throttled_unique(p: Array, kind: str, pool: Array, n_tokens: Array) -> Array
 
     Hot pool (the C most popular experts): p'_i = min(1, p_i x k / sum_{j<C} p_j) for i < C.
     Random pool: p'_i = min(1, k / C) for its C members. U = sum_i [1 - (1 - p'_i)^N].
+    Evaluated once per distinct (C, N) pair of the grid and scattered back.
     """
     k = float(np.sum(p))
-    c = np.floor(np.asarray(pool, dtype=float))
-    n = np.asarray(n_tokens, dtype=float)
-    shape = np.broadcast_shapes(c.shape, n.shape)
-    c, n = np.broadcast_to(c, shape), np.broadcast_to(n, shape)
+    shape, (c, n), inverse = routing.distinct_points(
+        np.floor(np.asarray(pool, dtype=float)), np.asarray(n_tokens, dtype=float)
+    )
     if kind == "random":
         q = np.minimum(1.0, k / np.maximum(c, 1.0))
-        return np.where(c > 0, c * (1.0 - (1.0 - q) ** n), 0.0)
-    ps = np.sort(p)[::-1]
-    ranks = np.arange(ps.size)
-    inside = ranks < c[..., None]
-    mass = np.sum(np.where(inside, ps, 0.0), axis=-1)
-    scale = np.where(mass > 0, k / np.maximum(mass, 1e-300), 0.0)
-    q = np.where(inside, np.minimum(1.0, ps * scale[..., None]), 0.0)
-    return np.asarray(np.sum(1.0 - (1.0 - q) ** n[..., None], axis=-1))
+        u = np.where(c > 0, c * (1.0 - (1.0 - q) ** n), 0.0)
+    else:
+        ps = np.sort(p)[::-1]
+        inside = np.arange(ps.size) < c[:, None]
+        mass = np.sum(np.where(inside, ps, 0.0), axis=-1)
+        scale = np.where(mass > 0, k / np.maximum(mass, 1e-300), 0.0)
+        q = np.where(inside, np.minimum(1.0, ps * scale[:, None]), 0.0)
+        u = np.sum(1.0 - (1.0 - q) ** n[:, None], axis=-1)
+    return np.asarray(u[inverse].reshape(shape))
 
 
 def eagle_head_params(model: ModelSpec) -> int:
@@ -410,16 +411,19 @@ def model_pass(
 
 def step_bound(passes: tuple[PassCost, ...]) -> Array:
     """Per design point, the term (compute, a tier, a link) that binds the most step time."""
-    share: dict[str, Array] = {}
+    names: list[str] = []
+    share: list[Array] = []
     for ps in passes:
         for op in ps.operators:
-            labels = op.bound_label()
-            for label in op.labels:
-                busy = np.where(labels == label, op.time_s * ps.repeats, 0.0)
-                share[label] = share.get(label, 0.0) + busy
-    names = list(share)
-    stacked = np.stack(np.broadcast_arrays(*share.values()), axis=0)
-    return np.asarray(names, dtype=object)[np.argmax(stacked, axis=0)]
+            busy_s = op.time_s * ps.repeats
+            for i, label in enumerate(op.labels):
+                if label not in names:
+                    names.append(label)
+                    share.append(np.zeros(()))
+                j = names.index(label)
+                share[j] = share[j] + np.where(op.bound == i, busy_s, 0.0)
+    _, winner = max_and_argmax(share)
+    return np.asarray(names)[winner]
 
 
 def evaluate(

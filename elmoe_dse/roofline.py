@@ -55,7 +55,7 @@ class OpCost:
 
     name: str
     layers: int
-    unit: Array
+    unit: Array  # where it ran: a 0-d string, or an array where placement varies by point
     time_s: Array
     terms_s: dict[str, Array]
     labels: tuple[str, ...]
@@ -111,6 +111,22 @@ def scale_dict(d: dict[str, Array], factor: Array) -> dict[str, Array]:
     return {k: v * factor for k, v in d.items()}
 
 
+def max_and_argmax(values: list[Array]) -> tuple[Array, Array]:
+    """Element-wise max over broadcastable arrays and the index of the first maximal one.
+
+    Equivalent to ``np.max``/``np.argmax`` of the stacked arrays along the new axis, without
+    materializing the stack (faster on large grids).
+    """
+    arrays = np.broadcast_arrays(*[np.asarray(v, dtype=float) for v in values])
+    best = np.array(arrays[0], dtype=float, copy=True)
+    index = np.zeros(best.shape, dtype=np.int8)
+    for i, arr in enumerate(arrays[1:], start=1):
+        larger = arr > best
+        np.copyto(best, arr, where=larger)
+        index[larger] = i
+    return best, index
+
+
 def sum_arrays(values: list[Array]) -> Array:
     """Sum a list of broadcastable arrays (0-d zero if empty)."""
     total: Array = np.zeros(())
@@ -151,9 +167,8 @@ def operator_cost(
     for link, nbytes in link_bytes.items():
         terms[f"link:{link}"] = np.asarray(nbytes) / res.link_bw_bytes_per_s[link]
     labels = tuple(terms)
-    stacked = np.stack(np.broadcast_arrays(*terms.values()), axis=0)
-    bound = np.argmax(stacked, axis=0)
-    per_instance = np.max(stacked, axis=0) + res.overhead_s
+    longest, bound = max_and_argmax(list(terms.values()))
+    per_instance = longest + res.overhead_s
     energy: dict[str, Array] = {}
     for tier, nbytes in bytes_read.items():
         energy[f"read_{tier}"] = (
@@ -174,7 +189,7 @@ def operator_cost(
     return OpCost(
         name=name,
         layers=layers,
-        unit=np.full(np.shape(bound), res.unit, dtype=object),
+        unit=np.asarray(res.unit),
         time_s=layers * per_instance,
         terms_s=terms,
         labels=labels,

@@ -116,3 +116,14 @@ def test_choose_faster_is_elementwise_min() -> None:
     np.testing.assert_allclose(best.time_s, np.minimum(a.time_s, b.time_s))
     assert list(best.unit) == ["pim", "host"]
     assert list(best.bound_label()) == ["a", "compute"]
+
+
+def test_max_and_argmax_equals_stacked_reference() -> None:
+    from elmoe_dse.roofline import max_and_argmax
+
+    rng = np.random.default_rng(3)
+    arrays = [rng.integers(0, 4, (5, 7)).astype(float), np.asarray(2.0), rng.random((1, 7)) * 4]
+    stacked = np.stack(np.broadcast_arrays(*arrays), axis=0)
+    best, index = max_and_argmax(arrays)
+    np.testing.assert_array_equal(best, stacked.max(axis=0))
+    np.testing.assert_array_equal(index, stacked.argmax(axis=0))  # first maximum on ties
