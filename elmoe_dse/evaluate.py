@@ -113,7 +113,9 @@ class StepCost:
     """Cost of one decode step; every field an array over the design grid.
 
     ``energy_by_component_j`` keys: ``read_<tier>``, ``write_<tier>``, ``compute``, ``link``,
-    ``static``. ``feasible`` is False where the design does not fit its memories (``reason``).
+    ``static``. ``feasible`` is False where a rule is violated: ``violations`` maps each rule
+    (``memory``, ``pool_exceeds_experts``, ``pool_exceeds_fast_tier``) to its mask over the grid,
+    ``violation_text`` to its one-line explanation; ``reason`` joins those that occur.
     """
 
     passes: tuple[PassCost, ...]
@@ -126,6 +128,15 @@ class StepCost:
     speculative: SpecInfo
     feasible: Array
     reason: str
+    violations: dict[str, Array]
+    violation_text: dict[str, str]
+
+    def reason_per_point(self) -> Array:
+        """Per design point, the first violated rule's explanation ('' where feasible)."""
+        out = np.full(np.shape(self.feasible), "", dtype=object)
+        for key in reversed(list(self.violations)):
+            out = np.where(self.violations[key], self.violation_text[key], out)
+        return out
 
     @property
     def energy_per_step_j(self) -> Array:
@@ -327,8 +338,8 @@ def plan_memory(
     reserved: Array,
     bit_nested: bool,
     policy: str,
-) -> tuple[MemoryPlan, Array, Array]:
-    """The memory plan, the pool size in force (experts per layer) and feasibility."""
+) -> tuple[MemoryPlan, Array, dict[str, Array]]:
+    """The memory plan, the pool size in force (experts per layer) and the violated rules."""
     plan: MemoryPlan = module.memory_plan(
         spec,
         knobs,
@@ -339,9 +350,15 @@ def plan_memory(
     )
     want = np.asarray(knobs.pool_experts, dtype=float)
     auto = ~np.isfinite(want)
-    pool = np.where(auto, plan.expert_slots, np.minimum(np.nan_to_num(want), model.num_experts))
-    feasible = plan.fits & (auto | (np.nan_to_num(want) <= plan.expert_slots))
-    return plan, pool, np.asarray(feasible)
+    asked = np.nan_to_num(want)
+    pool = np.where(auto, plan.expert_slots, np.minimum(asked, model.num_experts))
+    too_many = ~auto & (asked > model.num_experts)
+    violations = {
+        "memory": np.asarray(~plan.fits),
+        "pool_exceeds_experts": np.asarray(too_many),
+        "pool_exceeds_fast_tier": np.asarray(~auto & ~too_many & (asked > plan.expert_slots)),
+    }
+    return plan, pool, violations
 
 
 def cost_loads(
@@ -495,7 +512,7 @@ def _evaluate(
     reserved: Array = np.zeros(())
     if draft in ("eagle", "slm"):
         draft_loads, reserved = draft_model_loads(model, knobs, draft, b)
-    plan, pool, feasible = plan_memory(
+    plan, pool, violations = plan_memory(
         model, spec, knobs, module, reserved=reserved, bit_nested=bit_nested, policy=policy
     )
     if kind == "none":
@@ -594,6 +611,16 @@ def _evaluate(
     time_s = sum_arrays([ps.time_s for ps in passes])
     energy = add_dicts([ps.energy_j for ps in passes])
     energy["static"] = spec.static_power_w * time_s
+    violation_text = {
+        "memory": plan.reason,
+        "pool_exceeds_experts": f"pool_experts exceeds the model's {model.num_experts} experts "
+        "per layer; lower it or use auto",
+        "pool_exceeds_fast_tier": "pool_experts does not fit in the fast tier after the KV cache,"
+        " the non-expert weights and any draft model; lower it, use auto, or raise "
+        "hb_capacity_gb",
+    }
+    feasible = ~np.logical_or.reduce(np.broadcast_arrays(*violations.values()))
+    reasons = [violation_text[k] for k, v in violations.items() if np.any(v)]
     shape = np.broadcast_shapes(np.shape(time_s), b.shape, np.shape(tau), np.shape(feasible))
     cache_info = CacheInfo(
         policy=kind,
@@ -619,7 +646,9 @@ def _evaluate(
         cache=cache_info,
         speculative=spec_info,
         feasible=np.broadcast_to(feasible, shape),
-        reason=plan.reason,
+        reason="; ".join(reasons),
+        violations={k: np.broadcast_to(v, shape) for k, v in violations.items()},
+        violation_text=violation_text,
     )
 
 

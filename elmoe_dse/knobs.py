@@ -33,7 +33,14 @@ class KnobInfo:
 
 
 POLICIES = (
-    "auto", "ar", "ar-cache", "elastic-sd", "eagle-sd", "slm-sd", "quant-sd", "elmoe3d",
+    "auto",
+    "ar",
+    "ar-cache",
+    "elastic-sd",
+    "eagle-sd",
+    "slm-sd",
+    "quant-sd",
+    "elmoe3d",
 )
 SPECULATIVE_POLICIES = ("elastic-sd", "eagle-sd", "slm-sd", "quant-sd", "elmoe3d")
 
@@ -215,4 +222,7 @@ def parse_knob_value(name: str, text: str) -> Any:
         raise KnobError(
             f"--set {name}={text}: expected a number ({info.unit or 'no unit'})"
         ) from None
+    if not math.isfinite(value):
+        hint = " or auto" if info.auto else ""
+        raise KnobError(f"--set {name}={text}: write a finite number{hint}")
     return value

@@ -65,6 +65,7 @@ def step_columns(step: StepCost) -> dict[str, np.ndarray]:
     cols[f"{METRIC}draft_length_tokens"] = np.broadcast_to(step.speculative.draft_length, shape)
     cols[f"{META}bound"] = np.broadcast_to(step.bound, shape)
     cols[f"{META}feasible"] = np.broadcast_to(step.feasible, shape)
+    cols[f"{META}infeasible_reason"] = np.broadcast_to(step.reason_per_point(), shape)
     return cols
 
 

@@ -14,29 +14,47 @@ def explain(
     platform: str = typer.Option(..., "--platform", "-p", help="platform name or TOML path"),
     batch: int = typer.Option(1, "--batch", "-b", help="batch size B (sequences)"),
     context: int = typer.Option(1024, "--context", "-s", help="context length s (tokens)"),
-    routing: str = typer.Option("uniform", "--routing", help="uniform or zipf:A"),
+    routing: str = typer.Option(
+        "",
+        "--routing",
+        help="uniform or zipf:A (default: the dataset profile's Zipf skew for this model)",
+    ),
+    dataset: str = typer.Option(
+        "mt-bench",
+        "--dataset",
+        "-d",
+        help="dataset profile (name or TOML path): routing skew, overlap rho, acceptance",
+    ),
     sets: list[str] = typer.Option(  # noqa: B008
         [], "--set", help="override a knob, model or platform field: KEY=VALUE (repeatable)"
     ),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator."""
-    from elmoe_dse.evaluate import evaluate
+    from elmoe_dse.errors import KnobError
+    from elmoe_dse.evaluate import DraftQuality, evaluate
     from elmoe_dse.explain import explain_data
     from elmoe_dse.knobs import Knobs
     from elmoe_dse.overrides import apply_overrides
     from elmoe_dse.routing import parse_routing
+    from elmoe_dse.specs.dataset import load_acceptance_params, load_dataset
     from elmoe_dse.specs.model import load_model
     from elmoe_dse.specs.platform import load_platform
 
     with guarded():
         m = load_model(model)
         spec = load_platform(platform)
-        knobs = Knobs(batch_size=batch, context_len=context)
+        profile = load_dataset(dataset).for_model(m.id)
+        knobs = Knobs(batch_size=batch, context_len=context, overlap_frac=profile.overlap_frac)
         m, spec, knobs = apply_overrides(m, spec, knobs, sets)
+        routing = routing or f"zipf:{profile.zipf_exponent:g}"
         p = parse_routing(routing, m.num_experts, m.experts_per_token)
-        step = evaluate(m, spec, knobs, p)
+        quality = DraftQuality(profile, load_acceptance_params())
+        step = evaluate(m, spec, knobs, p, quality=quality)
+        if not bool(step.feasible):
+            raise KnobError(f"design does not fit: {step.reason}")
         data = explain_data(step, m, spec, knobs.validated(), routing)
+        data["dataset"] = dataset
         if json_out:
             print_json(data)
             return

@@ -682,15 +682,26 @@ def list_models() -> list[str]:
 def load_model(name_or_path: str) -> ModelSpec:
     """A registered id (case-insensitive), a project model ``.toml`` or a HF ``config.json``.
 
-    A ``.json`` path is read as a Hugging Face config: id = file stem lower-cased, source = the
-    path, card fields 0 / "not given".
+    A ``.json`` path is read as a Hugging Face config: id = file stem lower-cased (the folder's
+    name for a file called ``config.json``), source = the path, card fields 0 / "not given". A
+    folder holding a ``config.json`` (a downloaded model snapshot) is read the same way.
     """
+    as_path = Path(name_or_path)
+    if as_path.is_dir():
+        if not (as_path / "config.json").is_file():
+            raise SpecError(
+                "is a directory without a config.json; give a model .toml or a config.json",
+                path=str(as_path),
+            )
+        name_or_path = str(as_path / "config.json")
     suffix = Path(name_or_path).suffix.lower()
     if suffix == ".toml":
         return validate(ModelSpec, load_toml(name_or_path), path=name_or_path)
     if suffix == ".json":
         config = load_json(name_or_path)
         stem = Path(name_or_path).stem.lower()
+        if stem == "config":
+            stem = Path(name_or_path).resolve().parent.name.lower() or stem
         return from_hf_config(config, id=stem, source=str(name_or_path), path=str(name_or_path))
     key = name_or_path.strip().lower()
     registered = list_models()
