@@ -6,6 +6,7 @@ Generated spec files (hypothesis) are either accepted or refused with the tool's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tomllib
 from collections.abc import Callable
@@ -408,10 +409,8 @@ def test_generated_platform_files_load_or_raise_our_error(
         node[path[-1]] = value
     target = tmp_path / "gen.json"
     target.write_text(json.dumps(data))
-    try:
+    with contextlib.suppress(ElmoeError):  # anything else (KeyError, TypeError...) fails
         load_platform(target)
-    except ElmoeError:
-        pass
 
 
 @settings(
@@ -456,7 +455,5 @@ def test_generated_hf_configs_load_or_raise_our_error(
         data[key] = value
     target = tmp_path / "config.json"
     target.write_text(json.dumps(data))
-    try:
+    with contextlib.suppress(ElmoeError):  # anything else (KeyError, TypeError...) fails
         load_model(str(target))
-    except ElmoeError:
-        pass
