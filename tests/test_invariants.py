@@ -1,0 +1,106 @@
+"""Model invariants over random valid designs (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elmoe_dse.evaluate import evaluate
+from elmoe_dse.knobs import Knobs
+from elmoe_dse.routing import expert_probabilities
+from elmoe_dse.specs.model import load_model
+from elmoe_dse.specs.platform import load_platform
+from elmoe_dse.units import BITS_PER_BYTE, PJ
+from tests.conftest import PAPER_MODELS
+
+FAST_TIER = ("hb-xpu", "elmoe3d-8g", "elmoe3d-4g")
+ANY = ("xpu", "xpu-pim", "xpu-logicpim", "xpu-nmp", "a100-80g", *FAST_TIER)
+
+designs = st.fixed_dictionaries(
+    {
+        "model_id": st.sampled_from(PAPER_MODELS + ("mixtral-8x7b", "olmoe-1b-7b")),
+        "platform": st.sampled_from(ANY),
+        "policy": st.sampled_from(
+            ["auto", "ar", "ar-cache", "elastic-sd", "eagle-sd", "slm-sd", "quant-sd", "elmoe3d"]
+        ),
+        "batch": st.integers(1, 64),
+        "context": st.integers(0, 8192),
+        "gamma": st.integers(0, 8),
+        "bits": st.integers(2, 8),
+        "rounding": st.sampled_from(["truncate", "round", "lsb-augmented"]),
+        "zipf": st.floats(0.0, 1.5),
+        "rho": st.floats(0.0, 0.9),
+    }
+)
+
+
+def run(d: dict) -> tuple:  # type: ignore[type-arg]
+    model, spec = load_model(d["model_id"]), load_platform(d["platform"])
+    policy = d["policy"]
+    if spec.name not in FAST_TIER and policy in ("ar-cache", "elastic-sd", "quant-sd", "elmoe3d"):
+        policy = "ar"
+    knobs = Knobs(
+        policy=policy,
+        batch_size=d["batch"],
+        context_len=d["context"],
+        draft_length=d["gamma"],
+        draft_bits=d["bits"],
+        rounding=d["rounding"],
+        overlap_frac=d["rho"],
+    )
+    p = expert_probabilities(model.num_experts, model.experts_per_token, "zipf", d["zipf"])
+    return model, spec, knobs, p, evaluate(model, spec, knobs, p)
+
+
+@settings(max_examples=120, deadline=None)
+@given(designs)
+def test_time_energy_positive_finite_and_tau_bounded(d: dict) -> None:  # type: ignore[type-arg]
+    model, spec, knobs, _, step = run(d)
+    assert np.isfinite(step.time_per_step_s) and step.time_per_step_s > 0
+    assert np.isfinite(step.energy_per_token_j) and step.energy_per_token_j > 0
+    gamma = float(step.speculative.draft_length)
+    assert 1.0 <= float(step.speculative.tau) <= gamma + 1.0 + 1e-12
+    for ps in step.passes:
+        u = float(ps.unique_experts_per_layer)
+        if ps.kind != "draft" and u > 0:
+            assert model.experts_per_token - 1e-9 <= u <= model.num_experts + 1e-9
+            assert 0 <= float(ps.resident_experts_per_layer) <= u + 1e-9
+    hit = float(step.cache.hit_rate)
+    assert 0.0 <= hit <= 1.0 + 1e-12
+
+
+@settings(max_examples=120, deadline=None)
+@given(designs)
+def test_energy_covers_the_bytes_read_at_the_cheapest_energy_per_bit(d: dict) -> None:  # type: ignore[type-arg]
+    _, spec, _, _, step = run(d)
+    cheapest = min(t.read_energy_pj_per_bit for t in spec.tiers.values())
+    if spec.near_memory is not None:
+        cheapest = min(cheapest, spec.near_memory.read_energy_pj_per_bit)
+    moved = sum(float(v) for v in step.bytes_by_tier.values())
+    assert float(step.energy_per_step_j) >= moved * BITS_PER_BYTE * cheapest * PJ * (1 - 1e-12)
+    static = spec.static_power_w * float(step.time_per_step_s)
+    assert float(step.energy_per_step_j) >= static
+
+
+@settings(max_examples=60, deadline=None)
+@given(designs, st.floats(1.05, 4.0))
+def test_more_hb_capacity_or_pes_is_never_slower(d: dict, factor: float) -> None:  # type: ignore[type-arg]
+    d = {**d, "platform": "elmoe3d-8g"}
+    model, spec, knobs, p, step = run(d)
+    from dataclasses import replace
+
+    bigger = evaluate(model, spec, replace(knobs, hb_capacity_gb=8.0 * factor), p)
+    assert bigger.throughput_tok_per_s >= step.throughput_tok_per_s * (1 - 1e-9)
+    more_pes = evaluate(model, spec, replace(knobs, pe_count=64), p)
+    assert more_pes.throughput_tok_per_s >= step.throughput_tok_per_s * (1 - 1e-9)
+
+
+def test_unique_experts_grow_with_tokens() -> None:
+    from elmoe_dse.routing import unique_experts
+
+    for a in (0.0, 0.8, 1.4):
+        p = expert_probabilities(128, 8, "zipf", a)
+        u = unique_experts(p, np.arange(1, 200))
+        assert u[0] == np.float64(8.0) or abs(u[0] - 8.0) < 1e-9
+        assert np.all(np.diff(u) > 0) and u[-1] <= 128
