@@ -28,7 +28,7 @@ Pool refresh (MSB slices of newly hot experts written during verify) is off the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache as memoize
 from types import ModuleType
 
@@ -37,7 +37,7 @@ import numpy as np
 from elmoe_dse import cache, routing
 from elmoe_dse.errors import KnobError
 from elmoe_dse.formats import WEIGHT_PRECISION, msb_bytes_per_param, weight_bytes_per_param
-from elmoe_dse.knobs import SPECULATIVE_POLICIES, Knobs
+from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms import family_module
 from elmoe_dse.platforms._common import Footprint, MemoryPlan
 from elmoe_dse.roofline import PassCost, add_dicts, max_and_argmax, sum_arrays
@@ -74,10 +74,6 @@ class DraftQuality:
 
     profile: ModelProfile
     params: AcceptanceParams
-
-    @classmethod
-    def for_model(cls, model_id: str, dataset: str = "mt-bench") -> DraftQuality:
-        return default_quality(model_id, dataset)
 
 
 @memoize
@@ -650,10 +646,3 @@ def _evaluate(
         violations={k: np.broadcast_to(v, shape) for k, v in violations.items()},
         violation_text=violation_text,
     )
-
-
-def with_policy(knobs: Knobs, policy: str) -> Knobs:
-    """Knobs with another decoding policy."""
-    if policy not in (*SPECULATIVE_POLICIES, "ar", "ar-cache", "auto"):
-        raise KnobError(f"unknown policy '{policy}'")
-    return replace(knobs, policy=policy)

@@ -48,8 +48,16 @@ class MemoryPlan:
     reason: str
 
 
-def main_tier_only(spec: PlatformSpec, fp: Footprint) -> MemoryPlan:
-    """Everything in the platform's main tier; it must hold weights and KV."""
+def main_tier_plan(
+    spec: PlatformSpec,
+    knobs: Knobs,
+    fp: Footprint,
+    *,
+    num_moe_layers: int,
+    num_experts: int,
+    slot_bytes_per_expert: Array,
+) -> MemoryPlan:
+    """Everything in the platform's main tier; it must hold weights and KV. No expert slots."""
     tier = spec.main_tier
     one = np.ones(())
     total = fp.nonexpert_bytes + fp.expert_bytes + fp.kv_bytes + fp.reserved_bytes

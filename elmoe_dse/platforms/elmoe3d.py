@@ -16,7 +16,6 @@ import numpy as np
 from elmoe_dse import units
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms._common import (
-    Footprint,
     MemoryPlan,
     cost_on,
     hb_plan,
@@ -41,24 +40,8 @@ def pe_count(spec: PlatformSpec, knobs: Knobs) -> np.ndarray:
     return np.where(np.isfinite(pes), pes, die.pe_count)
 
 
-def memory_plan(
-    spec: PlatformSpec,
-    knobs: Knobs,
-    fp: Footprint,
-    *,
-    num_moe_layers: int,
-    num_experts: int,
-    slot_bytes_per_expert: np.ndarray,
-) -> MemoryPlan:
-    """KV, non-expert weights, then bit-nested expert slots in HB."""
-    return hb_plan(
-        spec,
-        knobs,
-        fp,
-        num_moe_layers=num_moe_layers,
-        num_experts=num_experts,
-        slot_bytes_per_expert=slot_bytes_per_expert,
-    )
+#: KV, non-expert weights, then expert slots in HB (see _common.hb_plan).
+memory_plan = hb_plan
 
 
 def cost_pass(

@@ -7,10 +7,8 @@ whole from LPDDR; both tiers are read in parallel inside an operator.
 
 from __future__ import annotations
 
-import numpy as np
-
 from elmoe_dse.knobs import Knobs
-from elmoe_dse.platforms._common import Footprint, MemoryPlan, cost_on, hb_plan, host_resources
+from elmoe_dse.platforms._common import MemoryPlan, cost_on, hb_plan, host_resources
 from elmoe_dse.roofline import OpCost
 from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.workload import OpLoad
@@ -20,24 +18,8 @@ BIT_NESTED = False
 DEFAULT_CACHE = "lru"
 
 
-def memory_plan(
-    spec: PlatformSpec,
-    knobs: Knobs,
-    fp: Footprint,
-    *,
-    num_moe_layers: int,
-    num_experts: int,
-    slot_bytes_per_expert: np.ndarray,
-) -> MemoryPlan:
-    """KV, non-expert weights, then expert slots in HB."""
-    return hb_plan(
-        spec,
-        knobs,
-        fp,
-        num_moe_layers=num_moe_layers,
-        num_experts=num_experts,
-        slot_bytes_per_expert=slot_bytes_per_expert,
-    )
+#: KV, non-expert weights, then expert slots in HB (see _common.hb_plan).
+memory_plan = hb_plan
 
 
 def cost_pass(

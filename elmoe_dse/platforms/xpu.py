@@ -6,15 +6,12 @@ of a pass, every non-expert weight and the batch's KV cache are read from the ma
 
 from __future__ import annotations
 
-import numpy as np
-
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms._common import (
-    Footprint,
     MemoryPlan,
     cost_on,
     host_resources,
-    main_tier_only,
+    main_tier_plan,
 )
 from elmoe_dse.roofline import OpCost
 from elmoe_dse.specs.platform import PlatformSpec
@@ -25,17 +22,8 @@ BIT_NESTED = False
 DEFAULT_CACHE = "none"
 
 
-def memory_plan(
-    spec: PlatformSpec,
-    knobs: Knobs,
-    fp: Footprint,
-    *,
-    num_moe_layers: int,
-    num_experts: int,
-    slot_bytes_per_expert: np.ndarray,
-) -> MemoryPlan:
-    """All data in the main tier; no expert slots."""
-    return main_tier_only(spec, fp)
+#: Everything in the main tier; no expert slots (see _common.main_tier_plan).
+memory_plan = main_tier_plan
 
 
 def cost_pass(
