@@ -6,6 +6,8 @@ import typer
 
 from elmoe_dse.cli import explain as explain_cmd
 from elmoe_dse.cli import models, platforms
+from elmoe_dse.cli import plot as plot_cmd
+from elmoe_dse.cli import report as report_cmd
 from elmoe_dse.cli import reproduce as reproduce_cmd
 
 app = typer.Typer(
@@ -20,6 +22,8 @@ app.add_typer(platforms.app, name="platforms")
 app.command("explain")(explain_cmd.explain)
 app.command("reproduce")(reproduce_cmd.reproduce)
 app.command("calibrate")(reproduce_cmd.calibrate)
+app.command("plot")(plot_cmd.plot)
+app.command("report")(report_cmd.report)
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+"""``elmoe-dse plot``: the figures of a sweep, optimize or reproduce output directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from elmoe_dse.cli._common import console, guarded
+
+FAMILIES_HELP = (
+    "pareto, speedup, energy, roofline, acceptance, hit_rate, draft_length, hypervolume, importance"
+)
+
+
+def plot(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="a sweep, optimize or reproduce output directory (figures go to DIR/plots)"
+        ),
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="figure format: png, svg or pdf")
+    ] = "png",
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only", help=f"draw only these figures (repeat or comma-separate): {FAMILIES_HELP}"
+        ),
+    ] = None,
+) -> None:
+    """Draw every figure the directory supports into DIR/plots, each with a caption."""
+    from elmoe_dse.plots.figures import plot_directory
+
+    names = [n.strip() for item in only or [] for n in item.split(",") if n.strip()]
+    with guarded():
+        outcome = plot_directory(directory, fmt=fmt.lower(), only=names)
+    con = console()
+    for record in outcome.records:
+        con.print(f"[bold]{record.name}[/bold]: {record.caption}")
+    for family, reason in outcome.skipped:
+        con.print(f"[dim]{family}: not drawn, {reason}[/dim]")
+    figures = len(outcome.records)
+    con.print(f"wrote {figures} figure{'s' if figures != 1 else ''} to {outcome.folder}")

@@ -1,0 +1,27 @@
+"""``elmoe-dse report``: DIR/report.md and a self-contained DIR/report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from elmoe_dse.cli._common import console, guarded
+
+
+def report(
+    directory: Annotated[
+        Path, typer.Argument(help="a sweep, optimize or reproduce output directory")
+    ],
+) -> None:
+    """What was run, the headline table, every figure with its caption, the calibration."""
+    from elmoe_dse.report import REPORT_HTML, REPORT_MD, write_report
+
+    with guarded():
+        written = write_report(directory)
+    figures = sum(1 for p in written if p.suffix == ".png")
+    console().print(
+        f"wrote {directory / REPORT_MD} and {directory / REPORT_HTML} ({figures} figures, "
+        f"also in {directory / 'plots'})"
+    )

@@ -1,0 +1,131 @@
+"""Numbers a figure computes with the evaluator when the results directory does not hold them.
+
+Rooflines, energy components of a reproduce run, knob sensitivities and the baselines marked on a
+sweep's Pareto fronts are evaluated here, with the specs the run itself used: a reproduce run's
+calibration (from its ``run.json``) is applied; a sweep run evaluates the shipped specs, as the
+sweep does (:func:`elmoe_dse.explore.sweep.load_scenario`). Routing is the dataset profile's Zipf
+skew and overlap, as in both commands. Every function returns plain rows or arrays; no drawing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from elmoe_dse.explore.reproduce import PRIOR, SPECULATIVE, SYSTEMS, best_over_gamma
+from elmoe_dse.knobs import KNOB_INFO, SPECULATIVE_POLICIES, Knobs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from elmoe_dse.evaluate import StepCost
+    from elmoe_dse.explore.sweep import Scenario
+
+#: The baselines of the paper, (system, platform, policy), as ``reproduce`` evaluates them.
+BASELINES: tuple[tuple[str, str, str], ...] = tuple(s for s in SYSTEMS if s[0] in ("xpu", *PRIOR))
+#: Draft lengths a speculative baseline is evaluated at (it runs at its fastest one).
+GAMMAS = tuple(range(1, 9))
+
+
+def calibration_key(calibration: Mapping[str, Any] | None) -> str | None:
+    """A hashable form of a calibration record (``run.json``'s ``calibration``)."""
+    return None if calibration is None else json.dumps(calibration, sort_keys=True)
+
+
+@cache
+def scenario(model: str, platform: str, dataset: str, calibration: str | None) -> Scenario:
+    """Specs of one model x platform x dataset, with ``calibration`` (JSON) applied if given."""
+    from elmoe_dse.explore.sweep import Scenario, load_scenario
+
+    base = load_scenario(model, platform, dataset)
+    if calibration is None:
+        return base
+    from elmoe_dse.evaluate import DraftQuality
+    from elmoe_dse.explore.calibrate import Calibration, apply_calibration
+    from elmoe_dse.routing import expert_probabilities
+    from elmoe_dse.specs.dataset import load_acceptance_params, load_dataset
+    from elmoe_dse.specs.platform import load_platform
+
+    cal = Calibration.model_validate(json.loads(calibration))
+    platforms, datasets, params = apply_calibration(
+        cal,
+        {platform: load_platform(platform)},
+        {dataset: load_dataset(dataset)},
+        load_acceptance_params(),
+    )
+    profile = datasets[dataset].for_model(base.model.id)
+    p = expert_probabilities(
+        base.model.num_experts, base.model.experts_per_token, "zipf", profile.zipf_exponent
+    )
+    quality = DraftQuality(profile, params)
+    return Scenario(base.model, platforms[platform], base.dataset, profile, p, quality)
+
+
+def scenario_knobs(sc: Scenario, **values: Any) -> Knobs:
+    """Knobs at the scenario's overlap (its dataset profile's rho) plus ``values``."""
+    return Knobs(**{"overlap_frac": sc.profile.overlap_frac, **values})
+
+
+def evaluate_at(sc: Scenario, knobs: Knobs) -> StepCost:
+    """The evaluator on a scenario's model, platform, routing and draft quality."""
+    from elmoe_dse.evaluate import evaluate
+
+    return evaluate(sc.model, sc.platform, knobs, sc.p, quality=sc.quality)
+
+
+def knobs_from_row(row: Mapping[str, Any] | pd.Series) -> Knobs:
+    """The knobs of a results row (``knob.*`` columns; NaN = auto)."""
+    values: dict[str, Any] = {}
+    for name, info in KNOB_INFO.items():
+        col = f"knob.{name}"
+        if col in row:
+            values[name] = str(row[col]) if info.choices else float(row[col])
+    return Knobs(**values)
+
+
+def system_rows(
+    systems: Iterable[tuple[str, str, str]],
+    combos: Iterable[tuple[str, str, float]],
+    batches: Iterable[float],
+    calibration: str | None,
+) -> list[dict[str, Any]]:
+    """Rows like ``reproduce``'s systems table: every (system, platform, policy) at every
+    (model, dataset, context length) and batch size; a speculative system at its fastest draft
+    length in 1..8. Columns: meta.*, knob.batch_size, knob.context_len, metric.* (SI)."""
+    b = np.asarray(sorted(set(batches)), dtype=float)
+    rows: list[dict[str, Any]] = []
+    for model, dataset, context in combos:
+        for system, platform, policy in systems:
+            sc = scenario(model, platform, dataset, calibration)
+            speculative = system in SPECULATIVE or policy in SPECULATIVE_POLICIES
+            gamma: Any = np.asarray(GAMMAS, dtype=float)[None, :] if speculative else 0.0
+            knobs = scenario_knobs(
+                sc, policy=policy, batch_size=b[:, None], context_len=context, draft_length=gamma
+            )
+            best = best_over_gamma(evaluate_at(sc, knobs))
+            for i, batch in enumerate(b):
+                rows.append(
+                    {
+                        "meta.model": model,
+                        "meta.dataset": dataset,
+                        "meta.system": system,
+                        "meta.platform": platform,
+                        "meta.policy": policy,
+                        "knob.batch_size": float(batch),
+                        "knob.context_len": float(context),
+                        "metric.throughput_tok_per_s": float(best["throughput_tok_per_s"][i]),
+                        "metric.energy_per_token_j": float(best["energy_per_token_j"][i]),
+                        "metric.draft_length": float(best["draft_length"][i]),
+                    }
+                )
+    return rows
+
+
+def energy_components(step: StepCost) -> dict[str, float]:
+    """Energy per token of a 0-d step cost, by component key (``read_hb``, ``write_lpddr`` ...)."""
+    tokens = float(np.asarray(step.tokens_per_step))
+    return {k: float(np.asarray(v)) / tokens for k, v in sorted(step.energy_by_component_j.items())}

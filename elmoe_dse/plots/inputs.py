@@ -1,0 +1,282 @@
+"""Reading a results directory for plots and reports, with one-line errors naming what is missing.
+
+A directory ``DIR`` holds one or both of:
+
+- a **sweep** or **optimize** run: ``DIR/results.parquet`` (one row per design point) and
+  ``DIR/run.json`` whose ``command`` is ``sweep`` or ``optimize``;
+- a **reproduce** run: ``DIR/reproduce/`` (what ``elmoe-dse reproduce --out DIR`` writes:
+  ``systems.parquet``, ``cells.csv``, ``run.json``), or ``DIR`` itself when it is that folder.
+
+Columns each figure needs are checked by :meth:`SweepRun.require` / :meth:`ReproduceRun.require`
+before anything is drawn, so an older or hand-edited directory fails with the file, the missing
+columns and the command that rewrites it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from elmoe_dse.errors import ElmoeError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.parquet"
+REPRODUCE_DIR = "reproduce"
+SYSTEMS_FILE = "systems.parquet"
+CELLS_FILE = "cells.csv"
+
+#: Columns every sweep/optimize table must have for any figure.
+SWEEP_COLUMNS = (
+    "meta.model",
+    "meta.platform",
+    "meta.dataset",
+    "meta.policy",
+    "knob.batch_size",
+    "metric.throughput_tok_per_s",
+    "metric.energy_per_token_j",
+)
+#: Columns every reproduce systems table must have for any figure.
+SYSTEMS_COLUMNS = (
+    "meta.model",
+    "meta.dataset",
+    "meta.system",
+    "meta.platform",
+    "meta.policy",
+    "knob.batch_size",
+    "metric.throughput_tok_per_s",
+    "metric.energy_per_token_j",
+    "metric.draft_length",
+)
+
+
+class PlotInputError(ElmoeError):
+    """A results directory lacks a file, a column or a field a figure or the report needs."""
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlotInputError(f"{path}: file not found") from None
+    except (OSError, ValueError) as err:
+        raise PlotInputError(f"{path}: cannot read it as JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise PlotInputError(f"{path}: expected a JSON object; re-run the command that wrote it")
+    return data
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise PlotInputError(f"{path}: file not found") from None
+    except (OSError, ValueError) as err:
+        raise PlotInputError(f"{path}: cannot read the table ({err})") from None
+
+
+def best_row(frame: pd.DataFrame, column: str, *, largest: bool = True) -> pd.Series:
+    """The row with the largest (or smallest) finite value of ``column`` (first on ties)."""
+    import numpy as np
+
+    values = frame[column].to_numpy(dtype=float)
+    i = int(np.nanargmax(values) if largest else np.nanargmin(values))
+    return frame.iloc[i]
+
+
+def _missing(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    return [c for c in columns if c not in frame.columns]
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """A sweep or optimize run: its table and its sidecar."""
+
+    folder: Path
+    frame: pd.DataFrame
+    record: dict[str, Any]
+
+    @property
+    def command(self) -> str:
+        return str(self.record.get("command", "sweep"))
+
+    @property
+    def name(self) -> str:
+        sweep = self.record.get("sweep") or {}
+        return str(sweep.get("name") or self.folder.name)
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The calibration the run applied, if its sidecar records one (else spec defaults)."""
+        cal = self.record.get("calibration")
+        return cal if isinstance(cal, dict) else None
+
+    @property
+    def group_by(self) -> tuple[str, ...]:
+        """Result columns of the sweep's Pareto groups (``knob.batch_size`` at least)."""
+        from elmoe_dse.specs.sweep import axis_column
+
+        sweep = self.record.get("sweep") or {}
+        cols = [axis_column(str(a)) for a in sweep.get("group_by", ["batch_size"])]
+        return tuple(c for c in cols if c in self.frame.columns)
+
+    def require(self, columns: Iterable[str], figure: str) -> None:
+        """Raise a one-line error naming the columns of ``columns`` the table lacks."""
+        missing = _missing(self.frame, columns)
+        if missing:
+            raise PlotInputError(
+                f"{self.folder / RESULTS_FILE}: lacks column(s) {', '.join(missing)} that "
+                f"'{figure}' needs (written by an older elmoe-dse?); re-run `elmoe-dse "
+                f"{self.command}` to rewrite it"
+            )
+
+    def require_record(self, key: str, figure: str) -> Any:
+        """The sidecar field ``key``; a one-line error if it is absent."""
+        if key not in self.record or self.record[key] is None:
+            raise PlotInputError(
+                f"{self.folder / RUN_FILE}: lacks '{key}' that '{figure}' needs (written by an "
+                f"older elmoe-dse?); re-run `elmoe-dse {self.command}` to rewrite it"
+            )
+        return self.record[key]
+
+
+@dataclass(frozen=True)
+class ReproduceRun:
+    """A reproduce run: per-system rows, per-cell ratios and the sidecar (targets, calibration)."""
+
+    folder: Path
+    systems: pd.DataFrame
+    record: dict[str, Any]
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        cal = self.record.get("calibration")
+        return cal if isinstance(cal, dict) else None
+
+    @property
+    def targets(self) -> list[dict[str, Any]]:
+        targets = self.record.get("targets")
+        if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+            raise PlotInputError(
+                f"{self.folder / RUN_FILE}: lacks the 'targets' list (written by an older "
+                "elmoe-dse?); re-run `elmoe-dse reproduce`"
+            )
+        for t in targets:
+            missing = [k for k in ("name", "paper", "model", "rel_error") if k not in t]
+            if missing:
+                raise PlotInputError(
+                    f"{self.folder / RUN_FILE}: a target lacks {', '.join(missing)}; re-run "
+                    "`elmoe-dse reproduce`"
+                )
+        return targets
+
+    def require(self, columns: Iterable[str], figure: str) -> None:
+        missing = _missing(self.systems, columns)
+        if missing:
+            raise PlotInputError(
+                f"{self.folder / SYSTEMS_FILE}: lacks column(s) {', '.join(missing)} that "
+                f"'{figure}' needs (written by an older elmoe-dse?); re-run `elmoe-dse "
+                "reproduce` to rewrite it"
+            )
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """What a results directory holds; at least one of ``sweep`` and ``reproduce``."""
+
+    folder: Path
+    sweep: SweepRun | None
+    reproduce: ReproduceRun | None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        out: list[str] = []
+        if self.sweep is not None:
+            out.append(self.sweep.command)
+        if self.reproduce is not None:
+            out.append("reproduce")
+        return tuple(out)
+
+    @property
+    def title(self) -> str:
+        if self.sweep is not None:
+            return f"{self.sweep.command} '{self.sweep.name}'"
+        return "reproduce (ELMoE-3D paper grid)"
+
+
+def _load_sweep(folder: Path, record: dict[str, Any]) -> SweepRun:
+    frame = _read_table(folder / RESULTS_FILE)
+    run = SweepRun(folder, frame, record)
+    run.require(SWEEP_COLUMNS, "any figure")
+    if frame.empty:
+        raise PlotInputError(
+            f"{folder / RESULTS_FILE}: holds no design points (every point was rejected; see "
+            f"'points' in {RUN_FILE}); relax the sweep's constraints or ranges"
+        )
+    return run
+
+
+def _load_reproduce(folder: Path, record: dict[str, Any]) -> ReproduceRun:
+    systems_path = folder / SYSTEMS_FILE
+    if not systems_path.exists():
+        raise PlotInputError(
+            f"{systems_path}: file not found (written by an older elmoe-dse?); re-run "
+            "`elmoe-dse reproduce`"
+        )
+    run = ReproduceRun(folder, _read_table(systems_path), record)
+    run.require(SYSTEMS_COLUMNS, "any figure")
+    if run.systems.empty or "xpu" not in set(run.systems["meta.system"].astype(str)):
+        raise PlotInputError(
+            f"{systems_path}: holds no rows of the reference system 'xpu'; re-run "
+            "`elmoe-dse reproduce`"
+        )
+    return run
+
+
+def load_run_dir(folder: Path) -> RunDir:
+    """Find and load the runs in ``folder`` (see the module docstring); check the base columns."""
+    if not folder.is_dir():
+        raise PlotInputError(
+            f"{folder}: no such directory; pass a sweep, optimize or reproduce output directory"
+        )
+    sweep: SweepRun | None = None
+    reproduce: ReproduceRun | None = None
+    run_json = folder / RUN_FILE
+    if run_json.exists():
+        record = _read_json(run_json)
+        command = record.get("command")
+        if command == "reproduce":
+            reproduce = _load_reproduce(folder, record)
+        elif command in ("sweep", "optimize"):
+            sweep = _load_sweep(folder, record)
+        else:
+            raise PlotInputError(
+                f"{run_json}: 'command' is {command!r}; plots are drawn from sweep, optimize or "
+                "reproduce outputs (re-run one of those commands)"
+            )
+    sub = folder / REPRODUCE_DIR / RUN_FILE
+    if reproduce is None and sub.exists():
+        record = _read_json(sub)
+        reproduce = _load_reproduce(sub.parent, record)
+    if sweep is None and reproduce is None:
+        if (folder / RESULTS_FILE).exists():
+            raise PlotInputError(
+                f"{run_json}: file not found beside {RESULTS_FILE}; re-run the "
+                "sweep (its run.json says how the table was made)"
+            )
+        runs = sorted(p.parent.name for p in folder.glob(f"*/{RUN_FILE}"))
+        hint = f"; it holds runs in {', '.join(runs)}: pass one of them" if runs else ""
+        raise PlotInputError(
+            f"{folder}: no results found (expected {RUN_FILE} with {RESULTS_FILE}, or "
+            f"{REPRODUCE_DIR}/{RUN_FILE}){hint}"
+        )
+    return RunDir(folder, sweep, reproduce)
