@@ -105,7 +105,8 @@ def test_explain_json_contract() -> None:
         assert key in ps
     assert set(ps["bytes_by_tier"]) == {"hb", "lpddr"}
     assert {op["name"] for op in ps["operators"]} >= {"qkv_proj", "attention", "routed_experts"}
-    assert data["metrics"]["tokens_per_step"] == 4
+    assert data["metrics"]["tokens_per_step"] == pytest.approx(4 * data["speculative"]["tau"])
+    assert data["calibration"] == "shipped"
 
 
 def test_explain_table_renders() -> None:
@@ -237,3 +238,14 @@ def test_public_api_is_lazy_and_complete() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_explain_layering_spec_then_calibration_then_set() -> None:
+    """Built-in spec < shipped calibration < --set (ARCHITECTURE rule 8)."""
+    args = ["explain", "-m", "qwen3-30b-a3b", "-p", "xpu-pim", "-b", "4", "--json"]
+    raw = json.loads(run(*args, "--calibration", "none")[1])
+    cal = json.loads(run(*args)[1])
+    assert raw["metrics"]["time_per_step_s"] != cal["metrics"]["time_per_step_s"]
+    forced = json.loads(run(*args, "--set", "static_power_w=3.0")[1])
+    static = forced["energy_by_component_j"]["static"]
+    assert static == pytest.approx(3.0 * forced["metrics"]["time_per_step_s"])

@@ -25,6 +25,12 @@ def explain(
         "-d",
         help="dataset profile (name or TOML path): routing skew, overlap rho, acceptance",
     ),
+    calibration: str = typer.Option(
+        "shipped",
+        "--calibration",
+        help="calibration applied to shipped platform and dataset specs: 'shipped', 'none' or a"
+        " file (--set still wins)",
+    ),
     sets: list[str] = typer.Option(  # noqa: B008
         [], "--set", help="override a knob, model or platform field: KEY=VALUE (repeatable)"
     ),
@@ -34,27 +40,36 @@ def explain(
     from elmoe_dse.errors import KnobError
     from elmoe_dse.evaluate import DraftQuality, evaluate
     from elmoe_dse.explain import explain_data
+    from elmoe_dse.explore.calibrate import calibrate_shipped, resolve_calibration
     from elmoe_dse.knobs import Knobs
     from elmoe_dse.overrides import apply_overrides
     from elmoe_dse.routing import parse_routing
-    from elmoe_dse.specs.dataset import load_acceptance_params, load_dataset
+    from elmoe_dse.specs.dataset import list_datasets, load_acceptance_params, load_dataset
     from elmoe_dse.specs.model import load_model
-    from elmoe_dse.specs.platform import load_platform
+    from elmoe_dse.specs.platform import list_platforms, load_platform
 
     with guarded():
         m = load_model(model)
-        spec = load_platform(platform)
-        profile = load_dataset(dataset).for_model(m.id)
+        spec, profiles, params = calibrate_shipped(
+            resolve_calibration(calibration),
+            load_platform(platform),
+            load_dataset(dataset),
+            load_acceptance_params(),
+            platform_is_shipped=platform.lower() in list_platforms(),
+            dataset_is_shipped=dataset.lower() in list_datasets(),
+        )
+        profile = profiles.for_model(m.id)
         knobs = Knobs(batch_size=batch, context_len=context, overlap_frac=profile.overlap_frac)
         m, spec, knobs = apply_overrides(m, spec, knobs, sets)
         routing = routing or f"zipf:{profile.zipf_exponent:g}"
         p = parse_routing(routing, m.num_experts, m.experts_per_token)
-        quality = DraftQuality(profile, load_acceptance_params())
+        quality = DraftQuality(profile, params)
         step = evaluate(m, spec, knobs, p, quality=quality)
         if not bool(step.feasible):
             raise KnobError(f"design does not fit: {step.reason}")
         data = explain_data(step, m, spec, knobs.validated(), routing)
         data["dataset"] = dataset
+        data["calibration"] = calibration
         if json_out:
             print_json(data)
             return

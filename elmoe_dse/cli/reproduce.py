@@ -24,16 +24,12 @@ def reproduce(
     """The paper's headline numbers regenerated, next to the paper's values and the error."""
     import time
 
-    from elmoe_dse.explore.calibrate import load_calibration
+    from elmoe_dse.explore.calibrate import resolve_calibration
     from elmoe_dse.explore.reproduce import reproduce as run_reproduce
     from elmoe_dse.results import ensure_dir, sidecar, write_json, write_table
 
     with guarded():
-        cal = (
-            None
-            if calibration == "none"
-            else load_calibration(None if calibration == "shipped" else calibration)
-        )
+        cal = resolve_calibration(calibration)
         folder = ensure_dir(out / "reproduce")
         start = time.perf_counter()
         result = run_reproduce(cal)

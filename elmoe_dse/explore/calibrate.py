@@ -163,6 +163,32 @@ def apply_calibration(
     return platforms, datasets, params
 
 
+def resolve_calibration(option: str) -> Calibration | None:
+    """The calibration a ``--calibration`` value names: ``shipped``, ``none`` or a file path."""
+    if option == "none":
+        return None
+    return load_calibration(None if option == "shipped" else option)
+
+
+def calibrate_shipped(
+    cal: Calibration | None,
+    platform: PlatformSpec,
+    dataset: DatasetProfile,
+    params: AcceptanceParams,
+    *,
+    platform_is_shipped: bool,
+    dataset_is_shipped: bool,
+) -> tuple[PlatformSpec, DatasetProfile, AcceptanceParams]:
+    """Apply ``cal`` to a platform and dataset only where they are the shipped specs of that name
+    (a user's own file is taken as written), and to the acceptance shape."""
+    if cal is None:
+        return platform, dataset, params
+    plats = {platform.name: platform} if platform_is_shipped else {}
+    dsets = {dataset.name: dataset} if dataset_is_shipped else {}
+    plats, dsets, params = apply_calibration(cal, plats, dsets, params)
+    return plats.get(platform.name, platform), dsets.get(dataset.name, dataset), params
+
+
 def load_calibration(path: str | Path | None = None) -> Calibration:
     """Read a calibration file (default: the shipped one)."""
     p = Path(path) if path is not None else SHIPPED_CALIBRATION
