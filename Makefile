@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT ?= results
 
-.PHONY: install run test lint typecheck unit bench reproduce clean
+.PHONY: install run test lint typecheck unit bench reproduce clean postgres
 
 install: $(STAMP)
 
@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/elmoe-dse reproduce --out $(OUT)
-	@echo "outputs: $(OUT)/reproduce/ (cells.csv, systems.csv, systems.parquet, run.json)"
+	$(BIN)/elmoe-dse sweep sweeps/paper.toml --out $(OUT)
+	$(BIN)/elmoe-dse plot $(OUT)
+	$(BIN)/elmoe-dse report $(OUT)
+	@echo "outputs in $(OUT)/: report.md and report.html (start here), plots/*.png,"
+	@echo "  results.parquet + run.json (paper sweep), reproduce/ (paper targets: cells.csv, run.json)"
 
 lint: install
 	$(BIN)/ruff check elmoe_dse tests
@@ -36,6 +40,12 @@ bench: install
 
 reproduce: install
 	$(BIN)/elmoe-dse reproduce --out $(OUT)
+
+# PostgreSQL for the shared-storage test of `optimize` (127.0.0.1 only; installs Debian's
+# postgresql package if missing). Run it, then export the printed URL before `make test`.
+postgres:
+	@.ci/postgres
+	@echo 'run the export line above (or: eval "$$(.ci/postgres)"), then make test'
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

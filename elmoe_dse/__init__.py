@@ -18,9 +18,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "evaluate": "elmoe_dse.evaluate",
-    "StepCost": "elmoe_dse.evaluate",
-    "DraftQuality": "elmoe_dse.evaluate",
+    "evaluate": "elmoe_dse.evaluator",
+    "StepCost": "elmoe_dse.evaluator",
+    "DraftQuality": "elmoe_dse.evaluator",
     "Knobs": "elmoe_dse.knobs",
     "KNOB_INFO": "elmoe_dse.knobs",
     "expert_probabilities": "elmoe_dse.routing",

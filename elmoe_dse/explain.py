@@ -1,6 +1,6 @@
 """The data behind ``elmoe-dse explain``: one design point's cost as plain JSON-ready values.
 
-Pure: takes a 0-d :class:`~elmoe_dse.evaluate.StepCost` and returns dicts of floats and strings
+Pure: takes a 0-d :class:`~elmoe_dse.evaluator.StepCost` and returns dicts of floats and strings
 in SI units (bytes, seconds, joules, ops). Rendering happens in the CLI.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from elmoe_dse.evaluate import StepCost
+from elmoe_dse.evaluator import StepCost
 from elmoe_dse.knobs import KNOB_INFO, Knobs
 from elmoe_dse.roofline import OpCost, PassCost, add_dicts
 from elmoe_dse.specs.model import ModelSpec

@@ -25,7 +25,7 @@ from elmoe_dse.errors import ElmoeError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from elmoe_dse.evaluate import StepCost
+    from elmoe_dse.evaluator import StepCost
 
 KNOB = "knob."
 METRIC = "metric."

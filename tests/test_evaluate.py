@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elmoe_dse.errors import KnobError
-from elmoe_dse.evaluate import evaluate
+from elmoe_dse.evaluator import evaluate
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.overrides import apply_overrides
 from elmoe_dse.specs.model import ModelSpec, load_model

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elmoe_dse.evaluate import evaluate
+from elmoe_dse.evaluator import evaluate
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.routing import expert_probabilities
 from elmoe_dse.specs.model import load_model

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from elmoe_dse.errors import KnobError
-from elmoe_dse.evaluate import evaluate
+from elmoe_dse.evaluator import evaluate
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.specs.model import load_model
 from elmoe_dse.specs.platform import load_platform

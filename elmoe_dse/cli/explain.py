@@ -38,7 +38,7 @@ def explain(
 ) -> None:
     """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator."""
     from elmoe_dse.errors import KnobError
-    from elmoe_dse.evaluate import DraftQuality, evaluate
+    from elmoe_dse.evaluator import DraftQuality, evaluate
     from elmoe_dse.explain import explain_data
     from elmoe_dse.explore.calibrate import calibrate_shipped, resolve_calibration
     from elmoe_dse.knobs import Knobs

@@ -6,9 +6,11 @@ import typer
 
 from elmoe_dse.cli import explain as explain_cmd
 from elmoe_dse.cli import models, platforms
+from elmoe_dse.cli import optimize as optimize_cmd
 from elmoe_dse.cli import plot as plot_cmd
 from elmoe_dse.cli import report as report_cmd
 from elmoe_dse.cli import reproduce as reproduce_cmd
+from elmoe_dse.cli import sweep as sweep_cmd
 
 app = typer.Typer(
     name="elmoe-dse",
@@ -20,6 +22,8 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(platforms.app, name="platforms")
 app.command("explain")(explain_cmd.explain)
+app.command("sweep")(sweep_cmd.sweep)
+app.command("optimize")(optimize_cmd.optimize)
 app.command("reproduce")(reproduce_cmd.reproduce)
 app.command("calibrate")(reproduce_cmd.calibrate)
 app.command("plot")(plot_cmd.plot)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elmoe_dse.evaluate import DraftQuality, StepCost, evaluate
+from elmoe_dse.evaluator import DraftQuality, StepCost, evaluate
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.routing import expert_probabilities
 from elmoe_dse.specs.dataset import (

@@ -22,7 +22,7 @@ from elmoe_dse.knobs import KNOB_INFO, SPECULATIVE_POLICIES, Knobs
 if TYPE_CHECKING:
     import pandas as pd
 
-    from elmoe_dse.evaluate import StepCost
+    from elmoe_dse.evaluator import StepCost
     from elmoe_dse.explore.sweep import Scenario
 
 #: The baselines of the paper, (system, platform, policy), as ``reproduce`` evaluates them.
@@ -44,7 +44,7 @@ def scenario(model: str, platform: str, dataset: str, calibration: str | None) -
     base = load_scenario(model, platform, dataset)
     if calibration is None:
         return base
-    from elmoe_dse.evaluate import DraftQuality
+    from elmoe_dse.evaluator import DraftQuality
     from elmoe_dse.explore.calibrate import Calibration, apply_calibration
     from elmoe_dse.routing import expert_probabilities
     from elmoe_dse.specs.dataset import load_acceptance_params, load_dataset
@@ -72,7 +72,7 @@ def scenario_knobs(sc: Scenario, **values: Any) -> Knobs:
 
 def evaluate_at(sc: Scenario, knobs: Knobs) -> StepCost:
     """The evaluator on a scenario's model, platform, routing and draft quality."""
-    from elmoe_dse.evaluate import evaluate
+    from elmoe_dse.evaluator import evaluate
 
     return evaluate(sc.model, sc.platform, knobs, sc.p, quality=sc.quality)
 

@@ -1,7 +1,7 @@
 """Roofline per platform: the decode operators placed at their arithmetic intensity.
 
 Data (:func:`roofline_panel`, pure, on cost records): for each operator of each pass of a step
-(0-d :class:`~elmoe_dse.evaluate.StepCost`), its intensity = ops / bytes moved (reads and writes,
+(0-d :class:`~elmoe_dse.evaluator.StepCost`), its intensity = ops / bytes moved (reads and writes,
 every tier) and its attained rate = ops / time, where it ran (host, near-memory unit, PE array)
 and which term bound it. The roofs are read back from the same records, so they are exactly the
 numbers the model used: a compute peak = ops per instance / compute time term, a tier's bandwidth
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from elmoe_dse.evaluate import StepCost
+    from elmoe_dse.evaluator import StepCost
 
 #: Significant digits roofs are rounded to before duplicates are merged.
 ROOF_DIGITS = 6

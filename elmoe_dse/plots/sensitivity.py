@@ -10,7 +10,7 @@
   per batch size; gamma = 0 is plain decoding from the same pool, the best gamma is starred.
 
 Data functions (:func:`heatmap_data`, :func:`hit_rate_data`, :func:`draft_length_data`) are pure:
-they take the evaluated :class:`~elmoe_dse.evaluate.StepCost` grids and return the numbers drawn;
+they take the evaluated :class:`~elmoe_dse.evaluator.StepCost` grids and return the numbers drawn;
 ``evaluate_*`` make those grids; ``draw_*`` / ``*_figure`` only draw.
 """
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.image import AxesImage
 
-    from elmoe_dse.evaluate import StepCost
+    from elmoe_dse.evaluator import StepCost
     from elmoe_dse.explore.sweep import Scenario
 
 DRAFT_BITS = (2, 3, 4, 5, 6, 7, 8)

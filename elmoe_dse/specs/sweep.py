@@ -1,4 +1,4 @@
-"""Sweep files: the design space to enumerate (``sweep``) or search (``optimize``), strictly checked.
+"""Sweep files: the design space to enumerate (``sweep``) or search (``optimize``), strict.
 
 A sweep file (TOML, ``sweeps/*.toml``) names the scenarios and the knob axes::
 
@@ -132,7 +132,7 @@ class Constraint:
         return f"{self.column} {self.op} {self.limit:g}"
 
     def violation(self, value: np.ndarray) -> np.ndarray:
-        """Amount by which ``value`` violates the constraint (<= 0 where satisfied, Optuna's rule)."""
+        """How much ``value`` violates the constraint (<= 0 where satisfied, Optuna's rule)."""
         v = np.asarray(value, dtype=float)
         return v - self.limit if self.op == "<=" else self.limit - v
 
@@ -165,12 +165,19 @@ class SweepSpec(Spec):
     description: str = ""
     models: Annotated[list[str], Field(min_length=1)]
     platforms: Annotated[list[str], Field(min_length=1)]
-    datasets: Annotated[list[str], Field(min_length=1)] = ["mt-bench"]
+    datasets: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["mt-bench"]
+    )
     group_by: list[str] = Field(
-        ["batch_size"],
+        default_factory=lambda: ["batch_size"],
         description="axes that split the space into Pareto groups (and Optuna studies)",
     )
     seed: int = Field(0, ge=0)
+    calibration: str = Field(
+        "shipped",
+        description="calibration applied to shipped platform and dataset specs: 'shipped', "
+        "'none' or a calibration file path",
+    )
     knobs: dict[str, AxisInput] = Field(default_factory=dict)
     objectives: Annotated[list[Objective], Field(min_length=1)]
     constraints: list[str] = Field(default_factory=list)
@@ -179,8 +186,28 @@ class SweepSpec(Spec):
     @model_validator(mode="before")
     @classmethod
     def _plain_knob_values(cls, data: Any) -> Any:
-        """Reject what a union type would report obscurely: booleans and unknown range keys."""
-        knobs = data.get("knobs") if isinstance(data, dict) else None
+        """Reject what a union type would report obscurely: booleans, unknown range keys, and
+        top-level keys that TOML put inside a table because they were written after its header."""
+        if not isinstance(data, dict):
+            return data
+        tables: list[tuple[str, Any]] = [
+            ("knobs", data.get("knobs")),
+            ("optimize", data.get("optimize")),
+        ]
+        objectives = data.get("objectives")
+        if isinstance(objectives, list):
+            tables += [(f"objectives[{i}]", o) for i, o in enumerate(objectives)]
+        top_level = set(cls.model_fields) - {"knobs"}
+        for where, table in tables:
+            if isinstance(table, dict):
+                misplaced = sorted(set(table) & top_level)
+                if misplaced:
+                    raise SweepFieldError(
+                        f"'{misplaced[0]}' is a top-level key: TOML puts a key written after a "
+                        "[section] header into that section; move it above the first [section]",
+                        field=f"{where}.{misplaced[0]}",
+                    )
+        knobs = data.get("knobs")
         if not isinstance(knobs, dict):
             return data
         for name, raw in knobs.items():
@@ -304,9 +331,7 @@ def resolve_axis(name: str, raw: Any) -> tuple[Value, ...]:
     if name not in KNOB_INFO:
         close = difflib.get_close_matches(name, list(KNOB_INFO), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        raise SweepFieldError(
-            f"unknown knob; {hint}use one of {', '.join(KNOB_INFO)}", field=field
-        )
+        raise SweepFieldError(f"unknown knob; {hint}use one of {', '.join(KNOB_INFO)}", field=field)
     info = KNOB_INFO[name]
     if isinstance(raw, RangeAxis):
         if info.choices:
@@ -375,7 +400,7 @@ def _expand_range(name: str, info: KnobInfo, rng: RangeAxis, field: str) -> tupl
                 "num = 4, log = true }",
                 field=field,
             )
-        values = np.geomspace(start, stop, rng.num)
+        values = np.asarray(np.geomspace(start, stop, rng.num), dtype=float)
     elif rng.num is not None:
         values = np.linspace(start, stop, rng.num)
     else:
@@ -392,7 +417,7 @@ def _expand_range(name: str, info: KnobInfo, rng: RangeAxis, field: str) -> tupl
                 f"expands to {count} values (limit {MAX_AXIS_VALUES}); use a larger step",
                 field=field,
             )
-        values = start + step * np.arange(count)
+        values = np.asarray(start + step * np.arange(count), dtype=float)
     if values.size > MAX_AXIS_VALUES:
         raise SweepFieldError(
             f"expands to {values.size} values (limit {MAX_AXIS_VALUES}); use a smaller num",
@@ -418,7 +443,7 @@ def _expand_range(name: str, info: KnobInfo, rng: RangeAxis, field: str) -> tupl
 
 
 def resolve_ref(entry: str, base: Path | None) -> str:
-    """A spec reference: a registered name as is; a relative file path against the sweep's folder."""
+    """A spec reference: a registered name as is; a relative file path from the sweep's folder."""
     path = Path(entry)
     if base is not None and path.suffix.lower() in (".toml", ".json") and not path.is_absolute():
         candidate = base / path

@@ -17,7 +17,7 @@ def test_fmt_uses_the_unit_in_the_column_name() -> None:
     assert fmt("knob.rounding", "round") == "round"
 
 
-def test_sweep_report_has_best_designs_and_no_calibration(sweep_master: Path) -> None:
+def test_sweep_report_has_best_designs_and_its_calibration(sweep_master: Path) -> None:
     run = load_run_dir(sweep_master)
     records, skipped = build_records(run, ["pareto"])
     data = report_data(run, records, skipped)
@@ -25,7 +25,7 @@ def test_sweep_report_has_best_designs_and_no_calibration(sweep_master: Path) ->
     (headline,) = data.headline
     assert headline.title.startswith("Best designs per batch size")
     assert [row[0] for row in headline.rows][:1] == ["1"]
-    assert "spec defaults" in data.calibration_text
+    assert "calibration of" in data.calibration_text  # sweeps apply the shipped calibration
     assert ("knob draft_bits", "3, 4, 5") in data.config
     md = render_markdown(data)
     assert "### Figure 1. Pareto fronts" in md and "plots/pareto.png" in md

@@ -1,0 +1,211 @@
+"""``elmoe-dse sweep``: every design point of a sweep file, Pareto fronts per group."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from elmoe_dse.cli._common import console, guarded, si
+
+if TYPE_CHECKING:
+    from elmoe_dse.explore.sweep import ParetoGroup
+    from elmoe_dse.specs.sweep import SweepSpec
+
+#: Grids at least this large get a progress bar.
+PROGRESS_MIN_POINTS = 200_000
+
+
+def sweep(
+    file: Annotated[Path, typer.Argument(help="sweep file (TOML), e.g. sweeps/paper.toml")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="output folder [default: results/<sweep name>]"),
+    ] = None,
+    show: Annotated[
+        int, typer.Option("--show", min=1, help="Pareto designs printed per group")
+    ] = 8,
+) -> None:
+    """Evaluate every design point of FILE; write results.parquet and run.json; print the Pareto
+    designs per group."""
+    from rich.markup import escape
+
+    from elmoe_dse.explore.grid import expand
+    from elmoe_dse.explore.sweep import check_out_dir, pareto_groups, run_sweep, save_sweep
+    from elmoe_dse.specs.sweep import load_sweep
+
+    with guarded():
+        spec = load_sweep(file)
+        out_dir = out if out is not None else Path("results") / str(spec.name)
+        grid = expand(spec)
+        check_out_dir(out_dir)
+        con = console()
+        con.print(
+            f"[bold]{escape(str(spec.name))}[/bold]: {grid.size:,} design points "
+            f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} knob "
+            "settings)"
+        )
+        with progress_bar(
+            grid.size, "evaluating", enabled=grid.size >= PROGRESS_MIN_POINTS
+        ) as tick:
+            result = run_sweep(spec, progress=tick)
+        paths = save_sweep(result, out_dir, sweep_file=str(file))
+        render_summary(result.summary, result.timing_s)
+        render_pareto(pareto_groups(result.frame, spec, max_rows=show), spec)
+        for path in paths:
+            con.print(f"wrote {escape(str(path))}", highlight=False)
+
+
+@contextmanager
+def progress_bar(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields ``tick(n)`` that advances it by ``n``."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    with Progress(
+        f"[progress.description]{label}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,  # no bar in logs and pipes
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def render_summary(summary: Mapping[str, Any], timing: Mapping[str, float]) -> None:
+    """Kept and rejected points (by reason) and the time taken."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = console()
+    rate = timing.get("points_per_s", math.nan)
+    con.print(
+        f"kept {summary['kept_points']:,} of {summary['grid_points']:,} points, "
+        f"{summary['pareto_points']:,} Pareto-optimal; {timing.get('total_s', 0.0):.1f} s "
+        f"({rate:,.0f} points/s evaluated)"
+    )
+    rejected = summary["rejected_by_reason"]
+    if rejected:
+        table = Table(title="Rejected design points")
+        table.add_column("points", justify="right")
+        table.add_column("reason")
+        for reason, count in rejected.items():
+            table.add_row(f"{count:,}", escape(reason))
+        con.print(table)
+
+
+def render_pareto(groups: list[ParetoGroup], spec: SweepSpec, *, title: str = "") -> None:
+    """One table: the sampled Pareto designs of each group, groups separated by a rule. Cells
+    never wrap (each column is as wide as its widest value); headers wrap between words."""
+    from rich.table import Table
+
+    con = console()
+    if not groups:
+        con.print("[yellow]no design point survived; nothing is Pareto-optimal[/yellow]")
+        return
+    key_cols = list(groups[0].key)
+    objectives = [o.metric for o in spec.objectives]
+    # A knob that has the same value in every row shown goes to the caption, not a column.
+    same = {
+        c: fmt(c, groups[0].rows[0][c])
+        for c in groups[0].columns
+        if c not in objectives and len({fmt(c, r[c]) for g in groups for r in g.rows}) == 1
+    }
+    cols = [c for c in groups[0].columns if c not in same]
+    arrows = {o.metric: ("↑" if o.direction == "maximize" else "↓") for o in spec.objectives}
+    sections = [
+        [
+            [fmt(c, g.key[c]) if j == 0 else "" for c in key_cols]
+            + [fmt(c, row[c]) for c in cols]
+            + [str(row["designs"])]
+            for j, row in enumerate(g.rows)
+        ]
+        for g in groups
+    ]
+    headers = [header(c) for c in key_cols]
+    headers += [header(c) + (f" {arrows[c]}" if c in arrows else "") for c in cols]
+    headers.append("designs")
+    widths = [
+        max([len(w) for w in h.split()] + [len(r[i]) for rows in sections for r in rows])
+        for i, h in enumerate(headers)
+    ]
+    shown = sum(len(g.rows) for g in groups)
+    distinct = sum(g.distinct for g in groups)
+    table = Table(
+        title=title or f"Pareto-optimal designs per {', '.join(spec.group_by) or 'sweep'}",
+        caption=(
+            (
+                f"every row: {', '.join(f'{header(c)} {v}' for c, v in same.items())}\n"
+                if same
+                else ""
+            )
+            + f"{shown} of {distinct} distinct Pareto points shown, spread along each front "
+            "(--show N); designs: Pareto designs with the same objective values"
+        ),
+    )
+    for i, h in enumerate(headers):
+        table.add_column(
+            h, justify="right", width=widths[i], style="bold" if i < len(key_cols) else None
+        )
+    for i, rows in enumerate(sections):
+        if i:
+            table.add_section()
+        for r in rows:
+            table.add_row(*r)
+    con.print(table)
+
+
+def label(column: str) -> str:
+    """A results column's name without its role prefix."""
+    return column.split(".", 1)[1] if "." in column else column
+
+
+_CELL_UNITS = ("_tok_per_s", "_j", "_s", "_bytes", "_frac")
+
+
+def header(column: str) -> str:
+    """Table header of a results column: words separated by spaces, so rich can wrap them; a
+    metric's unit suffix is dropped because its cells carry the unit."""
+    name = label(column)
+    if column.startswith("metric."):
+        for suffix in _CELL_UNITS:
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+    return name.replace("_", " ")
+
+
+def fmt(column: str, value: Any) -> str:
+    """Render a raw SI value for a table cell, by the unit its column name carries."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        from rich.markup import escape
+
+        return escape(value)
+    v = float(value)
+    if math.isnan(v):
+        return "auto" if column.startswith("knob.") else "-"
+    name = label(column)
+    if name.endswith("_tok_per_s"):
+        return f"{v:,.4g} tok/s"
+    if name.endswith("_j"):
+        return si(v, "J")
+    if name.endswith("_s"):
+        return si(v, "s")
+    if name.endswith("_bytes"):
+        return si(v, "B")
+    if name.endswith("_frac"):
+        return f"{v:.3f}"
+    return f"{v:g}"

@@ -1,0 +1,931 @@
+"""Optuna multi-objective search over a sweep file's space; resumable, shared between processes.
+
+**Studies.** One study per ``group_by`` group of the sweep (by default one per batch size; with
+``group_by = []`` one study searches everything, batch size included). Every other axis with more
+than one value is a search dimension, with exactly the grid's values: a knob range or an evenly
+spaced list becomes an ``IntDistribution``/``FloatDistribution`` with the grid's step, anything
+else (names, "auto", uneven lists) a ``CategoricalDistribution``. Objectives keep their direction;
+constraints go through ``trial.set_constraint`` (Optuna >= 5 deprecates the sampler's
+``constraints_func``): ``feasible`` (0 if the combination is valid, the design fits its
+memories and every objective is finite, else 1; the objectives of an invalid point are reported
+as +-inf) and one value per sweep constraint (``value - limit`` for ``<=``), so a trial is
+feasible when every value is <= 0, the rule the samplers use.
+
+**Exactly N trials, resumable.** A study is done when it holds N ``COMPLETE`` trials. A worker
+creates each trial already stamped with its owner (host, pid, process start time) in one storage
+transaction, counts before every trial, and fails a trial it created beyond the budget (two
+workers racing for the last slot), so no trial is counted twice and the final count is N. On
+start and before every trial, ``RUNNING`` trials whose owner process is gone (``kill -9``) are
+marked ``FAIL`` and not counted: immediately for owners on this host, after
+:data:`STALE_AFTER_S` for owners elsewhere. Ctrl-C fails the running trial and stops. Running the
+same command again therefore continues where the study stopped.
+
+**Storage.** Any Optuna RDB URL. The default is a SQLite file beside the results
+(``<out>/study.db``); PostgreSQL (``postgresql+psycopg2://...``) lets processes on many machines
+share a study. ``workers = K`` starts K local processes on the same storage.
+
+**Quality of the search.** Where the space is small enough to enumerate, the exhaustive grid of the
+same file is evaluated too and, per group, the hypervolume of the study's feasible front is
+reported as a fraction of the grid front's, both normalized by the grid front's ideal and nadir
+points with the reference point at 1.1 (:mod:`elmoe_dse.explore.pareto`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from elmoe_dse.errors import ElmoeError
+from elmoe_dse.explore.grid import Combination, expand, search_axes
+from elmoe_dse.explore.pareto import (
+    HVScale,
+    hypervolume_history,
+    normalized_hypervolume,
+    pareto_mask,
+    to_minimize,
+)
+from elmoe_dse.explore.sweep import (
+    PARETO_COLUMN,
+    Block,
+    evaluate_block,
+    evaluate_grid,
+    group_indices,
+    pareto_column,
+    run_record,
+    scenario_id,
+    table,
+    write_results,
+)
+from elmoe_dse.knobs import KNOB_INFO
+from elmoe_dse.results import META, spec_hash
+from elmoe_dse.specs.sweep import SCENARIO_AXES, SweepSpec, axis_column
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+    from optuna.distributions import BaseDistribution
+
+#: A RUNNING trial whose owner cannot be checked (another host, or no owner yet) is failed once
+#: it has run this long; trials here take milliseconds.
+STALE_AFTER_S = 300.0
+#: Spaces up to this many grid points are also enumerated to score the search.
+GRID_COMPARE_MAX_POINTS = 5_000_000
+STORAGE_FILE = "study.db"
+OWNER_ATTR = "elmoe_dse.worker"
+SWEEP_HASH_ATTR = "elmoe_dse.sweep_hash"
+
+Param = float | int | str
+
+
+class OptimizeError(ElmoeError):
+    """The study cannot be run: storage unreachable, a study from another sweep, a worker failed."""
+
+
+class Interrupted(ElmoeError):
+    """The run was interrupted (Ctrl-C); the study keeps its completed trials."""
+
+    def __init__(self, done: int, total: int) -> None:
+        self.done = done
+        self.total = total
+        super().__init__(
+            f"interrupted after {done} of {total} trials; run the same command again to continue"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# The search space
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """One study: its storage name, its group, the searched axes and the fixed ones."""
+
+    name: str
+    group: dict[str, Param]
+    space: dict[str, tuple[Param, ...]]
+    fixed: dict[str, Param]
+
+
+def study_plans(spec: SweepSpec, prefix: str) -> list[StudyPlan]:
+    """One plan per ``group_by`` group (every combination of the group axes' values)."""
+    axes: dict[str, tuple[Param, ...]] = dict(search_axes(spec))
+    group_axes = [axes[name] if name in axes else (_default(name),) for name in spec.group_by]
+    space = {n: v for n, v in axes.items() if len(v) > 1 and n not in spec.group_by}
+    fixed = {n: v[0] for n, v in axes.items() if len(v) == 1 and n not in spec.group_by}
+    plans = []
+    for values in itertools.product(*group_axes):
+        group = dict(zip(spec.group_by, values, strict=True))
+        label = ",".join(f"{k}={_label(v)}" for k, v in group.items())
+        plans.append(StudyPlan(f"{prefix}[{label}]" if label else prefix, group, space, fixed))
+    return plans
+
+
+def _default(name: str) -> Param:
+    from elmoe_dse.knobs import Knobs
+
+    value: Param = getattr(Knobs(), name)
+    return value
+
+
+def _label(value: Param) -> str:
+    if isinstance(value, float):
+        return "auto" if math.isnan(value) else f"{value:g}"
+    return str(value)
+
+
+def _choice(value: Param) -> Param:
+    """A grid value as an Optuna categorical choice: NaN -> "auto", whole floats -> int."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "auto"
+        if value == round(value):
+            return int(value)
+    return value
+
+
+def distribution(values: Sequence[Param]) -> BaseDistribution:
+    """The Optuna distribution whose support is exactly ``values`` (see the module docstring)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    numeric = all(isinstance(v, float) and math.isfinite(v) for v in values)
+    if numeric and len(values) >= 3:
+        arr = np.sort(np.asarray(values, dtype=float))
+        steps = np.diff(arr)
+        step = float(steps[0])
+        if step > 0 and np.allclose(steps, step, rtol=1e-9, atol=0.0):
+            if np.all(arr == np.round(arr)) and step == round(step):
+                return IntDistribution(int(arr[0]), int(arr[-1]), step=int(step))
+            return FloatDistribution(float(arr[0]), float(arr[-1]), step=step)
+    return CategoricalDistribution([_choice(v) for v in values])
+
+
+def suggest(trial: optuna.Trial, name: str, values: Sequence[Param]) -> Param:
+    """Suggest axis ``name``; return the grid value it stands for (floats snapped to the grid)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    dist = distribution(values)
+    if isinstance(dist, IntDistribution):
+        return float(trial.suggest_int(name, dist.low, dist.high, step=dist.step))
+    if isinstance(dist, FloatDistribution):
+        x = trial.suggest_float(name, dist.low, dist.high, step=dist.step)
+        grid = np.asarray(values, dtype=float)
+        return float(grid[np.argmin(np.abs(grid - x))])
+    assert isinstance(dist, CategoricalDistribution)
+    choice = trial.suggest_categorical(name, list(dist.choices))
+    return from_choice(choice, values)
+
+
+def from_choice(choice: Any, values: Sequence[Param]) -> Param:
+    """The grid value of an Optuna categorical choice (inverse of :func:`_choice`)."""
+    for v in values:
+        if _choice(v) == choice:
+            return v
+    raise ValueError(f"choice {choice!r} is not one of {values!r}")
+
+
+def point_from_params(plan: StudyPlan, params: Mapping[str, Any]) -> dict[str, Param]:
+    """Every axis value of a trial: group, fixed and searched (params as Optuna stored them)."""
+    point: dict[str, Param] = {**plan.fixed, **plan.group}
+    for name, values in plan.space.items():
+        dist = distribution(values)
+        raw = params[name]
+        if hasattr(dist, "choices"):
+            point[name] = from_choice(raw, values)
+        else:
+            grid = np.asarray(values, dtype=float)
+            point[name] = float(grid[np.argmin(np.abs(grid - float(raw)))])
+    return point
+
+
+def split_point(
+    points: Sequence[Mapping[str, Param]],
+) -> list[tuple[Combination, dict[str, np.ndarray], list[int]]]:
+    """Group design points by categorical combination: (combo, numeric arrays, row positions)."""
+    groups: dict[Combination, list[int]] = {}
+    for i, pt in enumerate(points):
+        categorical = tuple(
+            (n, str(v)) for n, v in pt.items() if n in KNOB_INFO and KNOB_INFO[n].choices
+        )
+        combo = Combination(
+            str(pt["model"]), str(pt["platform"]), str(pt["dataset"]), tuple(sorted(categorical))
+        )
+        groups.setdefault(combo, []).append(i)
+    out = []
+    for combo, rows in groups.items():
+        numeric_names = [n for n in points[rows[0]] if n in KNOB_INFO and not KNOB_INFO[n].choices]
+        numeric = {
+            n: np.asarray([float(points[i][n]) for i in rows], dtype=float) for n in numeric_names
+        }
+        out.append((combo, numeric, rows))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# One trial
+# ----------------------------------------------------------------------------------------------
+
+
+def trial_outcome(spec: SweepSpec, block: Block) -> tuple[list[float], dict[str, float]]:
+    """Objective values (natural directions) and constraint values of a one-point block."""
+    values = []
+    for o in spec.objectives:
+        v = float(block.columns[o.metric][0]) if o.metric in block.columns else math.nan
+        if not math.isfinite(v):
+            v = math.inf if o.direction == "minimize" else -math.inf
+        values.append(v)
+    evaluated = f"{META}feasible" in block.columns
+    feasible = evaluated and bool(block.columns[f"{META}feasible"][0])
+    constraints = {"feasible": 0.0 if feasible else 1.0}
+    for i, c in enumerate(spec.parsed_constraints()):
+        v = float(c.violation(np.asarray(block.columns[c.column][0]))) if evaluated else math.nan
+        constraints[f"c{i}: {c.text}"] = v if math.isfinite(v) else 1.0
+    finite = all(math.isfinite(v) for v in values)
+    constraints["objectives finite"] = 0.0 if finite else 1.0
+    return values, constraints
+
+
+def run_trial(
+    spec: SweepSpec, plan: StudyPlan, trial: optuna.Trial
+) -> tuple[list[float], dict[str, float]]:
+    """Suggest a design point, evaluate it, and return its objectives and constraint values."""
+    point: dict[str, Param] = {**plan.fixed, **plan.group}
+    for name, values in plan.space.items():
+        point[name] = suggest(trial, name, values)
+    ((combo, numeric, _),) = split_point([point])
+    return trial_outcome(spec, evaluate_block(spec, combo, numeric))
+
+
+# ----------------------------------------------------------------------------------------------
+# Storage, owners, budget
+# ----------------------------------------------------------------------------------------------
+
+
+def default_storage(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / STORAGE_FILE).resolve()}"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage. SQLite files use write-ahead logging (readers never block the
+    writer; crash-safe) and wait up to 60 s for a lock instead of failing at once."""
+    import optuna
+
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}
+        _sqlite_wal(url)
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except Exception as err:  # sqlalchemy raises many types; all mean "cannot use this URL"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise OptimizeError(
+            f"--storage {redact(url)}: cannot open the storage ({first}); give a reachable "
+            "Optuna RDB URL such as sqlite:///study.db or postgresql+psycopg2://user@host/db"
+        ) from None
+    if url.startswith("sqlite"):
+        from sqlalchemy import event
+
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # reconnect with the pragmas
+    return storage
+
+
+def _sqlite_wal(url: str) -> None:
+    """Switch a SQLite file to write-ahead logging (persistent in the file)."""
+    import sqlite3
+
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or path.startswith(":memory:"):
+        return
+    try:
+        with sqlite3.connect(path, timeout=60) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as err:
+        raise OptimizeError(
+            f"--storage {url}: cannot open the SQLite file ({err}); choose a writable path"
+        ) from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def redact(url: str) -> str:
+    """The URL without its password."""
+    return __import__("re").sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def owner_token() -> str:
+    """This process as ``host:pid:start`` (start time in clock ticks: guards against pid reuse)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def _start_ticks(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def owner_alive(token: str) -> bool | None:
+    """True/False for an owner on this host; None when it cannot be checked (another host)."""
+    host, _, rest = token.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return start == "?" or _start_ticks(pid) in (start, "?")
+
+
+def is_dead(trial: optuna.trial.FrozenTrial, now: float) -> bool:
+    """Whether a RUNNING trial has no live owner (see the module docstring)."""
+    owner = trial.user_attrs.get(OWNER_ATTR)
+    alive = owner_alive(owner) if isinstance(owner, str) else None
+    if alive is not None:
+        return not alive
+    start = trial.datetime_start.timestamp() if trial.datetime_start else now
+    return now - start > STALE_AFTER_S
+
+
+def reap(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Fail RUNNING trials without a live owner; return the study's trials after that."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    now = time.time()
+    changed = False
+    for t in trials:
+        if t.state == TrialState.RUNNING and is_dead(t, now):
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            changed = True
+    return study.get_trials(deepcopy=False) if changed else trials
+
+
+def counted(trials: Sequence[optuna.trial.FrozenTrial], *, before: int | None = None) -> int:
+    """COMPLETE trials plus RUNNING ones (which will complete), optionally numbered < ``before``."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.RUNNING)
+    return sum(1 for t in trials if t.state in states and (before is None or t.number < before))
+
+
+def complete_count(trials: Sequence[optuna.trial.FrozenTrial]) -> int:
+    from optuna.trial import TrialState
+
+    return sum(1 for t in trials if t.state == TrialState.COMPLETE)
+
+
+# ----------------------------------------------------------------------------------------------
+# Workers
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """What one worker process runs: the space, the studies and the budget per study."""
+
+    spec: SweepSpec
+    storage: str
+    plans: tuple[StudyPlan, ...]
+    trials: int
+    seed: int
+    sampler: str
+    worker: int
+    parent_pid: int | None = None
+    shared: bool = False
+
+
+def make_sampler(kind: str, seed: int, *, shared: bool) -> optuna.samplers.BaseSampler:
+    """The seeded sampler. TPE's constant liar (running trials count as bad, so parallel workers
+    spread out) only when the study is shared; alone it costs a storage read per parameter."""
+    import optuna
+
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=shared)
+
+
+def derived_seed(seed: int, worker: int, existing: int, study: str) -> int:
+    """A seed per (run seed, worker, trials already in the study, study): a resumed or parallel
+    run does not replay the random start of an earlier one; the same history gives the same seed."""
+    salt = int(spec_hash({"study": study})[:8], 16)
+    return int(np.random.SeedSequence([seed, worker, existing, salt]).generate_state(1)[0])
+
+
+def run_worker(task: WorkerTask, tick: Callable[[], None] | None = None) -> int:
+    """Run trials on every study of ``task`` until each holds ``task.trials`` COMPLETE ones."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    quiet_optuna()
+    storage = open_storage(task.storage)
+    token = owner_token()
+    done = 0
+    for plan in task.plans:
+        probe = optuna.load_study(study_name=plan.name, storage=storage)
+        existing = len(reap(probe))
+        seed = derived_seed(task.seed, task.worker, existing, plan.name)
+        study = optuna.load_study(
+            study_name=plan.name,
+            storage=storage,
+            sampler=make_sampler(task.sampler, seed, shared=task.shared),
+        )
+        study_id = storage.get_study_id_from_name(plan.name)
+        while True:
+            if task.parent_pid is not None and os.getppid() != task.parent_pid:
+                return done  # the parent is gone (killed): stop rather than run on unattended
+            trials = reap(study)
+            if counted(trials) >= task.trials:
+                break
+            template = create_trial(state=TrialState.RUNNING, user_attrs={OWNER_ATTR: token})
+            trial = optuna.Trial(study, storage.create_new_trial(study_id, template_trial=template))
+            try:
+                if counted(study.get_trials(deepcopy=False), before=trial.number) >= task.trials:
+                    study.tell(trial, state=TrialState.FAIL)  # lost the race for the last slot
+                    break
+                values, constraints = run_trial(task.spec, plan, trial)
+                for key, value in constraints.items():
+                    trial.set_constraint(key, value)
+                study.tell(trial, values)
+            except BaseException:
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise
+            done += 1
+            if tick is not None:
+                tick()
+    return done
+
+
+def quiet_optuna() -> None:
+    """Optuna logs every trial at INFO; keep warnings only."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+#: How a worker process is started: a fresh interpreter that reads its pickled task from stdin
+#: (independent of the parent's ``__main__``, unlike multiprocessing's spawn).
+WORKER_COMMAND = ("-c", "from elmoe_dse.explore.optimize import worker_main; worker_main()")
+
+
+def worker_main() -> None:
+    """Entry point of a worker process: run the pickled :class:`WorkerTask` read from stdin;
+    report a failure as one line on stderr and exit 1; exit quietly on Ctrl-C."""
+    import pickle
+    import signal
+    import sys
+
+    def interrupt_once(signum: int, frame: Any) -> None:
+        # The terminal's Ctrl-C and the parent's forwarded SIGINT may both arrive: the first
+        # stops the worker, the second must not abort failing the running trial.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt_once)
+    task = pickle.loads(sys.stdin.buffer.read())
+    try:
+        run_worker(task)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as err:  # the parent raises it as one line
+        sys.stderr.write(f"worker {task.worker}: {type(err).__name__}: {err}\n")
+        raise SystemExit(1) from None
+
+
+# ----------------------------------------------------------------------------------------------
+# A run
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OptimizeResult:
+    """Completed trials of every study as a results table, with hypervolume records."""
+
+    spec: SweepSpec
+    frame: pd.DataFrame
+    studies: list[dict[str, Any]]
+    storage: str
+    trials_requested: int
+    rejected: Counter[str] = field(default_factory=Counter)
+    timing_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def storage_display(self) -> str:
+        """The storage URL without its password."""
+        return redact(self.storage)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        trials = sum(s["complete_trials"] for s in self.studies)
+        kept = len(self.frame)
+        return {
+            "studies": len(self.studies),
+            "trials_per_study": self.trials_requested,
+            "complete_trials": trials,
+            "kept_points": kept,
+            "rejected_points": sum(self.rejected.values()),
+            "rejected_by_reason": dict(self.rejected.most_common()),
+            "pareto_points": int(self.frame[PARETO_COLUMN].sum()) if kept else 0,
+        }
+
+
+Progress = Callable[[int, int], None]
+
+
+def prepare_studies(
+    spec: SweepSpec, storage_url: str, plans: Sequence[StudyPlan]
+) -> optuna.storages.RDBStorage:
+    """Create the studies (or check that existing ones come from the same sweep)."""
+    import optuna
+
+    quiet_optuna()
+    storage = open_storage(storage_url)
+    digest = sweep_digest(spec)
+    directions = [o.direction for o in spec.objectives]
+    for plan in plans:
+        try:
+            study = optuna.create_study(
+                storage=storage, study_name=plan.name, directions=directions, load_if_exists=True
+            )
+        except Exception as err:
+            raise OptimizeError(f"study '{plan.name}' in {redact(storage_url)}: {err}") from None
+        found = study.user_attrs.get(SWEEP_HASH_ATTR)
+        if found is None:
+            study.set_user_attr(SWEEP_HASH_ATTR, digest)
+        elif found != digest:
+            raise OptimizeError(
+                f"study '{plan.name}' in {redact(storage_url)} was made from a different sweep "
+                "(space, objectives or constraints changed); give a new --study NAME, or remove "
+                "the storage to start over"
+            )
+    return storage
+
+
+def sweep_digest(spec: SweepSpec) -> str:
+    """Hash of what a study depends on: space, objectives, constraints, grouping (not trials)."""
+    data = spec.model_dump(exclude={"name", "description", "optimize", "seed"})
+    return spec_hash(data)
+
+
+def run_optimize(
+    spec: SweepSpec,
+    *,
+    out_dir: Path,
+    trials: int | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+    workers: int = 1,
+    seed: int | None = None,
+    sampler: str | None = None,
+    compare_grid: bool | None = None,
+    progress: Progress | None = None,
+) -> OptimizeResult:
+    """Run (or resume) the studies of ``spec`` to ``trials`` COMPLETE trials each, then tabulate.
+
+    Args:
+        spec: the sweep (space, objectives, constraints, grouping).
+        out_dir: output folder; the default SQLite storage lives there.
+        trials: COMPLETE trials per study (default: the file's ``[optimize] trials``).
+        storage: an Optuna RDB URL (default: ``sqlite:///<out_dir>/study.db``).
+        study: study-name prefix (default: the sweep's name); one study per group.
+        workers: local worker processes sharing the storage.
+        seed: sampler seed (default: the file's ``seed``).
+        sampler: ``tpe`` or ``random`` (default: the file's).
+        compare_grid: score against the exhaustive grid (default: if it has at most
+            :data:`GRID_COMPARE_MAX_POINTS` points).
+        progress: ``progress(done, total)`` called as trials complete.
+
+    Raises:
+        Interrupted: on Ctrl-C (the study keeps every completed trial).
+        OptimizeError: storage or worker failures.
+    """
+    start = time.perf_counter()
+    n = trials if trials is not None else spec.optimize.trials
+    if n < 1:
+        raise OptimizeError(f"--trials {n}: give at least 1")
+    if workers < 1:
+        raise OptimizeError(f"--workers {workers}: give at least 1")
+    if storage is None:
+        from elmoe_dse.results import ensure_dir
+
+        ensure_dir(out_dir)
+    url = storage or default_storage(out_dir)
+    plans = study_plans(spec, study or str(spec.name))
+    rdb = prepare_studies(spec, url, plans)
+    task = WorkerTask(
+        spec=spec,
+        storage=url,
+        plans=tuple(plans),
+        trials=n,
+        seed=spec.seed if seed is None else seed,
+        sampler=sampler or spec.optimize.sampler,
+        worker=0,
+    )
+    total = n * len(plans)
+    t_search = time.perf_counter()
+    done = [_complete_total(rdb, plans)]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(min(done[0], total), total)
+
+    try:
+        if progress is not None:
+            progress(min(done[0], total), total)
+        if workers == 1:
+            run_worker(task, tick)
+        else:
+            run_processes(task, workers, rdb, plans, progress)
+        settle(task, rdb, plans, tick)
+        search_s = time.perf_counter() - t_search
+        result = tabulate(spec, rdb, plans, url, n, compare_grid=compare_grid)
+    except KeyboardInterrupt:
+        raise Interrupted(_complete_total(rdb, plans), total) from None
+    result.timing_s = {
+        "search_s": search_s,
+        "total_s": time.perf_counter() - start,
+        **result.timing_s,
+    }
+    return result
+
+
+def settle(
+    task: WorkerTask,
+    storage: optuna.storages.RDBStorage,
+    plans: Sequence[StudyPlan],
+    tick: Callable[[], None] | None = None,
+) -> None:
+    """Until every study holds its N COMPLETE trials: wait for trials that other live processes
+    are running, or run the missing ones here (a worker was killed, or another process's trial
+    went stale)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    while True:
+        missing = running = False
+        for plan in plans:
+            trials = reap(optuna.load_study(study_name=plan.name, storage=storage))
+            if complete_count(trials) < task.trials:
+                missing = True
+                running |= any(t.state == TrialState.RUNNING for t in trials)
+        if not missing:
+            return
+        if running:
+            time.sleep(0.5)
+        else:
+            run_worker(task, tick)
+
+
+def _complete_total(storage: optuna.storages.RDBStorage, plans: Sequence[StudyPlan]) -> int:
+    import optuna
+
+    return sum(
+        complete_count(
+            optuna.load_study(study_name=p.name, storage=storage).get_trials(deepcopy=False)
+        )
+        for p in plans
+    )
+
+
+def run_processes(
+    task: WorkerTask,
+    workers: int,
+    storage: optuna.storages.RDBStorage,
+    plans: Sequence[StudyPlan],
+    progress: Progress | None,
+) -> None:
+    """Run ``workers`` worker processes on the same storage; poll it for progress.
+
+    On Ctrl-C the workers (which get the terminal's SIGINT too, or ours) fail their running
+    trial and stop; a worker whose parent dies stops after its current trial.
+    """
+    import pickle
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from contextlib import ExitStack
+    from dataclasses import replace
+
+    procs: list[tuple[subprocess.Popen[bytes], Any]] = []
+    total = task.trials * len(plans)
+    messages: list[str] = []
+    with ExitStack() as stack:
+        try:
+            for i in range(workers):
+                err = stack.enter_context(tempfile.TemporaryFile())
+                proc = subprocess.Popen(
+                    [sys.executable, *WORKER_COMMAND], stdin=subprocess.PIPE, stderr=err
+                )
+                procs.append((proc, err))
+                payload = replace(task, worker=i, parent_pid=os.getpid(), shared=True)
+                assert proc.stdin is not None
+                proc.stdin.write(pickle.dumps(payload))
+                proc.stdin.close()
+            while any(p.poll() is None for p, _ in procs):
+                if progress is not None:
+                    progress(min(_complete_total(storage, plans), total), total)
+                time.sleep(0.25)
+        except KeyboardInterrupt:
+            for p, _ in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+            for p, _ in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            raise
+        for p, err in procs:
+            err.seek(0)
+            text = err.read().decode(errors="replace").strip()
+            # exit 1: an error the worker reported. A worker killed by a signal is not an
+            # error: its trial is failed on the next count and settle() runs what is missing.
+            if p.returncode not in (0, 130) and p.returncode > 0:
+                messages.append(text.splitlines()[-1] if text else f"exit code {p.returncode}")
+    if messages:
+        raise OptimizeError(f"a worker process failed: {messages[0]}")
+    if progress is not None:
+        progress(min(_complete_total(storage, plans), total), total)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables and hypervolume
+# ----------------------------------------------------------------------------------------------
+
+
+def tabulate(
+    spec: SweepSpec,
+    storage: optuna.storages.RDBStorage,
+    plans: Sequence[StudyPlan],
+    url: str,
+    trials: int,
+    *,
+    compare_grid: bool | None,
+) -> OptimizeResult:
+    """Re-evaluate every COMPLETE trial (vectorized), flag Pareto fronts, score hypervolume."""
+    import optuna
+    from optuna.trial import TrialState
+
+    t0 = time.perf_counter()
+    blocks: list[dict[str, np.ndarray]] = []
+    rejected: Counter[str] = Counter()
+    per_study: list[tuple[StudyPlan, list[int], np.ndarray, np.ndarray]] = []  # loss, kept
+    for plan in plans:
+        study = optuna.load_study(study_name=plan.name, storage=storage)
+        complete = sorted(
+            (t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE),
+            key=lambda t: t.number,
+        )
+        points = [point_from_params(plan, t.params) for t in complete]
+        numbers = np.asarray([t.number for t in complete], dtype=np.int64)
+        loss = np.full((len(points), len(spec.objectives)), np.nan)
+        kept_all = np.zeros(len(points), dtype=bool)
+        for combo, numeric, rows in split_point(points):
+            block = evaluate_block(spec, combo, numeric)
+            kept = block.kept
+            rows_arr = np.asarray(rows)
+            if kept.any():
+                cols = {k: v[kept] for k, v in block.columns.items()}
+                cols[f"{META}study"] = np.full(int(kept.sum()), plan.name, dtype=object)
+                cols[f"{META}trial_number"] = numbers[rows_arr[kept]]
+                blocks.append(cols)
+                loss[rows_arr[kept]] = to_minimize(
+                    np.column_stack([cols[o.metric] for o in spec.objectives]),
+                    [o.sign for o in spec.objectives],
+                )
+                kept_all[rows_arr[kept]] = True
+            rejected.update(Counter(block.reasons[~kept].tolist()))
+        per_study.append((plan, [int(x) for x in numbers], loss, kept_all))
+    frame = table(blocks)
+    if frame.empty:
+        frame[PARETO_COLUMN] = np.zeros(0, dtype=bool)
+    else:
+        frame[PARETO_COLUMN] = pareto_column(frame, spec)
+    table_s = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    grid_fronts = grid_reference(spec, compare_grid)
+    studies = []
+    hv_by_trial: dict[tuple[str, int], float] = {}
+    for plan, trial_numbers, loss, kept in per_study:
+        key = tuple(
+            scenario_id(name, str(v)) if name in SCENARIO_AXES else v
+            for name, v in plan.group.items()
+        )
+        grid_front = grid_fronts.get(_group_key(key)) if grid_fronts is not None else None
+        feasible = loss[kept]
+        record: dict[str, Any] = {
+            "study": plan.name,
+            "group": {axis_column(k): v for k, v in plan.group.items()},
+            "complete_trials": len(trial_numbers),
+            "feasible_trials": int(kept.sum()),
+        }
+        scale: HVScale | None = None
+        if grid_front is not None and len(grid_front):
+            scale = HVScale.of_front(grid_front)
+            record["normalization"] = "grid front"
+        elif len(feasible):
+            scale = HVScale.of_front(feasible)
+            record["normalization"] = "study front"
+        if scale is not None:
+            history = hypervolume_history(np.where(kept[:, None], loss, np.nan), scale)
+            record["hypervolume"] = float(history[-1]) if len(history) else 0.0
+            record["hypervolume_history"] = [float(h) for h in history]
+            record["trial_numbers"] = trial_numbers
+            record["scale"] = {"ideal": scale.ideal, "nadir": scale.nadir, "margin": scale.margin}
+            hv_by_trial.update(zip(((plan.name, n) for n in trial_numbers), history, strict=True))
+            if grid_front is not None and len(grid_front):
+                grid_hv = normalized_hypervolume(grid_front, scale)
+                record["grid_pareto_points"] = len(grid_front)
+                record["grid_hypervolume"] = grid_hv
+                record["hypervolume_fraction_of_grid"] = (
+                    record["hypervolume"] / grid_hv if grid_hv > 0 else math.nan
+                )
+        studies.append(record)
+    if not frame.empty:
+        frame[f"{META}study_hypervolume"] = [
+            hv_by_trial.get((s, int(n)), math.nan)
+            for s, n in zip(frame[f"{META}study"], frame[f"{META}trial_number"], strict=True)
+        ]
+    timing = {"tabulate_s": table_s, "hypervolume_s": time.perf_counter() - t1}
+    return OptimizeResult(spec, frame, studies, url, trials, rejected, timing)
+
+
+def _group_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(_label(v) if isinstance(v, float | int) else str(v) for v in key)
+
+
+def grid_reference(
+    spec: SweepSpec, compare: bool | None
+) -> dict[tuple[Any, ...], np.ndarray] | None:
+    """Per group, the loss values of the exhaustive grid's Pareto front (None if not compared)."""
+    grid = expand(spec)
+    if compare is False or (compare is None and grid.size > GRID_COMPARE_MAX_POINTS):
+        return None
+    objectives = [o.metric for o in spec.objectives]
+    keep = [*spec.group_columns(), *objectives]
+    blocks, _, _ = evaluate_grid(spec, grid, keep=keep)
+    frame = table(blocks)
+    out: dict[tuple[Any, ...], np.ndarray] = {}
+    if frame.empty:
+        return out
+    loss = to_minimize(frame[objectives].to_numpy(dtype=float), [o.sign for o in spec.objectives])
+    for key, idx in group_indices(frame, spec.group_columns()).items():
+        pts = loss[idx]
+        out[_group_key(key)] = np.unique(pts[pareto_mask(pts)], axis=0)
+    return out
+
+
+def hv_fraction(result: OptimizeResult) -> float:
+    """Mean over studies of the hypervolume fraction of the grid (NaN if not compared)."""
+    fractions = [
+        s["hypervolume_fraction_of_grid"]
+        for s in result.studies
+        if "hypervolume_fraction_of_grid" in s
+    ]
+    return float(np.mean(fractions)) if fractions else math.nan
+
+
+def save_optimize(
+    result: OptimizeResult, out_dir: Path, *, sweep_file: str | None = None
+) -> list[Path]:
+    """Write the table and the sidecar (with the studies' hypervolume records)."""
+    from elmoe_dse.explore.sweep import pareto_summary
+
+    record = run_record(
+        result.spec,
+        "optimize",
+        sweep_file=sweep_file,
+        storage=redact(result.storage),
+        timing=result.timing_s,
+        points=result.summary,
+        hypervolume_fraction_of_grid=hv_fraction(result),
+        studies=result.studies,
+        pareto=pareto_summary(result.frame, result.spec),
+    )
+    return write_results(out_dir, result.frame, record)
