@@ -129,10 +129,12 @@ class StepCost:
 
     def reason_per_point(self) -> Array:
         """Per design point, the first violated rule's explanation ('' where feasible)."""
-        out = np.full(np.shape(self.feasible), "", dtype=object)
-        for key in reversed(list(self.violations)):
-            out = np.where(self.violations[key], self.violation_text[key], out)
-        return out
+        keys = list(self.violations)
+        codes = np.zeros(np.shape(self.feasible), dtype=np.int8)
+        for i in reversed(range(len(keys))):
+            codes[np.broadcast_to(self.violations[keys[i]], codes.shape)] = i + 1
+        labels = np.asarray(["", *(self.violation_text[k] for k in keys)], dtype=object)
+        return np.asarray(labels[codes])
 
     @property
     def energy_per_step_j(self) -> Array:
