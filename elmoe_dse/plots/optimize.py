@@ -34,6 +34,8 @@ def group_label(group: Mapping[str, Any]) -> str:
     for col, value in group.items():
         if col == "knob.batch_size":
             parts.append(style.batch_label(float(value)))
+        elif col.startswith("meta."):
+            parts.append(str(value))  # a model, platform or dataset id names itself
         else:
             parts.append(f"{col.split('.', 1)[-1]}={value}")
     return ", ".join(parts) or "all"
@@ -92,23 +94,59 @@ def hypervolume_caption(data: HypervolumeData) -> str:
     return "; ".join(parts) + "."
 
 
+#: Above this many studies the hypervolume plot draws thin unlabelled lines and their median.
+MAX_LABELLED_STUDIES = 6
+
+
 def draw_hypervolume(data: HypervolumeData, ax: Axes | None = None) -> Axes:
-    """Hypervolume vs completed trials per study; dashed: the grid front's hypervolume."""
+    """Hypervolume vs completed trials per study.
+
+    Where every study knows its exhaustive grid's front, each curve is drawn as a fraction of it
+    (1 = the grid's front reached), so studies of different groups share one scale; otherwise the
+    normalized hypervolume is drawn with the grid's value dashed. Many studies are drawn thin,
+    unlabelled, with their median bold.
+    """
     if ax is None:
         ax = style.new_figure(style.COLUMN_WIDTH_IN, 2.4).add_subplot()
     base = style.platform_color("elmoe3d-8g")
     n = len(data.lines)
+    as_fraction = n > 0 and all(line.grid_hypervolume for line in data.lines)
+    many = n > MAX_LABELLED_STUDIES
+    curves = []
     for k, line in enumerate(data.lines):
+        y = np.asarray(line.hypervolume, dtype=float)
+        if as_fraction:
+            y = y / float(line.grid_hypervolume or 1.0)
+        curves.append(y)
         color = style.tint(base, 0.65 * (1 - k / max(n - 1, 1))) if n > 1 else base
-        x = np.arange(1, len(line.hypervolume) + 1)
-        ax.step(x, line.hypervolume, where="post", color=color, label=line.label)
-        if line.grid_hypervolume is not None:
-            ax.axhline(line.grid_hypervolume, color=color, lw=0.8, ls=(0, (4, 2)))
+        x = np.arange(1, len(y) + 1)
+        if many:
+            ax.step(x, y, where="post", color=style.tint(base, 0.55), lw=0.6)
+        else:
+            ax.step(x, y, where="post", color=color, label=line.label)
+            if line.grid_hypervolume is not None and not as_fraction:
+                ax.axhline(line.grid_hypervolume, color=color, lw=0.8, ls=(0, (4, 2)))
+    if many:
+        length = min(len(c) for c in curves)
+        median = np.median(np.stack([c[:length] for c in curves]), axis=0)
+        ax.step(
+            np.arange(1, length + 1),
+            median,
+            where="post",
+            color=base,
+            lw=1.8,
+            label=f"median of {n} studies (thin: each study)",
+        )
     ax.set_xlabel("completed trials")
-    ax.set_ylabel("hypervolume (normalized)")
-    ax.set_ylim(bottom=0)
-    if any(line.grid_hypervolume is not None for line in data.lines):
-        ax.plot([], [], color="0.3", lw=0.8, ls=(0, (4, 2)), label="exhaustive grid's front")
+    if as_fraction:
+        ax.axhline(1.0, color="0.3", lw=0.8, ls=(0, (4, 2)), label="exhaustive grid's front")
+        ax.set_ylabel("hypervolume / grid's")
+        ax.set_ylim(0, 1.05)
+    else:
+        ax.set_ylabel("hypervolume (normalized)")
+        ax.set_ylim(bottom=0)
+        if any(line.grid_hypervolume is not None for line in data.lines):
+            ax.plot([], [], color="0.3", lw=0.8, ls=(0, (4, 2)), label="exhaustive grid's front")
     ax.legend(loc="lower right")
     return ax
 
@@ -197,7 +235,8 @@ def draw_importance_panel(panel: ImportancePanel, ax: Axes | None = None) -> Axe
     ax.set_yticks(y, [p.replace("_", " ") for p in panel.params])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("importance (PED-ANOVA, share)")
+    ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
+    ax.set_xlabel("importance (share)")
     ax.set_title(panel.label)
     ax.grid(axis="y", visible=False)
     return ax
@@ -213,10 +252,19 @@ def importance_figure(data: ImportanceData) -> Figure:
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     for ax, panel in zip(axes.flat, data.panels, strict=False):
         draw_importance_panel(panel, ax)
+    for i, ax in enumerate(axes.flat):
+        if i + cols < n:  # a panel below shares this axis: its label says it once
+            ax.set_xlabel("")
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncol=len(labels),
+        title="PED-ANOVA importance of each searched knob, per objective",
+    )
     return fig
 
 
