@@ -63,6 +63,9 @@ def _format_validation_error(err: ValidationError) -> tuple[str, str]:
     elif kind.endswith("_type") or kind.endswith("_parsing"):
         got = first.get("input")
         msg = f"{msg} (got {got!r})"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        got = first.get("input")
+        msg = f"{msg.replace('Input should be', 'must be')} (got {got!r}); change it"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return loc, msg
