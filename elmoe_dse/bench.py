@@ -9,7 +9,11 @@ Prints, each next to its target:
 - **trials/s**: completed Optuna trials per second of ``optimize`` on ``sweeps/quick.toml``'s
   space (TPE, a fresh SQLite study in a temporary folder, one worker);
 - **start-up**: wall time of ``elmoe-dse --help`` in a fresh process (best of 5; lazy imports);
-- **reproduce**: wall time of the paper's 4 x 4 x 4 reproduction grid in-process.
+- **reproduce**: wall time of the paper's 4 x 4 x 4 reproduction grid in-process;
+- **sweep memory**: peak resident memory (``ru_maxrss``) and end-to-end points/s of
+  ``elmoe-dse sweep`` in a fresh process on generated ~1 M and ~10 M point sweep files (the
+  Elastic-SD grid with a longer ``context_len`` axis; results written to a temporary folder): the
+  peak stays under the target and does not grow with the grid.
 
 Timings only; no assertion anywhere depends on them.
 """
@@ -21,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 #: Issue 6: the vectorized evaluator sweeps at least a million design points per second.
 TARGET_POINTS_PER_S = 1_000_000.0
@@ -31,7 +36,39 @@ TARGET_STARTUP_S = 0.3
 #: Issue 6: ``reproduce`` finishes in under 10 s.
 TARGET_REPRODUCE_S = 10.0
 
+#: Issue 6: a 10-million-point sweep runs in bounded memory (the peak independent of the grid).
+TARGET_SWEEP_PEAK_BYTES = 1.5e9
+#: ``context_len`` values of the memory benchmark: 4 x 233,856 ~ 1 M and 43 x ~ 10 M points.
+SWEEP_MEMORY_CONTEXTS = (4, 43)
+
 QUICK_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "quick.toml"
+
+
+def elastic_sd_sweep(name: str = "bench", contexts: int = 1) -> dict[str, Any]:
+    """The Elastic-SD sweep of the benchmarks (233,856 points per ``context_len`` value)."""
+    knobs: dict[str, Any] = {
+        "policy": "elastic-sd",
+        "rounding": "lsb-augmented",
+        "batch_size": {"start": 1, "stop": 16},
+        "draft_bits": {"start": 2, "stop": 8},
+        "draft_length": {"start": 1, "stop": 8},
+        "pool_experts": ["auto", 8, 16, 24, 32, 48, 64, 96, 128],
+        "hb_capacity_gb": {"start": 2, "stop": 16, "step": 0.5},
+    }
+    if contexts > 1:
+        knobs["context_len"] = [256 * (i + 1) for i in range(contexts)]
+    return {
+        "schema_version": 1,
+        "name": name,
+        "models": ["qwen3-30b-a3b"],
+        "platforms": ["elmoe3d-8g"],
+        "datasets": ["mt-bench"],
+        "knobs": knobs,
+        "objectives": [
+            {"metric": "metric.throughput_tok_per_s", "direction": "maximize"},
+            {"metric": "metric.energy_per_token_j", "direction": "minimize"},
+        ],
+    }
 
 
 def bench_grid(repeats: int = 3) -> tuple[int, float]:
@@ -40,28 +77,7 @@ def bench_grid(repeats: int = 3) -> tuple[int, float]:
     from elmoe_dse.explore.sweep import evaluate_grid
     from elmoe_dse.specs.sweep import sweep_from_dict
 
-    spec = sweep_from_dict(
-        {
-            "schema_version": 1,
-            "name": "bench",
-            "models": ["qwen3-30b-a3b"],
-            "platforms": ["elmoe3d-8g"],
-            "datasets": ["mt-bench"],
-            "knobs": {
-                "policy": "elastic-sd",
-                "rounding": "lsb-augmented",
-                "batch_size": {"start": 1, "stop": 16},
-                "draft_bits": {"start": 2, "stop": 8},
-                "draft_length": {"start": 1, "stop": 8},
-                "pool_experts": ["auto", 8, 16, 24, 32, 48, 64, 96, 128],
-                "hb_capacity_gb": {"start": 2, "stop": 16, "step": 0.5},
-            },
-            "objectives": [
-                {"metric": "metric.throughput_tok_per_s", "direction": "maximize"},
-                {"metric": "metric.energy_per_token_j", "direction": "minimize"},
-            ],
-        }
-    )
+    spec = sweep_from_dict(elastic_sd_sweep())
     grid = expand(spec)
     best = float("inf")
     for _ in range(repeats):  # the best of a few runs: the first also loads specs and caches
@@ -115,6 +131,60 @@ def bench_reproduce(repeats: int = 3) -> float:
     return best
 
 
+#: Runs its arguments as a child process and prints the child's peak resident memory (KiB).
+_PEAK_OF_CHILD = (
+    "import resource, subprocess, sys; "
+    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def bench_sweep_memory(contexts: int) -> tuple[int, float, float]:
+    """(points, peak resident bytes, wall seconds) of ``elmoe-dse sweep`` on the Elastic-SD
+    sweep with ``contexts`` context lengths, in a fresh process writing to a temporary folder."""
+    import subprocess
+
+    from elmoe_dse.explore.grid import expand
+    from elmoe_dse.specs.sweep import sweep_from_dict
+
+    data = elastic_sd_sweep(f"memory-{contexts}", contexts)
+    points = expand(sweep_from_dict(data)).size
+    sweep = [
+        sys.executable,
+        "-c",
+        "import sys; sys.argv[0] = 'elmoe-dse'; from elmoe_dse.cli.main import main; main()",
+        "sweep",
+    ]
+    with tempfile.TemporaryDirectory(prefix="elmoe-bench-") as tmp:
+        toml = Path(tmp) / "sweep.toml"
+        toml.write_text(_toml(data))
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", _PEAK_OF_CHILD, *sweep, str(toml), "--out", f"{tmp}/out"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall_s = time.perf_counter() - t0
+    return points, int(out.stdout.split()[-1]) * 1024.0, wall_s
+
+
+def _toml(data: dict[str, Any]) -> str:
+    """A sweep dict as TOML (the few shapes :func:`elastic_sd_sweep` uses)."""
+    import json
+
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if k not in ("knobs", "objectives")]
+    lines += ["", "[knobs]", *(f"{k} = {value(v)}" for k, v in data["knobs"].items())]
+    for objective in data["objectives"]:
+        lines += ["", "[[objectives]]", *(f"{k} = {value(v)}" for k, v in objective.items())]
+    return "\n".join(lines) + "\n"
+
+
 def verdict(value: float, target: float) -> str:
     return "meets the target" if value >= target else f"BELOW the target ({value / target:.1%})"
 
@@ -147,6 +217,14 @@ def main() -> int:
         f"reproduce: paper grid (4 models x 4 datasets x 4 batches, 8 systems) in {repro:.2f} s "
         f"(target < {TARGET_REPRODUCE_S:g} s: {verdict_under(repro, TARGET_REPRODUCE_S)})"
     )
+    for contexts in SWEEP_MEMORY_CONTEXTS:
+        points, peak, wall_s = bench_sweep_memory(contexts)
+        ok = "meets the target" if peak <= TARGET_SWEEP_PEAK_BYTES else "ABOVE the target"
+        print(
+            f"sweep   : {points:,} points (elmoe-dse sweep, fresh process) peak RSS "
+            f"{peak / 1e9:.2f} GB, {wall_s:.1f} s = {points / wall_s:,.0f} points/s end to end "
+            f"(target peak < {TARGET_SWEEP_PEAK_BYTES / 1e9:g} GB whatever the grid size: {ok})"
+        )
     return 0
 
 

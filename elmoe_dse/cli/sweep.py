@@ -31,11 +31,11 @@ def sweep(
     ] = 8,
 ) -> None:
     """Evaluate every design point of FILE; write results.parquet and run.json; print the Pareto
-    designs per group."""
+    designs per group. Memory stays bounded whatever the grid size (rows are streamed to disk)."""
     from rich.markup import escape
 
     from elmoe_dse.explore.grid import expand
-    from elmoe_dse.explore.sweep import check_out_dir, pareto_groups, run_sweep, save_sweep
+    from elmoe_dse.explore.sweep import check_out_dir, stream_sweep
     from elmoe_dse.specs.sweep import load_sweep
 
     with guarded():
@@ -52,10 +52,9 @@ def sweep(
         with progress_bar(
             grid.size, "evaluating", enabled=grid.size >= PROGRESS_MIN_POINTS
         ) as tick:
-            result = run_sweep(spec, progress=tick)
-        paths = save_sweep(result, out_dir, sweep_file=str(file))
+            result, paths = stream_sweep(spec, out_dir, sweep_file=str(file), progress=tick)
         render_summary(result.summary, result.timing_s)
-        render_pareto(pareto_groups(result.frame, spec, max_rows=show), spec)
+        render_pareto(result.groups(max_rows=show), spec)
         for path in paths:
             con.print(f"wrote {escape(str(path))}", highlight=False)
 

@@ -15,13 +15,23 @@ Knob values are layered: :data:`~elmoe_dse.knobs.KNOB_INFO` defaults < the datas
 
 Kept points form the results table (one row per point; ``knob.*``, ``metric.*``, ``meta.*``
 columns) with ``meta.pareto`` marking the Pareto-optimal points of each ``group_by`` group.
+
+Two ways to run, one output: :func:`run_sweep` builds the table in memory (small sweeps, tests);
+:func:`stream_sweep` (the CLI) keeps memory bounded by the chunk size and the Pareto fronts
+whatever the grid size. It spools the kept rows of every chunk to a temporary Parquet file beside
+the output and keeps, per group, only the running Pareto candidates (a point dominated among the
+rows seen so far is dominated in the whole table, so pruning after every chunk is exact); a second
+streaming pass then writes ``results.parquet`` with ``meta.pareto`` from the final candidates.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -33,7 +43,17 @@ from elmoe_dse.errors import KnobError
 from elmoe_dse.explore.grid import CHUNK_POINTS, Combination, Grid, expand
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.knobs import KNOB_INFO, Knobs
-from elmoe_dse.results import KNOB, META, METRIC, sidecar, spec_hash, write_json, write_table
+from elmoe_dse.results import (
+    KNOB,
+    META,
+    METRIC,
+    atomic_write,
+    ensure_dir,
+    sidecar,
+    spec_hash,
+    write_json,
+    write_table,
+)
 from elmoe_dse.specs.sweep import SweepSpec
 
 if TYPE_CHECKING:
@@ -269,33 +289,53 @@ def group_indices(
 # Running a sweep
 # ----------------------------------------------------------------------------------------------
 
+#: A group's key: the values of its ``group_by`` columns as plain Python values, NaN as None.
+GroupKey = tuple[Any, ...]
 
-@dataclass
-class SweepResult:
-    """The kept design points (with Pareto flags) and the run summary for the sidecar."""
+
+@dataclass(kw_only=True)
+class SweepRun:
+    """A finished sweep: kept points per group, rejected points by reason, the Pareto-optimal rows
+    (every column, table order) and timing. All a summary, a sidecar or a display needs."""
 
     spec: SweepSpec
-    frame: pd.DataFrame
     grid_points: int
+    front: pd.DataFrame
+    group_points: dict[GroupKey, int]
     rejected: Counter[str] = field(default_factory=Counter)
     timing_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def summary(self) -> dict[str, Any]:
-        kept = len(self.frame)
         return {
             "grid_points": self.grid_points,
-            "kept_points": kept,
+            "kept_points": sum(self.group_points.values()),
             "rejected_points": sum(self.rejected.values()),
             "rejected_by_reason": dict(self.rejected.most_common()),
-            "pareto_points": int(self.frame[PARETO_COLUMN].sum()) if kept else 0,
+            "pareto_points": len(self.front),
         }
+
+    def pareto_summary(self) -> list[dict[str, Any]]:
+        """Per group: its key, kept points and Pareto points (the sidecar's ``pareto``)."""
+        return front_summary(self.front, self.group_points, self.spec)
+
+    def groups(self, *, max_rows: int = 8) -> list[ParetoGroup]:
+        """Per group, a sample of at most ``max_rows`` distinct Pareto designs."""
+        return front_groups(self.front, self.group_points, self.spec, max_rows=max_rows)
+
+
+@dataclass(kw_only=True)
+class SweepResult(SweepRun):
+    """A sweep run in memory: also every kept row (with Pareto flags) in ``frame``."""
+
+    frame: pd.DataFrame
 
 
 def run_sweep(
     spec: SweepSpec, *, chunk_points: int = CHUNK_POINTS, progress: Progress | None = None
 ) -> SweepResult:
-    """Evaluate every point of ``spec``'s grid; keep the valid ones and flag the Pareto fronts."""
+    """Evaluate every point of ``spec``'s grid in memory; keep the valid ones and flag the Pareto
+    fronts. Memory grows with the grid: use :func:`stream_sweep` for large grids."""
     start = time.perf_counter()
     grid = expand(spec)
     blocks, rejected, eval_s = evaluate_grid(
@@ -303,10 +343,8 @@ def run_sweep(
     )
     t_table = time.perf_counter()
     frame = table(blocks)
-    if not frame.empty:
-        frame[PARETO_COLUMN] = pareto_column(frame, spec)
-    else:
-        frame[PARETO_COLUMN] = np.zeros(0, dtype=bool)
+    frame[PARETO_COLUMN] = pareto_column(frame, spec)
+    front, points = split_front(frame, spec)
     total = time.perf_counter() - start
     timing = {
         "total_s": total,
@@ -314,7 +352,53 @@ def run_sweep(
         "table_and_pareto_s": time.perf_counter() - t_table,
         "points_per_s": grid.size / eval_s if eval_s > 0 else float("nan"),
     }
-    return SweepResult(spec, frame, grid.size, rejected, timing)
+    return SweepResult(
+        spec=spec,
+        grid_points=grid.size,
+        front=front,
+        group_points=points,
+        rejected=rejected,
+        timing_s=timing,
+        frame=frame,
+    )
+
+
+@dataclass
+class Tally:
+    """What evaluating a grid counts besides the kept rows: rejected points and evaluator time."""
+
+    rejected: Counter[str] = field(default_factory=Counter)
+    evaluate_s: float = 0.0
+
+
+def kept_blocks(
+    spec: SweepSpec,
+    grid: Grid,
+    tally: Tally,
+    *,
+    chunk_points: int = CHUNK_POINTS,
+    progress: Progress | None = None,
+    keep: Sequence[str] | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """The kept columns (only ``keep`` if given) of each chunk with a kept point, in grid order;
+    rejected points and evaluation time go to ``tally``."""
+    for combo in grid.combinations:
+        for _, numeric in grid.chunks(chunk_points):
+            t0 = time.perf_counter()
+            block = evaluate_block(spec, combo, numeric)
+            tally.evaluate_s += time.perf_counter() - t0
+            kept = block.kept
+            columns = block.columns
+            if keep is not None:
+                columns = {k: v for k, v in columns.items() if k in keep}
+            if not kept.all():
+                tally.rejected.update(Counter(block.reasons[~kept].tolist()))
+            if progress is not None:
+                progress(len(kept))
+            if kept.all():
+                yield columns
+            elif kept.any():
+                yield {k: v[kept] for k, v in columns.items()}
 
 
 def evaluate_grid(
@@ -327,27 +411,298 @@ def evaluate_grid(
 ) -> tuple[list[dict[str, np.ndarray]], Counter[str], float]:
     """Kept columns per chunk (only ``keep`` if given), rejected counts by reason, and the
     evaluation time (s)."""
-    blocks: list[dict[str, np.ndarray]] = []
-    rejected: Counter[str] = Counter()
-    eval_s = 0.0
-    for combo in grid.combinations:
-        for _, numeric in grid.chunks(chunk_points):
-            t0 = time.perf_counter()
-            block = evaluate_block(spec, combo, numeric)
-            eval_s += time.perf_counter() - t0
-            kept = block.kept
-            columns = block.columns
-            if keep is not None:
-                columns = {k: v for k, v in columns.items() if k in keep}
-            if kept.all():
-                blocks.append(columns)
-            elif kept.any():
-                blocks.append({k: v[kept] for k, v in columns.items()})
-            if not kept.all():
-                rejected.update(Counter(block.reasons[~kept].tolist()))
-            if progress is not None:
-                progress(len(kept))
-    return blocks, rejected, eval_s
+    tally = Tally()
+    blocks = list(
+        kept_blocks(spec, grid, tally, chunk_points=chunk_points, progress=progress, keep=keep)
+    )
+    return blocks, tally.rejected, tally.evaluate_s
+
+
+# ----------------------------------------------------------------------------------------------
+# Streaming a sweep to disk: memory bounded by the chunk and the fronts, not by the grid
+# ----------------------------------------------------------------------------------------------
+
+#: Rows per row group of a streamed ``results.parquet``: bounds the memory of the writing pass.
+ROW_GROUP_ROWS = 1 << 17
+
+
+def stream_sweep(
+    spec: SweepSpec,
+    out_dir: Path,
+    *,
+    sweep_file: str | None = None,
+    chunk_points: int = CHUNK_POINTS,
+    progress: Progress | None = None,
+) -> tuple[SweepRun, list[Path]]:
+    """Evaluate every point of ``spec``'s grid and write ``results.parquet`` and ``run.json`` to
+    ``out_dir``, holding in memory one chunk, one row group and the running Pareto candidates.
+
+    The table is the one :func:`run_sweep` followed by :func:`save_sweep` writes (same columns,
+    dtypes, categories, row order and flags). Kept rows are spooled to a temporary file beside the
+    output, removed whatever happens; both outputs are written to temporary names and renamed.
+    Timing: ``evaluate_s`` in the evaluator, ``table_and_pareto_s`` the rest (spooling, fronts,
+    writing the table), ``total_s`` both.
+    """
+    start = time.perf_counter()
+    grid = expand(spec)
+    ensure_dir(out_dir)
+    tally = Tally()
+    fronts = RunningFronts(spec)
+    with Spool(out_dir) as spool:
+        for columns in kept_blocks(spec, grid, tally, chunk_points=chunk_points, progress=progress):
+            fronts.add(columns, first_row=spool.rows)
+            spool.write(columns)
+        spool.close()
+        results = out_dir / RESULTS_FILE
+        if spool.rows:
+            front = write_flagged(results, spool, fronts.optimal_rows())
+        else:
+            front = table([])
+            front[PARETO_COLUMN] = np.zeros(0, dtype=bool)
+            write_table(results, front)
+    total = time.perf_counter() - start
+    timing = {
+        "total_s": total,
+        "evaluate_s": tally.evaluate_s,
+        "table_and_pareto_s": total - tally.evaluate_s,
+        "points_per_s": grid.size / tally.evaluate_s if tally.evaluate_s > 0 else float("nan"),
+    }
+    run = SweepRun(
+        spec=spec,
+        grid_points=grid.size,
+        front=front,
+        group_points=dict(fronts.points),
+        rejected=tally.rejected,
+        timing_s=timing,
+    )
+    record = _sweep_record(run, sweep_file)
+    return run, [results, write_json(out_dir / RUN_FILE, record)]
+
+
+@dataclass
+class RunningFronts:
+    """Per ``group_by`` group: the kept points counted so far and the Pareto candidates among
+    them (loss values and global row positions).
+
+    Each block's points are merged with the group's candidates and pruned by
+    :func:`~elmoe_dse.explore.pareto.pareto_mask`. A point dominated among the rows seen so far is
+    dominated in the whole table, and a point that survives every merge is dominated by no row at
+    all, so after the last block the candidates are exactly each group's front.
+    """
+
+    spec: SweepSpec
+    points: Counter[GroupKey] = field(default_factory=Counter)
+    loss: dict[GroupKey, np.ndarray] = field(default_factory=dict)
+    rows: dict[GroupKey, np.ndarray] = field(default_factory=dict)
+
+    def add(self, columns: Mapping[str, np.ndarray], *, first_row: int) -> None:
+        """Merge a block of kept rows whose first row is row ``first_row`` of the table."""
+        objectives = self.spec.objectives
+        loss = to_minimize(
+            np.column_stack([np.asarray(columns[o.metric], dtype=float) for o in objectives]),
+            [o.sign for o in objectives],
+        )
+        for key, idx in block_groups(columns, self.spec.group_columns()):
+            self.points[key] += idx.size
+            pts, rows = loss[idx], first_row + idx
+            if key in self.loss:
+                pts = np.concatenate([self.loss[key], pts])
+                rows = np.concatenate([self.rows[key], rows])
+            keep = pareto_mask(pts)
+            self.loss[key], self.rows[key] = pts[keep], rows[keep]
+
+    def optimal_rows(self) -> np.ndarray:
+        """Row positions of every group's Pareto-optimal points, ascending."""
+        if not self.rows:
+            return np.zeros(0, dtype=np.int64)
+        return np.sort(np.concatenate(list(self.rows.values())))
+
+
+def block_groups(
+    columns: Mapping[str, np.ndarray], names: tuple[str, ...]
+) -> list[tuple[GroupKey, np.ndarray]]:
+    """(key, row positions) of each group of a block of columns (one group when ``names`` is
+    empty; NaN values form a group); keys compare equal across blocks (:func:`group_key`)."""
+    import pandas as pd
+
+    n = len(next(iter(columns.values())))
+    codes = np.zeros(n, dtype=np.int64)
+    levels = []
+    for name in names:
+        level_codes, uniques = pd.factorize(columns[name], use_na_sentinel=False)
+        codes = np.unique(codes * len(uniques) + level_codes, return_inverse=True)[1]
+        levels.append((level_codes, uniques))
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
+    return [
+        (group_key([uniques[c[idx[0]]] for c, uniques in levels]), idx)
+        for idx in np.split(order, starts[1:])
+    ]
+
+
+def group_key(values: Sequence[Any]) -> GroupKey:
+    """A group key as plain Python values with NaN as None, so equal keys compare equal."""
+    plain = [_plain(v) for v in values]
+    return tuple(None if isinstance(v, float) and math.isnan(v) else v for v in plain)
+
+
+class Spool:
+    """Kept rows, block by block, in temporary Parquet files in ``folder`` (one row group per
+    block; a new file whenever the columns change, as they do between platforms with different
+    memory tiers). Records what the final table needs: each column's dtypes, whether some file
+    lacks it, and the distinct values of its string columns. The files are removed on exit."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: list[Path] = []
+        self.rows = 0
+        self.dtypes: dict[str, set[np.dtype[Any]]] = {}
+        self.strings: dict[str, set[Any]] = {}
+        self.layouts: list[tuple[str, ...]] = []
+        self._layout: tuple[tuple[str, str], ...] | None = None
+        self._writer: Any = None
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        for path in self.files:
+            path.unlink(missing_ok=True)
+
+    def write(self, columns: Mapping[str, np.ndarray]) -> None:
+        """Append a block of kept rows (equal-length columns)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        data = {
+            name: pa.array(v, from_pandas=True) if v.dtype == object else pa.array(v)
+            for name, v in columns.items()
+        }
+        block = pa.table(data)
+        layout = tuple((name, v.dtype.str) for name, v in columns.items())
+        if layout != self._layout:
+            self.close()
+            fd, name = tempfile.mkstemp(
+                prefix=f".{RESULTS_FILE}.", suffix=".spool", dir=self.folder
+            )
+            os.close(fd)
+            self.files.append(Path(name))
+            self.layouts.append(tuple(columns))
+            self._writer = pq.ParquetWriter(name, block.schema, write_statistics=False)
+            self._layout = layout
+        self._writer.write_table(block)
+        for name, v in columns.items():
+            self.dtypes.setdefault(name, set()).add(v.dtype)
+            if v.dtype == object:
+                self.strings.setdefault(name, set()).update(pc.unique(data[name]).to_pylist())
+        self.rows += block.num_rows
+
+    def close(self) -> None:
+        """Finish the file being written (reading needs it closed)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer, self._layout = None, None
+
+    def read(self, batch_rows: int) -> Iterator[Any]:
+        """The spooled rows in order, at most ``batch_rows`` at a time (Arrow record batches)."""
+        import pyarrow.parquet as pq
+
+        for path in self.files:
+            # pre_buffer would cache every row group read so far: memory growing with the grid.
+            with pq.ParquetFile(path, pre_buffer=False) as file:
+                yield from file.iter_batches(batch_size=batch_rows)
+
+    def final_dtypes(self) -> dict[str, Any]:
+        """Each column's dtype in the table, in table order: as :func:`table` gives it (numpy's
+        promotion over the blocks, float where a block lacks the column; strings categorical)."""
+        import pandas as pd
+
+        out: dict[str, Any] = {}
+        for name in sorted(self.dtypes, key=_column_order):
+            absent = any(name not in layout for layout in self.layouts)
+            dtype = np.result_type(*self.dtypes[name], *([np.float64] if absent else []))
+            if dtype.kind == "O":
+                values = [*self.strings.get(name, ()), *([None] if absent else [])]
+                out[name] = pd.CategoricalDtype(
+                    pd.Categorical(np.array(values, dtype=object)).categories
+                )
+            else:
+                out[name] = dtype
+        return out
+
+
+def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame:
+    """Write the spooled rows plus ``meta.pareto`` (True at row positions ``optimal``) to
+    ``path`` atomically, :data:`ROW_GROUP_ROWS` rows at a time; return the Pareto-optimal rows.
+
+    The schema (with its pandas metadata) is the one pandas gives the in-memory table; each batch
+    is converted in Arrow: strings become dictionary indices into the final categories, a column
+    a batch lacks is 0 or missing as in :func:`table`.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dtypes = spool.final_dtypes()
+    head = pd.DataFrame(
+        {name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()}
+        | {PARETO_COLUMN: np.zeros(0, dtype=bool)}
+    )
+    schema = pa.Schema.from_pandas(head, preserve_index=False)
+    dictionaries = {
+        name: pa.array(list(dtype.categories), schema.field(name).type.value_type)
+        for name, dtype in dtypes.items()
+        if isinstance(dtype, pd.CategoricalDtype)
+    }
+    fronts = [pa.Table.from_pandas(head, schema=schema, preserve_index=False)]
+
+    def write(tmp: Path) -> None:
+        first = 0
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for batch in spool.read(ROW_GROUP_ROWS):
+                n = batch.num_rows
+                flags = np.zeros(n, dtype=bool)
+                lo, hi = np.searchsorted(optimal, [first, first + n])
+                flags[optimal[lo:hi] - first] = True
+                arrays = [
+                    _final_column(field, batch, n, dictionaries.get(field.name))
+                    for field in schema
+                    if field.name != PARETO_COLUMN
+                ]
+                block = pa.Table.from_arrays([*arrays, pa.array(flags)], schema=schema)
+                writer.write_table(block)
+                if hi > lo:  # (an empty selection may be a view that keeps the batch alive)
+                    fronts.append(block.take(pa.array(optimal[lo:hi] - first)))
+                first += n
+
+    atomic_write(path, write)
+    return pa.concat_tables(fronts).to_pandas()
+
+
+def _final_column(field: Any, batch: Any, n: int, dictionary: Any) -> Any:
+    """Column ``field`` of the final schema from a spooled record ``batch`` of ``n`` rows;
+    ``dictionary``: the column's categories if it is categorical."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = batch.schema.get_field_index(field.name)
+    if dictionary is not None:
+        if index < 0:
+            codes = pa.nulls(n, field.type.index_type)
+        else:
+            codes = pc.index_in(batch.column(index), value_set=dictionary)
+        return pa.DictionaryArray.from_arrays(codes.cast(field.type.index_type), dictionary)
+    if index < 0:
+        zero = field.name.startswith(_ZERO_WHEN_ABSENT)
+        return pa.array(np.zeros(n) if zero else np.full(n, np.nan)).cast(field.type)
+    return batch.column(index).cast(field.type)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sidecar and outputs
+# ----------------------------------------------------------------------------------------------
 
 
 def spec_hashes(spec: SweepSpec) -> dict[str, dict[str, str]]:
@@ -389,8 +744,6 @@ def run_record(spec: SweepSpec, command: str, **extra: Any) -> dict[str, Any]:
 
 def write_results(out_dir: Path, frame: pd.DataFrame, record: Mapping[str, Any]) -> list[Path]:
     """Write ``results.parquet`` and ``run.json`` atomically (the table first, then the record)."""
-    from elmoe_dse.results import ensure_dir
-
     ensure_dir(out_dir)
     return [
         write_table(out_dir / RESULTS_FILE, frame),
@@ -399,34 +752,53 @@ def write_results(out_dir: Path, frame: pd.DataFrame, record: Mapping[str, Any])
 
 
 def save_sweep(result: SweepResult, out_dir: Path, *, sweep_file: str | None = None) -> list[Path]:
-    """Write a sweep's table and sidecar to ``out_dir``."""
-    record = run_record(
-        result.spec,
+    """Write a sweep run in memory (its table and sidecar) to ``out_dir``."""
+    return write_results(out_dir, result.frame, _sweep_record(result, sweep_file))
+
+
+def _sweep_record(run: SweepRun, sweep_file: str | None) -> dict[str, Any]:
+    return run_record(
+        run.spec,
         "sweep",
         sweep_file=sweep_file,
-        timing=result.timing_s,
-        points=result.summary,
-        pareto=pareto_summary(result.frame, result.spec),
+        timing=run.timing_s,
+        points=run.summary,
+        pareto=run.pareto_summary(),
     )
-    return write_results(out_dir, result.frame, record)
+
+
+def split_front(frame: pd.DataFrame, spec: SweepSpec) -> tuple[pd.DataFrame, dict[GroupKey, int]]:
+    """The Pareto-optimal rows of a flagged table and its kept points per group."""
+    if frame.empty:
+        return frame, {}
+    points = {
+        group_key(key): int(idx.size)
+        for key, idx in group_indices(frame, spec.group_columns()).items()
+    }
+    return frame[frame[PARETO_COLUMN].to_numpy()], points
 
 
 def pareto_summary(frame: pd.DataFrame, spec: SweepSpec) -> list[dict[str, Any]]:
-    """Per group: its key, kept points and Pareto points."""
-    if frame.empty:
+    """Per group of a flagged table: its key, kept points and Pareto points."""
+    return front_summary(*split_front(frame, spec), spec)
+
+
+def front_summary(
+    front: pd.DataFrame, points: Mapping[GroupKey, int], spec: SweepSpec
+) -> list[dict[str, Any]]:
+    """Per group (sorted by key): its key, kept points (``points``) and Pareto points
+    (the rows of ``front``; every group with a kept point has one, as objectives are finite)."""
+    if front.empty:
         return []
-    out = []
-    flags = frame[PARETO_COLUMN].to_numpy()
     cols = spec.group_columns()
-    for key, idx in group_indices(frame, cols).items():
-        out.append(
-            {
-                "group": {c: _plain(v) for c, v in zip(cols, key, strict=True)},
-                "points": int(idx.size),
-                "pareto_points": int(flags[idx].sum()),
-            }
-        )
-    return out
+    return [
+        {
+            "group": {c: _plain(v) for c, v in zip(cols, key, strict=True)},
+            "points": points[group_key(key)],
+            "pareto_points": int(idx.size),
+        }
+        for key, idx in group_indices(front, cols).items()
+    ]
 
 
 def _plain(value: Any) -> Any:
@@ -437,8 +809,6 @@ def _plain(value: Any) -> Any:
 
 def check_out_dir(out_dir: Path) -> Path:
     """Fail early (before any work) if ``out_dir`` cannot be created or written."""
-    from elmoe_dse.results import ensure_dir
-
     return ensure_dir(out_dir)
 
 
@@ -475,23 +845,29 @@ def varying_columns(spec: SweepSpec) -> tuple[str, ...]:
 
 
 def pareto_groups(frame: pd.DataFrame, spec: SweepSpec, *, max_rows: int = 8) -> list[ParetoGroup]:
-    """Per group, a sample of at most ``max_rows`` distinct Pareto designs (see ParetoGroup)."""
-    if frame.empty:
+    """Per group of a flagged table, a sample of at most ``max_rows`` distinct Pareto designs."""
+    return front_groups(*split_front(frame, spec), spec, max_rows=max_rows)
+
+
+def front_groups(
+    front: pd.DataFrame, points: Mapping[GroupKey, int], spec: SweepSpec, *, max_rows: int = 8
+) -> list[ParetoGroup]:
+    """Per group of the Pareto-optimal rows ``front`` (``points``: kept points per group), a
+    sample of at most ``max_rows`` distinct Pareto designs (see ParetoGroup)."""
+    if front.empty:
         return []
     objectives = [o.metric for o in spec.objectives]
     extra = [c.column for c in spec.parsed_constraints() if c.column not in objectives]
     varying = [c for c in varying_columns(spec) if c not in objectives]
     columns = (*varying, *objectives, *dict.fromkeys(extra))
-    flags = frame[PARETO_COLUMN].to_numpy()
     out = []
     first = spec.objectives[0]
-    for key, idx in group_indices(frame, spec.group_columns()).items():
-        front = frame.iloc[idx[flags[idx]]]
-        front = front.sort_values(
+    for key, idx in group_indices(front, spec.group_columns()).items():
+        group = front.iloc[idx].sort_values(
             first.metric, ascending=first.direction == "minimize", kind="stable"
         )
-        counts = front.groupby(objectives, sort=False, observed=True).size()
-        distinct = front.drop_duplicates(subset=objectives)
+        counts = group.groupby(objectives, sort=False, observed=True).size()
+        distinct = group.drop_duplicates(subset=objectives)
         take = distinct
         if len(distinct) > max_rows:
             pick = np.unique(
@@ -506,8 +882,8 @@ def pareto_groups(frame: pd.DataFrame, spec: SweepSpec, *, max_rows: int = 8) ->
         out.append(
             ParetoGroup(
                 key={c: _plain(v) for c, v in zip(spec.group_columns(), key, strict=True)},
-                points=int(idx.size),
-                pareto_points=int(flags[idx].sum()),
+                points=points[group_key(key)],
+                pareto_points=int(idx.size),
                 distinct=len(distinct),
                 columns=columns,
                 rows=tuple(rows),
