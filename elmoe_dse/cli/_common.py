@@ -33,6 +33,45 @@ def console() -> Any:
     return con if con.is_terminal else Console(width=140)
 
 
+class ProgressHandle:
+    """Drives one rich progress task: ``advance(n)`` adds to it, ``update(done, total)`` sets it."""
+
+    def __init__(self, bar: Any = None, task: Any = None) -> None:
+        self._bar, self._task = bar, task
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def update(self, done: int, total: int | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total)
+
+
+@contextmanager
+def progress_bar(
+    label: str, total: int | None = None, *, enabled: bool = True
+) -> Iterator[ProgressHandle]:
+    """A transient rich progress bar on stderr (none in logs and pipes, or when not enabled)."""
+    if not enabled:
+        yield ProgressHandle()
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    with Progress(
+        f"[progress.description]{label}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        yield ProgressHandle(bar, bar.add_task(label, total=total))
+
+
 def print_json(data: Any) -> None:
     """Print JSON to stdout (stable key order)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")

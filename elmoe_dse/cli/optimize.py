@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from elmoe_dse.cli._common import console, guarded
+from elmoe_dse.cli._common import console, guarded, progress_bar
 
 if TYPE_CHECKING:
     from elmoe_dse.explore.optimize import OptimizeResult
@@ -93,7 +91,7 @@ def optimize(
             f"{workers} worker{'s' if workers > 1 else ''}"
         )
         try:
-            with progress_bar("trials") as update:
+            with progress_bar("trials") as bar:
                 result = run_optimize(
                     spec,
                     out_dir=out_dir,
@@ -104,7 +102,7 @@ def optimize(
                     seed=seed,
                     sampler=sampler,
                     compare_grid=grid,
-                    progress=update,
+                    progress=bar.update,
                 )
         except Interrupted as err:
             typer.echo(f"stopped: {err}", err=True)
@@ -118,30 +116,6 @@ def optimize(
         )
         for path in paths:
             con.print(f"wrote {escape(str(path))}", highlight=False)
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr; yields ``update(done, total)``."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    err = Console(stderr=True)
-    with Progress(
-        f"[progress.description]{label}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # no bar in logs and pipes
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 def render_studies(result: OptimizeResult) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from elmoe_dse.cli._common import console, guarded, si
+from elmoe_dse.cli._common import console, guarded, progress_bar, si
 
 if TYPE_CHECKING:
     from elmoe_dse.explore.sweep import ParetoGroup
@@ -49,37 +48,12 @@ def sweep(
             f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} knob "
             "settings)"
         )
-        with progress_bar(
-            grid.size, "evaluating", enabled=grid.size >= PROGRESS_MIN_POINTS
-        ) as tick:
-            result, paths = stream_sweep(spec, out_dir, sweep_file=str(file), progress=tick)
+        with progress_bar("evaluating", grid.size, enabled=grid.size >= PROGRESS_MIN_POINTS) as bar:
+            result, paths = stream_sweep(spec, out_dir, sweep_file=str(file), progress=bar.advance)
         render_summary(result.summary, result.timing_s)
         render_pareto(result.groups(max_rows=show), spec)
         for path in paths:
             con.print(f"wrote {escape(str(path))}", highlight=False)
-
-
-@contextmanager
-def progress_bar(total: int, label: str, *, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields ``tick(n)`` that advances it by ``n``."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    err = Console(stderr=True)
-    with Progress(
-        f"[progress.description]{label}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # no bar in logs and pipes
-    ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def render_summary(summary: Mapping[str, Any], timing: Mapping[str, float]) -> None:
