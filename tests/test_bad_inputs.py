@@ -457,3 +457,12 @@ def test_generated_hf_configs_load_or_raise_our_error(
     target.write_text(json.dumps(data))
     with contextlib.suppress(ElmoeError):  # anything else (KeyError, TypeError...) fails
         load_model(str(target))
+
+
+def test_config_json_errors_name_the_hugging_face_key(tmp_path: Path) -> None:
+    data = hf_config("olmoe-1b-7b")
+    data["num_experts_per_tok"] = 65
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    code, out = cli("models", "show", str(path))
+    assert code == 2 and "'num_experts_per_tok'" in out

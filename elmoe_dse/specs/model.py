@@ -668,7 +668,29 @@ def from_hf_config(
     quant = config.get("quantization_config")
     if isinstance(quant, dict) and quant.get("quant_method") == "mxfp4":
         data["native_expert_format"] = "mxfp4"
-    return validate(ModelSpec, data, path=where)
+    try:
+        return validate(ModelSpec, data, path=where)
+    except SpecError as err:
+        # Name the config.json keys behind our field names, so the user knows what to edit.
+        keys = [f"'{k}'" for f, k in HF_KEYS.items() if f in str(err) and k in config]
+        if not keys:
+            raise
+        raise SpecError(f"{err} (config.json key {', '.join(keys)})") from None
+
+
+#: The Hugging Face key behind a ModelSpec field, for error messages.
+HF_KEYS: dict[str, str] = {
+    "experts_per_token": "num_experts_per_tok",
+    "num_experts": "num_experts",
+    "hidden_size": "hidden_size",
+    "num_layers": "num_hidden_layers",
+    "num_attention_heads": "num_attention_heads",
+    "num_kv_heads": "num_key_value_heads",
+    "moe_intermediate_size": "moe_intermediate_size",
+    "num_dense_layers": "first_k_dense_replace",
+    "kv_lora_rank": "kv_lora_rank",
+    "vocab_size": "vocab_size",
+}
 
 
 # ---- loading ------------------------------------------------------------------------------
