@@ -36,7 +36,12 @@ import numpy as np
 
 from elmoe_dse import cache, routing
 from elmoe_dse.errors import KnobError
-from elmoe_dse.formats import WEIGHT_PRECISION, msb_bytes_per_param, weight_bytes_per_param
+from elmoe_dse.formats import (
+    KV_PRECISION,
+    WEIGHT_PRECISION,
+    msb_bytes_per_param,
+    weight_bytes_per_param,
+)
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms import family_module
 from elmoe_dse.platforms._common import Footprint, MemoryPlan
@@ -53,6 +58,7 @@ from elmoe_dse.speculative import (
 from elmoe_dse.workload import (
     ExpertTraffic,
     OpLoad,
+    attention_dims,
     cached_traffic,
     decode_pass,
     draft_traffic,
@@ -66,6 +72,8 @@ Array = np.ndarray
 
 #: Bits per parameter of quant-sd's separate 4-bit copy: INT4 G32 with FP16 scales.
 QUANT_DRAFT_BITS = 4
+#: Query heads per KV head of the slm-sd draft (Qwen2.5-0.5B: 14 / 2, arXiv 2412.15115).
+SLM_GQA_GROUP = 7
 
 
 @dataclass(frozen=True)
@@ -220,12 +228,43 @@ def resident_frac(kind: str, p: Array, slots: Array, n_tokens: Array) -> tuple[A
     return zero, zero
 
 
+def capped_pool_probabilities(p: Array, pool: Array) -> Array:
+    """Selection probabilities when routing is throttled to the C most popular experts.
+
+    The router's ranking is kept inside the pool (paper 4.3), so each token still picks
+    min(k, C) experts: p'_i proportional to p_i for i < C, rescaled to sum min(k, C), capped at 1
+    with the excess spread over the uncapped pool members (MODEL.md 4), until none exceeds 1.
+
+    Args:
+        p: per-expert selection probabilities, shape (E,), sum k.
+        pool: pool sizes C, shape (n,) (floored).
+    Returns:
+        shape (n, E), each row summing to min(k, C), zero outside the pool.
+    """
+    k = float(np.sum(p))
+    ps = np.sort(np.asarray(p, dtype=float))[::-1]
+    inside = np.arange(ps.size) < np.floor(np.asarray(pool, dtype=float))[:, None]
+    weights = np.where(inside, ps, 0.0)
+    capped = np.zeros(weights.shape, dtype=bool)
+    q = weights
+    for _ in range(ps.size + 1):  # each round caps at least one more member, or stops
+        free = np.where(capped, 0.0, weights)
+        free_sum = free.sum(axis=-1, keepdims=True)
+        left = np.maximum(k - capped.sum(axis=-1, keepdims=True), 0.0)
+        q = np.where(capped, 1.0, left * free / np.where(free_sum > 0, free_sum, 1.0))
+        over = q > 1.0 + 1e-12
+        if not over.any():
+            break
+        capped |= over
+    return np.asarray(np.minimum(q, 1.0))
+
+
 def throttled_unique(p: Array, kind: str, pool: Array, n_tokens: Array) -> Array:
     """Unique pool experts N draft tokens touch when routing is throttled to the pool.
 
-    Hot pool (the C most popular experts): p'_i = min(1, p_i x k / sum_{j<C} p_j) for i < C.
-    Random pool: p'_i = min(1, k / C) for its C members. U = sum_i [1 - (1 - p'_i)^N].
-    Evaluated once per distinct (C, N) pair of the grid and scattered back.
+    Hot pool (the C most popular experts): :func:`capped_pool_probabilities`. Random pool: its C
+    members alike, p'_i = min(1, k / C). U = sum_i [1 - (1 - p'_i)^N]. Evaluated once per
+    distinct (C, N) pair of the grid and scattered back.
     """
     k = float(np.sum(p))
     shape, (c, n), inverse = routing.distinct_points(
@@ -235,12 +274,8 @@ def throttled_unique(p: Array, kind: str, pool: Array, n_tokens: Array) -> Array
         q = np.minimum(1.0, k / np.maximum(c, 1.0))
         u = np.where(c > 0, c * (1.0 - (1.0 - q) ** n), 0.0)
     else:
-        ps = np.sort(p)[::-1]
-        inside = np.arange(ps.size) < c[:, None]
-        mass = np.sum(np.where(inside, ps, 0.0), axis=-1)
-        scale = np.where(mass > 0, k / np.maximum(mass, 1e-300), 0.0)
-        q = np.where(inside, np.minimum(1.0, ps * scale[:, None]), 0.0)
-        u = np.sum(1.0 - (1.0 - q) ** n[:, None], axis=-1)
+        q2 = capped_pool_probabilities(p, c)
+        u = np.sum(1.0 - (1.0 - q2) ** n[:, None], axis=-1)
     return np.asarray(u[inverse].reshape(shape))
 
 
@@ -263,9 +298,14 @@ def draft_model_loads(
         params = np.asarray(float(eagle_head_params(model)))
         kv_per_token = kv_bytes_per_token(model, np.ones(()), knobs.kv_format) / model.num_layers
         kv_per_token = np.asarray(kv_per_token)
+        qk, v = attention_dims(model)  # the head's one layer attends like the target's
+        attention_ops_per_context_token = np.asarray(float(model.num_attention_heads * (qk + v)))
     else:
         params = np.asarray(knobs.slm_params, dtype=float)
         kv_per_token = np.asarray(knobs.slm_kv_bytes_per_token, dtype=float)
+        # K and V FP16 elements per token, each read by SLM_GQA_GROUP query heads: Qwen2.5-0.5B
+        # has 14 query heads over 2 KV heads; 24 layers x 14 x (64 + 64) = 12288 / 2 x 7.
+        attention_ops_per_context_token = kv_per_token / 2.0 * SLM_GQA_GROUP
     zero = np.zeros_like(b)
     loads = [
         OpLoad(
@@ -282,8 +322,8 @@ def draft_model_loads(
             1,
             {"draft": b * ctx * kv_per_token},
             {"draft": b * kv_per_token},
-            2.0 * b * ctx * kv_per_token,
-            "w16a16",
+            2.0 * b * ctx * attention_ops_per_context_token,
+            KV_PRECISION[knobs.kv_format],
             zero,
         ),
     ]
@@ -531,6 +571,7 @@ def _evaluate(
             knobs.weight_format,
             bit_nested=bit_nested,
             msb_bits=knobs.draft_bits,
+            fill_on_miss=kind == "lru",
         )
     verify = model_pass(
         model,

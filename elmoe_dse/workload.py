@@ -86,6 +86,10 @@ class ExpertTraffic:
     miss_bytes_per_param: Array
     precision: str
     fill_bytes_per_param: Array = field(default_factory=lambda: np.zeros(()))
+    #: Where set, 1 at the design points whose expert GEMMs run at ``wide_precision`` instead
+    #: (a self-draft wider than 4 bits takes two slice passes on bit-sliced PEs: W8A8), else 0.
+    wide: Array | None = None
+    wide_precision: str = "w8a8"
 
 
 def expert_format(model: ModelSpec, weight_format: str) -> str:
@@ -153,9 +157,11 @@ def draft_traffic(
     """
     fmt = expert_format(model, weight_format)
     u = np.asarray(unique, dtype=float)
+    wide = None
     if fmt == "int8":
         fast = msb_bytes_per_param(draft_bits)
-        precision = "w4a8"
+        precision = "w4a8"  # up to 4 bits: one slice pass; wider drafts: two (W8A8)
+        wide = (np.asarray(draft_bits, dtype=float) > 4).astype(float)
     else:
         fast = np.asarray(weight_bytes_per_param(fmt))
         precision = WEIGHT_PRECISION[fmt]
@@ -167,6 +173,7 @@ def draft_traffic(
         resident_slow_bytes_per_param=zero,
         miss_bytes_per_param=zero,
         precision=precision,
+        wide=wide,
     )
 
 
@@ -267,25 +274,41 @@ def decode_pass(
         ops.append(dense_op("shared_experts", moe, model.shared_expert_params_per_layer(), n * d))
     pe = float(model.expert_params())
     u, r = experts.unique, experts.resident
-    ops.append(
-        OpLoad(
-            name="routed_experts",
-            layers=moe,
-            read_bytes={
-                "expert_fast": r * pe * experts.resident_fast_bytes_per_param + zero,
-                "expert_slow": (
-                    r * pe * experts.resident_slow_bytes_per_param
-                    + (u - r) * pe * experts.miss_bytes_per_param
-                    + zero
-                ),
-            },
-            write_bytes={"expert_fill": (u - r) * pe * experts.fill_bytes_per_param + zero},
-            ops=2.0 * n * model.experts_per_token * pe,
-            precision=experts.precision,
-            psum_elements=n * d,
-            weight_params=u * pe,
+    # One operator at one precision; where the precision varies over the grid, two operators
+    # with complementary 0/1 masks, so each design point pays exactly one of them.
+    shares: list[tuple[str, str, Array]] = [("routed_experts", experts.precision, np.ones(()))]
+    if experts.wide is not None and np.any(experts.wide > 0):
+        wide = np.asarray(experts.wide, dtype=float)
+        if np.all(wide > 0):
+            shares = [("routed_experts", experts.wide_precision, np.ones(()))]
+        else:
+            shares = [
+                ("routed_experts", experts.precision, 1.0 - wide),
+                ("routed_experts_wide", experts.wide_precision, wide),
+            ]
+    for name, precision, share in shares:
+        ops.append(
+            OpLoad(
+                name=name,
+                layers=moe,
+                read_bytes={
+                    "expert_fast": share * r * pe * experts.resident_fast_bytes_per_param + zero,
+                    "expert_slow": share
+                    * (
+                        r * pe * experts.resident_slow_bytes_per_param
+                        + (u - r) * pe * experts.miss_bytes_per_param
+                    )
+                    + zero,
+                },
+                write_bytes={
+                    "expert_fill": share * (u - r) * pe * experts.fill_bytes_per_param + zero
+                },
+                ops=share * 2.0 * n * model.experts_per_token * pe,
+                precision=precision,
+                psum_elements=share * n * d,
+                weight_params=share * u * pe,
+            )
         )
-    )
     if model.num_dense_layers:
         ops.append(
             dense_op("dense_ffn", model.num_dense_layers, model.dense_ffn_params_per_layer(), n * d)

@@ -172,3 +172,30 @@ def test_gpt_oss_has_no_bit_axis() -> None:
     b = evaluate(model, spec, replace(base, draft_bits=8, rounding="round"), p)
     assert float(a.speculative.acceptance) == pytest.approx(float(b.speculative.acceptance))
     assert float(a.cache.pool_experts_per_layer) == float(b.cache.pool_experts_per_layer)
+
+
+def test_wide_drafts_run_at_w8a8_and_mixed_grids_match_scalars() -> None:
+    """A draft wider than 4 bits takes two slice passes (W8A8) on the bit-sliced PEs."""
+    model, spec = load_model("qwen3-30b-a3b"), load_platform(E8)
+    p = zipf(model)
+    bits = np.array([3, 4, 5, 8])
+    base = Knobs(batch_size=16, policy="elastic-sd", draft_length=4, pool_experts=16)
+    vec = evaluate(model, spec, replace(base, draft_bits=bits), p)
+    for i, b in enumerate(bits):
+        one = evaluate(model, spec, replace(base, draft_bits=int(b)), p)
+        assert vec.time_per_step_s[i] == pytest.approx(float(one.time_per_step_s), rel=1e-12)
+        assert vec.energy_per_step_j[i] == pytest.approx(float(one.energy_per_step_j), rel=1e-12)
+        draft = next(op for op in one.passes[0].operators if op.name == "routed_experts")
+        assert draft.precision == ("w8a8" if b > 4 else "w4a8")
+
+
+def test_throttled_pool_keeps_k_selections_per_token() -> None:
+    """Capped and redistributed inside the pool: a token still picks min(k, C) experts."""
+    from elmoe_dse.evaluator import capped_pool_probabilities
+
+    model = load_model("qwen3-30b-a3b")
+    p = zipf(model, 1.28)
+    q = capped_pool_probabilities(p, np.array([4.0, 8.0, 16.0, 39.0, 128.0]))
+    np.testing.assert_allclose(q.sum(axis=1), [4.0, 8.0, 8.0, 8.0, 8.0], rtol=1e-12)
+    assert np.all(q <= 1.0) and np.all(q >= 0.0)
+    np.testing.assert_allclose(q[-1], np.sort(p)[::-1], rtol=1e-12)  # the whole pool: unchanged

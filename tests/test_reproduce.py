@@ -4,9 +4,10 @@ Regenerate the golden table after an intended model change with::
 
     .venv/bin/python -m tests.regenerate_golden
 
-and the shipped calibration with::
+and the shipped calibration (a refit starting from it) with::
 
-    .venv/bin/elmoe-dse calibrate --trials 300 --seed 20260417 --out elmoe_dse/data/calibration.toml
+    .venv/bin/elmoe-dse calibrate --trials 800 --seed 20260417 \
+        --start elmoe_dse/data/calibration.toml --out elmoe_dse/data/calibration.toml
 """
 
 from __future__ import annotations
@@ -77,6 +78,31 @@ def test_shipped_calibration_stays_inside_every_range() -> None:
         assert (cv.min, cv.max) == (rng.min, rng.max), key
 
 
+def test_static_powers_are_at_least_the_xpus() -> None:
+    """Every system holds the xPU's LPDDR and at least its compute (calibrate.STATIC_BASE_KEY)."""
+    cal = load_calibration()
+    base = cal.parameters["platform.xpu.static_power_w"].value
+    for key, cv in cal.parameters.items():
+        if key.endswith(".static_power_w"):
+            assert cv.value >= base - 1e-12, key
+
+
+def test_unknown_calibration_key_is_refused() -> None:
+    bad = Calibration(
+        seed=0,
+        trials=0,
+        date="2026-01-01",
+        loss=0.0,
+        parameters={
+            "platform.nonexistent.static_power_w": CalibratedValue(
+                value=1.0, min=0.0, max=2.0, source="test"
+            )
+        },
+    )
+    with pytest.raises(ElmoeError, match="no shipped platform 'nonexistent'"):
+        load_inputs(bad)
+
+
 def test_golden_per_cell_table(calibrated: object) -> None:
     cells = calibrated.cells  # type: ignore[attr-defined]
     golden = pd.read_csv(GOLDEN)
@@ -139,3 +165,12 @@ def test_reproduce_cli_bad_calibration_file(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert str(bad) in result.stderr and "missing" in result.stderr
+
+
+def test_a_refit_starts_from_the_given_calibration() -> None:
+    """With --start, trial 0 is the previous calibration: one trial gives it back."""
+    shipped = load_calibration()
+    again = calibrate(1, seed=3, date="2026-01-01", start=shipped)
+    for key, cv in shipped.parameters.items():
+        assert again.parameters[key].value == pytest.approx(cv.value, rel=1e-9, abs=1e-12), key
+    assert again.loss == pytest.approx(shipped.loss, rel=1e-9)

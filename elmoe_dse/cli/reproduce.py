@@ -109,12 +109,15 @@ def calibrate(
         Path("results/calibration.toml"), "--out", help="calibration file to write"
     ),
     date: str = typer.Option("", "--date", help="date to record (default: today)"),
+    start: str = typer.Option(
+        "", "--start", help="a calibration file to evaluate first (a refit never gets worse)"
+    ),
 ) -> None:
     """Fit the free parameters, inside their ranges, to the paper's four mean targets."""
     from rich.progress import Progress
 
     from elmoe_dse.explore.calibrate import calibrate as run_calibrate
-    from elmoe_dse.explore.calibrate import calibration_toml
+    from elmoe_dse.explore.calibrate import calibration_toml, load_calibration
     from elmoe_dse.results import write_text
 
     with guarded(), Progress(console=console(), transient=True) as bar:
@@ -123,7 +126,8 @@ def calibrate(
         def tick(done: int, total: int, loss: float) -> None:
             bar.update(task, completed=done, description=f"calibrating (loss {loss:.4f})")
 
-        cal = run_calibrate(trials, seed, date=date or None, progress=tick)
+        first = load_calibration(start) if start else None
+        cal = run_calibrate(trials, seed, date=date or None, progress=tick, start=first)
         text = calibration_toml(cal)
         write_text(out, text)
     con = console()

@@ -1,5 +1,9 @@
 """Platform specs: memory tiers, compute units, links, static power, per-operator overhead.
 
+Capacities and bandwidths are decimal (1 GB = 1e9 bytes), as the paper and datasheets quote them;
+an "8 GB" HB stack is modelled as 8e9 bytes (a physical 8 GiB = 8.59e9 would hold ~10 % more
+expert slots: write ``capacity_gb = 8.59`` for it).
+
 A platform file is TOML with prefixed units in the key names (``capacity_gb``,
 ``peak_bw_gb_per_s``, ``read_energy_pj_per_bit``, ``peak_tops``); the loader validates it and
 exposes SI accessors (``capacity_bytes``, ``bw_bytes_per_s``, ``read_energy_j_per_bit``). Every
