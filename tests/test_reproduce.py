@@ -85,6 +85,11 @@ def test_static_powers_are_at_least_the_xpus() -> None:
     for key, cv in cal.parameters.items():
         if key.endswith(".static_power_w"):
             assert cv.value >= base - 1e-12, key
+    # same memories and the same 524 TOPS of compute: one static power (calibrate.TIED)
+    assert (
+        cal.parameters["platform.hb-xpu.static_power_w"].value
+        == cal.parameters["platform.elmoe3d-8g.static_power_w"].value
+    )
 
 
 def test_unknown_calibration_key_is_refused() -> None:

@@ -5,9 +5,9 @@ The free parameters are named by keys ``platform.<name>.<dotted field>``,
 next to its default in the spec file that holds it (``[ranges]``), and calibration never leaves
 it: every calibrated value goes back through the spec's validator, which rejects a value outside
 its range. Static powers are searched at or above the xPU's (every system has its LPDDR and at
-least its compute; see :data:`STATIC_BASE_KEY`). A seeded Optuna TPE study minimizes the sum
-over the four fitted targets of (log(model / paper))^2; the maxima and the SD comparison are
-checks, not fit targets.
+least its compute; see :data:`STATIC_BASE_KEY`); HB-xPU's equals ELMoE-3D's (:data:`TIED`).
+A seeded Optuna TPE study minimizes the sum over the four fitted targets of
+(log(model / paper))^2; the maxima and the SD comparison are checks, not fit targets.
 
 A dataset key ``dataset.NAME.models.*.FIELD`` sets FIELD for every model of that dataset profile
 (one routing skew, overlap and acceptance ceiling per dataset: four targets cannot identify
@@ -247,6 +247,11 @@ def calibration_toml(cal: Calibration) -> str:
 #: the xPU's: the search samples the others above it.
 STATIC_BASE_KEY = "platform.xpu.static_power_w"
 
+#: Parameters set equal to another rather than fitted. HB-xPU and ELMoE-3D 8 GB hold the same
+#: memories (8 GB HB stack, 64 GB LPDDR) and the same 524 TOPS of W8A8 compute (an xPU, or the
+#: logic die's PEs), so their static power is one figure; the targets alone cannot pin HB-xPU's.
+TIED: dict[str, str] = {"platform.hb-xpu.static_power_w": "platform.elmoe3d-8g.static_power_w"}
+
 
 def sample_values(trial: Any, ranges: dict[str, RangeSpec]) -> dict[str, float]:
     """One trial's parameter values, each inside its range; static powers >= the xPU's.
@@ -261,7 +266,7 @@ def sample_values(trial: Any, ranges: dict[str, RangeSpec]) -> dict[str, float]:
         base = trial.suggest_float(STATIC_BASE_KEY, r.min, r.max, log=r.min > 0)
         values[STATIC_BASE_KEY] = base
     for key, r in ranges.items():
-        if key == STATIC_BASE_KEY:
+        if key == STATIC_BASE_KEY or key in TIED:
             continue
         if base is not None and key.endswith(".static_power_w"):
             lo = min(max(r.min, base), r.max)
@@ -269,7 +274,10 @@ def sample_values(trial: Any, ranges: dict[str, RangeSpec]) -> dict[str, float]:
             values[key] = lo + frac * (r.max - lo)
         else:
             values[key] = trial.suggest_float(key, r.min, r.max, log=r.min > 0)
-    return values
+    for key, source in TIED.items():
+        if key in ranges and source in values:
+            values[key] = min(max(values[source], ranges[key].min), ranges[key].max)
+    return {key: values[key] for key in ranges if key in values}
 
 
 def start_params(start: Calibration, ranges: dict[str, RangeSpec]) -> dict[str, float]:
@@ -284,6 +292,8 @@ def start_params(start: Calibration, ranges: dict[str, RangeSpec]) -> dict[str, 
     base = values.get(STATIC_BASE_KEY)
     for key, value in values.items():
         r = ranges[key]
+        if key in TIED:
+            continue
         if base is not None and key != STATIC_BASE_KEY and key.endswith(".static_power_w"):
             lo = min(max(r.min, base), r.max)
             frac = (value - lo) / (r.max - lo) if r.max > lo else 0.0
