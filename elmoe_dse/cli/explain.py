@@ -38,33 +38,22 @@ def explain(
 ) -> None:
     """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator."""
     from elmoe_dse.errors import KnobError
-    from elmoe_dse.evaluator import DraftQuality, evaluate
+    from elmoe_dse.evaluator import evaluate
     from elmoe_dse.explain import explain_data
-    from elmoe_dse.explore.calibrate import calibrate_shipped, resolve_calibration
+    from elmoe_dse.explore.calibrate import resolve_calibration
     from elmoe_dse.knobs import Knobs
     from elmoe_dse.overrides import apply_overrides
     from elmoe_dse.routing import parse_routing
-    from elmoe_dse.specs.dataset import list_datasets, load_acceptance_params, load_dataset
-    from elmoe_dse.specs.model import load_model
-    from elmoe_dse.specs.platform import list_platforms, load_platform
+    from elmoe_dse.scenario import build_scenario
 
     with guarded():
-        m = load_model(model)
-        spec, profiles, params = calibrate_shipped(
-            resolve_calibration(calibration),
-            load_platform(platform),
-            load_dataset(dataset),
-            load_acceptance_params(),
-            platform_is_shipped=platform.lower() in list_platforms(),
-            dataset_is_shipped=dataset.lower() in list_datasets(),
-        )
-        profile = profiles.for_model(m.id)
+        sc = build_scenario(model, platform, dataset, resolve_calibration(calibration))
+        profile = sc.profile
         knobs = Knobs(batch_size=batch, context_len=context, overlap_frac=profile.overlap_frac)
-        m, spec, knobs = apply_overrides(m, spec, knobs, sets)
+        m, spec, knobs = apply_overrides(sc.model, sc.platform, knobs, sets)
         routing = routing or f"zipf:{profile.zipf_exponent:g}"
         p = parse_routing(routing, m.num_experts, m.experts_per_token)
-        quality = DraftQuality(profile, params)
-        step = evaluate(m, spec, knobs, p, quality=quality)
+        step = evaluate(m, spec, knobs, p, quality=sc.quality)
         if not bool(step.feasible):
             raise KnobError(f"design does not fit: {step.reason}")
         data = explain_data(step, m, spec, knobs.validated(), routing)

@@ -33,7 +33,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,15 +53,12 @@ from elmoe_dse.results import (
     write_json,
     write_table,
 )
+from elmoe_dse.scenario import Scenario, load_scenario
 from elmoe_dse.specs.sweep import SweepSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from elmoe_dse.evaluator import DraftQuality
-    from elmoe_dse.specs.dataset import ModelProfile
-    from elmoe_dse.specs.model import ModelSpec
-    from elmoe_dse.specs.platform import PlatformSpec
 
 PARETO_COLUMN = "meta.pareto"
 RESULTS_FILE = "results.parquet"
@@ -71,51 +67,6 @@ RUN_FILE = "run.json"
 _ZERO_WHEN_ABSENT = ("metric.energy_", "metric.bytes_read_")
 
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """The loaded specs of one model x platform x dataset, and the routing they imply."""
-
-    model: ModelSpec
-    platform: PlatformSpec
-    dataset: str
-    profile: ModelProfile
-    p: np.ndarray
-    quality: DraftQuality
-
-
-@cache
-def load_scenario(
-    model_ref: str, platform_ref: str, dataset_ref: str, calibration: str = "none"
-) -> Scenario:
-    """Load (once per process) the specs of a combination; routing = the profile's Zipf skew.
-
-    ``calibration`` (``shipped``, ``none`` or a file) is applied to the platform and dataset only
-    where they are shipped specs named in the file; a user's own spec file is taken as written.
-    """
-    from elmoe_dse.evaluator import DraftQuality
-    from elmoe_dse.explore.calibrate import calibrate_shipped, resolve_calibration
-    from elmoe_dse.routing import expert_probabilities
-    from elmoe_dse.specs.dataset import list_datasets, load_acceptance_params, load_dataset
-    from elmoe_dse.specs.model import load_model
-    from elmoe_dse.specs.platform import list_platforms, load_platform
-
-    model = load_model(model_ref)
-    platform, dataset, params = calibrate_shipped(
-        resolve_calibration(calibration),
-        load_platform(platform_ref),
-        load_dataset(dataset_ref),
-        load_acceptance_params(),
-        platform_is_shipped=platform_ref.lower() in list_platforms(),
-        dataset_is_shipped=dataset_ref.lower() in list_datasets(),
-    )
-    profile = dataset.for_model(model.id)
-    p = expert_probabilities(
-        model.num_experts, model.experts_per_token, "zipf", profile.zipf_exponent
-    )
-    quality = DraftQuality(profile, params)
-    return Scenario(model, platform, dataset.name, profile, p, quality)
 
 
 def scenario_id(axis: str, ref: str) -> str:

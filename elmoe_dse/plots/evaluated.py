@@ -3,7 +3,7 @@
 Rooflines, energy components of a reproduce run, knob sensitivities and the baselines marked on a
 sweep's Pareto fronts are evaluated here, with the specs the run itself used: a reproduce run's
 calibration (from its ``run.json``) is applied; a sweep run evaluates the shipped specs, as the
-sweep does (:func:`elmoe_dse.explore.sweep.load_scenario`). Routing is the dataset profile's Zipf
+sweep does (:func:`elmoe_dse.scenario.load_scenario`). Routing is the dataset profile's Zipf
 skew and overlap, as in both commands. Every function returns plain rows or arrays; no drawing.
 """
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from elmoe_dse.evaluator import StepCost
-    from elmoe_dse.explore.sweep import Scenario
+    from elmoe_dse.scenario import Scenario
 
 #: The baselines of the paper, (system, platform, policy), as ``reproduce`` evaluates them.
 BASELINES: tuple[tuple[str, str, str], ...] = tuple(s for s in SYSTEMS if s[0] in ("xpu", *PRIOR))
@@ -39,30 +39,11 @@ def calibration_key(calibration: Mapping[str, Any] | None) -> str | None:
 @cache
 def scenario(model: str, platform: str, dataset: str, calibration: str | None) -> Scenario:
     """Specs of one model x platform x dataset, with ``calibration`` (JSON) applied if given."""
-    from elmoe_dse.explore.sweep import Scenario, load_scenario
+    from elmoe_dse.explore.calibrate import Calibration
+    from elmoe_dse.scenario import build_scenario
 
-    base = load_scenario(model, platform, dataset)
-    if calibration is None:
-        return base
-    from elmoe_dse.evaluator import DraftQuality
-    from elmoe_dse.explore.calibrate import Calibration, apply_calibration
-    from elmoe_dse.routing import expert_probabilities
-    from elmoe_dse.specs.dataset import load_acceptance_params, load_dataset
-    from elmoe_dse.specs.platform import load_platform
-
-    cal = Calibration.model_validate(json.loads(calibration))
-    platforms, datasets, params = apply_calibration(
-        cal,
-        {platform: load_platform(platform)},
-        {dataset: load_dataset(dataset)},
-        load_acceptance_params(),
-    )
-    profile = datasets[dataset].for_model(base.model.id)
-    p = expert_probabilities(
-        base.model.num_experts, base.model.experts_per_token, "zipf", profile.zipf_exponent
-    )
-    quality = DraftQuality(profile, params)
-    return Scenario(base.model, platforms[platform], base.dataset, profile, p, quality)
+    cal = None if calibration is None else Calibration.model_validate(json.loads(calibration))
+    return build_scenario(model, platform, dataset, cal)
 
 
 def scenario_knobs(sc: Scenario, **values: Any) -> Knobs:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.image import AxesImage
 
     from elmoe_dse.evaluator import StepCost
-    from elmoe_dse.explore.sweep import Scenario
+    from elmoe_dse.scenario import Scenario
 
 DRAFT_BITS = (2, 3, 4, 5, 6, 7, 8)
 POOL_STEPS = 9
