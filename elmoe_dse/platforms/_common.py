@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elmoe_dse import units
+from elmoe_dse.cache import expert_slots_per_layer
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.roofline import OpCost, Resources, operator_cost
 from elmoe_dse.specs.platform import PlatformSpec
@@ -99,9 +100,9 @@ def hb_plan(
     free = np.maximum(hb - kv, 0.0)
     ne = fp.nonexpert_bytes
     ne_hb = np.where(ne > 0, np.clip(free / np.maximum(ne, 1.0), 0.0, 1.0), 1.0)
-    free = np.maximum(free - ne, 0.0) - fp.reserved_bytes
-    slots = np.floor(np.maximum(free, 0.0) / (num_moe_layers * slot_bytes_per_expert))
-    slots = np.clip(slots, 0, num_experts)
+    slots = expert_slots_per_layer(
+        hb, ne, kv, fp.reserved_bytes, num_moe_layers, slot_bytes_per_expert, num_experts
+    ).astype(float)
     lp_cap = spec.tiers["lpddr"].capacity_bytes
     lp_need = ne + fp.expert_bytes + kv * (1.0 - kv_hb)
     fits = (lp_need <= lp_cap) & (fp.reserved_bytes <= np.maximum(hb - kv - ne, 0.0))
