@@ -588,19 +588,16 @@ def _evaluate(
     # Acceptance and tau.
     sliceable = expert_format(model, knobs.weight_format) == "int8"
     fixed = np.asarray(knobs.acceptance, dtype=float)
-    if draft == "self":
+    # The self-drafts' bits: Elastic-SD's MSB slices (knobs), quant-sd's rounded INT4 copy;
+    # experts that cannot be sliced (MXFP4) draft at full width.
+    draft_bits, rounding = (
+        (knobs.draft_bits, knobs.rounding) if draft == "self" else (QUANT_DRAFT_BITS, "round")
+    )
+    if draft in ("self", "quant"):
         modelled = elastic_acceptance(
             quality.profile.alpha_max,
-            knobs.draft_bits if sliceable else 8.0,
-            knobs.rounding if sliceable else "round",
-            coverage,
-            quality.params,
-        )
-    elif draft == "quant":
-        modelled = elastic_acceptance(
-            quality.profile.alpha_max,
-            QUANT_DRAFT_BITS if sliceable else 8.0,
-            "round",
+            draft_bits if sliceable else 8.0,
+            rounding if sliceable else "round",
             coverage,
             quality.params,
         )
@@ -616,8 +613,7 @@ def _evaluate(
     passes: tuple[PassCost, ...] = (verify,)
     if draft in ("self", "quant"):
         d_unique = throttled_unique(p, kind, pool, b)
-        bits = knobs.draft_bits if draft == "self" else QUANT_DRAFT_BITS
-        d_traffic = draft_traffic(model, d_unique, knobs.weight_format, bits)
+        d_traffic = draft_traffic(model, d_unique, knobs.weight_format, draft_bits)
         d_pass = model_pass(
             model,
             spec,
