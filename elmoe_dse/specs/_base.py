@@ -10,11 +10,12 @@ what to write instead.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -134,3 +135,31 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     if suffix == ".json":
         return load_json(path)
     raise SpecError("unknown file type; use a .toml or .json file", path=str(path))
+
+
+def shipped_names(data_dir: Path) -> list[str]:
+    """Names (file stems) of the shipped spec files in ``data_dir``."""
+    return sorted(p.stem for p in data_dir.glob("*.toml"))
+
+
+@functools.cache
+def _load_shipped(spec_type: type[Spec], path: Path) -> Spec:
+    return validate(spec_type, load_spec_file(path), path=path)
+
+
+def load_named_or_path(
+    spec_type: type[S], name_or_path: str | Path, data_dir: Path, kind: str
+) -> S:
+    """A shipped spec by name (case-insensitive; parsed once per process) or a spec file by path.
+
+    An unknown name that is not a file path gets one line listing the shipped names.
+    """
+    text = str(name_or_path).strip()
+    if text.lower() in shipped_names(data_dir):
+        return cast(S, _load_shipped(spec_type, data_dir / f"{text.lower()}.toml"))
+    path = Path(text)
+    if path.suffix.lower() in (".toml", ".json") or path.exists():
+        return validate(spec_type, load_spec_file(path), path=path)
+    raise SpecError(
+        f"unknown {kind} '{text}'; use one of {', '.join(shipped_names(data_dir))} or a .toml path"
+    )

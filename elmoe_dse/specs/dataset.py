@@ -31,8 +31,13 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from elmoe_dse.errors import SpecError
-from elmoe_dse.specs._base import Spec, load_spec_file, validate
+from elmoe_dse.specs._base import (
+    Spec,
+    load_named_or_path,
+    load_spec_file,
+    shipped_names,
+    validate,
+)
 from elmoe_dse.specs.platform import RangeSpec
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -220,27 +225,13 @@ class AcceptanceParams(Spec):
 
 
 def list_datasets() -> list[str]:
-    """Names of the shipped dataset profiles."""
-    return sorted(p.stem for p in DATASETS_DIR.glob("*.toml"))
-
-
-@cache
-def _load_shipped(name: str) -> DatasetProfile:
-    path = DATASETS_DIR / f"{name}.toml"
-    return validate(DatasetProfile, load_spec_file(path), path=path)
+    """Names of the shipped dataset specs."""
+    return shipped_names(DATASETS_DIR)
 
 
 def load_dataset(name_or_path: str | Path) -> DatasetProfile:
     """Load a shipped dataset profile by name (case-insensitive) or a profile file by path."""
-    text = str(name_or_path)
-    if text.strip().lower() in list_datasets():
-        return _load_shipped(text.strip().lower())
-    path = Path(text)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
-        return validate(DatasetProfile, load_spec_file(path), path=path)
-    raise SpecError(
-        f"unknown dataset '{text}'; use one of {', '.join(list_datasets())} or a .toml path"
-    )
+    return load_named_or_path(DatasetProfile, name_or_path, DATASETS_DIR, "dataset")
 
 
 @cache

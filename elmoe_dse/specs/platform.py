@@ -22,15 +22,17 @@ Families (the module in :mod:`elmoe_dse.platforms` that evaluates it):
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from elmoe_dse import units
-from elmoe_dse.errors import SpecError
-from elmoe_dse.specs._base import Spec, load_spec_file, validate
+from elmoe_dse.specs._base import (
+    Spec,
+    load_named_or_path,
+    shipped_names,
+)
 
 Precision = Literal["w4a8", "w8a8", "w16a16"]
 PRECISIONS: tuple[str, ...] = ("w4a8", "w8a8", "w16a16")
@@ -222,23 +224,9 @@ def get_field(spec: Spec, path: str) -> float:
 
 def list_platforms() -> list[str]:
     """Names of the shipped platform specs."""
-    return sorted(p.stem for p in DATA_DIR.glob("*.toml"))
-
-
-@cache
-def _load_shipped(name: str) -> PlatformSpec:
-    path = DATA_DIR / f"{name}.toml"
-    return validate(PlatformSpec, load_spec_file(path), path=path)
+    return shipped_names(DATA_DIR)
 
 
 def load_platform(name_or_path: str | Path) -> PlatformSpec:
-    """Load a shipped platform by name, or a platform TOML file by path."""
-    text = str(name_or_path)
-    if text.lower() in list_platforms():
-        return _load_shipped(text.lower())
-    path = Path(text)
-    if path.suffix.lower() in (".toml", ".json") or path.exists():
-        return validate(PlatformSpec, load_spec_file(path), path=path)
-    raise SpecError(
-        f"unknown platform '{text}'; use one of {', '.join(list_platforms())} or a .toml path"
-    )
+    """Load a shipped platform by name (case-insensitive), or a platform TOML file by path."""
+    return load_named_or_path(PlatformSpec, name_or_path, DATA_DIR, "platform")
