@@ -42,6 +42,54 @@ class Spec(BaseModel):
 S = TypeVar("S", bound=Spec)
 
 
+class RangeSpec(Spec):
+    """Plausible range of a parameter the paper does not state; calibration stays inside it."""
+
+    min: float
+    max: float
+    source: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeSpec:
+        if not self.min <= self.max:
+            raise ValueError(f"min {self.min} > max {self.max}; swap them")
+        return self
+
+
+def _resolve(obj: object, parts: list[str], path: str) -> object:
+    """Walk ``parts`` from ``obj``; at a dict, match the longest run of parts that is a key."""
+    if not parts:
+        return obj
+    if isinstance(obj, dict):
+        for n in range(len(parts), 0, -1):
+            key = ".".join(parts[:n])
+            if key in obj:
+                return _resolve(obj[key], parts[n:], path)
+        raise ValueError(f"range path '{path}': no key '{parts[0]}...'; check the spelling")
+    if isinstance(obj, BaseModel) and parts[0] in type(obj).model_fields:
+        return _resolve(getattr(obj, parts[0]), parts[1:], path)
+    raise ValueError(f"range path '{path}': no field '{parts[0]}'; check the spelling")
+
+
+def get_number(spec: Spec, path: str) -> float:
+    """Read a number by dotted path; dict keys may contain dots (``models.glm-4.7-flash.x``)."""
+    value = _resolve(spec, path.split("."), path)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"range path '{path}' does not name a number; name a numeric field")
+    return float(value)
+
+
+def check_ranges(spec: Spec, ranges: dict[str, RangeSpec]) -> None:
+    """Raise ValueError naming the field if a value lies outside its stated range."""
+    for path, rng in ranges.items():
+        value = get_number(spec, path)
+        if not rng.min <= value <= rng.max:
+            raise ValueError(
+                f"field '{path}' = {value} is outside its stated range [{rng.min}, {rng.max}]; "
+                "choose a value inside it (the range's source says why)"
+            )
+
+
 def _format_validation_error(err: ValidationError) -> tuple[str, str]:
     """Return (field path, message with a fix) of the most useful error pydantic reports.
 

@@ -32,13 +32,14 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from elmoe_dse.specs._base import (
+    RangeSpec,
     Spec,
+    check_ranges,
     load_named_or_path,
     load_spec_file,
     shipped_names,
     validate,
 )
-from elmoe_dse.specs.platform import RangeSpec
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATASETS_DIR = DATA_DIR / "datasets"
@@ -71,40 +72,6 @@ class ModelProfile(Spec):
     source: str
 
 
-def _resolve(obj: object, parts: list[str], path: str) -> object:
-    """Walk ``parts`` from ``obj``; at a dict, match the longest run of parts that is a key."""
-    if not parts:
-        return obj
-    if isinstance(obj, dict):
-        for n in range(len(parts), 0, -1):
-            key = ".".join(parts[:n])
-            if key in obj:
-                return _resolve(obj[key], parts[n:], path)
-        raise ValueError(f"range path '{path}': no key '{parts[0]}...'; check the spelling")
-    if isinstance(obj, Spec) and parts[0] in type(obj).model_fields:
-        return _resolve(getattr(obj, parts[0]), parts[1:], path)
-    raise ValueError(f"range path '{path}': no field '{parts[0]}'; check the spelling")
-
-
-def get_number(spec: Spec, path: str) -> float:
-    """Read a number by dotted path; dict keys may contain dots (``models.glm-4.7-flash.x``)."""
-    value = _resolve(spec, path.split("."), path)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"range path '{path}' does not name a number; name a numeric field")
-    return float(value)
-
-
-def _check_ranges(spec: Spec, ranges: dict[str, RangeSpec]) -> None:
-    """Raise ValueError naming the field if a value lies outside its stated range."""
-    for path, rng in ranges.items():
-        value = get_number(spec, path)
-        if not rng.min <= value <= rng.max:
-            raise ValueError(
-                f"field '{path}' = {value} is outside its stated range [{rng.min}, {rng.max}]; "
-                "choose a value inside it (the range's source says why)"
-            )
-
-
 class DatasetProfile(Spec):
     """A dataset's workload profile per target model. See the module docstring."""
 
@@ -133,7 +100,7 @@ class DatasetProfile(Spec):
 
     @model_validator(mode="after")
     def _in_ranges(self) -> DatasetProfile:
-        _check_ranges(self, self.expanded_ranges())
+        check_ranges(self, self.expanded_ranges())
         return self
 
     def expanded_ranges(self) -> dict[str, RangeSpec]:
@@ -205,7 +172,7 @@ class AcceptanceParams(Spec):
                     f"range path '{path}' is not a shape parameter; use one of "
                     f"{', '.join(self.parameter_names())}"
                 )
-        _check_ranges(self, self.ranges)
+        check_ranges(self, self.ranges)
         return self
 
     @staticmethod

@@ -29,7 +29,10 @@ from pydantic import Field, model_validator
 
 from elmoe_dse import units
 from elmoe_dse.specs._base import (
+    RangeSpec,
     Spec,
+    check_ranges,
+    get_number,
     load_named_or_path,
     shipped_names,
 )
@@ -132,20 +135,6 @@ class LogicDieSpec(Spec):
     source: str
 
 
-class RangeSpec(Spec):
-    """Plausible range of a parameter the paper does not state; calibration stays inside it."""
-
-    min: float
-    max: float
-    source: str
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RangeSpec:
-        if not self.min <= self.max:
-            raise ValueError(f"min {self.min} > max {self.max}; swap them")
-        return self
-
-
 class PlatformSpec(Spec):
     """A hardware platform. See the module docstring for the families."""
 
@@ -190,13 +179,7 @@ class PlatformSpec(Spec):
                 )
         if not self.tiers:
             raise ValueError("at least one [tiers.NAME] table is needed")
-        for path, rng in self.ranges.items():
-            value = get_field(self, path)
-            if not rng.min <= value <= rng.max:
-                raise ValueError(
-                    f"'{path}' = {value} is outside its stated range [{rng.min}, {rng.max}]; "
-                    "choose a value inside it"
-                )
+        check_ranges(self, self.ranges)
         return self
 
     @property
@@ -205,21 +188,8 @@ class PlatformSpec(Spec):
         return "lpddr" if "lpddr" in self.tiers else next(iter(self.tiers))
 
 
-def get_field(spec: Spec, path: str) -> float:
-    """Read a numeric field by dotted path (``tiers.lpddr.bw_efficiency_frac``)."""
-    obj: object = spec
-    for part in path.split("."):
-        if isinstance(obj, dict):
-            if part not in obj:
-                raise ValueError(f"range path '{path}': no key '{part}'; check the spelling")
-            obj = obj[part]
-        elif hasattr(obj, part):
-            obj = getattr(obj, part)
-        else:
-            raise ValueError(f"range path '{path}': no field '{part}'; check the spelling")
-    if isinstance(obj, bool) or not isinstance(obj, int | float):
-        raise ValueError(f"range path '{path}' does not name a number")
-    return float(obj)
+#: Read a numeric field by dotted path (``tiers.lpddr.bw_efficiency_frac``).
+get_field = get_number
 
 
 def list_platforms() -> list[str]:
