@@ -177,3 +177,11 @@ def cost_on(
         link_bytes=link_bytes or {},
         res=res,
     )
+
+
+def host_cost_pass(
+    spec: PlatformSpec, knobs: Knobs, loads: list[OpLoad], plan: MemoryPlan
+) -> tuple[OpCost, ...]:
+    """Every operator on the host compute, reading its tiers in parallel (xpu, hb-xpu)."""
+    res = host_resources(spec)
+    return tuple(cost_on(load, plan, res) for load in loads)

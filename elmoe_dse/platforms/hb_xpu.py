@@ -7,11 +7,7 @@ whole from LPDDR; both tiers are read in parallel inside an operator.
 
 from __future__ import annotations
 
-from elmoe_dse.knobs import Knobs
-from elmoe_dse.platforms._common import MemoryPlan, cost_on, hb_plan, host_resources
-from elmoe_dse.roofline import OpCost
-from elmoe_dse.specs.platform import PlatformSpec
-from elmoe_dse.workload import OpLoad
+from elmoe_dse.platforms._common import hb_plan, host_cost_pass
 
 FAMILY = "hb-xpu"
 BIT_NESTED = False
@@ -22,9 +18,5 @@ DEFAULT_CACHE = "lru"
 memory_plan = hb_plan
 
 
-def cost_pass(
-    spec: PlatformSpec, knobs: Knobs, loads: list[OpLoad], plan: MemoryPlan
-) -> tuple[OpCost, ...]:
-    """Every operator on the xPU, reading HB and LPDDR in parallel."""
-    res = host_resources(spec)
-    return tuple(cost_on(load, plan, res) for load in loads)
+#: Every operator on the xPU, reading HB and LPDDR in parallel.
+cost_pass = host_cost_pass

@@ -6,16 +6,10 @@ of a pass, every non-expert weight and the batch's KV cache are read from the ma
 
 from __future__ import annotations
 
-from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms._common import (
-    MemoryPlan,
-    cost_on,
-    host_resources,
+    host_cost_pass,
     main_tier_plan,
 )
-from elmoe_dse.roofline import OpCost
-from elmoe_dse.specs.platform import PlatformSpec
-from elmoe_dse.workload import OpLoad
 
 FAMILY = "xpu"
 BIT_NESTED = False
@@ -26,9 +20,5 @@ DEFAULT_CACHE = "none"
 memory_plan = main_tier_plan
 
 
-def cost_pass(
-    spec: PlatformSpec, knobs: Knobs, loads: list[OpLoad], plan: MemoryPlan
-) -> tuple[OpCost, ...]:
-    """Every operator on the host compute."""
-    res = host_resources(spec)
-    return tuple(cost_on(load, plan, res) for load in loads)
+#: Every operator on the host compute.
+cost_pass = host_cost_pass
