@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "load_model": "elmoe_dse.specs.model",
     "list_models": "elmoe_dse.specs.model",
     "PlatformSpec": "elmoe_dse.specs.platform",
-    "load_platform": "elmoe_dse.specs.platform",
+    "load_platform": "elmoe_dse.platforms",
     "list_platforms": "elmoe_dse.specs.platform",
     "load_dataset": "elmoe_dse.specs.dataset",
     "list_datasets": "elmoe_dse.specs.dataset",

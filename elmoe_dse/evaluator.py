@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache as memoize
-from types import ModuleType
 
 import numpy as np
 
@@ -43,8 +42,9 @@ from elmoe_dse.formats import (
     weight_bytes_per_param,
 )
 from elmoe_dse.knobs import Knobs
-from elmoe_dse.platforms import family_module
-from elmoe_dse.platforms._common import Footprint, MemoryPlan
+from elmoe_dse.platforms import PlatformModel, families, get, model_for
+from elmoe_dse.platforms._base import Footprint, MemoryPlan, PlatformKnobs
+from elmoe_dse.policies import POLICIES, Policy
 from elmoe_dse.roofline import PassCost, add_dicts, max_and_argmax, sum_arrays
 from elmoe_dse.specs.dataset import ModelProfile, load_dataset
 from elmoe_dse.specs.model import ModelSpec
@@ -177,40 +177,40 @@ class StepCost:
         }
 
 
-def has_fast_tier(module: ModuleType) -> bool:
-    return module.DEFAULT_CACHE != "none"
+def has_fast_tier(module: PlatformModel) -> bool:
+    return module.fast_tier is not None
 
 
-def resolve_policy(module: ModuleType, knobs: Knobs) -> str:
+def resolve_policy(module: PlatformModel, knobs: Knobs) -> Policy:
     """The decoding policy in force: the knob, or the platform family's default."""
-    policy = knobs.policy
     fast = has_fast_tier(module)
-    if policy == "auto":
-        if module.FAMILY == "elmoe3d":
-            return "elmoe3d"
-        return "ar-cache" if fast else "ar"
-    if policy in ("ar-cache", "elastic-sd", "quant-sd", "elmoe3d") and not fast:
+    if knobs.policy == "auto":
+        return POLICIES[module.default_policy]
+    policy = POLICIES[knobs.policy]
+    if policy.needs_fast_tier and not fast:
+        without = [p.name for p in POLICIES.values() if not p.needs_fast_tier]
+        with_fast = [f for f in families() if get(f).fast_tier is not None]
         raise KnobError(
-            f"policy '{policy}' needs a fast tier to hold the expert pool; family "
-            f"'{module.FAMILY}' has none (use an hb-xpu or elmoe3d platform, or policy ar, "
-            "eagle-sd or slm-sd)"
+            f"policy '{policy.name}' needs a fast tier to hold the expert pool; family "
+            f"'{module.family}' has none (use a platform of family {' or '.join(with_fast)}, "
+            f"or policy {', '.join(without[:-1])} or {without[-1]})"
         )
     return policy
 
 
-def resolve_cache(module: ModuleType, knobs: Knobs, policy: str) -> str:
+def resolve_cache(module: PlatformModel, knobs: Knobs, policy: Policy) -> str:
     """The pool/cache replacement in force: none, lru, hot or random."""
-    if policy == "ar" or not has_fast_tier(module):
+    if not policy.caches_experts or not has_fast_tier(module):
         return "none"
-    self_draft = policy in ("elastic-sd", "quant-sd", "elmoe3d")
     want = knobs.cache_policy
     if want == "auto":
-        return "hot" if self_draft else str(module.DEFAULT_CACHE)
+        return "hot" if policy.fixed_pool else module.default_cache
     if want == "none":
-        raise KnobError(f"cache_policy 'none' contradicts policy '{policy}'; use policy=ar")
-    if self_draft and want == "lru":
+        raise KnobError(f"cache_policy 'none' contradicts policy '{policy.name}'; use policy=ar")
+    if policy.fixed_pool and want == "lru":
         raise KnobError(
-            f"policy '{policy}' drafts from a fixed expert pool; use cache_policy hot or random"
+            f"policy '{policy.name}' drafts from a fixed expert pool; use cache_policy hot or "
+            "random"
         )
     return want
 
@@ -336,7 +336,9 @@ def draft_model_loads(
     return loads, reserved
 
 
-def footprint(model: ModelSpec, knobs: Knobs, *, reserved_bytes: Array | float = 0.0) -> Footprint:
+def footprint(
+    model: ModelSpec, knobs: Knobs, *, reserved_bytes: Array | float = 0.0, slot_bytes: Array
+) -> Footprint:
     """Bytes held: non-expert weights read per pass, every routed expert, the batch's KV."""
     wbpp = weight_bytes_per_param(knobs.weight_format)
     ebpp = weight_bytes_per_param(expert_format(model, knobs.weight_format))
@@ -348,10 +350,13 @@ def footprint(model: ModelSpec, knobs: Knobs, *, reserved_bytes: Array | float =
         kv_bytes=np.asarray(knobs.batch_size)
         * kv_bytes_per_token(model, knobs.context_len, knobs.kv_format),
         reserved_bytes=np.asarray(reserved_bytes),
+        slot_bytes_per_expert=np.asarray(slot_bytes),
+        num_moe_layers=model.num_moe_layers,
+        num_experts=model.num_experts,
     )
 
 
-def slot_bytes_per_expert(model: ModelSpec, knobs: Knobs, bit_nested: bool, policy: str) -> Array:
+def slot_bytes_per_expert(model: ModelSpec, knobs: Knobs, bit_nested: bool, draft: str) -> Array:
     """Bytes one pooled expert takes in the fast tier.
 
     Bit-nested and sliceable (INT8): its b_d-bit MSB slice + scale; quant-sd adds a separate
@@ -361,7 +366,7 @@ def slot_bytes_per_expert(model: ModelSpec, knobs: Knobs, bit_nested: bool, poli
     params = model.expert_params()
     if bit_nested and fmt == "int8":
         slot = params * msb_bytes_per_param(knobs.draft_bits)
-        if policy == "quant-sd":
+        if draft == "quant":
             slot = slot + params * msb_bytes_per_param(QUANT_DRAFT_BITS)
         return np.asarray(slot)
     return np.asarray(params * weight_bytes_per_param(fmt))
@@ -371,21 +376,20 @@ def plan_memory(
     model: ModelSpec,
     spec: PlatformSpec,
     knobs: Knobs,
-    module: ModuleType,
+    module: PlatformModel,
     *,
     reserved: Array,
     bit_nested: bool,
-    policy: str,
+    draft: str,
 ) -> tuple[MemoryPlan, Array, dict[str, Array]]:
     """The memory plan, the pool size in force (experts per layer) and the violated rules."""
-    plan: MemoryPlan = module.memory_plan(
-        spec,
+    demand = footprint(
+        model,
         knobs,
-        footprint(model, knobs, reserved_bytes=reserved),
-        num_moe_layers=model.num_moe_layers,
-        num_experts=model.num_experts,
-        slot_bytes_per_expert=slot_bytes_per_expert(model, knobs, bit_nested, policy),
+        reserved_bytes=reserved,
+        slot_bytes=slot_bytes_per_expert(model, knobs, bit_nested, draft),
     )
+    plan = module.memory_plan(spec, PlatformKnobs.of(knobs), demand)
     want = np.asarray(knobs.pool_experts, dtype=float)
     auto = ~np.isfinite(want)
     asked = np.nan_to_num(want)
@@ -402,7 +406,7 @@ def plan_memory(
 def cost_loads(
     spec: PlatformSpec,
     knobs: Knobs,
-    module: ModuleType,
+    module: PlatformModel,
     plan: MemoryPlan,
     loads: list[OpLoad],
     *,
@@ -414,7 +418,7 @@ def cost_loads(
     repeats: Array | None = None,
 ) -> PassCost:
     """Cost one pass's loads on the platform."""
-    ops = module.cost_pass(spec, knobs, loads, plan)
+    ops = module.cost_pass(spec, PlatformKnobs.of(knobs), loads, plan)
     return PassCost(
         kind=kind,
         tokens=np.asarray(sequences) * np.asarray(tokens_per_sequence),
@@ -430,7 +434,7 @@ def model_pass(
     model: ModelSpec,
     spec: PlatformSpec,
     knobs: Knobs,
-    module: ModuleType,
+    module: PlatformModel,
     plan: MemoryPlan,
     *,
     kind: str,
@@ -506,20 +510,20 @@ def evaluate(
         raise KnobError(
             f"routing has {p.shape[-1]} experts but model '{model.id}' has {model.num_experts}"
         )
-    module = family_module(spec.family)
+    module = model_for(spec)
     policy = resolve_policy(module, knobs)
     q = quality or default_quality(model.id, "mt-bench")
-    if policy != "elmoe3d":
+    if not policy.mode_switch:
         return _evaluate(model, spec, knobs, p, q, module, policy, np.asarray(knobs.draft_length))
     gamma = np.asarray(knobs.draft_length)
     threshold = np.asarray(knobs.mode_threshold)
     speculate = np.asarray(knobs.batch_size) >= np.nan_to_num(threshold)
     if not np.all(np.isfinite(threshold)):
-        ar = _evaluate(model, spec, knobs, p, q, module, "elmoe3d", np.zeros_like(gamma))
-        sd = _evaluate(model, spec, knobs, p, q, module, "elmoe3d", gamma)
+        ar = _evaluate(model, spec, knobs, p, q, module, policy, np.zeros_like(gamma))
+        sd = _evaluate(model, spec, knobs, p, q, module, policy, gamma)
         faster = sd.throughput_tok_per_s > ar.throughput_tok_per_s
         speculate = np.where(np.isfinite(threshold), speculate, faster)
-    return _evaluate(model, spec, knobs, p, q, module, "elmoe3d", np.where(speculate, gamma, 0))
+    return _evaluate(model, spec, knobs, p, q, module, policy, np.where(speculate, gamma, 0))
 
 
 def _evaluate(
@@ -528,22 +532,16 @@ def _evaluate(
     knobs: Knobs,
     p: Array,
     quality: DraftQuality,
-    module: ModuleType,
-    policy: str,
+    module: PlatformModel,
+    policy: Policy,
     gamma: Array,
 ) -> StepCost:
     """One policy at draft lengths ``gamma`` (0 where the step decodes plainly)."""
-    draft = {
-        "elastic-sd": "self",
-        "elmoe3d": "self",
-        "quant-sd": "quant",
-        "eagle-sd": "eagle",
-        "slm-sd": "slm",
-    }.get(policy, "none")
+    draft = policy.draft
     if draft == "none":
         gamma = np.zeros_like(gamma)
     kind = resolve_cache(module, knobs, policy)
-    bit_nested = kind != "none" and (bool(module.BIT_NESTED) or draft in ("self", "quant"))
+    bit_nested = kind != "none" and (module.bit_nested or draft in ("self", "quant"))
     b = np.asarray(knobs.batch_size, dtype=float)
 
     draft_loads: list[OpLoad] = []
@@ -551,7 +549,7 @@ def _evaluate(
     if draft in ("eagle", "slm"):
         draft_loads, reserved = draft_model_loads(model, knobs, draft, b)
     plan, pool, violations = plan_memory(
-        model, spec, knobs, module, reserved=reserved, bit_nested=bit_nested, policy=policy
+        model, spec, knobs, module, reserved=reserved, bit_nested=bit_nested, draft=draft
     )
     if kind == "none":
         pool = np.zeros_like(pool)
@@ -665,7 +663,7 @@ def _evaluate(
         resident_unique_frac=np.broadcast_to(res_frac, shape),
     )
     spec_info = SpecInfo(
-        policy=policy,
+        policy=policy.name,
         draft=draft,
         acceptance=np.broadcast_to(np.where(gamma > 0, alpha, np.nan), shape),
         draft_length=np.broadcast_to(gamma, shape),

@@ -1,18 +1,21 @@
 """Design knobs: one frozen record, numeric knobs may be numpy arrays that broadcast.
 
-Defaults, units, ranges and help text live once, in :data:`KNOB_INFO`; the CLI's ``--set`` and
-sweep files read them from here. ``nan`` in an ``auto`` knob means "let the platform decide"
+Units, ranges, choices and help text live once, in :data:`KNOB_INFO` (the policy choices come
+from :mod:`elmoe_dse.policies`), and defaults on :class:`Knobs`; the CLI's ``--set`` and sweep
+files read them from here. ``nan`` in an ``auto`` knob means "let the platform decide"
 (e.g. ``pool_experts``: as many experts as fit in the fast tier).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
+from elmoe_dse import policies
 from elmoe_dse.errors import KnobError
 
 Array = np.ndarray
@@ -21,45 +24,45 @@ AUTO = math.nan
 
 @dataclass(frozen=True)
 class KnobInfo:
-    """Metadata of one knob: help, unit, valid range or choices, whether ``auto`` is allowed."""
+    """Metadata of one knob: help, unit, valid range or choices, whether ``auto`` is allowed.
+
+    ``options`` is the tuple of choices, or a function returning it when the choices come from a
+    table that can grow at run time (the policies).
+    """
 
     help: str
     unit: str = ""
     lo: float | None = None
     hi: float | None = None
     integer: bool = False
-    choices: tuple[str, ...] = ()
+    options: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
     auto: bool = False
 
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The allowed names of a categorical knob (empty for a numeric one)."""
+        return self.options() if callable(self.options) else self.options
 
-POLICIES = (
-    "auto",
-    "ar",
-    "ar-cache",
-    "elastic-sd",
-    "eagle-sd",
-    "slm-sd",
-    "quant-sd",
-    "elmoe3d",
-)
-SPECULATIVE_POLICIES = ("elastic-sd", "eagle-sd", "slm-sd", "quant-sd", "elmoe3d")
+
+def policy_choices() -> tuple[str, ...]:
+    """``auto`` and every policy of :data:`elmoe_dse.policies.POLICIES`."""
+    return ("auto", *policies.policy_names())
+
+
+def _policy_help() -> str:
+    rows = ", ".join(f"{p.name} ({p.help})" for p in policies.POLICIES.values())
+    return f"decoding policy: auto (the platform's default), {rows}"
+
 
 KNOB_INFO: dict[str, KnobInfo] = {
-    "policy": KnobInfo(
-        "decoding policy: auto (the platform's default: ar, ar-cache or elmoe3d), ar (plain),"
-        " ar-cache (AR with an expert cache in the fast tier), elastic-sd (bit-nested self-draft"
-        " from the expert pool), eagle-sd (EAGLE draft head), slm-sd (small separate LM),"
-        " quant-sd (separate 4-bit copy of the pool experts), elmoe3d (ar-cache below the batch"
-        " threshold B*, elastic-sd at or above it)",
-        choices=POLICIES,
-    ),
+    "policy": KnobInfo(_policy_help(), options=policy_choices),
     "batch_size": KnobInfo("sequences decoded together, B", "sequences", 1, 4096, integer=True),
     "context_len": KnobInfo("tokens already in each sequence's KV cache, s", "tokens", 0, 2**22),
     "weight_format": KnobInfo(
         "storage format of the weights (experts keep a model's native MXFP4)",
-        choices=("int8", "bf16", "mxfp4"),
+        options=("int8", "bf16", "mxfp4"),
     ),
-    "kv_format": KnobInfo("KV-cache element format", choices=("fp16", "bf16", "int8")),
+    "kv_format": KnobInfo("KV-cache element format", options=("fp16", "bf16", "int8")),
     "overlap_frac": KnobInfo(
         "rho: share of a token's experts already chosen by the previous token of its sequence",
         "fraction",
@@ -69,7 +72,7 @@ KNOB_INFO: dict[str, KnobInfo] = {
     "cache_policy": KnobInfo(
         "expert cache in the fast tier: auto (platform default), none, lru, hot (static hot set),"
         " random (random pool, ablation)",
-        choices=("auto", "none", "lru", "hot", "random"),
+        options=("auto", "none", "lru", "hot", "random"),
     ),
     "pool_experts": KnobInfo(
         "experts per MoE layer held in the fast tier (auto: as many as fit)",
@@ -109,7 +112,7 @@ KNOB_INFO: dict[str, KnobInfo] = {
     "rounding": KnobInfo(
         "how the draft's dropped bits are treated: truncate, round, lsb-augmented (a constant 1"
         " in the dropped position = mid-point rounding at no storage cost)",
-        choices=("truncate", "round", "lsb-augmented"),
+        options=("truncate", "round", "lsb-augmented"),
     ),
     "acceptance": KnobInfo(
         "fixed per-token acceptance alpha; overrides the acceptance model (auto: modelled)",

@@ -40,10 +40,11 @@ def build_scenario(
     """Load the three specs (names or paths) and apply ``calibration`` to the shipped ones."""
     from elmoe_dse.evaluator import DraftQuality
     from elmoe_dse.explore.calibrate import calibrate_shipped
+    from elmoe_dse.platforms import load_platform
     from elmoe_dse.routing import expert_probabilities
     from elmoe_dse.specs.dataset import list_datasets, load_acceptance_params, load_dataset
     from elmoe_dse.specs.model import load_model
-    from elmoe_dse.specs.platform import list_platforms, load_platform
+    from elmoe_dse.specs.platform import list_platforms
 
     model = load_model(model_ref)
     platform, dataset, params = calibrate_shipped(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from elmoe_dse.evaluator import DraftQuality
 from elmoe_dse.routing import expert_probabilities
+from elmoe_dse.specs.dataset import load_acceptance_params, load_dataset
 from elmoe_dse.specs.model import ModelSpec, list_models, load_model
 from elmoe_dse.specs.platform import PlatformSpec, list_platforms, load_platform
 
@@ -28,3 +30,8 @@ def uniform(model: ModelSpec) -> np.ndarray:
 
 def zipf(model: ModelSpec, a: float = 1.0) -> np.ndarray:
     return expert_probabilities(model.num_experts, model.experts_per_token, "zipf", a)
+
+
+def mt_bench_quality(model: ModelSpec) -> DraftQuality:
+    """The shipped MT-Bench profile of ``model`` and the shipped acceptance shape."""
+    return DraftQuality(load_dataset("mt-bench").for_model(model.id), load_acceptance_params())

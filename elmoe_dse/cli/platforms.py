@@ -18,7 +18,8 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="print JSON")) 
     """List the shipped platforms."""
     from rich.table import Table
 
-    from elmoe_dse.specs.platform import list_platforms, load_platform
+    from elmoe_dse.platforms import load_platform
+    from elmoe_dse.specs.platform import list_platforms
 
     with guarded():
         rows: list[dict[str, Any]] = []
@@ -64,7 +65,8 @@ def show_cmd(
     from rich.table import Table
 
     from elmoe_dse.overrides import field_paths
-    from elmoe_dse.specs.platform import get_field, load_platform
+    from elmoe_dse.platforms import load_platform
+    from elmoe_dse.specs.platform import get_field
 
     with guarded():
         p = load_platform(platform)

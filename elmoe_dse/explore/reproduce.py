@@ -24,6 +24,8 @@ import numpy as np
 
 from elmoe_dse.evaluator import DraftQuality, StepCost, evaluate
 from elmoe_dse.knobs import Knobs
+from elmoe_dse.platforms import load_platform
+from elmoe_dse.policies import is_speculative
 from elmoe_dse.routing import expert_probabilities
 from elmoe_dse.specs.dataset import (
     AcceptanceParams,
@@ -32,7 +34,7 @@ from elmoe_dse.specs.dataset import (
     load_dataset,
 )
 from elmoe_dse.specs.model import load_model
-from elmoe_dse.specs.platform import PlatformSpec, load_platform
+from elmoe_dse.specs.platform import PlatformSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +60,7 @@ SYSTEMS: tuple[tuple[str, str, str], ...] = (
     ("elastic-sd", ELMOE, "elastic-sd"),
     ("eagle-sd", ELMOE, "eagle-sd"),
 )
-SPECULATIVE = ("elmoe3d", "elastic-sd", "eagle-sd")
+SPECULATIVE = tuple(system for system, _, policy in SYSTEMS if is_speculative(policy))
 
 #: The paper's reported values (ELMoE-3D, arXiv 2604.14626: abstract for the means; the
 #: structured summary in shared/reference/elmoe3d-paper-notes.md section 10 for the maxima and

@@ -1,6 +1,6 @@
 """``near-memory`` family: an xPU plus processing inside one memory tier (PIM, Logic-PIM, NMP).
 
-Each operator runs where it finishes sooner (MODEL.md 7): in memory, at the internal bandwidth
+Each operator runs where it finishes sooner (docs/model.md §7): in memory, at the internal bandwidth
 ``m x peak x eff`` with the near-memory unit's compute and read energy, or on the xPU over the
 external bandwidth. Low-intensity GEMVs (B = 1, attention) go to memory; at high batch the expert
 GEMMs exceed the unit's compute and fall back to the host, where the external bandwidth limits
@@ -11,45 +11,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from elmoe_dse import units
-from elmoe_dse.knobs import Knobs
-from elmoe_dse.platforms._common import (
-    MemoryPlan,
-    cost_on,
-    host_resources,
-    main_tier_plan,
-)
+from elmoe_dse.platforms._base import MemoryPlan, PlatformKnobs, PlatformModel
+from elmoe_dse.platforms._placement import main_tier_plan
+from elmoe_dse.platforms._resources import cost_on, host_resources
 from elmoe_dse.roofline import OpCost, Resources, choose_faster
-from elmoe_dse.specs.platform import PlatformSpec
+from elmoe_dse.specs.platform import PRECISIONS, NearMemorySpec, PlatformSpec
 from elmoe_dse.workload import OpLoad
 
-FAMILY = "near-memory"
-BIT_NESTED = False
-DEFAULT_CACHE = "none"
 
-
-#: Everything in the main tier; no expert slots (see _common.main_tier_plan).
-memory_plan = main_tier_plan
-
-
-def near_resources(spec: PlatformSpec) -> Resources:
-    """The near-memory unit: its compute and its internal view of its tier."""
-    nm = spec.near_memory
-    if nm is None:  # guarded by PlatformSpec validation
-        raise ValueError(f"platform {spec.name} has no [near_memory] table")
+def near_resources(spec: PlatformSpec, nm: NearMemorySpec) -> Resources:
+    """The near-memory unit ``nm`` of ``spec``: its compute and its internal view of its tier."""
     host = host_resources(spec)
-    tier = spec.tiers[nm.tier]
     bw = dict(host.bw_bytes_per_s)
-    bw[nm.tier] = np.asarray(
-        nm.internal_bw_multiplier * tier.peak_bw_gb_per_s * units.GB * nm.bw_efficiency_frac
-    )
+    bw[nm.tier] = np.asarray(nm.internal_bw_bytes_per_s(spec.tiers[nm.tier]))
     read_e = dict(host.read_energy_j_per_bit)
-    read_e[nm.tier] = nm.read_energy_pj_per_bit * units.PJ
-    precisions = ("w4a8", "w8a8", "w16a16")
+    read_e[nm.tier] = nm.read_energy_j_per_bit
     return Resources(
         unit=nm.kind,
-        peak_ops_per_s={p: np.asarray(nm.peak_tops.get(p) * units.TERA) for p in precisions},
-        energy_j_per_op={p: nm.energy_pj_per_op.get(p) * units.PJ for p in precisions},
+        peak_ops_per_s={p: np.asarray(nm.peak_ops_per_s(p)) for p in PRECISIONS},
+        energy_j_per_op={p: nm.energy_j_per_op(p) for p in PRECISIONS},
         bw_bytes_per_s=bw,
         read_energy_j_per_bit=read_e,
         write_energy_j_per_bit=host.write_energy_j_per_bit,
@@ -60,10 +40,23 @@ def near_resources(spec: PlatformSpec) -> Resources:
 
 
 def cost_pass(
-    spec: PlatformSpec, knobs: Knobs, loads: list[OpLoad], plan: MemoryPlan
+    spec: PlatformSpec, knobs: PlatformKnobs, loads: list[OpLoad], plan: MemoryPlan
 ) -> tuple[OpCost, ...]:
     """Per operator and design point, the faster of host and in-memory execution."""
-    host, near = host_resources(spec), near_resources(spec)
+    assert spec.near_memory is not None  # required by MODEL, checked when the spec is loaded
+    host, near = host_resources(spec), near_resources(spec, spec.near_memory)
     return tuple(
         choose_faster(cost_on(load, plan, host), cost_on(load, plan, near)) for load in loads
     )
+
+
+MODEL = PlatformModel(
+    family="near-memory",
+    fast_tier=None,
+    bit_nested=False,
+    default_policy="ar",
+    default_cache="none",
+    memory_plan=main_tier_plan,
+    cost_pass=cost_pass,
+    required_sections=("near_memory",),
+)

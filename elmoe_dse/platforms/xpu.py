@@ -6,19 +6,27 @@ of a pass, every non-expert weight and the batch's KV cache are read from the ma
 
 from __future__ import annotations
 
-from elmoe_dse.platforms._common import (
-    host_cost_pass,
-    main_tier_plan,
+from elmoe_dse.platforms._base import MemoryPlan, PlatformKnobs, PlatformModel
+from elmoe_dse.platforms._placement import main_tier_plan
+from elmoe_dse.platforms._resources import host_cost_pass
+from elmoe_dse.roofline import OpCost
+from elmoe_dse.specs.platform import PlatformSpec
+from elmoe_dse.workload import OpLoad
+
+
+def cost_pass(
+    spec: PlatformSpec, knobs: PlatformKnobs, loads: list[OpLoad], plan: MemoryPlan
+) -> tuple[OpCost, ...]:
+    """Every operator on the host compute, reading its tiers at their achievable bandwidth."""
+    return host_cost_pass(spec, knobs, loads, plan)
+
+
+MODEL = PlatformModel(
+    family="xpu",
+    fast_tier=None,
+    bit_nested=False,
+    default_policy="ar",
+    default_cache="none",
+    memory_plan=main_tier_plan,
+    cost_pass=cost_pass,
 )
-
-FAMILY = "xpu"
-BIT_NESTED = False
-DEFAULT_CACHE = "none"
-
-
-#: Everything in the main tier; no expert slots (see _common.main_tier_plan).
-memory_plan = main_tier_plan
-
-
-#: Every operator on the host compute.
-cost_pass = host_cost_pass

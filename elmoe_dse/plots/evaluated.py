@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from elmoe_dse.explore.reproduce import PRIOR, SPECULATIVE, SYSTEMS, best_over_gamma
-from elmoe_dse.knobs import KNOB_INFO, SPECULATIVE_POLICIES, Knobs
+from elmoe_dse.knobs import KNOB_INFO, Knobs
+from elmoe_dse.policies import is_speculative
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +83,7 @@ def system_rows(
     for model, dataset, context in combos:
         for system, platform, policy in systems:
             sc = scenario(model, platform, dataset, calibration)
-            speculative = system in SPECULATIVE or policy in SPECULATIVE_POLICIES
+            speculative = system in SPECULATIVE or is_speculative(policy)
             gamma: Any = np.asarray(GAMMAS, dtype=float)[None, :] if speculative else 0.0
             knobs = scenario_knobs(
                 sc, policy=policy, batch_size=b[:, None], context_len=context, draft_length=gamma

@@ -88,11 +88,13 @@ class Outcome:
 
 
 def _elmoe_platform(platforms: Sequence[str]) -> str:
+    from elmoe_dse.platforms import get
+    from elmoe_dse.policies import POLICIES
     from elmoe_dse.specs.platform import load_platform
 
     for name in platforms:
         try:
-            if load_platform(name).family == "elmoe3d":
+            if POLICIES[get(load_platform(name).family).default_policy].mode_switch:
                 return name
         except Exception:  # a platform file that moved: fall back to the shipped 8 GB
             continue

@@ -11,19 +11,17 @@ section carries a ``source``. Parameters the paper does not state declare a plau
 ``[ranges]`` (dotted field path -> min, max, source); the loader rejects a value outside its range
 and calibration never leaves it.
 
-Families (the module in :mod:`elmoe_dse.platforms` that evaluates it):
-
-- ``xpu``: every operator on the host compute, all data in its tiers (LPDDR, or HBM for GPUs).
-- ``near-memory``: an xPU plus a near-memory unit (bank PIM, logic-die PIM, NMP) inside one tier;
-  each operator runs where it finishes sooner.
-- ``hb-xpu``: an xPU with a hybrid-bonded DRAM stack (HB) next to LPDDR, no speculation.
-- ``elmoe3d``: HB stack on a logic die of bit-sliced PEs (one HB bank per PE) + LPDDR.
+The ``family`` names the model in :mod:`elmoe_dse.platforms` that evaluates the platform; this
+layer does not know the families. The family sections (``near_memory``, ``logic_die``,
+``family_params``) are optional here and checked for consistency where present; which family needs
+which section (and whether the family exists) is checked against the platform registry by
+:func:`elmoe_dse.platforms.load_platform` and the evaluator.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -39,7 +37,6 @@ from elmoe_dse.specs._base import (
 
 Precision = Literal["w4a8", "w8a8", "w16a16"]
 PRECISIONS: tuple[str, ...] = ("w4a8", "w8a8", "w16a16")
-Family = Literal["xpu", "near-memory", "hb-xpu", "elmoe3d"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "platforms"
 
@@ -112,6 +109,21 @@ class NearMemorySpec(Spec):
     energy_pj_per_op: PrecisionTable
     source: str
 
+    def internal_bw_bytes_per_s(self, tier: TierSpec) -> float:
+        """Achievable internal bandwidth of its tier, bytes/s."""
+        peak_bytes_per_s = self.internal_bw_multiplier * tier.peak_bw_gb_per_s * units.GB
+        return peak_bytes_per_s * self.bw_efficiency_frac
+
+    @property
+    def read_energy_j_per_bit(self) -> float:
+        return self.read_energy_pj_per_bit * units.PJ
+
+    def peak_ops_per_s(self, precision: str) -> float:
+        return self.peak_tops.get(precision) * units.TERA
+
+    def energy_j_per_op(self, precision: str) -> float:
+        return self.energy_pj_per_op.get(precision) * units.PJ
+
 
 class LinkSpec(Spec):
     """A die-to-die or PE-to-PE link; its bytes add a ``bytes / bw`` term to an operator's max."""
@@ -124,6 +136,10 @@ class LinkSpec(Spec):
     def bw_bytes_per_s(self) -> float:
         return self.bw_gb_per_s * units.GB
 
+    @property
+    def energy_j_per_bit(self) -> float:
+        return self.energy_pj_per_bit * units.PJ
+
 
 class LogicDieSpec(Spec):
     """ELMoE-3D logic die: PEs each wired to one HB bank (HB bandwidth, compute scale with PEs)."""
@@ -134,19 +150,26 @@ class LogicDieSpec(Spec):
     psum_bytes_per_element: float = Field(gt=0, description="partial-sum element size, bytes")
     source: str
 
+    def hb_peak_bw_bytes_per_s(self, pe_count: Any) -> Any:
+        """Peak HB bandwidth of ``pe_count`` PEs (one HB bank each), bytes/s; arrays broadcast."""
+        return pe_count * self.hb_bw_per_pe_gb_per_s * units.GB
+
 
 class PlatformSpec(Spec):
     """A hardware platform. See the module docstring for the families."""
 
     schema_version: int = Field(ge=1, le=1)
     name: str
-    family: Family
+    family: str = Field(min_length=1, description="the platform model that evaluates it")
     description: str
     source: str
     tiers: dict[str, TierSpec]
     compute: ComputeSpec
     near_memory: NearMemorySpec | None = None
     logic_die: LogicDieSpec | None = None
+    family_params: dict[str, float] = Field(
+        default_factory=dict, description="numbers a family reads that no shared section holds"
+    )
     links: dict[str, LinkSpec] = Field(default_factory=dict)
     static_power_w: float = Field(ge=0)
     op_overhead_s: float = Field(ge=0, description="fixed latency per operator instance, s")
@@ -154,31 +177,21 @@ class PlatformSpec(Spec):
 
     @model_validator(mode="after")
     def _consistent(self) -> PlatformSpec:
-        fam = self.family
-        if fam in ("hb-xpu", "elmoe3d"):
-            for needed in ("hb", "lpddr"):
-                if needed not in self.tiers:
-                    raise ValueError(f"family '{fam}' needs a [tiers.{needed}] table; add it")
-        if fam == "elmoe3d":
-            if self.logic_die is None:
-                raise ValueError("family 'elmoe3d' needs a [logic_die] table; add it")
-            die, hb = self.logic_die, self.tiers["hb"]
+        if not self.tiers:
+            raise ValueError("at least one [tiers.NAME] table is needed")
+        die, hb = self.logic_die, self.tiers.get("hb")
+        if die is not None and hb is not None:
             expected = die.pe_count * die.hb_bw_per_pe_gb_per_s
             if abs(hb.peak_bw_gb_per_s - expected) > 1e-6 * expected:
                 raise ValueError(
                     f"tiers.hb.peak_bw_gb_per_s = {hb.peak_bw_gb_per_s} but pe_count x "
                     f"hb_bw_per_pe_gb_per_s = {expected}; one HB bank per PE: make them equal"
                 )
-        if fam == "near-memory":
-            if self.near_memory is None:
-                raise ValueError("family 'near-memory' needs a [near_memory] table; add it")
-            if self.near_memory.tier not in self.tiers:
-                raise ValueError(
-                    f"near_memory.tier '{self.near_memory.tier}' is not one of the tiers "
-                    f"{sorted(self.tiers)}; use one of them"
-                )
-        if not self.tiers:
-            raise ValueError("at least one [tiers.NAME] table is needed")
+        if self.near_memory is not None and self.near_memory.tier not in self.tiers:
+            raise ValueError(
+                f"near_memory.tier '{self.near_memory.tier}' is not one of the tiers "
+                f"{sorted(self.tiers)}; use one of them"
+            )
         check_ranges(self, self.ranges)
         return self
 

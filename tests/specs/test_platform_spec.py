@@ -67,6 +67,8 @@ def test_paper_constants_in_si() -> None:
     ],
 )
 def test_strict_loader_names_file_and_field(tmp_path: Path, mutate: Any, field: str) -> None:
+    from elmoe_dse.platforms import load_platform  # the spec, then its family's needs
+
     data = shipped("xpu")
     mutate(data)
     path = tmp_path / "p.toml"
