@@ -2,11 +2,13 @@
 
 The public API, imported lazily so that ``elmoe-dse --help`` stays fast::
 
-    from elmoe_dse import Knobs, evaluate, expert_probabilities, load_model, load_platform
+    from elmoe_dse import DraftQuality, Knobs, evaluate, expert_probabilities, load_dataset
+    from elmoe_dse import load_acceptance_params, load_model, load_platform
 
     model, hw = load_model("qwen3-30b-a3b"), load_platform("elmoe3d-8g")
     p = expert_probabilities(model.num_experts, model.experts_per_token, "zipf", 0.8)
-    step = evaluate(model, hw, Knobs(batch_size=[1, 4, 16]), p)
+    quality = DraftQuality(load_dataset("mt-bench").for_model(model.id), load_acceptance_params())
+    step = evaluate(model, hw, Knobs(batch_size=[1, 4, 16]), p, quality=quality)
     step.throughput_tok_per_s, step.energy_per_token_j
 """
 
@@ -20,7 +22,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "evaluate": "elmoe_dse.evaluator",
     "StepCost": "elmoe_dse.evaluator",
-    "DraftQuality": "elmoe_dse.evaluator",
+    "DraftQuality": "elmoe_dse.speculative",
     "Knobs": "elmoe_dse.knobs",
     "KNOB_INFO": "elmoe_dse.knobs",
     "expert_probabilities": "elmoe_dse.routing",
@@ -33,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "list_platforms": "elmoe_dse.specs.platform",
     "load_dataset": "elmoe_dse.specs.dataset",
     "list_datasets": "elmoe_dse.specs.dataset",
+    "load_acceptance_params": "elmoe_dse.specs.dataset",
     "reproduce": "elmoe_dse.explore.reproduce",
     "ElmoeError": "elmoe_dse.errors",
     "SpecError": "elmoe_dse.errors",

@@ -59,10 +59,12 @@ def step_columns(step: StepCost) -> dict[str, np.ndarray]:
     cols[f"{METRIC}pool_experts_per_layer"] = np.broadcast_to(
         step.cache.pool_experts_per_layer, shape
     )
-    cols[f"{METRIC}hit_rate_frac"] = np.broadcast_to(step.cache.hit_rate, shape)
-    cols[f"{METRIC}acceptance_frac"] = np.broadcast_to(step.speculative.acceptance, shape)
-    cols[f"{METRIC}tau_tokens"] = np.broadcast_to(step.speculative.tau, shape)
-    cols[f"{METRIC}draft_length_tokens"] = np.broadcast_to(step.speculative.draft_length, shape)
+    cols[f"{METRIC}hit_rate_frac"] = np.broadcast_to(step.cache.hit_rate_frac, shape)
+    cols[f"{METRIC}acceptance_frac"] = np.broadcast_to(step.speculative.acceptance_frac, shape)
+    cols[f"{METRIC}tau_tokens"] = np.broadcast_to(step.speculative.tau_tokens, shape)
+    cols[f"{METRIC}draft_length_tokens"] = np.broadcast_to(
+        step.speculative.draft_length_tokens, shape
+    )
     cols[f"{META}bound"] = np.broadcast_to(step.bound, shape)
     cols[f"{META}feasible"] = np.broadcast_to(step.feasible, shape)
     cols[f"{META}infeasible_reason"] = np.broadcast_to(step.reason_per_point(), shape)

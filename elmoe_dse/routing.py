@@ -1,6 +1,6 @@
 """Expert routing: per-expert selection probabilities and the unique experts a pass touches.
 
-Model (MODEL.md section 4). For one MoE layer, expert ``i`` is chosen by one token with
+Model (docs/model.md §4). For one MoE layer, expert ``i`` is chosen by one token with
 probability ``p_i`` and every token chooses exactly ``k`` distinct experts, so ``sum_i p_i = k``
 and ``0 <= p_i <= 1``.
 
@@ -278,18 +278,79 @@ def expert_probabilities(
         raise KnobError(f"routing kind {kind!r} is unknown; use one of {', '.join(ROUTING_KINDS)}")
     a = float(as_knob(zipf_exponent, "zipf_exponent", minimum=0.0))
     weights = np.arange(1, e + 1, dtype=np.float64) ** -a
-    capped = np.zeros(e, dtype=bool)
-    p = np.empty(e, dtype=np.float64)
     # Each round caps at least one more expert and never caps k or more (their mass would
     # exceed k), so the loop ends within k rounds with at least one expert uncapped.
-    for _ in range(k + 1):
-        free_weights = np.where(capped, 0.0, weights)
-        p = np.where(capped, 1.0, (k - capped.sum()) * free_weights / free_weights.sum())
-        over = p > 1.0
+    return cap_and_redistribute(weights, k, max_rounds=k + 1)
+
+
+def cap_and_redistribute(
+    weights: npt.ArrayLike, total: float, *, max_rounds: int, tolerance: float = 0.0
+) -> FloatArray:
+    """Probabilities proportional to ``weights`` summing to ``total``, none above 1.
+
+    Each round sets the members whose share exceeds ``1 + tolerance`` to 1 and spreads what is
+    left (``total`` - members capped) over the uncapped ones in proportion to their weights,
+    until none exceeds it (at most ``max_rounds`` rounds). Rows of a 2-D ``weights`` are
+    independent (shape (n, E)); zero weights stay zero (docs/model.md §4).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    capped = np.zeros(weights.shape, dtype=bool)
+    q = weights
+    for _ in range(max_rounds):
+        free = np.where(capped, 0.0, weights)
+        free_sum = free.sum(axis=-1, keepdims=True)
+        left = np.maximum(total - capped.sum(axis=-1, keepdims=True), 0.0)
+        q = np.where(capped, 1.0, left * free / np.where(free_sum > 0, free_sum, 1.0))
+        over = q > 1.0 + tolerance
         if not over.any():
             break
         capped |= over
-    return np.minimum(p, 1.0)
+    return np.asarray(np.minimum(q, 1.0), dtype=np.float64)
+
+
+def capped_pool_probabilities(p: npt.ArrayLike, pool: npt.ArrayLike) -> FloatArray:
+    """Selection probabilities when routing is throttled to the C most popular experts.
+
+    The router's ranking is kept inside the pool (paper, arXiv 2604.14626 §4.3), so each token
+    still picks min(k, C) experts: p'_i proportional to p_i for i < C, rescaled to sum min(k, C),
+    capped at 1 with the excess spread over the uncapped pool members
+    (:func:`cap_and_redistribute`).
+
+    Args:
+        p: per-expert selection probabilities, shape (E,), sum k.
+        pool: pool sizes C, shape (n,) (floored).
+    Returns:
+        shape (n, E), each row summing to min(k, C), zero outside the pool.
+    """
+    k = float(np.sum(p))
+    ps = np.sort(np.asarray(p, dtype=float))[::-1]
+    inside = np.arange(ps.size) < np.floor(np.asarray(pool, dtype=float))[:, None]
+    weights = np.where(inside, ps, 0.0)
+    # each round caps at least one more member, or stops
+    return cap_and_redistribute(weights, k, max_rounds=ps.size + 1, tolerance=1e-12)
+
+
+def throttled_unique(
+    p: npt.ArrayLike, cache_policy: str, pool: npt.ArrayLike, n_tokens: npt.ArrayLike
+) -> FloatArray:
+    """Unique pool experts N draft tokens touch when routing is throttled to the pool.
+
+    Hot pool (the C most popular experts): :func:`capped_pool_probabilities`. Random pool
+    (``cache_policy == "random"``): its C members alike, p'_i = min(1, k / C).
+    U = sum_i [1 - (1 - p'_i)^N]. Evaluated once per distinct (C, N) pair of the grid and
+    scattered back.
+    """
+    k = float(np.sum(p))
+    shape, (c, n), inverse = distinct_points(
+        np.floor(np.asarray(pool, dtype=float)), np.asarray(n_tokens, dtype=float)
+    )
+    if cache_policy == "random":
+        q = np.minimum(1.0, k / np.maximum(c, 1.0))
+        u = np.where(c > 0, c * (1.0 - (1.0 - q) ** n), 0.0)
+    else:
+        q2 = capped_pool_probabilities(p, c)
+        u = np.sum(1.0 - (1.0 - q2) ** n[:, None], axis=-1)
+    return np.asarray(u[inverse].reshape(shape))
 
 
 def parse_routing(text: str, num_experts: int, experts_per_token: int) -> FloatArray:

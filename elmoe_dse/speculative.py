@@ -1,6 +1,6 @@
 """Speculative decoding: tokens per verify (chain and tree) and the Elastic-SD acceptance model.
 
-Model (MODEL.md section 6; ELMoE-3D paper notes sections 4, 5, 10.3, 15.5).
+Model (docs/model.md §6; ELMoE-3D paper, arXiv 2604.14626).
 
 Tokens committed per sequence per verify pass, chain drafting with draft length gamma and i.i.d.
 per-token acceptance alpha (the accepted run is geometric, plus the verify pass's own token)::
@@ -14,7 +14,7 @@ given depth t-1 was)::
 
 Acceptance length (the paper's "acceptance length") = accepted draft tokens per verify = tau - 1.
 
-Acceptance of the Elastic-SD self-draft (separable, *assumed*; calibrated per MODEL.md 9)::
+Acceptance of the Elastic-SD self-draft (separable, *assumed*; calibrated per docs/model.md §9)::
 
     alpha = clip(alpha_max x q_bits(b_d, rounding) x q_experts(coverage), 0, 1)
 
@@ -60,7 +60,7 @@ and q_2 = ``round_2bit_quality_frac`` (:func:`bits_shape`)::
 
 so that every point inside the parameter ranges keeps the paper's observations (a good 4-bit
 draft, a collapse below 4 bits). Each dropped bit about doubles NSR, so with n > 1 the loss is
-threshold-like: near-lossless at 4 bits, collapsed at 2 (paper notes 4.4, 10.3).
+threshold-like: near-lossless at 4 bits, collapsed at 2 (ELMoE-3D paper, arXiv 2604.14626).
 
 **Expert axis.** Expert throttling keeps the router's ranking restricted to the pool (paper 4.3):
 out-of-pool choices are replaced by the best in-pool ones. ``coverage`` = share of the routing
@@ -82,6 +82,7 @@ result is a float64 ``np.ndarray`` of the broadcast shape (0-d for scalars).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -89,13 +90,14 @@ import numpy.typing as npt
 from elmoe_dse.cache import hot_set_hit_frac, random_pool_hit_frac
 from elmoe_dse.errors import KnobError
 from elmoe_dse.routing import FloatArray, as_knob, check_probabilities
-from elmoe_dse.specs.dataset import AcceptanceParams, load_acceptance_params
+from elmoe_dse.specs.dataset import AcceptanceParams, ModelProfile
 
 __all__ = [
     "INT8_BITS",
     "ROUNDING_MODES",
     "WEIGHT_RMS_INT8",
     "AcceptanceParams",
+    "DraftQuality",
     "accepted_length",
     "accepted_length_ratio_hot_vs_random",
     "bits_quality",
@@ -103,13 +105,25 @@ __all__ = [
     "draft_noise_to_signal",
     "elastic_acceptance",
     "expert_quality",
-    "load_acceptance_params",
     "tau_chain",
     "tau_tree",
 ]
 
 INT8_BITS = 8
 ROUNDING_MODES = ("truncate", "round", "lsb-augmented")
+
+
+@dataclass(frozen=True)
+class DraftQuality:
+    """What sets acceptance: a dataset profile's rates for one model, and the shape parameters.
+
+    Built by the caller from the dataset and acceptance specs (e.g. :mod:`elmoe_dse.scenario`);
+    the model reads no file.
+    """
+
+    profile: ModelProfile
+    params: AcceptanceParams
+
 
 #: E[max_{j<=32} |z_j|] for z ~ N(0, 1): the group-32 absmax in units of the weight RMS
 #: (numerical integration of 1 - erf(x / sqrt 2)^32 over x >= 0).
@@ -151,8 +165,8 @@ def tau_tree(per_depth_accept_frac: npt.ArrayLike) -> FloatArray:
     """Tokens committed per sequence per verify pass of a draft tree.
 
     tau = 1 + sum_{t=1..D} prod_{i<=t} a_i, with a_t the probability that some branch at depth
-    t is accepted given depth t-1 was (paper notes 15.5). A tree with one branch per depth and
-    a_t = alpha equals :func:`tau_chain` (alpha, D).
+    t is accepted given depth t-1 was (ELMoE-3D paper, arXiv 2604.14626). A tree with one
+    branch per depth and a_t = alpha equals :func:`tau_chain` (alpha, D).
 
     Args:
         per_depth_accept_frac: a_t in [0, 1]; the trailing axis is depth (length D >= 0),
@@ -220,7 +234,8 @@ def draft_noise_to_signal(
 
     NSR = sqrt(var_e + c mean_e^2) / sigma_w, with the error moments of the module docstring's
     table (INT8 units), c = ``params.bias_coherence`` and sigma_w = :data:`WEIGHT_RMS_INT8`.
-    Derived from the quantization error of the MSB slice (paper notes 4.4, 5); c is *assumed*.
+    Derived from the quantization error of the MSB slice (ELMoE-3D paper, arXiv 2604.14626); c
+    is *assumed*.
 
     Args:
         draft_bits: b_d, kept bits of each INT8 weight, whole number in 1..8.
@@ -267,7 +282,8 @@ def bits_quality(draft_bits: npt.ArrayLike, rounding: str, params: AcceptancePar
     round 0.930 / 0.676 / 0.120, lsb-augmented 0.919 / 0.666 / 0.118 (its half-LSB residual
     bias), truncate 0.006 at 4 bits (its coherent bias: "truncated MSB slices fail as a draft",
     paper 4.4).
-    Shape and parameters *assumed*, chosen to match the paper's observations (paper notes 10.3).
+    Shape and parameters *assumed*, chosen to match the paper's observations (ELMoE-3D paper,
+    arXiv 2604.14626).
 
     Args:
         draft_bits: b_d, whole number in 1..8; scalar or array.
@@ -310,7 +326,7 @@ def elastic_acceptance(
     coverage_frac: npt.ArrayLike,
     params: AcceptanceParams,
 ) -> FloatArray:
-    """Per-token acceptance of the Elastic-SD self-draft (MODEL.md 6).
+    """Per-token acceptance of the Elastic-SD self-draft (docs/model.md §6).
 
     alpha = clip(alpha_max x q_bits(b_d, rounding) x q_experts(coverage), 0, 1). A fixed
     acceptance override is applied by the caller, not here.
@@ -345,7 +361,7 @@ def accepted_length_ratio_hot_vs_random(
     ratio = (tau_hot - 1) / (tau_random - 1), each tau from :func:`tau_chain` with
     :func:`elastic_acceptance` at coverage ``cache.hot_set_hit_frac(p, C)`` (the C most popular
     experts) and ``cache.random_pool_hit_frac(E, C)`` = C / E. The paper reports about 1.22
-    (GLM-4.7-Flash, MT-Bench, expert-axis ablation; paper notes 4.3).
+    (GLM-4.7-Flash, MT-Bench, expert-axis ablation; ELMoE-3D paper, arXiv 2604.14626).
 
     Args:
         p: (E,) per-expert selection probability for one token (sum k).

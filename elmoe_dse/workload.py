@@ -1,4 +1,4 @@
-"""Bytes and ops per operator of one decode pass (MODEL.md sections 2, 3, 7).
+"""Bytes held and bytes and ops per operator of one decode pass (docs/model.md §2, §3, §7).
 
 A pass processes ``N = B x T`` tokens: ``B`` sequences with ``T`` tokens each (T = 1 for plain
 decoding and for one chain-draft step, T = gamma + 1 for a verify pass) at context length ``s``.
@@ -23,6 +23,11 @@ a platform places on its tiers: ``expert_fast`` (resident slices in the fast tie
 lookup (N rows) and activations are ignored: they are kilobytes against megabytes of weights.
 Partial sums exchanged between PEs (``psum_elements``) are counted at projection boundaries
 (attention output, FFN/expert output).
+
+Bytes held (:func:`footprint`): the non-expert weights a pass reads, every routed expert, the
+batch's KV cache, a separate draft model's reservation, and the bytes one pooled expert takes in a
+fast tier (:func:`slot_bytes_per_expert`). Separate drafts (:func:`draft_model_loads`): an EAGLE
+head (:func:`eagle_head_params`) or a small LM, each a weight operator and an attention operator.
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ class OpLoad:
     """Demand of one operator per layer instance; ``layers`` instances run one after another.
 
     ``read_bytes`` and ``write_bytes`` map a data class (``weights``, ``kv``, ``expert_fast``,
-    ``expert_slow``) to bytes per instance; the platform maps classes to tiers.
+    ``expert_slow``, ``draft``, ``expert_fill``) to bytes per instance; the platform maps
+    classes to tiers.
     """
 
     name: str
@@ -59,7 +65,6 @@ class OpLoad:
     ops: Array
     precision: str
     psum_elements: Array
-    weight_params: Array = field(default_factory=lambda: np.zeros(()))
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,10 @@ class ExpertTraffic:
     #: (a self-draft wider than 4 bits takes two slice passes on bit-sliced PEs: W8A8), else 0.
     wide: Array | None = None
     wide_precision: str = "w8a8"
+
+    def counts(self) -> tuple[Array, Array]:
+        """(unique, resident) experts per layer as arrays."""
+        return np.asarray(self.unique), np.asarray(self.resident)
 
 
 def expert_format(model: ModelSpec, weight_format: str) -> str:
@@ -199,57 +208,29 @@ def o_proj_params(model: ModelSpec) -> int:
     return model.num_attention_heads * v * model.hidden_size
 
 
-def decode_pass(
-    model: ModelSpec,
-    *,
-    sequences: Array,
-    tokens_per_sequence: Array,
-    context_len: Array,
-    weight_format: str,
-    kv_format: str,
-    experts: ExpertTraffic,
-) -> list[OpLoad]:
-    """Operator loads of one pass of ``sequences x tokens_per_sequence`` tokens.
-
-    Args:
-        sequences: B, sequences in the batch (dimensionless, array or scalar).
-        tokens_per_sequence: T, tokens each sequence processes in this pass.
-        context_len: s, tokens already in each sequence's KV cache.
-        weight_format: storage format of non-expert weights (``int8``, ``bf16``, ``mxfp4``).
-        kv_format: KV-cache element format (``fp16``, ``int8``).
-        experts: routed-expert traffic per MoE layer.
-    """
-    b = np.asarray(sequences, dtype=float)
-    n = b * np.asarray(tokens_per_sequence, dtype=float)
-    ctx = np.asarray(context_len, dtype=float)
-    d = model.hidden_size
-    wbpp = weight_bytes_per_param(weight_format)
-    wprec = WEIGHT_PRECISION[weight_format]
+def _weight_op(
+    name: str, layers: int, params: float, n: Array, weight_format: str, psum: Array | None = None
+) -> OpLoad:
+    """A dense weight operator: ``params`` weights read once, 2 N params ops."""
+    p = np.asarray(float(params))
     zero = np.zeros_like(n)
-    kvb = kv_bytes_per_element(kv_format)
-    kv_elems = model.kv_elements_per_token_per_layer()
-
-    def dense_op(name: str, layers: int, params: float, psum: Array | None = None) -> OpLoad:
-        p = np.asarray(float(params))
-        return OpLoad(
-            name=name,
-            layers=layers,
-            read_bytes={"weights": p * wbpp + zero},
-            write_bytes={},
-            ops=2.0 * n * p,
-            precision=wprec,
-            psum_elements=zero if psum is None else psum,
-            weight_params=p,
-        )
-
-    ops: list[OpLoad] = []
-    o_params = o_proj_params(model)
-    ops.append(
-        dense_op("qkv_proj", model.num_layers, model.attention_params_per_layer() - o_params)
+    return OpLoad(
+        name=name,
+        layers=layers,
+        read_bytes={"weights": p * weight_bytes_per_param(weight_format) + zero},
+        write_bytes={},
+        ops=2.0 * n * p,
+        precision=WEIGHT_PRECISION[weight_format],
+        psum_elements=zero if psum is None else psum,
     )
+
+
+def attention_ops(model: ModelSpec, b: Array, n: Array, ctx: Array, kv_format: str) -> list[OpLoad]:
+    """Attention over the KV cache: full layers read ``s`` tokens, sliding ones the window."""
+    kv_elems, kvb = model.kv_elements_per_token_per_layer(), kv_bytes_per_element(kv_format)
     qk, v = attention_dims(model)
-    heads = model.num_attention_heads
     full_layers = model.num_layers - model.num_sliding_layers
+    ops: list[OpLoad] = []
     for name, layers, span in (
         ("attention", full_layers, ctx),
         ("attention_sliding", model.num_sliding_layers, np.minimum(ctx, model.sliding_window)),
@@ -262,20 +243,23 @@ def decode_pass(
                 layers=layers,
                 read_bytes={"kv": b * span * kv_elems * kvb},
                 write_bytes={"kv": n * kv_elems * kvb},
-                ops=2.0 * n * span * heads * (qk + v),
+                ops=2.0 * n * span * model.num_attention_heads * (qk + v),
                 precision=KV_PRECISION[kv_format],
-                psum_elements=zero,
+                psum_elements=np.zeros_like(n),
             )
         )
-    ops.append(dense_op("o_proj", model.num_layers, o_params, psum=n * d))
-    moe = model.num_moe_layers
-    ops.append(dense_op("router", moe, model.router_params_per_layer()))
-    if model.num_shared_experts:
-        ops.append(dense_op("shared_experts", moe, model.shared_expert_params_per_layer(), n * d))
+    return ops
+
+
+def routed_expert_ops(model: ModelSpec, n: Array, experts: ExpertTraffic) -> list[OpLoad]:
+    """The routed experts of one MoE layer: U unique experts, R of them resident.
+
+    One operator at one precision; where the precision varies over the grid (``experts.wide``),
+    two operators with complementary 0/1 masks, so each design point pays exactly one of them.
+    """
     pe = float(model.expert_params())
     u, r = experts.unique, experts.resident
-    # One operator at one precision; where the precision varies over the grid, two operators
-    # with complementary 0/1 masks, so each design point pays exactly one of them.
+    zero = np.zeros_like(n)
     shares: list[tuple[str, str, Array]] = [("routed_experts", experts.precision, np.ones(()))]
     if experts.wide is not None and np.any(experts.wide > 0):
         wide = np.asarray(experts.wide, dtype=float)
@@ -286,34 +270,66 @@ def decode_pass(
                 ("routed_experts", experts.precision, 1.0 - wide),
                 ("routed_experts_wide", experts.wide_precision, wide),
             ]
-    for name, precision, share in shares:
-        ops.append(
-            OpLoad(
-                name=name,
-                layers=moe,
-                read_bytes={
-                    "expert_fast": share * r * pe * experts.resident_fast_bytes_per_param + zero,
-                    "expert_slow": share
-                    * (
-                        r * pe * experts.resident_slow_bytes_per_param
-                        + (u - r) * pe * experts.miss_bytes_per_param
-                    )
-                    + zero,
-                },
-                write_bytes={
-                    "expert_fill": share * (u - r) * pe * experts.fill_bytes_per_param + zero
-                },
-                ops=share * 2.0 * n * model.experts_per_token * pe,
-                precision=precision,
-                psum_elements=share * n * d,
-                weight_params=share * u * pe,
-            )
+    slow_per_expert = (
+        r * pe * experts.resident_slow_bytes_per_param + (u - r) * pe * experts.miss_bytes_per_param
+    )
+    return [
+        OpLoad(
+            name=name,
+            layers=model.num_moe_layers,
+            read_bytes={
+                "expert_fast": share * r * pe * experts.resident_fast_bytes_per_param + zero,
+                "expert_slow": share * slow_per_expert + zero,
+            },
+            write_bytes={"expert_fill": share * (u - r) * pe * experts.fill_bytes_per_param + zero},
+            ops=share * 2.0 * n * model.experts_per_token * pe,
+            precision=precision,
+            psum_elements=share * n * model.hidden_size,
         )
+        for name, precision, share in shares
+    ]
+
+
+def decode_pass(
+    model: ModelSpec,
+    *,
+    sequences: Array,
+    tokens_per_sequence: Array,
+    context_len: Array,
+    weight_format: str,
+    kv_format: str,
+    experts: ExpertTraffic,
+) -> list[OpLoad]:
+    """Operator loads of one pass of ``sequences x tokens_per_sequence`` tokens, in order.
+
+    Args:
+        sequences: B, sequences in the batch (dimensionless, array or scalar).
+        tokens_per_sequence: T, tokens each sequence processes in this pass.
+        context_len: s, tokens already in each sequence's KV cache.
+        weight_format: storage format of non-expert weights (``int8``, ``bf16``, ``mxfp4``).
+        kv_format: KV-cache element format (``fp16``, ``int8``).
+        experts: routed-expert traffic per MoE layer.
+    """
+    b = np.asarray(sequences, dtype=float)
+    n = b * np.asarray(tokens_per_sequence, dtype=float)
+    ctx = np.asarray(context_len, dtype=float)
+    nd = n * model.hidden_size
+    moe, fmt = model.num_moe_layers, weight_format
+    o_params = o_proj_params(model)
+    qkv_params = model.attention_params_per_layer() - o_params
+    ops = [_weight_op("qkv_proj", model.num_layers, qkv_params, n, fmt)]
+    ops += attention_ops(model, b, n, ctx, kv_format)
+    ops.append(_weight_op("o_proj", model.num_layers, o_params, n, fmt, psum=nd))
+    ops.append(_weight_op("router", moe, model.router_params_per_layer(), n, fmt))
+    if model.num_shared_experts:
+        shared = model.shared_expert_params_per_layer()
+        ops.append(_weight_op("shared_experts", moe, shared, n, fmt, psum=nd))
+    ops += routed_expert_ops(model, n, experts)
     if model.num_dense_layers:
-        ops.append(
-            dense_op("dense_ffn", model.num_dense_layers, model.dense_ffn_params_per_layer(), n * d)
-        )
-    ops.append(dense_op("lm_head", 1, model.lm_head_params() or model.embedding_params()))
+        dense = model.dense_ffn_params_per_layer()
+        ops.append(_weight_op("dense_ffn", model.num_dense_layers, dense, n, fmt, psum=nd))
+    head = model.lm_head_params() or model.embedding_params()
+    ops.append(_weight_op("lm_head", 1, head, n, fmt))
     return ops
 
 
@@ -329,3 +345,174 @@ def nonexpert_read_params(model: ModelSpec) -> int:
         + model.num_dense_layers * model.dense_ffn_params_per_layer()
         + (model.lm_head_params() or model.embedding_params())
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Bytes held, and separate draft models
+# ----------------------------------------------------------------------------------------------
+
+#: Bits per parameter of quant-sd's separate 4-bit copy: INT4 G32 with FP16 scales.
+QUANT_DRAFT_BITS = 4
+#: Query heads per KV head of the slm-sd draft (Qwen2.5-0.5B: 14 / 2, arXiv 2412.15115).
+SLM_GQA_GROUP = 7
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a design keeps in memory (SI bytes, arrays over the grid) and the pool's geometry.
+
+    Attributes:
+        nonexpert_bytes: non-expert weights every pass reads.
+        expert_bytes: every routed expert of every MoE layer.
+        kv_bytes: the batch's KV cache.
+        reserved_bytes: a separate draft model's weights and KV, placed before expert slots.
+        slot_bytes_per_expert: bytes one pooled expert takes in a fast tier.
+        num_moe_layers: MoE layers L_moe.
+        num_experts: routed experts per layer E.
+    """
+
+    nonexpert_bytes: Array
+    expert_bytes: Array
+    kv_bytes: Array
+    reserved_bytes: Array
+    slot_bytes_per_expert: Array
+    num_moe_layers: int
+    num_experts: int
+
+
+def footprint(
+    model: ModelSpec,
+    *,
+    batch_size: Array,
+    context_len: Array,
+    weight_format: str,
+    kv_format: str,
+    reserved_bytes: Array | float = 0.0,
+    slot_bytes: Array | float = 0.0,
+) -> Footprint:
+    """Bytes held: non-expert weights read per pass, every routed expert, the batch's KV."""
+    wbpp = weight_bytes_per_param(weight_format)
+    ebpp = weight_bytes_per_param(expert_format(model, weight_format))
+    return Footprint(
+        nonexpert_bytes=np.asarray(nonexpert_read_params(model) * wbpp),
+        expert_bytes=np.asarray(
+            model.num_moe_layers * model.num_experts * model.expert_params() * ebpp
+        ),
+        kv_bytes=np.asarray(batch_size) * kv_bytes_per_token(model, context_len, kv_format),
+        reserved_bytes=np.asarray(reserved_bytes),
+        slot_bytes_per_expert=np.asarray(slot_bytes),
+        num_moe_layers=model.num_moe_layers,
+        num_experts=model.num_experts,
+    )
+
+
+def slot_bytes_per_expert(
+    model: ModelSpec,
+    weight_format: str,
+    *,
+    bit_nested: bool,
+    msb_bits: Array | float,
+    quant_copy: bool = False,
+) -> Array:
+    """Bytes one pooled expert takes in the fast tier.
+
+    Bit-nested and sliceable (INT8): its ``msb_bits`` MSB slice + scale, plus, with
+    ``quant_copy`` (quant-sd), a separate INT4 G32 copy beside it; otherwise the whole expert in
+    its storage format.
+    """
+    fmt = expert_format(model, weight_format)
+    params = model.expert_params()
+    if bit_nested and fmt == "int8":
+        slot = params * msb_bytes_per_param(msb_bits)
+        if quant_copy:
+            slot = slot + params * msb_bytes_per_param(QUANT_DRAFT_BITS)
+        return np.asarray(slot)
+    return np.asarray(params * weight_bytes_per_param(fmt))
+
+
+def eagle_head_params(model: ModelSpec) -> int:
+    """EAGLE draft head: one decoder layer (the target's attention, a SwiGLU MLP of 8/3 d) plus the
+    feature-fusion FC (2d x d); it reuses the target's LM head (Li et al., EAGLE, ICML 2024)."""
+    d = model.hidden_size
+    return model.attention_params_per_layer() + 3 * d * (8 * d // 3) + 2 * d * d
+
+
+@dataclass(frozen=True)
+class DraftModel:
+    """A separate draft model: its parameters, KV bytes per token, attention ops per context
+    token, and whether it reads the target's LM head."""
+
+    params: Array
+    kv_bytes_per_token: Array
+    attention_ops_per_context_token: Array
+    uses_target_head: bool
+
+
+def eagle_draft(model: ModelSpec, kv_format: str) -> DraftModel:
+    """The EAGLE head of ``model``: one layer attending like the target's."""
+    kv_per_token = kv_bytes_per_token(model, np.ones(()), kv_format) / model.num_layers
+    qk, v = attention_dims(model)
+    return DraftModel(
+        params=np.asarray(float(eagle_head_params(model))),
+        kv_bytes_per_token=np.asarray(kv_per_token),
+        attention_ops_per_context_token=np.asarray(float(model.num_attention_heads * (qk + v))),
+        uses_target_head=True,
+    )
+
+
+def small_lm_draft(params: Array | float, kv_bytes_per_token: Array | float) -> DraftModel:
+    """A small LM draft of ``params`` parameters and ``kv_bytes_per_token`` FP16 KV bytes."""
+    kv = np.asarray(kv_bytes_per_token, dtype=float)
+    # K and V FP16 elements per token, each read by SLM_GQA_GROUP query heads: Qwen2.5-0.5B
+    # has 14 query heads over 2 KV heads; 24 layers x 14 x (64 + 64) = 12288 / 2 x 7.
+    return DraftModel(
+        params=np.asarray(params, dtype=float),
+        kv_bytes_per_token=kv,
+        attention_ops_per_context_token=kv / 2.0 * SLM_GQA_GROUP,
+        uses_target_head=False,
+    )
+
+
+def draft_model_loads(
+    model: ModelSpec,
+    draft: DraftModel,
+    *,
+    sequences: Array,
+    context_len: Array,
+    weight_format: str,
+    kv_format: str,
+) -> tuple[list[OpLoad], Array]:
+    """Operator loads of one draft pass of a separate draft model, and the bytes it reserves."""
+    b = np.asarray(sequences, dtype=float)
+    ctx = np.asarray(context_len, dtype=float)
+    wbpp = weight_bytes_per_param(weight_format)
+    wprec = WEIGHT_PRECISION[weight_format]
+    params, kv_per_token = draft.params, draft.kv_bytes_per_token
+    zero = np.zeros_like(b)
+    loads = [
+        OpLoad(
+            "draft_model",
+            1,
+            {"draft": params * wbpp + zero},
+            {},
+            2.0 * b * params,
+            wprec,
+            b * model.hidden_size,
+        ),
+        OpLoad(
+            "draft_attention",
+            1,
+            {"draft": b * ctx * kv_per_token},
+            {"draft": b * kv_per_token},
+            2.0 * b * ctx * draft.attention_ops_per_context_token,
+            KV_PRECISION[kv_format],
+            zero,
+        ),
+    ]
+    if draft.uses_target_head:
+        head = float(model.lm_head_params() or model.embedding_params())
+        loads.append(
+            OpLoad("lm_head", 1, {"weights": head * wbpp + zero}, {}, 2.0 * b * head, wprec, zero)
+        )
+    reserved = params * wbpp + b * ctx * kv_per_token
+    return loads, reserved

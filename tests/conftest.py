@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elmoe_dse.evaluator import DraftQuality
+from elmoe_dse.evaluator import DraftQuality, StepCost, evaluate
+from elmoe_dse.knobs import Knobs
+from elmoe_dse.platforms import get as platform_model
 from elmoe_dse.routing import expert_probabilities
 from elmoe_dse.specs.dataset import load_acceptance_params, load_dataset
 from elmoe_dse.specs.model import ModelSpec, list_models, load_model
@@ -35,3 +37,28 @@ def zipf(model: ModelSpec, a: float = 1.0) -> np.ndarray:
 def mt_bench_quality(model: ModelSpec) -> DraftQuality:
     """The shipped MT-Bench profile of ``model`` and the shipped acceptance shape."""
     return DraftQuality(load_dataset("mt-bench").for_model(model.id), load_acceptance_params())
+
+
+def evaluate_mt_bench(
+    model: ModelSpec,
+    spec: PlatformSpec,
+    knobs: Knobs,
+    p: np.ndarray,
+    *,
+    quality: DraftQuality | None = None,
+) -> StepCost:
+    """:func:`evaluate` with the shipped MT-Bench quality of ``model`` unless one is given."""
+    return evaluate(model, spec, knobs, p, quality=quality or mt_bench_quality(model))
+
+
+def fast_tier_platforms() -> list[str]:
+    """The shipped platforms whose family has a fast tier (an expert pool or cache)."""
+    return [p for p in list_platforms() if platform_model(load_platform(p).family).fast_tier]
+
+
+def one_platform_per_family() -> list[str]:
+    """The first shipped platform of every registered family that has one."""
+    first: dict[str, str] = {}
+    for name in list_platforms():
+        first.setdefault(load_platform(name).family, name)
+    return [first[f] for f in sorted(first)]

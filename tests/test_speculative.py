@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 from elmoe_dse import speculative as sp
 from elmoe_dse.errors import KnobError
 from elmoe_dse.routing import expert_probabilities
-from elmoe_dse.specs.dataset import AcceptanceParams, list_datasets, load_dataset
+from elmoe_dse.specs.dataset import (
+    AcceptanceParams,
+    list_datasets,
+    load_acceptance_params,
+    load_dataset,
+)
 from elmoe_dse.specs.model import load_model
 
 PAPER_MODELS = ("qwen3-30b-a3b", "glm-4.7-flash", "deepseek-v2-lite", "gpt-oss-20b")
@@ -29,7 +34,7 @@ BITS = np.arange(1, 9)
 
 @pytest.fixture(scope="module")
 def params() -> AcceptanceParams:
-    return sp.load_acceptance_params()
+    return load_acceptance_params()
 
 
 # ---- tau --------------------------------------------------------------------------------------
@@ -155,7 +160,7 @@ def test_bits_shape_reproduces_its_anchors(params: AcceptanceParams) -> None:
 
 
 def _paper_observations(q: dict[str, np.ndarray]) -> dict[str, bool]:
-    """The paper's bit-axis observations on q[mode][bits - 1] (paper notes 4.4, 5, 10.3)."""
+    """The paper's bit-axis observations on q[mode][bits - 1] (ELMoE-3D paper, arXiv 2604.14626)."""
     trunc, rnd, lsb = q["truncate"], q["round"], q["lsb-augmented"]
     return {
         "non-decreasing in bits": all(np.all(np.diff(v) >= 0.0) for v in q.values()),
@@ -267,7 +272,7 @@ def test_hot_pool_gives_about_22_percent_longer_runs(params: AcceptanceParams) -
     """Paper 4.3: a frequency-chosen pool gives ~22 % longer acceptance length than a random pool
     of the same size (GLM-4.7-Flash, MT-Bench). Shipped defaults, 4-bit LSB-augmented draft,
     gamma = 4, pools of 16-32 of the 64 experts (8 GB HB holds the MSB4 of ~30-50 % of them,
-    paper notes 13). Measured: 1.316 (C = 16), 1.226 (C = 24), 1.161 (C = 32)."""
+    ELMoE-3D paper, arXiv 2604.14626). Measured: 1.316 (C = 16), 1.226 (C = 24), 1.161 (C = 32)."""
     model = load_model("glm-4.7-flash")
     profile = load_dataset("mt-bench").for_model("glm-4.7-flash")
     p = expert_probabilities(

@@ -21,12 +21,24 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from elmoe_dse import units
+from elmoe_dse.workload import Footprint
 
 if TYPE_CHECKING:
     from elmoe_dse.knobs import Knobs
     from elmoe_dse.roofline import OpCost
     from elmoe_dse.specs.platform import PlatformSpec
     from elmoe_dse.workload import OpLoad
+
+__all__ = [
+    "READ_CLASSES",
+    "CostPassFn",
+    "DataClass",
+    "Footprint",
+    "MemoryPlan",
+    "MemoryPlanFn",
+    "PlatformKnobs",
+    "PlatformModel",
+]
 
 Array = np.ndarray
 
@@ -57,29 +69,6 @@ class PlatformKnobs:
             hb_capacity_bytes=np.asarray(knobs.hb_capacity_gb, dtype=float) * units.GB,
             pe_count=np.asarray(knobs.pe_count, dtype=float),
         )
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """What a design keeps in memory (SI bytes, arrays over the grid) and the pool's geometry.
-
-    Attributes:
-        nonexpert_bytes: non-expert weights every pass reads.
-        expert_bytes: every routed expert of every MoE layer.
-        kv_bytes: the batch's KV cache.
-        reserved_bytes: a separate draft model's weights and KV, placed before expert slots.
-        slot_bytes_per_expert: bytes one pooled expert takes in a fast tier.
-        num_moe_layers: MoE layers L_moe.
-        num_experts: routed experts per layer E.
-    """
-
-    nonexpert_bytes: Array
-    expert_bytes: Array
-    kv_bytes: Array
-    reserved_bytes: Array
-    slot_bytes_per_expert: Array
-    num_moe_layers: int
-    num_experts: int
 
 
 @dataclass(frozen=True)

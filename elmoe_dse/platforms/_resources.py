@@ -31,10 +31,7 @@ def host_resources(
         bw["hb"] = hb_bw_bytes_per_s
     return Resources(
         unit=unit,
-        peak_ops_per_s={
-            p: np.asarray(scale) * spec.compute.peak_ops_per_s(p)
-            for p in PRECISIONS
-        },
+        peak_ops_per_s={p: np.asarray(scale) * spec.compute.peak_ops_per_s(p) for p in PRECISIONS},
         energy_j_per_op={p: spec.compute.energy_j_per_op(p) for p in PRECISIONS},
         bw_bytes_per_s=bw,
         read_energy_j_per_bit={t: s.read_energy_j_per_bit for t, s in spec.tiers.items()},

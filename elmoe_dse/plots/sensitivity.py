@@ -124,7 +124,7 @@ def heatmap_data(
         draft_length=float(draft_length),
         draft_bits=tuple(float(b) for b in draft_bits),
         pool_experts=tuple(float(c) for c in pool_experts),
-        acceptance=_rows(np.broadcast_to(step.speculative.acceptance, shape)),
+        acceptance=_rows(np.broadcast_to(step.speculative.acceptance_frac, shape)),
         tokens_per_step=_rows(np.broadcast_to(step.tokens_per_step, shape)),
         feasible=tuple(
             tuple(bool(v) for v in row) for row in np.broadcast_to(step.feasible, shape)
@@ -308,7 +308,7 @@ def hit_rate_data(
             label,
             platform,
             cache,
-            tuple(float(v) for v in np.broadcast_to(step.cache.hit_rate, (n,))),
+            tuple(float(v) for v in np.broadcast_to(step.cache.hit_rate_frac, (n,))),
         )
         for label, platform, cache, step in steps
     )

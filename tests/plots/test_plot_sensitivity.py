@@ -27,7 +27,8 @@ def test_heatmap_data_is_the_evaluated_grid() -> None:
     shape = (len(bits), len(pools))
     assert np.asarray(data.acceptance).shape == shape
     assert data.acceptance == tuple(
-        tuple(float(v) for v in row) for row in np.broadcast_to(step.speculative.acceptance, shape)
+        tuple(float(v) for v in row)
+        for row in np.broadcast_to(step.speculative.acceptance_frac, shape)
     )
     assert data.tokens_per_step == tuple(
         tuple(float(v) for v in row) for row in np.broadcast_to(step.tokens_per_step, shape)

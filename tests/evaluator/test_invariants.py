@@ -6,24 +6,23 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elmoe_dse.evaluator import evaluate
-from elmoe_dse.knobs import Knobs
+from elmoe_dse.knobs import KNOB_INFO, Knobs
+from elmoe_dse.policies import POLICIES
 from elmoe_dse.routing import expert_probabilities
 from elmoe_dse.specs.model import load_model
-from elmoe_dse.specs.platform import load_platform
+from elmoe_dse.specs.platform import list_platforms, load_platform
 from elmoe_dse.units import BITS_PER_BYTE, PJ
-from tests.conftest import PAPER_MODELS
+from tests.conftest import PAPER_MODELS, fast_tier_platforms
+from tests.conftest import evaluate_mt_bench as evaluate
 
-FAST_TIER = ("hb-xpu", "elmoe3d-8g", "elmoe3d-4g")
-ANY = ("xpu", "xpu-pim", "xpu-logicpim", "xpu-nmp", "a100-80g", *FAST_TIER)
+FAST_TIER = tuple(fast_tier_platforms())
+ANY = tuple(list_platforms())
 
 designs = st.fixed_dictionaries(
     {
         "model_id": st.sampled_from((*PAPER_MODELS, "mixtral-8x7b", "olmoe-1b-7b")),
         "platform": st.sampled_from(ANY),
-        "policy": st.sampled_from(
-            ["auto", "ar", "ar-cache", "elastic-sd", "eagle-sd", "slm-sd", "quant-sd", "elmoe3d"]
-        ),
+        "policy": st.sampled_from(KNOB_INFO["policy"].choices),
         "batch": st.integers(1, 64),
         "context": st.integers(0, 8192),
         "gamma": st.integers(0, 8),
@@ -38,7 +37,7 @@ designs = st.fixed_dictionaries(
 def run(d: dict) -> tuple:  # type: ignore[type-arg]
     model, spec = load_model(d["model_id"]), load_platform(d["platform"])
     policy = d["policy"]
-    if spec.name not in FAST_TIER and policy in ("ar-cache", "elastic-sd", "quant-sd", "elmoe3d"):
+    if spec.name not in FAST_TIER and policy != "auto" and POLICIES[policy].needs_fast_tier:
         policy = "ar"
     knobs = Knobs(
         policy=policy,
@@ -59,14 +58,14 @@ def test_time_energy_positive_finite_and_tau_bounded(d: dict) -> None:  # type: 
     model, _spec, _knobs, _, step = run(d)
     assert np.isfinite(step.time_per_step_s) and step.time_per_step_s > 0
     assert np.isfinite(step.energy_per_token_j) and step.energy_per_token_j > 0
-    gamma = float(step.speculative.draft_length)
-    assert 1.0 <= float(step.speculative.tau) <= gamma + 1.0 + 1e-12
+    gamma = float(step.speculative.draft_length_tokens)
+    assert 1.0 <= float(step.speculative.tau_tokens) <= gamma + 1.0 + 1e-12
     for ps in step.passes:
         u = float(ps.unique_experts_per_layer)
         if ps.kind != "draft" and u > 0:
             assert model.experts_per_token - 1e-9 <= u <= model.num_experts + 1e-9
             assert 0 <= float(ps.resident_experts_per_layer) <= u + 1e-9
-    hit = float(step.cache.hit_rate)
+    hit = float(step.cache.hit_rate_frac)
     assert 0.0 <= hit <= 1.0 + 1e-12
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from elmoe_dse.errors import KnobError
-from elmoe_dse.evaluator import evaluate
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.specs.model import load_model
 from elmoe_dse.specs.platform import load_platform
 from tests.conftest import PAPER_MODELS, zipf
+from tests.conftest import evaluate_mt_bench as evaluate
 
 E8 = "elmoe3d-8g"
 
@@ -36,7 +36,7 @@ def test_gamma_zero_is_plain_decoding_exactly(model_id: str, policy: str) -> Non
     knobs = Knobs(batch_size=np.array([1, 4, 16]), draft_length=0, pool_experts=16)
     plain = evaluate(model, spec, replace(knobs, policy="ar-cache"), p)
     sd = evaluate(model, spec, replace(knobs, policy=policy), p)
-    np.testing.assert_array_equal(sd.speculative.tau, 1.0)
+    np.testing.assert_array_equal(sd.speculative.tau_tokens, 1.0)
     np.testing.assert_array_equal(sd.time_per_step_s, plain.time_per_step_s)
     np.testing.assert_allclose(sd.energy_per_step_j, plain.energy_per_step_j, rtol=1e-14)
     np.testing.assert_array_equal(sd.tokens_per_step, plain.tokens_per_step)
@@ -53,7 +53,7 @@ def test_acceptance_one_gives_tau_gamma_plus_one() -> None:
         Knobs(batch_size=4, draft_length=gammas, acceptance=1.0, policy="elastic-sd"),
         zipf(model),
     )
-    np.testing.assert_allclose(step.speculative.tau, gammas + 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(step.speculative.tau_tokens, gammas + 1.0, rtol=0, atol=1e-12)
     np.testing.assert_allclose(step.tokens_per_step, 4 * (gammas + 1.0))
 
 
@@ -88,13 +88,15 @@ def test_truncated_msb_draft_accepts_far_less_than_lsb_augmented() -> None:
     model, spec = load_model("glm-4.7-flash"), load_platform(E8)
     p = zipf(model, 0.6)
     base = Knobs(batch_size=8, policy="elastic-sd", draft_length=4, draft_bits=4)
-    trunc = evaluate(model, spec, replace(base, rounding="truncate"), p).speculative.acceptance
-    lsb = evaluate(model, spec, replace(base, rounding="lsb-augmented"), p).speculative.acceptance
-    rnd = evaluate(model, spec, replace(base, rounding="round"), p).speculative.acceptance
+    trunc = evaluate(model, spec, replace(base, rounding="truncate"), p).speculative.acceptance_frac
+    lsb = evaluate(
+        model, spec, replace(base, rounding="lsb-augmented"), p
+    ).speculative.acceptance_frac
+    rnd = evaluate(model, spec, replace(base, rounding="round"), p).speculative.acceptance_frac
     assert trunc < 0.5 * lsb
     assert lsb == pytest.approx(rnd, rel=0.05)
     two_bit = evaluate(model, spec, replace(base, rounding="round", draft_bits=2), p)
-    assert two_bit.speculative.acceptance < 0.5 * rnd
+    assert two_bit.speculative.acceptance_frac < 0.5 * rnd
 
 
 def test_mode_switch_threshold_and_auto() -> None:
@@ -107,7 +109,7 @@ def test_mode_switch_threshold_and_auto() -> None:
         Knobs(batch_size=batches, policy="elmoe3d", mode_threshold=8, draft_length=4),
         p,
     )
-    np.testing.assert_array_equal(fixed.speculative.draft_length, [0, 0, 0, 4, 4])
+    np.testing.assert_array_equal(fixed.speculative.draft_length_tokens, [0, 0, 0, 4, 4])
     auto = evaluate(model, spec, Knobs(batch_size=batches, policy="elmoe3d", draft_length=4), p)
     ar = evaluate(model, spec, Knobs(batch_size=batches, policy="ar-cache"), p)
     sd = evaluate(model, spec, Knobs(batch_size=batches, policy="elastic-sd", draft_length=4), p)
@@ -157,8 +159,8 @@ def test_frequency_pool_beats_random_pool() -> None:
     knobs = Knobs(batch_size=8, policy="elastic-sd", draft_length=4, pool_experts=24)
     hot = evaluate(model, spec, knobs, p)
     rnd = evaluate(model, spec, replace(knobs, cache_policy="random"), p)
-    assert hot.speculative.acceptance > rnd.speculative.acceptance
-    assert hot.cache.hit_rate > rnd.cache.hit_rate
+    assert hot.speculative.acceptance_frac > rnd.speculative.acceptance_frac
+    assert hot.cache.hit_rate_frac > rnd.cache.hit_rate_frac
     assert hot.throughput_tok_per_s > rnd.throughput_tok_per_s
 
 
@@ -170,7 +172,9 @@ def test_gpt_oss_has_no_bit_axis() -> None:
     base = Knobs(batch_size=8, policy="elastic-sd", draft_length=4)
     a = evaluate(model, spec, replace(base, draft_bits=4, rounding="truncate"), p)
     b = evaluate(model, spec, replace(base, draft_bits=8, rounding="round"), p)
-    assert float(a.speculative.acceptance) == pytest.approx(float(b.speculative.acceptance))
+    assert float(a.speculative.acceptance_frac) == pytest.approx(
+        float(b.speculative.acceptance_frac)
+    )
     assert float(a.cache.pool_experts_per_layer) == float(b.cache.pool_experts_per_layer)
 
 
@@ -191,7 +195,7 @@ def test_wide_drafts_run_at_w8a8_and_mixed_grids_match_scalars() -> None:
 
 def test_throttled_pool_keeps_k_selections_per_token() -> None:
     """Capped and redistributed inside the pool: a token still picks min(k, C) experts."""
-    from elmoe_dse.evaluator import capped_pool_probabilities
+    from elmoe_dse.routing import capped_pool_probabilities
 
     model = load_model("qwen3-30b-a3b")
     p = zipf(model, 1.28)

@@ -1,0 +1,327 @@
+"""The stages of one decode step, each a pure function over arrays and one section of the model.
+
+In order: the policy and design (docs/model.md §6), the separate draft and the bytes held (§2,
+§3), the pool in force (§5), residency and the verify pass (§4, §5, §7), acceptance (§6) and
+the draft pass (§6, §7).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elmoe_dse import platforms, routing
+from elmoe_dse.cache import resident_fracs
+from elmoe_dse.errors import KnobError
+from elmoe_dse.evaluator.records import Design, Machine, Residency, Speculation, Violations
+from elmoe_dse.knobs import Knobs
+from elmoe_dse.platforms import MemoryPlan, PlatformModel
+from elmoe_dse.policies import POLICIES, Policy
+from elmoe_dse.roofline import PassCost
+from elmoe_dse.specs.model import ModelSpec
+from elmoe_dse.speculative import DraftQuality, elastic_acceptance, tau_chain
+from elmoe_dse.workload import (
+    QUANT_DRAFT_BITS,
+    ExpertTraffic,
+    Footprint,
+    OpLoad,
+    cached_traffic,
+    decode_pass,
+    draft_model_loads,
+    draft_traffic,
+    eagle_draft,
+    expert_format,
+    footprint,
+    no_cache_traffic,
+    slot_bytes_per_expert,
+    small_lm_draft,
+)
+
+Array = np.ndarray
+
+
+def resolve_policy(family: PlatformModel, knobs: Knobs) -> Policy:
+    """The decoding policy in force: the knob, or the platform family's default."""
+    if knobs.policy == "auto":
+        return POLICIES[family.default_policy]
+    policy = POLICIES[knobs.policy]
+    if policy.needs_fast_tier and family.fast_tier is None:
+        without = [p.name for p in POLICIES.values() if not p.needs_fast_tier]
+        with_fast = [f for f in platforms.families() if platforms.get(f).fast_tier is not None]
+        raise KnobError(
+            f"policy '{policy.name}' needs a fast tier to hold the expert pool; family "
+            f"'{family.family}' has none (use a platform of family {' or '.join(with_fast)}, "
+            f"or policy {', '.join(without[:-1])} or {without[-1]})"
+        )
+    return policy
+
+
+def resolve_cache(family: PlatformModel, knobs: Knobs, policy: Policy) -> str:
+    """The pool/cache replacement in force: none, lru, hot or random."""
+    if not policy.caches_experts or family.fast_tier is None:
+        return "none"
+    want = knobs.cache_policy
+    if want == "auto":
+        return "hot" if policy.fixed_pool else family.default_cache
+    if want == "none":
+        raise KnobError(f"cache_policy 'none' contradicts policy '{policy.name}'; use policy=ar")
+    if policy.fixed_pool and want == "lru":
+        raise KnobError(
+            f"policy '{policy.name}' drafts from a fixed expert pool; use cache_policy hot or "
+            "random"
+        )
+    return want
+
+
+def design_of(policy: Policy, family: PlatformModel, knobs: Knobs, gamma: Array) -> Design:
+    """The design: policy, replacement, bit-nesting, B, and gamma (0 without a draft)."""
+    cache_policy = resolve_cache(family, knobs, policy)
+    return Design(
+        policy=policy,
+        cache_policy=cache_policy,
+        bit_nested=cache_policy != "none" and (family.bit_nested or policy.reads_pool),
+        sequences=np.asarray(knobs.batch_size, dtype=float),
+        draft_length_tokens=gamma if policy.speculative else np.zeros_like(gamma),
+    )
+
+
+def separate_draft(model: ModelSpec, design: Design, knobs: Knobs) -> tuple[list[OpLoad], Array]:
+    """A separate draft model's pass loads and reserved bytes (none for other drafts)."""
+    if design.draft == "eagle":
+        draft = eagle_draft(model, knobs.kv_format)
+    elif design.draft == "slm":
+        draft = small_lm_draft(knobs.slm_params, knobs.slm_kv_bytes_per_token)
+    else:
+        return [], np.zeros(())
+    return draft_model_loads(
+        model,
+        draft,
+        sequences=design.sequences,
+        context_len=knobs.context_len,
+        weight_format=knobs.weight_format,
+        kv_format=knobs.kv_format,
+    )
+
+
+def demand_of(model: ModelSpec, design: Design, knobs: Knobs, reserved: Array) -> Footprint:
+    """Bytes the design holds, with the fast-tier slot size its pool needs."""
+    slot = slot_bytes_per_expert(
+        model,
+        knobs.weight_format,
+        bit_nested=design.bit_nested,
+        msb_bits=knobs.draft_bits,
+        quant_copy=design.draft == "quant",
+    )
+    return footprint(
+        model,
+        batch_size=knobs.batch_size,
+        context_len=knobs.context_len,
+        weight_format=knobs.weight_format,
+        kv_format=knobs.kv_format,
+        reserved_bytes=reserved,
+        slot_bytes=slot,
+    )
+
+
+def pool_in_force(
+    plan: MemoryPlan, design: Design, pool_experts: Array, num_experts: int
+) -> tuple[Array, Violations]:
+    """Experts per layer in the pool (the knob, or as many as fit), and the violated rules."""
+    want = np.asarray(pool_experts, dtype=float)
+    auto = ~np.isfinite(want)
+    asked = np.nan_to_num(want)
+    pool = np.where(auto, plan.expert_slots, np.minimum(asked, num_experts))
+    too_many = ~auto & (asked > num_experts)
+    violations = Violations(
+        memory=np.asarray(~plan.fits),
+        pool_exceeds_experts=np.asarray(too_many),
+        pool_exceeds_fast_tier=np.asarray(~auto & ~too_many & (asked > plan.expert_slots)),
+    )
+    if design.cache_policy == "none":
+        pool = np.zeros_like(pool)
+    return pool, violations
+
+
+def residency_of(design: Design, p: Array, pool: Array, overlap_frac: Array) -> Residency:
+    """What the pool serves, and the verify pass's unique experts U(B T_eff)."""
+    n_eff = routing.effective_tokens(
+        design.sequences, design.draft_length_tokens + 1.0, overlap_frac
+    )
+    coverage, res_frac = resident_fracs(design.cache_policy, p, pool, n_eff)
+    return Residency(
+        policy=design.cache_policy,
+        bit_nested=design.bit_nested,
+        pool_experts_per_layer=pool,
+        hit_rate_frac=coverage,
+        resident_unique_frac=res_frac,
+        unique_experts_per_layer=routing.unique_experts(p, n_eff),
+    )
+
+
+def pass_cost(
+    machine: Machine,
+    loads: list[OpLoad],
+    *,
+    kind: str,
+    sequences: Array,
+    tokens_per_sequence: Array,
+    experts: ExpertTraffic | None = None,
+    repeats: Array | None = None,
+) -> PassCost:
+    """Cost one pass's operator loads on the machine (``experts``: the routed-expert traffic)."""
+    ops = machine.family.cost_pass(machine.spec, machine.knobs, loads, machine.plan)
+    return PassCost(
+        kind=kind,
+        tokens=np.asarray(sequences) * np.asarray(tokens_per_sequence),
+        sequences=np.asarray(sequences),
+        unique_experts_per_layer=np.zeros(()) if experts is None else np.asarray(experts.unique),
+        resident_experts_per_layer=np.zeros(())
+        if experts is None
+        else np.asarray(experts.resident),
+        operators=tuple(ops),
+        repeats=np.ones(()) if repeats is None else np.asarray(repeats),
+    )
+
+
+def target_pass(
+    model: ModelSpec,
+    machine: Machine,
+    knobs: Knobs,
+    *,
+    kind: str,
+    sequences: Array,
+    tokens_per_sequence: Array,
+    experts: ExpertTraffic,
+    repeats: Array | None = None,
+) -> PassCost:
+    """Cost one pass of the target model (decode, verify, or a self-draft step)."""
+    loads = decode_pass(
+        model,
+        sequences=sequences,
+        tokens_per_sequence=tokens_per_sequence,
+        context_len=knobs.context_len,
+        weight_format=knobs.weight_format,
+        kv_format=knobs.kv_format,
+        experts=experts,
+    )
+    return pass_cost(
+        machine,
+        loads,
+        kind=kind,
+        sequences=sequences,
+        tokens_per_sequence=tokens_per_sequence,
+        experts=experts,
+        repeats=repeats,
+    )
+
+
+def verify_pass(
+    model: ModelSpec, machine: Machine, design: Design, residency: Residency, knobs: Knobs
+) -> PassCost:
+    """The verify (or plain decode) pass: B x (gamma + 1) tokens with the original routing."""
+    unique = residency.unique_experts_per_layer
+    if design.cache_policy == "none":
+        traffic = no_cache_traffic(model, unique, knobs.weight_format)
+    else:
+        traffic = cached_traffic(
+            model,
+            unique,
+            unique * residency.resident_unique_frac,
+            knobs.weight_format,
+            bit_nested=design.bit_nested,
+            msb_bits=knobs.draft_bits,
+            fill_on_miss=design.cache_policy == "lru",
+        )
+    return target_pass(
+        model,
+        machine,
+        knobs,
+        kind="verify" if design.policy.speculative else "decode",
+        sequences=design.sequences,
+        tokens_per_sequence=design.draft_length_tokens + 1.0,
+        experts=traffic,
+    )
+
+
+def self_draft_bits(design: Design, knobs: Knobs) -> tuple[Array | int, str]:
+    """A pool draft's bits and rounding: Elastic-SD's MSB slices (the knobs), or quant-sd's
+    rounded INT4 copy."""
+    if design.draft == "self":
+        return knobs.draft_bits, knobs.rounding
+    return QUANT_DRAFT_BITS, "round"
+
+
+def acceptance_of(
+    model: ModelSpec, design: Design, residency: Residency, knobs: Knobs, quality: DraftQuality
+) -> Speculation:
+    """alpha (the ``acceptance`` knob if set, else modelled) and tau = sum_j<=gamma alpha^j."""
+    draft = design.draft
+    if design.policy.reads_pool:
+        bits, rounding = self_draft_bits(design, knobs)
+        # experts that cannot be sliced (MXFP4) draft at full width
+        sliceable = expert_format(model, knobs.weight_format) == "int8"
+        modelled = elastic_acceptance(
+            quality.profile.alpha_max,
+            bits if sliceable else 8.0,
+            rounding if sliceable else "round",
+            residency.hit_rate_frac,
+            quality.params,
+        )
+    elif draft == "eagle":
+        modelled = np.asarray(quality.profile.eagle_acceptance_frac)
+    elif draft == "slm":
+        modelled = np.asarray(quality.profile.slm_acceptance_frac)
+    else:
+        modelled = np.zeros(())
+    fixed = np.asarray(knobs.acceptance, dtype=float)
+    alpha = np.where(np.isfinite(fixed), fixed, modelled)
+    gamma = design.draft_length_tokens
+    return Speculation(
+        policy=design.policy.name,
+        draft=draft,
+        acceptance_frac=np.where(gamma > 0, alpha, np.nan),
+        draft_length_tokens=gamma,
+        tau_tokens=tau_chain(alpha, gamma),
+    )
+
+
+def draft_pass(
+    model: ModelSpec,
+    machine: Machine,
+    design: Design,
+    residency: Residency,
+    p: Array,
+    knobs: Knobs,
+    separate_loads: list[OpLoad],
+) -> PassCost | None:
+    """One draft step of B tokens, repeated gamma times (None without a draft).
+
+    A pool draft reads the pool's MSB slices with routing throttled to the pool; a separate
+    draft model runs its own loads.
+    """
+    b, gamma = design.sequences, design.draft_length_tokens
+    if design.policy.reads_pool:
+        unique = routing.throttled_unique(
+            p, design.cache_policy, residency.pool_experts_per_layer, b
+        )
+        bits, _ = self_draft_bits(design, knobs)
+        traffic = draft_traffic(model, unique, knobs.weight_format, bits)
+        return target_pass(
+            model,
+            machine,
+            knobs,
+            kind="draft",
+            sequences=b,
+            tokens_per_sequence=np.ones(()),
+            experts=traffic,
+            repeats=gamma,
+        )
+    if design.policy.separate_draft:
+        return pass_cost(
+            machine,
+            separate_loads,
+            kind="draft",
+            sequences=b,
+            tokens_per_sequence=np.ones(()),
+            repeats=gamma,
+        )
+    return None
