@@ -119,7 +119,7 @@ def bench_startup(repeats: int = 5) -> float:
 
 def bench_reproduce(repeats: int = 3) -> float:
     """Best wall time of the paper reproduction with the shipped calibration, seconds."""
-    from elmoe_dse.explore.calibrate import load_calibration
+    from elmoe_dse.calibration import load_calibration
     from elmoe_dse.explore.reproduce import reproduce
 
     cal = load_calibration()

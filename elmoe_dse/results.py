@@ -1,7 +1,9 @@
-"""Tidy results tables: column names, the JSON sidecar, atomic writes.
+"""Tidy results tables: their columns, the output file names, the JSON sidecar, atomic writes.
 
 One row per design point. Columns are prefixed by role and suffixed by unit: ``knob.*`` (inputs),
-``metric.*`` (outputs, SI), ``meta.*`` (model, platform, dataset, policy, feasibility). Files are
+``metric.*`` (outputs, SI), ``meta.*`` (model, platform, dataset, policy, feasibility); the names
+are defined in :mod:`elmoe_dse.columns` (which the spec layer may import) and re-exported here,
+with the file names of a run directory (:data:`RUN_FILE`, :data:`RESULTS_FILE` ...). Files are
 written to a temporary name in the same folder and renamed into place, so a reader never sees a
 half-written file and an interrupted run leaves nothing partial behind. Nothing is appended.
 """
@@ -20,6 +22,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from elmoe_dse import __version__
+from elmoe_dse.columns import (
+    ACCEPTANCE_FRAC,
+    BOUND,
+    DRAFT_LENGTH_TOKENS,
+    FEASIBLE,
+    HIT_RATE_FRAC,
+    INFEASIBLE_REASON,
+    KNOB,
+    META,
+    METRIC,
+    METRIC_COLUMNS,
+    POOL_EXPERTS_PER_LAYER,
+    TAU_TOKENS,
+    bytes_read_column,
+    energy_column,
+)
 from elmoe_dse.errors import ElmoeError
 
 if TYPE_CHECKING:
@@ -27,19 +45,41 @@ if TYPE_CHECKING:
 
     from elmoe_dse.evaluator import StepCost
 
-KNOB = "knob."
-METRIC = "metric."
-META = "meta."
+__all__ = [
+    "CELLS_FILE",
+    "KNOB",
+    "META",
+    "METRIC",
+    "METRIC_COLUMNS",
+    "REPRODUCE_DIR",
+    "RESULTS_FILE",
+    "RUN_FILE",
+    "SYSTEMS_CSV_FILE",
+    "SYSTEMS_FILE",
+    "OutputError",
+    "atomic_write",
+    "ensure_dir",
+    "git_commit",
+    "sidecar",
+    "spec_hash",
+    "step_columns",
+    "write_json",
+    "write_table",
+    "write_text",
+]
 
-#: Metric columns every results table carries, SI units in the names.
-METRIC_COLUMNS = (
-    "metric.time_per_step_s",
-    "metric.tokens_per_step",
-    "metric.throughput_tok_per_s",
-    "metric.latency_per_token_s",
-    "metric.energy_per_step_j",
-    "metric.energy_per_token_j",
-)
+# Output files of a run directory.
+#: The sidecar of every run: command, resolved configuration, version, commit, calibration.
+RUN_FILE = "run.json"
+#: A sweep's or optimize's table, one row per design point.
+RESULTS_FILE = "results.parquet"
+#: The folder ``reproduce --out DIR`` writes into (``DIR/reproduce``).
+REPRODUCE_DIR = "reproduce"
+#: ``reproduce``'s per-system rows (Parquet, what the plots read) and the same rows as CSV.
+SYSTEMS_FILE = "systems.parquet"
+SYSTEMS_CSV_FILE = "systems.csv"
+#: ``reproduce``'s per-cell ratios (the golden table's layout).
+CELLS_FILE = "cells.csv"
 
 
 class OutputError(ElmoeError):
@@ -53,21 +93,17 @@ def step_columns(step: StepCost) -> dict[str, np.ndarray]:
         f"{METRIC}{k}": np.broadcast_to(v, shape) for k, v in step.metrics().items()
     }
     for comp, v in step.energy_by_component_j.items():
-        cols[f"{METRIC}energy_{comp}_per_step_j"] = np.broadcast_to(v, shape)
+        cols[energy_column(comp)] = np.broadcast_to(v, shape)
     for tier, v in step.bytes_by_tier.items():
-        cols[f"{METRIC}bytes_read_{tier}_per_step_bytes"] = np.broadcast_to(v, shape)
-    cols[f"{METRIC}pool_experts_per_layer"] = np.broadcast_to(
-        step.cache.pool_experts_per_layer, shape
-    )
-    cols[f"{METRIC}hit_rate_frac"] = np.broadcast_to(step.cache.hit_rate_frac, shape)
-    cols[f"{METRIC}acceptance_frac"] = np.broadcast_to(step.speculative.acceptance_frac, shape)
-    cols[f"{METRIC}tau_tokens"] = np.broadcast_to(step.speculative.tau_tokens, shape)
-    cols[f"{METRIC}draft_length_tokens"] = np.broadcast_to(
-        step.speculative.draft_length_tokens, shape
-    )
-    cols[f"{META}bound"] = np.broadcast_to(step.bound, shape)
-    cols[f"{META}feasible"] = np.broadcast_to(step.feasible, shape)
-    cols[f"{META}infeasible_reason"] = np.broadcast_to(step.reason_per_point(), shape)
+        cols[bytes_read_column(tier)] = np.broadcast_to(v, shape)
+    cols[POOL_EXPERTS_PER_LAYER] = np.broadcast_to(step.cache.pool_experts_per_layer, shape)
+    cols[HIT_RATE_FRAC] = np.broadcast_to(step.cache.hit_rate_frac, shape)
+    cols[ACCEPTANCE_FRAC] = np.broadcast_to(step.speculative.acceptance_frac, shape)
+    cols[TAU_TOKENS] = np.broadcast_to(step.speculative.tau_tokens, shape)
+    cols[DRAFT_LENGTH_TOKENS] = np.broadcast_to(step.speculative.draft_length_tokens, shape)
+    cols[BOUND] = np.broadcast_to(step.bound, shape)
+    cols[FEASIBLE] = np.broadcast_to(step.feasible, shape)
+    cols[INFEASIBLE_REASON] = np.broadcast_to(step.reason_per_point(), shape)
     return cols
 
 

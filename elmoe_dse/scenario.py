@@ -1,23 +1,30 @@
-"""One model x platform x dataset, loaded with a calibration applied: the specs every command
-evaluates (``explain``, ``sweep``, ``optimize``, the plots).
+"""The specs every command evaluates, calibrated, and the knobs layered on them.
 
-A calibration is applied to the platform and dataset only where they are the shipped specs of
-that name; a user's own spec file is taken as written. Routing is the dataset profile's Zipf skew
-for the model (MODEL.md 4).
+One path builds calibrated specs, :func:`resolve_inputs`: ``explain``, ``sweep``, ``optimize``,
+``reproduce`` and the plots all go through it (:func:`build_scenario` and :func:`load_scenario`
+for one model x platform x dataset). A calibration is applied to a platform or dataset only where
+it is the shipped spec of that name; a user's own spec file is taken as written. Routing is the
+dataset profile's Zipf skew for the model (docs/model.md §4).
+
+Knob layering, lowest first, lives in :meth:`Scenario.knob_values`: the knob defaults
+(:class:`~elmoe_dse.knobs.Knobs`), then the dataset profile (``overlap_frac``), then what the
+caller gives (a sweep file's axes, command-line flags).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from elmoe_dse.calibration import Calibration
     from elmoe_dse.evaluator import DraftQuality
-    from elmoe_dse.explore.calibrate import Calibration
-    from elmoe_dse.specs.dataset import ModelProfile
+    from elmoe_dse.knobs import Knobs
+    from elmoe_dse.specs.dataset import AcceptanceParams, DatasetProfile, ModelProfile
     from elmoe_dse.specs.model import ModelSpec
     from elmoe_dse.specs.platform import PlatformSpec
 
@@ -33,33 +40,105 @@ class Scenario:
     p: np.ndarray
     quality: DraftQuality
 
+    def knob_values(self, **values: Any) -> dict[str, Any]:
+        """Every knob's value: defaults < the dataset profile (``overlap_frac``) < ``values``.
+
+        Keys in :data:`~elmoe_dse.knobs.KNOB_INFO` order; ``values`` may hold arrays.
+        """
+        from elmoe_dse.errors import KnobError
+        from elmoe_dse.knobs import KNOB_INFO, Knobs
+
+        unknown = sorted(set(values) - set(KNOB_INFO))
+        if unknown:
+            raise KnobError(f"unknown knob '{unknown[0]}'; use one of {', '.join(KNOB_INFO)}")
+        defaults = Knobs()
+        layered: dict[str, Any] = {name: getattr(defaults, name) for name in KNOB_INFO}
+        layered["overlap_frac"] = self.profile.overlap_frac
+        layered.update(values)
+        return layered
+
+    def knobs(self, **values: Any) -> Knobs:
+        """The knobs of :meth:`knob_values` as a record."""
+        from elmoe_dse.knobs import Knobs
+
+        return Knobs(**self.knob_values(**values))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Calibrated specs, keyed by the reference (name or path) they were asked for, and the
+    acceptance shape."""
+
+    platforms: dict[str, PlatformSpec]
+    datasets: dict[str, DatasetProfile]
+    params: AcceptanceParams
+
+    def scenario(self, model: ModelSpec, platform_ref: str, dataset_ref: str) -> Scenario:
+        """``model`` on one of the platforms and dataset profiles, with its routing."""
+        from elmoe_dse.evaluator import DraftQuality
+        from elmoe_dse.routing import expert_probabilities
+
+        dataset = self.datasets[dataset_ref]
+        profile = dataset.for_model(model.id)
+        p = expert_probabilities(
+            model.num_experts, model.experts_per_token, "zipf", profile.zipf_exponent
+        )
+        quality = DraftQuality(profile, self.params)
+        return Scenario(model, self.platforms[platform_ref], dataset.name, profile, p, quality)
+
+
+def _is_shipped(ref: str, names: list[str]) -> bool:
+    return ref.strip().lower() in names
+
+
+def resolve_inputs(
+    platforms: Iterable[str], datasets: Iterable[str], calibration: Calibration | None
+) -> Inputs:
+    """Load platforms and dataset profiles (names or paths) and the acceptance shape, and apply
+    ``calibration`` to the shipped ones (re-validated, so every value stays inside its range).
+
+    Layering, lowest first: the spec file, then the calibration. A user's spec file (a path) is
+    taken as written, even when it is a copy of a shipped one.
+    """
+    from elmoe_dse.calibration import apply_calibration
+    from elmoe_dse.platforms import load_platform
+    from elmoe_dse.specs.dataset import list_datasets, load_acceptance_params, load_dataset
+    from elmoe_dse.specs.platform import list_platforms
+
+    plats = {ref: load_platform(ref) for ref in platforms}
+    dsets = {ref: load_dataset(ref) for ref in datasets}
+    params = load_acceptance_params()
+    if calibration is None:
+        return Inputs(plats, dsets, params)
+    shipped_plats, shipped_dsets = list_platforms(), list_datasets()
+    cal_plats, cal_dsets, params = apply_calibration(
+        calibration,
+        {s.name: s for ref, s in plats.items() if _is_shipped(ref, shipped_plats)},
+        {s.name: s for ref, s in dsets.items() if _is_shipped(ref, shipped_dsets)},
+        params,
+    )
+    return Inputs(
+        {
+            ref: cal_plats[s.name] if _is_shipped(ref, shipped_plats) else s
+            for ref, s in plats.items()
+        },
+        {
+            ref: cal_dsets[s.name] if _is_shipped(ref, shipped_dsets) else s
+            for ref, s in dsets.items()
+        },
+        params,
+    )
+
 
 def build_scenario(
     model_ref: str, platform_ref: str, dataset_ref: str, calibration: Calibration | None
 ) -> Scenario:
     """Load the three specs (names or paths) and apply ``calibration`` to the shipped ones."""
-    from elmoe_dse.evaluator import DraftQuality
-    from elmoe_dse.explore.calibrate import calibrate_shipped
-    from elmoe_dse.platforms import load_platform
-    from elmoe_dse.routing import expert_probabilities
-    from elmoe_dse.specs.dataset import list_datasets, load_acceptance_params, load_dataset
     from elmoe_dse.specs.model import load_model
-    from elmoe_dse.specs.platform import list_platforms
 
     model = load_model(model_ref)
-    platform, dataset, params = calibrate_shipped(
-        calibration,
-        load_platform(platform_ref),
-        load_dataset(dataset_ref),
-        load_acceptance_params(),
-        platform_is_shipped=platform_ref.lower() in list_platforms(),
-        dataset_is_shipped=dataset_ref.lower() in list_datasets(),
-    )
-    profile = dataset.for_model(model.id)
-    p = expert_probabilities(
-        model.num_experts, model.experts_per_token, "zipf", profile.zipf_exponent
-    )
-    return Scenario(model, platform, dataset.name, profile, p, DraftQuality(profile, params))
+    inputs = resolve_inputs([platform_ref], [dataset_ref], calibration)
+    return inputs.scenario(model, platform_ref, dataset_ref)
 
 
 @cache
@@ -68,6 +147,6 @@ def load_scenario(
 ) -> Scenario:
     """:func:`build_scenario`, once per process, with ``calibration`` = ``shipped``, ``none`` or
     a calibration file path."""
-    from elmoe_dse.explore.calibrate import resolve_calibration
+    from elmoe_dse.calibration import resolve_calibration
 
     return build_scenario(model_ref, platform_ref, dataset_ref, resolve_calibration(calibration))

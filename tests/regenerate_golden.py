@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elmoe_dse.explore.calibrate import load_calibration
+from elmoe_dse.calibration import load_calibration
 from elmoe_dse.explore.reproduce import reproduce
 
 

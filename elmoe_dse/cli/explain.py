@@ -37,11 +37,10 @@ def explain(
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator."""
+    from elmoe_dse.calibration import resolve_calibration
     from elmoe_dse.errors import KnobError
     from elmoe_dse.evaluator import evaluate
     from elmoe_dse.explain import explain_data
-    from elmoe_dse.explore.calibrate import resolve_calibration
-    from elmoe_dse.knobs import Knobs
     from elmoe_dse.overrides import apply_overrides
     from elmoe_dse.routing import parse_routing
     from elmoe_dse.scenario import build_scenario
@@ -49,7 +48,7 @@ def explain(
     with guarded():
         sc = build_scenario(model, platform, dataset, resolve_calibration(calibration))
         profile = sc.profile
-        knobs = Knobs(batch_size=batch, context_len=context, overlap_frac=profile.overlap_frac)
+        knobs = sc.knobs(batch_size=batch, context_len=context)
         m, spec, knobs = apply_overrides(sc.model, sc.platform, knobs, sets)
         routing = routing or f"zipf:{profile.zipf_exponent:g}"
         p = parse_routing(routing, m.num_experts, m.experts_per_token)

@@ -22,38 +22,24 @@ def reproduce(
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """The paper's headline numbers regenerated, next to the paper's values and the error."""
-    import time
-
-    from elmoe_dse.explore.calibrate import resolve_calibration
+    from elmoe_dse.calibration import resolve_calibration
     from elmoe_dse.explore.reproduce import reproduce as run_reproduce
-    from elmoe_dse.results import ensure_dir, sidecar, write_json, write_table
+    from elmoe_dse.explore.reproduce import save_reproduce
+    from elmoe_dse.results import CELLS_FILE, REPRODUCE_DIR, RUN_FILE, SYSTEMS_CSV_FILE, ensure_dir
 
     with guarded():
         cal = resolve_calibration(calibration)
-        folder = ensure_dir(out / "reproduce")
-        start = time.perf_counter()
+        folder = ensure_dir(out / REPRODUCE_DIR)
         result = run_reproduce(cal)
-        elapsed = time.perf_counter() - start
+        save_reproduce(result, folder)
         targets = [t.as_dict() for t in result.targets]
-        write_table(folder / "cells.csv", result.cells)
-        write_table(folder / "systems.csv", result.systems)
-        write_table(folder / "systems.parquet", result.systems)
-        write_json(
-            folder / "run.json",
-            sidecar(
-                command="reproduce",
-                calibration=cal.model_dump() if cal else None,
-                elapsed_s=elapsed,
-                targets=targets,
-            ),
-        )
         if json_out:
             print_json({"targets": targets, "out": str(folder)})
             return
         render(targets, result.cells, cal is not None)
         console().print(
-            f"per-cell table: {folder / 'cells.csv'}; per-system rows: "
-            f"{folder / 'systems.csv'}; targets: {folder / 'run.json'}"
+            f"per-cell table: {folder / CELLS_FILE}; per-system rows: "
+            f"{folder / SYSTEMS_CSV_FILE}; targets: {folder / RUN_FILE}"
         )
 
 
@@ -116,8 +102,8 @@ def calibrate(
     """Fit the free parameters, inside their ranges, to the paper's four mean targets."""
     from rich.progress import Progress
 
+    from elmoe_dse.calibration import calibration_toml, load_calibration
     from elmoe_dse.explore.calibrate import calibrate as run_calibrate
-    from elmoe_dse.explore.calibrate import calibration_toml, load_calibration
     from elmoe_dse.results import write_text
 
     with guarded(), Progress(console=console(), transient=True) as bar:

@@ -1,4 +1,4 @@
-"""Reproduce the ELMoE-3D paper's headline numbers (MODEL.md section 9).
+"""Reproduce the ELMoE-3D paper's headline numbers (docs/model.md §9).
 
 Grid: the paper's 4 models x 4 dataset profiles x B in {1, 4, 8, 16} at 1k context. Systems per
 cell, each at its own best draft length gamma in 1..8 where it speculates (the runtime chooses;
@@ -17,29 +17,41 @@ value compared with the paper) and the geometric mean (the paper does not say wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elmoe_dse.evaluator import DraftQuality, StepCost, evaluate
-from elmoe_dse.knobs import Knobs
-from elmoe_dse.platforms import load_platform
-from elmoe_dse.policies import is_speculative
-from elmoe_dse.routing import expert_probabilities
-from elmoe_dse.specs.dataset import (
-    AcceptanceParams,
-    DatasetProfile,
-    load_acceptance_params,
-    load_dataset,
+from elmoe_dse.columns import (
+    ACCEPTANCE_FRAC,
+    BOUND,
+    DATASET,
+    DRAFT_LENGTH_TOKENS,
+    ENERGY_PER_TOKEN_J,
+    FEASIBLE,
+    HIT_RATE_FRAC,
+    MODEL,
+    PLATFORM,
+    POLICY,
+    POOL_EXPERTS_PER_LAYER,
+    SYSTEM,
+    TAU_TOKENS,
+    THROUGHPUT_TOK_PER_S,
+    TIME_PER_STEP_S,
+    knob_column,
 )
+from elmoe_dse.evaluator import StepCost, evaluate
+from elmoe_dse.policies import is_speculative
+from elmoe_dse.scenario import Inputs, resolve_inputs
 from elmoe_dse.specs.model import load_model
-from elmoe_dse.specs.platform import PlatformSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from elmoe_dse.explore.calibrate import Calibration
+    from elmoe_dse.calibration import Calibration
 
 PAPER_MODELS = ("qwen3-30b-a3b", "glm-4.7-flash", "deepseek-v2-lite", "gpt-oss-20b")
 PAPER_DATASETS = ("mt-bench", "gsm8k", "alpaca", "humaneval")
@@ -62,9 +74,9 @@ SYSTEMS: tuple[tuple[str, str, str], ...] = (
 )
 SPECULATIVE = tuple(system for system, _, policy in SYSTEMS if is_speculative(policy))
 
-#: The paper's reported values (ELMoE-3D, arXiv 2604.14626: abstract for the means; the
-#: structured summary in shared/reference/elmoe3d-paper-notes.md section 10 for the maxima and
-#: the SD comparison at B >= 4 on MT-Bench).
+#: The paper's reported values (ELMoE-3D, arXiv 2604.14626: the abstract for the means; its main
+#: results for the maxima and its SD-method comparison at B >= 4 on MT-Bench for elastic vs
+#: EAGLE; docs/model.md §9 lists each with its source).
 PAPER_TARGETS: dict[str, float] = {
     "speedup_vs_xpu_mean": 6.6,
     "speedup_vs_xpu_max": 12.0,
@@ -111,15 +123,35 @@ class Target:
 
 @dataclass(frozen=True)
 class Reproduction:
-    """Per-system rows, per-cell ratios and the headline targets."""
+    """Per-system rows, per-cell ratios and the headline targets, with the calibration applied
+    (``None``: spec defaults) and the wall time of the evaluation."""
 
     systems: pd.DataFrame
     cells: pd.DataFrame
     targets: tuple[Target, ...]
+    calibration: Calibration | None = None
+    elapsed_s: float = 0.0
+
+
+#: The columns :func:`best_over_gamma` returns, with how each is read from a step cost (the
+#: names and units a sweep writes for the same quantities, :mod:`elmoe_dse.columns`).
+BEST_COLUMNS: dict[str, Callable[[StepCost], Any]] = {
+    THROUGHPUT_TOK_PER_S: lambda s: s.throughput_tok_per_s,
+    ENERGY_PER_TOKEN_J: lambda s: s.energy_per_token_j,
+    TIME_PER_STEP_S: lambda s: s.time_per_step_s,
+    DRAFT_LENGTH_TOKENS: lambda s: s.speculative.draft_length_tokens,
+    ACCEPTANCE_FRAC: lambda s: s.speculative.acceptance_frac,
+    TAU_TOKENS: lambda s: s.speculative.tau_tokens,
+    POOL_EXPERTS_PER_LAYER: lambda s: s.cache.pool_experts_per_layer,
+    HIT_RATE_FRAC: lambda s: s.cache.hit_rate_frac,
+    BOUND: lambda s: s.bound,
+    FEASIBLE: lambda s: s.feasible,
+}
 
 
 def best_over_gamma(step: StepCost) -> dict[str, np.ndarray]:
-    """Per batch (axis 0), the metrics of the draft length (axis 1) with the highest throughput."""
+    """Per batch (axis 0), the columns :data:`BEST_COLUMNS` at the draft length (axis 1) with
+    the highest throughput."""
     tput = np.asarray(step.throughput_tok_per_s)
     best = np.argmax(tput, axis=-1)
 
@@ -127,70 +159,45 @@ def best_over_gamma(step: StepCost) -> dict[str, np.ndarray]:
         arr = np.broadcast_to(np.asarray(x), tput.shape)
         return np.take_along_axis(arr, best[..., None], axis=-1)[..., 0]
 
-    return {
-        "throughput_tok_per_s": take(tput),
-        "energy_per_token_j": take(step.energy_per_token_j),
-        "time_per_step_s": take(step.time_per_step_s),
-        "draft_length": take(step.speculative.draft_length_tokens),
-        "acceptance": take(step.speculative.acceptance_frac),
-        "tau": take(step.speculative.tau_tokens),
-        "pool_experts_per_layer": take(step.cache.pool_experts_per_layer),
-        "hit_rate": take(step.cache.hit_rate_frac),
-        "bound": take(step.bound),
-        "feasible": take(step.feasible),
-    }
+    return {column: take(read(step)) for column, read in BEST_COLUMNS.items()}
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """Specs the reproduction evaluates: platforms, dataset profiles, acceptance shape."""
-
-    platforms: dict[str, PlatformSpec]
-    datasets: dict[str, DatasetProfile]
-    params: AcceptanceParams
-
-
-def load_inputs(calibration: Calibration | None = None) -> Inputs:
-    """The shipped specs, with ``calibration`` applied (re-validated, so inside their ranges)."""
-    from elmoe_dse.explore.calibrate import apply_calibration
-
-    platforms = {name: load_platform(name) for _, name, _ in SYSTEMS}
-    datasets = {name: load_dataset(name) for name in PAPER_DATASETS}
-    params = load_acceptance_params()
-    if calibration is not None:
-        platforms, datasets, params = apply_calibration(calibration, platforms, datasets, params)
-    return Inputs(platforms, datasets, params)
+def load_inputs(
+    calibration: Calibration | None = None, datasets: tuple[str, ...] = PAPER_DATASETS
+) -> Inputs:
+    """The shipped specs of the paper's systems and ``datasets``, with ``calibration`` applied
+    (:func:`elmoe_dse.scenario.resolve_inputs`)."""
+    platforms = dict.fromkeys(platform for _, platform, _ in SYSTEMS)
+    return resolve_inputs(platforms, datasets, calibration)
 
 
 def evaluate_cell(model_id: str, dataset: str, inputs: Inputs) -> list[dict[str, Any]]:
     """Rows (one per system and batch) of one (model, dataset) cell of the grid."""
     model = load_model(model_id)
-    platforms = inputs.platforms
-    profile = inputs.datasets[dataset].for_model(model_id)
-    quality = DraftQuality(profile, inputs.params)
-    p = expert_probabilities(
-        model.num_experts, model.experts_per_token, "zipf", profile.zipf_exponent
-    )
     batches = np.asarray(PAPER_BATCHES, dtype=float)[:, None]
     gammas = np.asarray(GAMMAS, dtype=float)[None, :]
-    base = Knobs(batch_size=batches, context_len=PAPER_CONTEXT, overlap_frac=profile.overlap_frac)
     rows: list[dict[str, Any]] = []
     for system, platform, policy in SYSTEMS:
-        knobs = replace(base, policy=policy, draft_length=gammas if system in SPECULATIVE else 0)
-        step = evaluate(model, platforms[platform], knobs, p, quality=quality)
+        sc = inputs.scenario(model, platform, dataset)
+        knobs = sc.knobs(
+            batch_size=batches,
+            context_len=PAPER_CONTEXT,
+            policy=policy,
+            draft_length=gammas if system in SPECULATIVE else 0,
+        )
+        step = evaluate(sc.model, sc.platform, knobs, sc.p, quality=sc.quality)
         best = best_over_gamma(step)
         for i, b in enumerate(PAPER_BATCHES):
             rows.append(
                 {
-                    "meta.model": model_id,
-                    "meta.dataset": dataset,
-                    "knob.batch_size": b,
-                    "meta.system": system,
-                    "meta.platform": platform,
-                    "meta.policy": policy,
+                    MODEL: model_id,
+                    DATASET: dataset,
+                    knob_column("batch_size"): b,
+                    SYSTEM: system,
+                    PLATFORM: platform,
+                    POLICY: policy,
                     **{
-                        f"metric.{k}": (v[i].item() if hasattr(v[i], "item") else v[i])
-                        for k, v in best.items()
+                        k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in best.items()
                     },
                 }
             )
@@ -201,13 +208,9 @@ def cell_ratios(systems: pd.DataFrame) -> pd.DataFrame:
     """Per (model, dataset, batch): speedups and energy-efficiency gains of ELMoE-3D."""
     import pandas as pd
 
-    keys = ["meta.model", "meta.dataset", "knob.batch_size"]
-    tput = systems.pivot_table(
-        index=keys, columns="meta.system", values="metric.throughput_tok_per_s"
-    )
-    energy = systems.pivot_table(
-        index=keys, columns="meta.system", values="metric.energy_per_token_j"
-    )
+    keys = [MODEL, DATASET, knob_column("batch_size")]
+    tput = systems.pivot_table(index=keys, columns=SYSTEM, values=THROUGHPUT_TOK_PER_S)
+    energy = systems.pivot_table(index=keys, columns=SYSTEM, values=ENERGY_PER_TOKEN_J)
     out = pd.DataFrame(index=tput.index)
     out["metric.speedup_vs_xpu"] = tput["elmoe3d"] / tput["xpu"]
     out["metric.energy_vs_xpu"] = energy["xpu"] / energy["elmoe3d"]
@@ -267,15 +270,62 @@ def headline_targets(cells: pd.DataFrame) -> tuple[Target, ...]:
     return tuple(out)
 
 
-def reproduce(calibration: Calibration | None = None) -> Reproduction:
-    """Evaluate the paper's grid and compute the headline targets."""
+def reproduce(
+    calibration: Calibration | None = None,
+    *,
+    models: tuple[str, ...] = PAPER_MODELS,
+    datasets: tuple[str, ...] = PAPER_DATASETS,
+) -> Reproduction:
+    """Evaluate the paper's grid (or the ``models`` x ``datasets`` part of it) and compute the
+    headline targets."""
     import pandas as pd
 
-    inputs = load_inputs(calibration)
+    start = time.perf_counter()
+    inputs = load_inputs(calibration, datasets)
     rows: list[dict[str, Any]] = []
-    for model_id in PAPER_MODELS:
-        for dataset in PAPER_DATASETS:
+    for model_id in models:
+        for dataset in datasets:
             rows.extend(evaluate_cell(model_id, dataset, inputs))
     systems = pd.DataFrame(rows)
     cells = cell_ratios(systems)
-    return Reproduction(systems=systems, cells=cells, targets=headline_targets(cells))
+    return Reproduction(
+        systems=systems,
+        cells=cells,
+        targets=headline_targets(cells),
+        calibration=calibration,
+        elapsed_s=time.perf_counter() - start,
+    )
+
+
+def save_reproduce(result: Reproduction, out_dir: Path) -> list[Path]:
+    """Write a reproduction to ``out_dir`` (the ``reproduce`` folder of a results directory):
+    per-cell ratios (``cells.csv``), per-system rows (``systems.csv``, ``systems.parquet``) and
+    the sidecar (``run.json``: targets, calibration, wall time), each written atomically, the
+    tables first."""
+    from elmoe_dse.results import (
+        CELLS_FILE,
+        RUN_FILE,
+        SYSTEMS_CSV_FILE,
+        SYSTEMS_FILE,
+        ensure_dir,
+        sidecar,
+        write_json,
+        write_table,
+    )
+
+    cal = result.calibration
+    ensure_dir(out_dir)
+    return [
+        write_table(out_dir / CELLS_FILE, result.cells),
+        write_table(out_dir / SYSTEMS_CSV_FILE, result.systems),
+        write_table(out_dir / SYSTEMS_FILE, result.systems),
+        write_json(
+            out_dir / RUN_FILE,
+            sidecar(
+                command="reproduce",
+                calibration=cal.model_dump() if cal else None,
+                elapsed_s=result.elapsed_s,
+                targets=[t.as_dict() for t in result.targets],
+            ),
+        ),
+    ]

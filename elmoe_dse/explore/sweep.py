@@ -46,6 +46,8 @@ from elmoe_dse.results import (
     KNOB,
     META,
     METRIC,
+    RESULTS_FILE,
+    RUN_FILE,
     atomic_write,
     ensure_dir,
     sidecar,
@@ -61,8 +63,6 @@ if TYPE_CHECKING:
 
 
 PARETO_COLUMN = "meta.pareto"
-RESULTS_FILE = "results.parquet"
-RUN_FILE = "run.json"
 #: Metric columns of a component or tier a platform lacks are 0 (no such energy, no such bytes).
 _ZERO_WHEN_ABSENT = ("metric.energy_", "metric.bytes_read_")
 
@@ -101,17 +101,15 @@ class Block:
 def knob_values(
     scenario: Scenario, combo: Combination, numeric: Mapping[str, np.ndarray], n: int
 ) -> dict[str, Any]:
-    """Knob values of ``n`` points: defaults < dataset profile < sweep axes (arrays of length n)."""
-    values: dict[str, Any] = {
-        name: getattr(Knobs(), name) for name in KNOB_INFO if not KNOB_INFO[name].choices
-    }
-    values["overlap_frac"] = scenario.profile.overlap_frac
-    values.update(numeric)
+    """Knob values of ``n`` points: defaults < dataset profile < sweep axes (arrays of length n),
+    numeric knobs first (:meth:`~elmoe_dse.scenario.Scenario.knob_values` layers them)."""
+    values = scenario.knob_values(**numeric, **dict(combo.knobs))
     out: dict[str, Any] = {
-        name: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for name, v in values.items()
+        name: np.broadcast_to(np.asarray(values[name], dtype=float), (n,))
+        for name in KNOB_INFO
+        if not KNOB_INFO[name].choices
     }
-    out.update({name: getattr(Knobs(), name) for name in KNOB_INFO if KNOB_INFO[name].choices})
-    out.update(dict(combo.knobs))
+    out.update({name: values[name] for name in KNOB_INFO if KNOB_INFO[name].choices})
     return out
 
 
@@ -680,7 +678,7 @@ def resolved_sweep(spec: SweepSpec) -> dict[str, Any]:
 
 def run_record(spec: SweepSpec, command: str, **extra: Any) -> dict[str, Any]:
     """The sidecar common to sweep and optimize runs."""
-    from elmoe_dse.explore.calibrate import resolve_calibration
+    from elmoe_dse.calibration import resolve_calibration
 
     cal = resolve_calibration(spec.calibration)
     return sidecar(

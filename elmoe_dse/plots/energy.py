@@ -180,7 +180,7 @@ def reproduce_rows(
             policy=str(r["meta.policy"]),
             batch_size=float(r["knob.batch_size"]),
             context_len=context_len,
-            draft_length=float(r["metric.draft_length"]),
+            draft_length=float(r["metric.draft_length_tokens"]),
         )
         cols = step_columns(evaluate_at(sc, knobs))
         row = {k: np.asarray(v).item() for k, v in cols.items() if k.startswith("metric.")}

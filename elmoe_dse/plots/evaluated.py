@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elmoe_dse.columns import DRAFT_LENGTH_TOKENS, ENERGY_PER_TOKEN_J, THROUGHPUT_TOK_PER_S
 from elmoe_dse.explore.reproduce import PRIOR, SPECULATIVE, SYSTEMS, best_over_gamma
 from elmoe_dse.knobs import KNOB_INFO, Knobs
 from elmoe_dse.policies import is_speculative
@@ -40,7 +41,7 @@ def calibration_key(calibration: Mapping[str, Any] | None) -> str | None:
 @cache
 def scenario(model: str, platform: str, dataset: str, calibration: str | None) -> Scenario:
     """Specs of one model x platform x dataset, with ``calibration`` (JSON) applied if given."""
-    from elmoe_dse.explore.calibrate import Calibration
+    from elmoe_dse.calibration import Calibration
     from elmoe_dse.scenario import build_scenario
 
     cal = None if calibration is None else Calibration.model_validate(json.loads(calibration))
@@ -49,7 +50,7 @@ def scenario(model: str, platform: str, dataset: str, calibration: str | None) -
 
 def scenario_knobs(sc: Scenario, **values: Any) -> Knobs:
     """Knobs at the scenario's overlap (its dataset profile's rho) plus ``values``."""
-    return Knobs(**{"overlap_frac": sc.profile.overlap_frac, **values})
+    return sc.knobs(**values)
 
 
 def evaluate_at(sc: Scenario, knobs: Knobs) -> StepCost:
@@ -99,9 +100,9 @@ def system_rows(
                         "meta.policy": policy,
                         "knob.batch_size": float(batch),
                         "knob.context_len": float(context),
-                        "metric.throughput_tok_per_s": float(best["throughput_tok_per_s"][i]),
-                        "metric.energy_per_token_j": float(best["energy_per_token_j"][i]),
-                        "metric.draft_length": float(best["draft_length"][i]),
+                        THROUGHPUT_TOK_PER_S: float(best[THROUGHPUT_TOK_PER_S][i]),
+                        ENERGY_PER_TOKEN_J: float(best[ENERGY_PER_TOKEN_J][i]),
+                        DRAFT_LENGTH_TOKENS: float(best[DRAFT_LENGTH_TOKENS][i]),
                     }
                 )
     return rows

@@ -20,16 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from elmoe_dse.columns import DRAFT_LENGTH_TOKENS
 from elmoe_dse.errors import ElmoeError
+from elmoe_dse.results import REPRODUCE_DIR, RESULTS_FILE, RUN_FILE, SYSTEMS_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RUN_FILE = "run.json"
-RESULTS_FILE = "results.parquet"
-REPRODUCE_DIR = "reproduce"
-SYSTEMS_FILE = "systems.parquet"
-CELLS_FILE = "cells.csv"
 
 #: Columns every sweep/optimize table must have for any figure.
 SWEEP_COLUMNS = (
@@ -51,7 +48,7 @@ SYSTEMS_COLUMNS = (
     "knob.batch_size",
     "metric.throughput_tok_per_s",
     "metric.energy_per_token_j",
-    "metric.draft_length",
+    DRAFT_LENGTH_TOKENS,
 )
 
 

@@ -206,7 +206,7 @@ def reproduce_panels(
                 policy=policy,
                 batch_size=float(b),
                 context_len=context_len,
-                draft_length=float(row["metric.draft_length"].iloc[0]),
+                draft_length=float(row["metric.draft_length_tokens"].iloc[0]),
             )
             steps.append((float(b), evaluate_at(sc, knobs)))
         title = style.platform_label(platform)

@@ -23,6 +23,10 @@ from elmoe_dse.errors import SpecError
 
 SCHEMA_VERSION = 1
 
+#: The package's shipped spec files: ``models/``, ``platforms/``, ``datasets/``,
+#: ``acceptance.toml``, ``calibration.toml``.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
 
 class Spec(BaseModel):
     """Base of every spec: frozen, unknown keys rejected, no coercion of strings to numbers."""

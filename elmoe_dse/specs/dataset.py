@@ -32,6 +32,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from elmoe_dse.specs._base import (
+    DATA_DIR,
     RangeSpec,
     Spec,
     check_ranges,
@@ -41,7 +42,6 @@ from elmoe_dse.specs._base import (
     validate,
 )
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATASETS_DIR = DATA_DIR / "datasets"
 ACCEPTANCE_PATH = DATA_DIR / "acceptance.toml"
 

@@ -52,27 +52,21 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from elmoe_dse.columns import (
+    EXTRA_METRIC_COLUMNS,
+    KNOB,
+    METRIC,
+    METRIC_COLUMNS,
+    THROUGHPUT_TOK_PER_S,
+    is_metric_column,
+)
 from elmoe_dse.errors import ElmoeError, SpecError
 from elmoe_dse.knobs import KNOB_INFO, KnobInfo
-from elmoe_dse.results import KNOB, METRIC, METRIC_COLUMNS
 from elmoe_dse.specs._base import Spec, load_toml, validate
 
 #: Scenario axes that are not knobs; their result columns are ``meta.<name>``.
 SCENARIO_AXES = ("model", "platform", "dataset")
 
-#: Metric columns every results table has besides :data:`~elmoe_dse.results.METRIC_COLUMNS`.
-EXTRA_METRIC_COLUMNS = (
-    "metric.pool_experts_per_layer",
-    "metric.hit_rate_frac",
-    "metric.acceptance_frac",
-    "metric.tau_tokens",
-    "metric.draft_length_tokens",
-)
-#: Platform-dependent metric columns (one per energy component or memory tier).
-_METRIC_PATTERNS = (
-    re.compile(r"^metric\.energy_[a-z0-9_]+_per_step_j$"),
-    re.compile(r"^metric\.bytes_read_[a-z0-9_]+_per_step_bytes$"),
-)
 _CONSTRAINT = re.compile(
     r"^\s*(?P<column>[a-z]+\.[A-Za-z0-9_]+)\s*(?P<op><=|>=)\s*"
     r"(?P<limit>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$"
@@ -289,19 +283,19 @@ def axis_column(name: str) -> str:
 
 def check_column(column: str, *, field: str) -> None:
     """Raise unless ``column`` is a results column an objective or constraint may use."""
-    known = (*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS)
-    if column in known or any(p.match(column) for p in _METRIC_PATTERNS):
+    if is_metric_column(column):
         return
     if column.startswith(KNOB):
         name = column[len(KNOB) :]
         if name in KNOB_INFO and not KNOB_INFO[name].choices:
             return
     numeric_knobs = [f"{KNOB}{n}" for n, i in KNOB_INFO.items() if not i.choices]
-    close = difflib.get_close_matches(column, [*known, *numeric_knobs], n=1)
+    known = [*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS, *numeric_knobs]
+    close = difflib.get_close_matches(column, known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise SweepFieldError(
         f"'{column}' is not a numeric results column; {hint}use a {METRIC}* column such as "
-        f"{METRIC_COLUMNS[2]} or a numeric {KNOB}* column",
+        f"{THROUGHPUT_TOK_PER_S} or a numeric {KNOB}* column",
         field=field,
     )
 

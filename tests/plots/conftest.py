@@ -6,11 +6,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
-from elmoe_dse.explore.reproduce import cell_ratios, evaluate_cell, headline_targets, load_inputs
-from elmoe_dse.results import sidecar, write_json, write_table
+from elmoe_dse.explore.reproduce import reproduce, save_reproduce
+from elmoe_dse.results import REPRODUCE_DIR
 
 #: A small design space: one model, one platform, one dataset, two batch sizes.
 SMALL_SWEEP: dict[str, Any] = {
@@ -37,19 +36,7 @@ SMALL_SWEEP: dict[str, Any] = {
 def write_reproduce(folder: Path, models: tuple[str, ...] = ("deepseek-v2-lite",)) -> Path:
     """``folder/reproduce`` as ``elmoe-dse reproduce --calibration none`` writes it, for a subset
     of the paper's models on MT-Bench."""
-    inputs = load_inputs(None)
-    rows = [r for m in models for r in evaluate_cell(m, "mt-bench", inputs)]
-    systems = pd.DataFrame(rows)
-    cells = cell_ratios(systems)
-    targets = [t.as_dict() for t in headline_targets(cells)]
-    out = folder / "reproduce"
-    write_table(out / "cells.csv", cells)
-    write_table(out / "systems.csv", systems)
-    write_table(out / "systems.parquet", systems)
-    write_json(
-        out / "run.json",
-        sidecar(command="reproduce", calibration=None, elapsed_s=0.1, targets=targets),
-    )
+    save_reproduce(reproduce(None, models=models, datasets=("mt-bench",)), folder / REPRODUCE_DIR)
     return folder
 
 

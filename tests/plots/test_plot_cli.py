@@ -85,7 +85,7 @@ def test_report_writes_markdown_and_self_contained_html(reproduce_dir: Path) -> 
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
-        ("drop_column", "lacks column(s) metric.draft_length"),
+        ("drop_column", "lacks column(s) metric.draft_length_tokens"),
         ("drop_targets", "lacks the 'targets' list"),
         ("no_systems", "systems.parquet: file not found"),
     ],
@@ -96,7 +96,7 @@ def test_an_older_reproduce_dir_fails_in_one_line(
     folder = reproduce_dir / "reproduce"
     if breakage == "drop_column":
         systems = pd.read_parquet(folder / "systems.parquet")
-        systems.drop(columns="metric.draft_length").to_parquet(folder / "systems.parquet")
+        systems.drop(columns="metric.draft_length_tokens").to_parquet(folder / "systems.parquet")
     elif breakage == "drop_targets":
         record = json.loads((folder / "run.json").read_text())
         del record["targets"]

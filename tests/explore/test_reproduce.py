@@ -19,20 +19,19 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from elmoe_dse.cli.main import app
-from elmoe_dse.errors import ElmoeError
-from elmoe_dse.explore.calibrate import (
-    CALIBRATION_KEYS,
+from elmoe_dse.calibration import (
     CalibratedValue,
     Calibration,
-    calibrate,
     calibration_toml,
     load_calibration,
     parameter_range,
 )
+from elmoe_dse.cli.main import app
+from elmoe_dse.errors import ElmoeError
+from elmoe_dse.explore.calibrate import CALIBRATION_KEYS, calibrate
 from elmoe_dse.explore.reproduce import FIT_TARGETS, PAPER_TARGETS, load_inputs, reproduce
 
-GOLDEN = Path(__file__).parent / "golden" / "reproduce_cells.csv"
+GOLDEN = Path(__file__).parents[1] / "golden" / "reproduce_cells.csv"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +55,7 @@ def test_mean_targets_within_10_percent_of_the_paper(calibrated: object) -> None
 
 
 def test_speedup_over_best_prior_gap_comes_from_low_batch(calibrated: object) -> None:
-    """The reported gap: the contract's HB-xPU (MODEL.md 7) keeps a full-precision LRU expert
+    """The reported gap: the contract's HB-xPU (docs/model.md §7) keeps a full-precision LRU expert
     cache in the same 8 GB, 1.6 TB/s HB. At B = 1 a full-precision hit removes all of an expert's
     LPDDR traffic while a bit-nested hit still streams the LSB half from LPDDR, so ELMoE-3D leads
     HB-xPU by little at B = 1 and by about the paper's 2.2x only at B = 16. The mean therefore
