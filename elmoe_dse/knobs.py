@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from elmoe_dse import policies
+from elmoe_dse import policies, units
 from elmoe_dse.errors import KnobError
 
 Array = np.ndarray
@@ -204,6 +204,11 @@ class Knobs:
             raise KnobError(f"knob arrays do not broadcast together: {err}") from None
         shaped_values: dict[str, Any] = dict(zip(updates, shaped, strict=True))
         return replace(self, **shaped_values)
+
+    @property
+    def hb_capacity_bytes(self) -> Array:
+        """The ``hb_capacity_gb`` knob in bytes (``nan`` = the platform's)."""
+        return np.asarray(self.hb_capacity_gb, dtype=float) * units.GB
 
     @property
     def shape(self) -> tuple[int, ...]:

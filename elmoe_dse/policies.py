@@ -43,6 +43,7 @@ class Policy:
         mode_switch: per design point, speculate at batch sizes >= ``mode_threshold`` B* (or
             where it is faster), else decode plainly from the same pool (ELMoE-3D).
         help: one phrase for the knob's help text.
+        label: the name figures and tables show (the paper's, where it names the policy).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Policy:
     fixed_pool: bool
     mode_switch: bool
     help: str
+    label: str = ""
 
     @property
     def speculative(self) -> bool:
@@ -72,6 +74,7 @@ class Policy:
 def _row(
     name: str,
     draft: DraftKind,
+    label: str,
     help: str,
     *,
     fast: bool = False,
@@ -79,25 +82,34 @@ def _row(
     fixed: bool = False,
     switch: bool = False,
 ) -> Policy:
-    return Policy(name, draft, fast, cache, fixed, switch, help)
+    return Policy(name, draft, fast, cache, fixed, switch, help, label)
 
 
 _TABLE: tuple[Policy, ...] = (
-    _row("ar", "none", "plain autoregressive decoding", cache=False),
-    _row("ar-cache", "none", "AR with an expert cache in the fast tier", fast=True),
+    _row("ar", "none", "AR", "plain autoregressive decoding", cache=False),
+    _row("ar-cache", "none", "AR + cache", "AR with an expert cache in the fast tier", fast=True),
     _row(
         "elastic-sd",
         "self",
+        "Elastic-SD",
         "bit-nested self-draft from the expert pool",
         fast=True,
         fixed=True,
     ),
-    _row("eagle-sd", "eagle", "EAGLE draft head"),
-    _row("slm-sd", "slm", "small separate LM"),
-    _row("quant-sd", "quant", "separate 4-bit copy of the pool experts", fast=True, fixed=True),
+    _row("eagle-sd", "eagle", "EAGLE-SD", "EAGLE draft head"),
+    _row("slm-sd", "slm", "SLM-SD", "small separate LM"),
+    _row(
+        "quant-sd",
+        "quant",
+        "Quant-SD",
+        "separate 4-bit copy of the pool experts",
+        fast=True,
+        fixed=True,
+    ),
     _row(
         "elmoe3d",
         "self",
+        "ELMoE-3D (AR/SD switch)",
         "ar-cache below the batch threshold B*, elastic-sd at or above it",
         fast=True,
         fixed=True,
@@ -126,16 +138,6 @@ def unregister_policy(name: str) -> None:
 def policy_names() -> tuple[str, ...]:
     """Names of every policy, in table order."""
     return tuple(POLICIES)
-
-
-def speculative_names() -> tuple[str, ...]:
-    """Names of the policies that draft tokens."""
-    return tuple(name for name, p in POLICIES.items() if p.speculative)
-
-
-def get_policy(name: str) -> Policy:
-    """The policy of that name (``auto`` is resolved by the platform first)."""
-    return POLICIES[name]
 
 
 def is_speculative(name: str) -> bool:

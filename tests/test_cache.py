@@ -386,3 +386,23 @@ def test_unique_hit_at_one_token_is_the_lookup_together_rate() -> None:
     assert lru_unique_hit_frac(p, 12, 1.0) == pytest.approx(expected, rel=1e-12)
     assert lru_unique_hit_frac(p, 12, 1.0) > lru_hit_frac(p, 12)
     assert float(unique_experts(p, 1.0)) == pytest.approx(4.0)
+
+
+def test_resident_fracs_dispatch_by_replacement_policy() -> None:
+    """Uniform routing: h_U = C / E for hot, LRU and random pools, and h = C / E for the static
+    ones (LRU's per-request h is lower: a token's own earlier experts take part of its window);
+    no pool serves nothing."""
+    from elmoe_dse.cache import resident_fracs
+
+    p = np.full(64, 4 / 64)
+    slots, n = np.array([8.0, 16.0, 32.0]), np.array([1.0, 4.0, 16.0])
+    for policy in ("hot", "lru", "random"):
+        h, h_u = resident_fracs(policy, p, slots, n)
+        np.testing.assert_allclose(h_u, slots / 64, rtol=1e-9, err_msg=policy)
+        if policy != "lru":
+            np.testing.assert_allclose(h, slots / 64, rtol=1e-9, err_msg=policy)
+        else:
+            np.testing.assert_array_equal(h, lru_hit_frac(p, slots))
+    h, h_u = resident_fracs("none", p, slots, n)
+    np.testing.assert_array_equal(h, 0.0)
+    np.testing.assert_array_equal(h_u, 0.0)

@@ -320,3 +320,26 @@ def test_trace_that_does_not_match_the_model() -> None:
         trace_unique_experts(trace, 3, np.random.default_rng(0), 5)
     with pytest.raises(SpecError, match="missing"):
         trace_unique_experts(np.array([[0, 0, 1], [1, 1, 1]]), 1, np.random.default_rng(0), 5)
+
+
+def test_cap_and_redistribute_rows_are_independent_and_capped() -> None:
+    """Weights 4:2:1:1 scaled to sum 2 give 1, 0.5, 0.25, 0.25 with no cap; to sum 3 the first
+    caps at 1 and the other 2 spreads as 2:1:1 -> 1, 1, 0.5, 0.5 (the second reaches 1 exactly)."""
+    from elmoe_dse.routing import cap_and_redistribute
+
+    w = np.array([[4.0, 2.0, 1.0, 1.0], [4.0, 2.0, 1.0, 1.0]])
+    two = cap_and_redistribute(w[:1], 2.0, max_rounds=5)
+    np.testing.assert_allclose(two, [[1.0, 0.5, 0.25, 0.25]], rtol=1e-15)
+    three = cap_and_redistribute(w[:1], 3.0, max_rounds=5)
+    np.testing.assert_allclose(three, [[1.0, 1.0, 0.5, 0.5]], rtol=1e-15)
+    both = cap_and_redistribute(w, np.array([[2.0], [3.0]]), max_rounds=5)  # type: ignore[arg-type]
+    np.testing.assert_allclose(both, np.vstack([two, three]), rtol=1e-15)
+
+
+def test_capped_pool_uses_the_zipf_cap_rule() -> None:
+    """The whole pool (C = E) is the router's own vector: the same cap rule as zipf."""
+    from elmoe_dse.routing import capped_pool_probabilities
+
+    p = expert_probabilities(16, 4, "zipf", 2.0)  # its top experts are capped at 1
+    assert p[0] == 1.0
+    np.testing.assert_allclose(capped_pool_probabilities(p, np.array([16.0]))[0], p, rtol=1e-12)

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from elmoe_dse import units
 from elmoe_dse.workload import Footprint
 
 if TYPE_CHECKING:
@@ -64,9 +63,9 @@ class PlatformKnobs:
 
     @classmethod
     def of(cls, knobs: Knobs) -> PlatformKnobs:
-        """The platform's share of a validated knob record (GB converted to bytes here, once)."""
+        """The platform's share of a validated knob record."""
         return cls(
-            hb_capacity_bytes=np.asarray(knobs.hb_capacity_gb, dtype=float) * units.GB,
+            hb_capacity_bytes=knobs.hb_capacity_bytes,
             pe_count=np.asarray(knobs.pe_count, dtype=float),
         )
 

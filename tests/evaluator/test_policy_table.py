@@ -14,8 +14,8 @@ from elmoe_dse.knobs import KNOB_INFO, Knobs
 from elmoe_dse.policies import (
     POLICIES,
     Policy,
+    is_speculative,
     register_policy,
-    speculative_names,
     unregister_policy,
 )
 from elmoe_dse.specs.model import load_model
@@ -31,6 +31,7 @@ EAGLE_NO_CACHE = Policy(
     fixed_pool=False,
     mode_switch=False,
     help="EAGLE draft head, every expert read from the main tier",
+    label="EAGLE-SD without cache",
 )
 
 
@@ -46,7 +47,9 @@ def eagle_no_cache() -> Iterator[Policy]:
 def test_knob_choices_are_the_table() -> None:
     assert KNOB_INFO["policy"].choices == ("auto", *POLICIES)
     assert all(name in KNOB_INFO["policy"].help for name in POLICIES)
-    assert set(speculative_names()) == {n for n, p in POLICIES.items() if p.draft != "none"}
+    assert all(p.label for p in POLICIES.values())
+    assert is_speculative("elastic-sd") and not is_speculative("ar-cache")
+    assert not is_speculative("auto")
 
 
 def test_duplicate_policy_raises() -> None:
@@ -60,7 +63,7 @@ def test_new_policy_row_is_evaluated_end_to_end(eagle_no_cache: Policy) -> None:
     model = load_model("qwen3-30b-a3b")
     p, quality = zipf(model), mt_bench_quality(model)
     knobs = Knobs(batch_size=np.array([1, 4, 16]), draft_length=3, policy=eagle_no_cache.name)
-    assert eagle_no_cache.name in speculative_names()
+    assert is_speculative(eagle_no_cache.name)
     # Without a fast tier the cache is off either way: the new row is eagle-sd exactly.
     xpu = load_platform("xpu")
     new = evaluate(model, xpu, knobs, p, quality=quality)

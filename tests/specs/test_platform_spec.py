@@ -107,5 +107,35 @@ def test_bad_files(tmp_path: Path) -> None:
             load_platform(path)
 
 
+def test_family_sections_have_si_accessors() -> None:
+    pim = load_platform("xpu-pim")
+    nm = pim.near_memory
+    assert nm is not None
+    lp = pim.tiers[nm.tier]
+    expected = nm.internal_bw_multiplier * lp.peak_bw_gb_per_s * 1e9 * nm.bw_efficiency_frac
+    assert nm.internal_bw_bytes_per_s(lp) == pytest.approx(expected, rel=1e-15)
+    assert nm.read_energy_j_per_bit == pytest.approx(nm.read_energy_pj_per_bit * 1e-12)
+    assert nm.peak_ops_per_s("w8a8") == pytest.approx(nm.peak_tops.w8a8 * 1e12)
+    assert nm.energy_j_per_op("w4a8") == pytest.approx(nm.energy_pj_per_op.w4a8 * 1e-12)
+    e8 = load_platform("elmoe3d-8g")
+    die = e8.logic_die
+    assert die is not None
+    # one HB bank per PE: the spec's PEs give the HB tier's peak (32 x 51.2 GB/s = 1638.4 GB/s)
+    assert die.hb_peak_bw_bytes_per_s(die.pe_count) == pytest.approx(1638.4e9, rel=1e-12)
+    link = e8.links["aggregation"]
+    assert link.energy_j_per_bit == pytest.approx(link.energy_pj_per_bit * 1e-12)
+
+
+def test_spec_layer_knows_no_family(tmp_path: Path) -> None:
+    """The schema accepts any family name; the family check belongs to elmoe_dse.platforms."""
+    import json
+
+    data = shipped("xpu")
+    data["family"] = "not-registered"
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    assert load_platform(path).family == "not-registered"
+
+
 def test_list_platforms() -> None:
     assert "elmoe3d-8g" in list_platforms()
