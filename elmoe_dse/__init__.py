@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "elmoe_dse.specs.dataset",
     "list_datasets": "elmoe_dse.specs.dataset",
     "load_acceptance_params": "elmoe_dse.specs.dataset",
+    "Calibration": "elmoe_dse.calibration",
+    "load_calibration": "elmoe_dse.calibration",
     "reproduce": "elmoe_dse.explore.reproduce",
     "ElmoeError": "elmoe_dse.errors",
     "SpecError": "elmoe_dse.errors",

@@ -29,7 +29,14 @@ from elmoe_dse.calibration import (
 from elmoe_dse.cli.main import app
 from elmoe_dse.errors import ElmoeError
 from elmoe_dse.explore.calibrate import CALIBRATION_KEYS, calibrate
-from elmoe_dse.explore.reproduce import FIT_TARGETS, PAPER_TARGETS, load_inputs, reproduce
+from elmoe_dse.explore.reproduce import (
+    FIT_TARGETS,
+    PAPER_TARGETS,
+    load_inputs,
+    reproduce,
+    save_reproduce,
+)
+from elmoe_dse.results import CELLS_FILE, RUN_FILE, SYSTEMS_CSV_FILE, SYSTEMS_FILE
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "reproduce_cells.csv"
 
@@ -178,3 +185,21 @@ def test_a_refit_starts_from_the_given_calibration() -> None:
     for key, cv in shipped.parameters.items():
         assert again.parameters[key].value == pytest.approx(cv.value, rel=1e-9, abs=1e-12), key
     assert again.loss == pytest.approx(shipped.loss, rel=1e-9)
+
+
+def test_save_reproduce_writes_the_tables_and_the_sidecar(tmp_path: Path) -> None:
+    cal = load_calibration()
+    result = reproduce(cal, models=("gpt-oss-20b",), datasets=("mt-bench",))
+    out = tmp_path / "reproduce"
+    written = save_reproduce(result, out)
+    assert [p.name for p in written] == [CELLS_FILE, SYSTEMS_CSV_FILE, SYSTEMS_FILE, RUN_FILE]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / SYSTEMS_FILE), result.systems)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / CELLS_FILE), result.cells, check_dtype=False, rtol=1e-9
+    )
+    record = json.loads((out / RUN_FILE).read_text())
+    assert record["command"] == "reproduce"
+    assert record["calibration"] == json.loads(cal.model_dump_json())
+    assert record["elapsed_s"] == result.elapsed_s > 0
+    assert record["targets"] == [t.as_dict() for t in result.targets]
+    assert not list(out.glob(".*.tmp"))
