@@ -111,7 +111,7 @@ def apply_overrides(
         elif key in model_fields:
             model_data[key] = _parse_scalar(text)
         elif key in platform_paths:
-            _set_path(platform_data, key.split("."), _parse_scalar(text))
+            _set_path(platform_data, split_path(platform_data, key), _parse_scalar(text))
             platform_touched = True
         else:
             valid = sorted(KNOB_INFO) + sorted(model_fields) + sorted(platform_paths)

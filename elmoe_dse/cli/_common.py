@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import typer
+
+from elmoe_dse.render import si as si  # re-exported: the CLI tables format with it
 
 EXIT_USAGE = 2
 
@@ -75,30 +77,3 @@ def progress_bar(
 def print_json(data: Any) -> None:
     """Print JSON to stdout (stable key order)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def si(value: float | None, unit: str) -> str:
-    """Format an SI value with an engineering prefix: 1.23e-3 s -> '1.23 ms'."""
-    if value is None:
-        return "-"
-    if value == 0:
-        return f"0 {unit}"
-    prefixes = [
-        (1e12, "T"),
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-        (1.0, ""),
-        (1e-3, "m"),
-        (1e-6, "µ"),
-        (1e-9, "n"),
-        (1e-12, "p"),
-    ]
-    mag = abs(value)
-    for scale, prefix in prefixes:
-        if mag >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
-
-
-Formatter = Callable[[float | None], str]

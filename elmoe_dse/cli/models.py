@@ -6,7 +6,8 @@ from typing import Any
 
 import typer
 
-from elmoe_dse.cli._common import console, guarded, print_json, si
+from elmoe_dse.cli._common import console, guarded, print_json
+from elmoe_dse.render import si
 
 app = typer.Typer(
     help="MoE models: the shipped specs, or any Hugging Face config.json.", no_args_is_help=True

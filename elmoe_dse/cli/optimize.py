@@ -11,111 +11,125 @@ import typer
 from elmoe_dse.cli._common import console, guarded, progress_bar
 
 if TYPE_CHECKING:
-    from elmoe_dse.explore.optimize import OptimizeResult
+    from elmoe_dse.explore.optimize import OptimizeOptions, OptimizeResult
+    from elmoe_dse.specs.sweep import SweepSpec
 
 EXIT_INTERRUPTED = 130
 
 
+FileArg = Annotated[Path, typer.Argument(help="sweep file (TOML), e.g. sweeps/paper.toml")]
+TrialsOpt = Annotated[
+    int | None,
+    typer.Option("--trials", "-n", min=1, help="completed trials per study [default: the file's]"),
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Optuna RDB URL shared by every worker, e.g. "
+        "postgresql+psycopg2://user:pw@host/db [default: sqlite file OUT/study.db]",
+    ),
+]
+StudyOpt = Annotated[
+    str | None,
+    typer.Option("--study", help="study name prefix (one study per group) [default: name]"),
+]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-j", min=1, help="local worker processes")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="sampler seed [default: the file's]")]
+SamplerOpt = Annotated[
+    str | None, typer.Option("--sampler", help="tpe or random [default: the file's]")
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="output folder [default: results/<name>/optimize]"),
+]
+GridOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--grid/--no-grid",
+        help="score the search against the exhaustive grid [default: if it has at most "
+        "5,000,000 points]",
+    ),
+]
+ShowOpt = Annotated[int, typer.Option("--show", min=1, help="Pareto designs printed per group")]
+
+
 def optimize(
-    file: Annotated[Path, typer.Argument(help="sweep file (TOML), e.g. sweeps/paper.toml")],
-    trials: Annotated[
-        int | None,
-        typer.Option(
-            "--trials", "-n", min=1, help="completed trials per study [default: the file's]"
-        ),
-    ] = None,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            help="Optuna RDB URL shared by every worker, e.g. "
-            "postgresql+psycopg2://user:pw@host/db [default: sqlite file OUT/study.db]",
-        ),
-    ] = None,
-    study: Annotated[
-        str | None,
-        typer.Option("--study", help="study name prefix (one study per group) [default: name]"),
-    ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", "-j", min=1, help="local worker processes")
-    ] = 1,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="sampler seed [default: the file's]")
-    ] = None,
-    sampler: Annotated[
-        str | None, typer.Option("--sampler", help="tpe or random [default: the file's]")
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="output folder [default: results/<name>/optimize]"),
-    ] = None,
-    grid: Annotated[
-        bool | None,
-        typer.Option(
-            "--grid/--no-grid",
-            help="score the search against the exhaustive grid [default: if it has at most "
-            "5,000,000 points]",
-        ),
-    ] = None,
-    show: Annotated[
-        int, typer.Option("--show", min=1, help="Pareto designs printed per group")
-    ] = 8,
+    file: FileArg,
+    trials: TrialsOpt = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    workers: WorkersOpt = 1,
+    seed: SeedOpt = None,
+    sampler: SamplerOpt = None,
+    out: OutOpt = None,
+    grid: GridOpt = None,
+    show: ShowOpt = 8,
 ) -> None:
     """Search FILE's space with Optuna (resumable: run the same command again to continue);
     write results.parquet and run.json; print the best designs per group."""
-    from rich.markup import escape
-
-    from elmoe_dse.cli.sweep import render_pareto
-    from elmoe_dse.explore.optimize import (
-        Interrupted,
-        OptimizeError,
-        run_optimize,
-        save_optimize,
-        study_plans,
-    )
-    from elmoe_dse.explore.sweep import check_out_dir, pareto_groups
+    from elmoe_dse.explore.optimize import resolve_options, save_optimize
+    from elmoe_dse.explore.sweep import check_out_dir
     from elmoe_dse.specs.sweep import load_sweep
 
     with guarded():
-        if sampler is not None and sampler not in ("tpe", "random"):
-            raise OptimizeError(f"--sampler {sampler}: use tpe or random")
         spec = load_sweep(file)
         out_dir = out if out is not None else Path("results") / str(spec.name) / "optimize"
-        check_out_dir(out_dir)
-        n = trials if trials is not None else spec.optimize.trials
-        plans = study_plans(spec, study or str(spec.name))
-        con = console()
-        con.print(
-            f"[bold]{escape(str(spec.name))}[/bold]: {len(plans)} "
-            f"{'study' if len(plans) == 1 else 'studies'} x {n} trials, "
-            f"{workers} worker{'s' if workers > 1 else ''}"
-        )
-        try:
-            with progress_bar("trials") as bar:
-                result = run_optimize(
-                    spec,
-                    out_dir=out_dir,
-                    trials=n,
-                    storage=storage,
-                    study=study,
-                    workers=workers,
-                    seed=seed,
-                    sampler=sampler,
-                    compare_grid=grid,
-                    progress=bar.update,
-                )
-        except Interrupted as err:
-            typer.echo(f"stopped: {err}", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        paths = save_optimize(result, out_dir, sweep_file=str(file))
-        render_studies(result)
-        render_pareto(
-            pareto_groups(result.frame, spec, max_rows=show),
+        options = resolve_options(
             spec,
-            title=f"Best designs found (Pareto-optimal) per {', '.join(spec.group_by) or 'study'}",
+            out_dir=out_dir,
+            trials=trials,
+            storage=storage,
+            study=study,
+            workers=workers,
+            seed=seed,
+            sampler=sampler,
         )
-        for path in paths:
-            con.print(f"wrote {escape(str(path))}", highlight=False)
+        check_out_dir(out_dir)
+        result = _search(spec, options, compare_grid=grid)
+        paths = save_optimize(result, out_dir, sweep_file=str(file))
+        _render(result, show, paths)
+
+
+def _search(
+    spec: SweepSpec, options: OptimizeOptions, *, compare_grid: bool | None
+) -> OptimizeResult:
+    """Announce the studies, run them under a progress bar; exit 130 on Ctrl-C."""
+    from rich.markup import escape
+
+    from elmoe_dse.explore.optimize import Interrupted, run_studies, study_plans
+
+    n_plans = len(study_plans(spec, options.study))
+    workers = options.workers
+    console().print(
+        f"[bold]{escape(str(spec.name))}[/bold]: {n_plans} "
+        f"{'study' if n_plans == 1 else 'studies'} x {options.trials} trials, "
+        f"{workers} worker{'s' if workers > 1 else ''}"
+    )
+    try:
+        with progress_bar("trials") as bar:
+            return run_studies(spec, options, compare_grid=compare_grid, progress=bar.update)
+    except Interrupted as err:
+        typer.echo(f"stopped: {err}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _render(result: OptimizeResult, show: int, paths: list[Path]) -> None:
+    """The studies table, the best designs per group and the files written."""
+    from rich.markup import escape
+
+    from elmoe_dse.cli.sweep import render_pareto
+    from elmoe_dse.explore.sweep import pareto_groups
+
+    spec = result.spec
+    render_studies(result)
+    render_pareto(
+        pareto_groups(result.frame, spec, max_rows=show),
+        spec,
+        title=f"Best designs found (Pareto-optimal) per {', '.join(spec.group_by) or 'study'}",
+    )
+    for path in paths:
+        console().print(f"wrote {escape(str(path))}", highlight=False)
 
 
 def render_studies(result: OptimizeResult) -> None:

@@ -35,13 +35,12 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -53,6 +52,14 @@ from elmoe_dse.explore.pareto import (
     normalized_hypervolume,
     pareto_mask,
     to_minimize,
+)
+from elmoe_dse.explore.storage import (
+    StorageError,
+    default_storage,
+    open_storage,
+    owner_alive,
+    owner_token,
+    redact,
 )
 from elmoe_dse.explore.sweep import (
     PARETO_COLUMN,
@@ -80,7 +87,6 @@ if TYPE_CHECKING:
 STALE_AFTER_S = 300.0
 #: Spaces up to this many grid points are also enumerated to score the search.
 GRID_COMPARE_MAX_POINTS = 5_000_000
-STORAGE_FILE = "study.db"
 OWNER_ATTR = "elmoe_dse.worker"
 SWEEP_HASH_ATTR = "elmoe_dse.sweep_hash"
 
@@ -271,90 +277,12 @@ def run_trial(
 # ----------------------------------------------------------------------------------------------
 
 
-def default_storage(out_dir: Path) -> str:
-    return f"sqlite:///{(out_dir / STORAGE_FILE).resolve()}"
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage. SQLite files use write-ahead logging (readers never block the
-    writer; crash-safe) and wait up to 60 s for a lock instead of failing at once."""
-    import optuna
-
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 60}
-        _sqlite_wal(url)
+def _open(url: str) -> optuna.storages.RDBStorage:
+    """:func:`~elmoe_dse.explore.storage.open_storage`, failing as :class:`OptimizeError`."""
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as err:  # sqlalchemy raises many types; all mean "cannot use this URL"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise OptimizeError(
-            f"--storage {redact(url)}: cannot open the storage ({first}); give a reachable "
-            "Optuna RDB URL such as sqlite:///study.db or postgresql+psycopg2://user@host/db"
-        ) from None
-    if url.startswith("sqlite"):
-        from sqlalchemy import event
-
-        event.listen(storage.engine, "connect", _sqlite_pragmas)
-        storage.engine.dispose()  # reconnect with the pragmas
-    return storage
-
-
-def _sqlite_wal(url: str) -> None:
-    """Switch a SQLite file to write-ahead logging (persistent in the file)."""
-    import sqlite3
-
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    if not path or path.startswith(":memory:"):
-        return
-    try:
-        with sqlite3.connect(path, timeout=60) as con:
-            con.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.Error as err:
-        raise OptimizeError(
-            f"--storage {url}: cannot open the SQLite file ({err}); choose a writable path"
-        ) from None
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def redact(url: str) -> str:
-    """The URL without its password."""
-    return __import__("re").sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-
-
-def owner_token() -> str:
-    """This process as ``host:pid:start`` (start time in clock ticks: guards against pid reuse)."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
-
-
-def _start_ticks(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "?"
-
-
-def owner_alive(token: str) -> bool | None:
-    """True/False for an owner on this host; None when it cannot be checked (another host)."""
-    host, _, rest = token.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return None
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return start == "?" or _start_ticks(pid) in (start, "?")
+        return open_storage(url)
+    except StorageError as err:
+        raise OptimizeError(str(err)) from None
 
 
 def is_dead(trial: optuna.trial.FrozenTrial, now: float) -> bool:
@@ -438,7 +366,7 @@ def run_worker(task: WorkerTask, tick: Callable[[], None] | None = None) -> int:
     from optuna.trial import TrialState, create_trial
 
     quiet_optuna()
-    storage = open_storage(task.storage)
+    storage = _open(task.storage)
     token = owner_token()
     done = 0
     for plan in task.plans:
@@ -526,7 +454,7 @@ class OptimizeResult:
 
     spec: SweepSpec
     frame: pd.DataFrame
-    studies: list[dict[str, Any]]
+    studies: list[StudyRecord]
     storage: str
     trials_requested: int
     rejected: Counter[str] = field(default_factory=Counter)
@@ -562,7 +490,7 @@ def prepare_studies(
     import optuna
 
     quiet_optuna()
-    storage = open_storage(storage_url)
+    storage = _open(storage_url)
     digest = sweep_digest(spec)
     directions = [o.direction for o in spec.objectives]
     for plan in plans:
@@ -590,6 +518,68 @@ def sweep_digest(spec: SweepSpec) -> str:
     return spec_hash(data)
 
 
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """A run's settings after the caller's values override the sweep file's (resolved once)."""
+
+    out_dir: Path  # output folder; the default SQLite storage lives there
+    storage: str  # the Optuna RDB URL
+    default_storage: bool  # the storage is the default SQLite file in out_dir
+    study: str  # study-name prefix; one study per group
+    trials: int  # COMPLETE trials per study
+    workers: int  # local worker processes sharing the storage
+    seed: int
+    sampler: str  # "tpe" or "random"
+
+
+SAMPLERS = ("tpe", "random")
+
+
+def resolve_options(
+    spec: SweepSpec,
+    *,
+    out_dir: Path,
+    trials: int | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+    workers: int = 1,
+    seed: int | None = None,
+    sampler: str | None = None,
+) -> OptimizeOptions:
+    """Each value given here (a CLI flag) over the sweep file's; None takes the file's.
+
+    Args:
+        spec: the sweep (its ``[optimize] trials``, ``sampler``, ``seed`` and ``name``).
+        out_dir: output folder; the default SQLite storage lives there.
+        trials: COMPLETE trials per study (default: the file's ``[optimize] trials``).
+        storage: an Optuna RDB URL (default: ``sqlite:///<out_dir>/study.db``).
+        study: study-name prefix (default: the sweep's name); one study per group.
+        workers: local worker processes sharing the storage.
+        seed: sampler seed (default: the file's ``seed``).
+        sampler: ``tpe`` or ``random`` (default: the file's).
+
+    Raises:
+        OptimizeError: fewer than 1 trial or worker, an unknown sampler.
+    """
+    n = trials if trials is not None else spec.optimize.trials
+    if n < 1:
+        raise OptimizeError(f"--trials {n}: give at least 1")
+    if workers < 1:
+        raise OptimizeError(f"--workers {workers}: give at least 1")
+    if sampler is not None and sampler not in SAMPLERS:
+        raise OptimizeError(f"--sampler {sampler}: use tpe or random")
+    return OptimizeOptions(
+        out_dir=out_dir,
+        storage=storage or default_storage(out_dir),
+        default_storage=storage is None,
+        study=study or str(spec.name),
+        trials=n,
+        workers=workers,
+        seed=spec.seed if seed is None else seed,
+        sampler=sampler or spec.optimize.sampler,
+    )
+
+
 def run_optimize(
     spec: SweepSpec,
     *,
@@ -603,17 +593,33 @@ def run_optimize(
     compare_grid: bool | None = None,
     progress: Progress | None = None,
 ) -> OptimizeResult:
-    """Run (or resume) the studies of ``spec`` to ``trials`` COMPLETE trials each, then tabulate.
+    """:func:`run_studies` with the options of :func:`resolve_options` (same arguments)."""
+    options = resolve_options(
+        spec,
+        out_dir=out_dir,
+        trials=trials,
+        storage=storage,
+        study=study,
+        workers=workers,
+        seed=seed,
+        sampler=sampler,
+    )
+    return run_studies(spec, options, compare_grid=compare_grid, progress=progress)
+
+
+def run_studies(
+    spec: SweepSpec,
+    options: OptimizeOptions,
+    *,
+    compare_grid: bool | None = None,
+    progress: Progress | None = None,
+) -> OptimizeResult:
+    """Run (or resume) the studies of ``spec`` to ``options.trials`` COMPLETE trials each, then
+    tabulate.
 
     Args:
         spec: the sweep (space, objectives, constraints, grouping).
-        out_dir: output folder; the default SQLite storage lives there.
-        trials: COMPLETE trials per study (default: the file's ``[optimize] trials``).
-        storage: an Optuna RDB URL (default: ``sqlite:///<out_dir>/study.db``).
-        study: study-name prefix (default: the sweep's name); one study per group.
-        workers: local worker processes sharing the storage.
-        seed: sampler seed (default: the file's ``seed``).
-        sampler: ``tpe`` or ``random`` (default: the file's).
+        options: from :func:`resolve_options`.
         compare_grid: score against the exhaustive grid (default: if it has at most
             :data:`GRID_COMPARE_MAX_POINTS` points).
         progress: ``progress(done, total)`` called as trials complete.
@@ -623,54 +629,59 @@ def run_optimize(
         OptimizeError: storage or worker failures.
     """
     start = time.perf_counter()
-    n = trials if trials is not None else spec.optimize.trials
-    if n < 1:
-        raise OptimizeError(f"--trials {n}: give at least 1")
-    if workers < 1:
-        raise OptimizeError(f"--workers {workers}: give at least 1")
-    if storage is None:
+    if options.default_storage:
         from elmoe_dse.results import ensure_dir
 
-        ensure_dir(out_dir)
-    url = storage or default_storage(out_dir)
-    plans = study_plans(spec, study or str(spec.name))
-    rdb = prepare_studies(spec, url, plans)
+        ensure_dir(options.out_dir)
+    plans = study_plans(spec, options.study)
+    rdb = prepare_studies(spec, options.storage, plans)
     task = WorkerTask(
         spec=spec,
-        storage=url,
+        storage=options.storage,
         plans=tuple(plans),
-        trials=n,
-        seed=spec.seed if seed is None else seed,
-        sampler=sampler or spec.optimize.sampler,
+        trials=options.trials,
+        seed=options.seed,
+        sampler=options.sampler,
         worker=0,
     )
-    total = n * len(plans)
     t_search = time.perf_counter()
-    done = [_complete_total(rdb, plans)]
-
-    def tick() -> None:
-        done[0] += 1
-        if progress is not None:
-            progress(min(done[0], total), total)
-
     try:
-        if progress is not None:
-            progress(min(done[0], total), total)
-        if workers == 1:
-            run_worker(task, tick)
-        else:
-            run_processes(task, workers, rdb, plans, progress)
-        settle(task, rdb, plans, tick)
+        search(task, options.workers, rdb, progress)
         search_s = time.perf_counter() - t_search
-        result = tabulate(spec, rdb, plans, url, n, compare_grid=compare_grid)
+        result = tabulate(spec, rdb, plans, options.storage, task.trials, compare_grid=compare_grid)
     except KeyboardInterrupt:
-        raise Interrupted(_complete_total(rdb, plans), total) from None
+        raise Interrupted(_complete_total(rdb, plans), task.trials * len(plans)) from None
     result.timing_s = {
         "search_s": search_s,
         "total_s": time.perf_counter() - start,
         **result.timing_s,
     }
     return result
+
+
+def search(
+    task: WorkerTask,
+    workers: int,
+    storage: optuna.storages.RDBStorage,
+    progress: Progress | None,
+) -> None:
+    """Run the task's trials here (one worker) or in ``workers`` processes, then settle."""
+    plans = task.plans
+    total = task.trials * len(plans)
+    done = [_complete_total(storage, plans)]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(min(done[0], total), total)
+
+    if progress is not None:
+        progress(min(done[0], total), total)
+    if workers == 1:
+        run_worker(task, tick)
+    else:
+        run_processes(task, workers, storage, plans, progress)
+    settle(task, storage, plans, tick)
 
 
 def settle(
@@ -778,6 +789,141 @@ def run_processes(
 # ----------------------------------------------------------------------------------------------
 
 
+class StudyRecord(TypedDict):
+    """One study's line in ``run.json`` ``studies`` (and :attr:`OptimizeResult.studies`).
+
+    The keys are read back by ``elmoe-dse plot`` (``plots/optimize.py``, ``plots/figures.py``),
+    the report (``report.py``) and the CLI table; keep them stable. The hypervolume keys are
+    present once the study has a feasible trial or the grid front is known; the ``grid_*`` keys
+    and ``hypervolume_fraction_of_grid`` only when the grid was enumerated.
+    """
+
+    study: str  # the storage name of the study
+    group: dict[str, Param]  # the group's axis values, by results column
+    complete_trials: int
+    feasible_trials: int  # COMPLETE trials kept in the table
+    normalization: NotRequired[str]  # "grid front" or "study front": what scales the volume
+    hypervolume: NotRequired[float]  # of the feasible front after the last trial
+    hypervolume_history: NotRequired[list[float]]  # after each trial, in trial order
+    trial_numbers: NotRequired[list[int]]  # the Optuna numbers of those trials
+    scale: NotRequired[dict[str, Any]]  # HVScale: ideal, nadir, margin
+    grid_pareto_points: NotRequired[int]
+    grid_hypervolume: NotRequired[float]  # of the grid's front, same scale
+    hypervolume_fraction_of_grid: NotRequired[float]  # hypervolume / grid_hypervolume
+
+
+@dataclass(frozen=True)
+class StudyTrials:
+    """A study's COMPLETE trials re-evaluated: loss values (minimized) and which were kept."""
+
+    plan: StudyPlan
+    trial_numbers: list[int]
+    loss: np.ndarray  # (trials, objectives); NaN where not kept
+    kept: np.ndarray  # (trials,) bool
+
+
+def complete_trials(
+    storage: optuna.storages.RDBStorage, plan: StudyPlan
+) -> list[optuna.trial.FrozenTrial]:
+    """The study's COMPLETE trials in trial-number order."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name=plan.name, storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    return sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.number)
+
+
+def evaluate_trials(
+    spec: SweepSpec,
+    plan: StudyPlan,
+    trials: Sequence[optuna.trial.FrozenTrial],
+    rejected: Counter[str],
+) -> tuple[list[dict[str, np.ndarray]], StudyTrials]:
+    """Re-evaluate trials (vectorized per categorical combination): table blocks of the kept
+    points (with study and trial number) and their loss values; rejections counted."""
+    points = [point_from_params(plan, t.params) for t in trials]
+    numbers = np.asarray([t.number for t in trials], dtype=np.int64)
+    loss = np.full((len(points), len(spec.objectives)), np.nan)
+    kept_all = np.zeros(len(points), dtype=bool)
+    blocks = []
+    for combo, numeric, rows in split_point(points):
+        block = evaluate_block(spec, combo, numeric)
+        kept = block.kept
+        rows_arr = np.asarray(rows)
+        if kept.any():
+            cols = {k: v[kept] for k, v in block.columns.items()}
+            cols[f"{META}study"] = np.full(int(kept.sum()), plan.name, dtype=object)
+            cols[f"{META}trial_number"] = numbers[rows_arr[kept]]
+            blocks.append(cols)
+            loss[rows_arr[kept]] = to_minimize(
+                np.column_stack([cols[o.metric] for o in spec.objectives]),
+                [o.sign for o in spec.objectives],
+            )
+            kept_all[rows_arr[kept]] = True
+        rejected.update(Counter(block.reasons[~kept].tolist()))
+    return blocks, StudyTrials(plan, [int(x) for x in numbers], loss, kept_all)
+
+
+def flagged_table(blocks: list[dict[str, np.ndarray]], spec: SweepSpec) -> pd.DataFrame:
+    """The results table with its Pareto column."""
+    frame = table(blocks)
+    if frame.empty:
+        frame[PARETO_COLUMN] = np.zeros(0, dtype=bool)
+    else:
+        frame[PARETO_COLUMN] = pareto_column(frame, spec)
+    return frame
+
+
+def normalization(
+    grid_front: np.ndarray | None, feasible: np.ndarray
+) -> tuple[HVScale, str] | None:
+    """The hypervolume scale and its name: the grid's front if known, else the study's own."""
+    if grid_front is not None and len(grid_front):
+        return HVScale.of_front(grid_front), "grid front"
+    if len(feasible):
+        return HVScale.of_front(feasible), "study front"
+    return None
+
+
+def study_record(
+    study: StudyTrials, grid_front: np.ndarray | None
+) -> tuple[StudyRecord, np.ndarray | None]:
+    """The study's record and its hypervolume after each trial (None without a scale)."""
+    plan, kept = study.plan, study.kept
+    record: StudyRecord = {
+        "study": plan.name,
+        "group": {axis_column(k): v for k, v in plan.group.items()},
+        "complete_trials": len(study.trial_numbers),
+        "feasible_trials": int(kept.sum()),
+    }
+    scaled = normalization(grid_front, study.loss[kept])
+    if scaled is None:
+        return record, None
+    scale, record["normalization"] = scaled
+    history = hypervolume_history(np.where(kept[:, None], study.loss, np.nan), scale)
+    record["hypervolume"] = float(history[-1]) if len(history) else 0.0
+    record["hypervolume_history"] = [float(h) for h in history]
+    record["trial_numbers"] = study.trial_numbers
+    record["scale"] = {"ideal": scale.ideal, "nadir": scale.nadir, "margin": scale.margin}
+    if grid_front is not None and len(grid_front):
+        grid_hv = normalized_hypervolume(grid_front, scale)
+        record["grid_pareto_points"] = len(grid_front)
+        record["grid_hypervolume"] = grid_hv
+        record["hypervolume_fraction_of_grid"] = (
+            record["hypervolume"] / grid_hv if grid_hv > 0 else math.nan
+        )
+    return record, history
+
+
+def _plan_grid_key(plan: StudyPlan) -> tuple[Any, ...]:
+    """The key of the plan's group in :func:`grid_reference`."""
+    key = tuple(
+        scenario_id(name, str(v)) if name in SCENARIO_AXES else v for name, v in plan.group.items()
+    )
+    return _group_key(key)
+
+
 def tabulate(
     spec: SweepSpec,
     storage: optuna.storages.RDBStorage,
@@ -788,84 +934,29 @@ def tabulate(
     compare_grid: bool | None,
 ) -> OptimizeResult:
     """Re-evaluate every COMPLETE trial (vectorized), flag Pareto fronts, score hypervolume."""
-    import optuna
-    from optuna.trial import TrialState
-
     t0 = time.perf_counter()
     blocks: list[dict[str, np.ndarray]] = []
     rejected: Counter[str] = Counter()
-    per_study: list[tuple[StudyPlan, list[int], np.ndarray, np.ndarray]] = []  # loss, kept
+    per_study: list[StudyTrials] = []
     for plan in plans:
-        study = optuna.load_study(study_name=plan.name, storage=storage)
-        complete = sorted(
-            (t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE),
-            key=lambda t: t.number,
-        )
-        points = [point_from_params(plan, t.params) for t in complete]
-        numbers = np.asarray([t.number for t in complete], dtype=np.int64)
-        loss = np.full((len(points), len(spec.objectives)), np.nan)
-        kept_all = np.zeros(len(points), dtype=bool)
-        for combo, numeric, rows in split_point(points):
-            block = evaluate_block(spec, combo, numeric)
-            kept = block.kept
-            rows_arr = np.asarray(rows)
-            if kept.any():
-                cols = {k: v[kept] for k, v in block.columns.items()}
-                cols[f"{META}study"] = np.full(int(kept.sum()), plan.name, dtype=object)
-                cols[f"{META}trial_number"] = numbers[rows_arr[kept]]
-                blocks.append(cols)
-                loss[rows_arr[kept]] = to_minimize(
-                    np.column_stack([cols[o.metric] for o in spec.objectives]),
-                    [o.sign for o in spec.objectives],
-                )
-                kept_all[rows_arr[kept]] = True
-            rejected.update(Counter(block.reasons[~kept].tolist()))
-        per_study.append((plan, [int(x) for x in numbers], loss, kept_all))
-    frame = table(blocks)
-    if frame.empty:
-        frame[PARETO_COLUMN] = np.zeros(0, dtype=bool)
-    else:
-        frame[PARETO_COLUMN] = pareto_column(frame, spec)
+        study_blocks, study = evaluate_trials(spec, plan, complete_trials(storage, plan), rejected)
+        blocks += study_blocks
+        per_study.append(study)
+    frame = flagged_table(blocks, spec)
     table_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     grid_fronts = grid_reference(spec, compare_grid)
     studies = []
     hv_by_trial: dict[tuple[str, int], float] = {}
-    for plan, trial_numbers, loss, kept in per_study:
-        key = tuple(
-            scenario_id(name, str(v)) if name in SCENARIO_AXES else v
-            for name, v in plan.group.items()
+    for study in per_study:
+        grid_front = (
+            grid_fronts.get(_plan_grid_key(study.plan)) if grid_fronts is not None else None
         )
-        grid_front = grid_fronts.get(_group_key(key)) if grid_fronts is not None else None
-        feasible = loss[kept]
-        record: dict[str, Any] = {
-            "study": plan.name,
-            "group": {axis_column(k): v for k, v in plan.group.items()},
-            "complete_trials": len(trial_numbers),
-            "feasible_trials": int(kept.sum()),
-        }
-        scale: HVScale | None = None
-        if grid_front is not None and len(grid_front):
-            scale = HVScale.of_front(grid_front)
-            record["normalization"] = "grid front"
-        elif len(feasible):
-            scale = HVScale.of_front(feasible)
-            record["normalization"] = "study front"
-        if scale is not None:
-            history = hypervolume_history(np.where(kept[:, None], loss, np.nan), scale)
-            record["hypervolume"] = float(history[-1]) if len(history) else 0.0
-            record["hypervolume_history"] = [float(h) for h in history]
-            record["trial_numbers"] = trial_numbers
-            record["scale"] = {"ideal": scale.ideal, "nadir": scale.nadir, "margin": scale.margin}
-            hv_by_trial.update(zip(((plan.name, n) for n in trial_numbers), history, strict=True))
-            if grid_front is not None and len(grid_front):
-                grid_hv = normalized_hypervolume(grid_front, scale)
-                record["grid_pareto_points"] = len(grid_front)
-                record["grid_hypervolume"] = grid_hv
-                record["hypervolume_fraction_of_grid"] = (
-                    record["hypervolume"] / grid_hv if grid_hv > 0 else math.nan
-                )
+        record, history = study_record(study, grid_front)
+        if history is not None:
+            names = ((study.plan.name, n) for n in study.trial_numbers)
+            hv_by_trial.update(zip(names, history, strict=True))
         studies.append(record)
     if not frame.empty:
         frame[f"{META}study_hypervolume"] = [

@@ -11,7 +11,7 @@ record:
   ``deepseek_v3``, ``glm4_moe``, ``glm4_moe_lite``, ``gpt_oss``, ``mixtral``, ``phimoe``,
   ``olmoe``).
 
-Parameter counts (design doc MODEL.md section 2) are pure integer functions of the spec. Symbols
+Parameter counts (docs/model.md §2) are pure integer functions of the spec. Symbols
 used in the docstrings: d = hidden_size, L = num_layers, V = vocab_size, H = num_attention_heads,
 KV = num_kv_heads, hd = head_dim, E = num_experts, k = experts_per_token, f =
 moe_intermediate_size. Every norm is an RMSNorm with a weight vector and no bias (PhiMoE's
@@ -23,6 +23,8 @@ model and are never counted.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -361,20 +363,7 @@ class ModelSpec(Spec):
 
 # ---- Hugging Face config.json ----------------------------------------------------------------
 
-_SUPPORTED_TYPES = (
-    "deepseek_v2",
-    "deepseek_v3",
-    "glm4_moe",
-    "glm4_moe_lite",
-    "gpt_oss",
-    "mixtral",
-    "olmoe",
-    "phimoe",
-    "qwen2_moe",
-    "qwen3_moe",
-)
 _EXPERT_COUNT_KEYS = ("num_experts", "n_routed_experts", "num_local_experts")
-_MLA_TYPES = ("deepseek_v2", "deepseek_v3", "glm4_moe_lite")
 
 
 class _HFReader:
@@ -522,26 +511,8 @@ def _reject_unsupported(config: dict[str, Any], model_type: str, where: str) -> 
     )
 
 
-def from_hf_config(
-    config: dict[str, Any], *, id: str, source: str, path: str | None = None
-) -> ModelSpec:
-    """Map a Hugging Face ``config.json`` (already parsed) onto a :class:`ModelSpec`.
-
-    Field mapping, per model_type: routed experts from ``num_experts`` (Qwen, OLMoE),
-    ``n_routed_experts`` (DeepSeek, GLM) or ``num_local_experts`` (Mixtral, PhiMoE, GPT-OSS);
-    top-k from ``num_experts_per_tok``; expert width from ``moe_intermediate_size`` (Qwen,
-    DeepSeek, GLM) or ``intermediate_size`` (Mixtral, PhiMoE, GPT-OSS, OLMoE). DeepSeek/GLM shared
-    experts are ``n_shared_experts`` of width ``moe_intermediate_size``; Qwen2-MoE has one gated
-    shared expert of ``shared_expert_intermediate_size``. Leading dense layers come from
-    ``first_k_dense_replace`` / ``moe_layer_freq`` or ``mlp_only_layers`` /
-    ``decoder_sparse_step``, with width ``intermediate_size``; dense layers elsewhere than at the
-    start are rejected. ``head_dim`` defaults to hidden / heads and ``num_key_value_heads`` to
-    the head count. The card fields are 0 with card_source "not given".
-
-    ``path`` (else ``source``) names the file in error messages. Every failure a config can
-    cause raises :class:`SpecError` naming the HF key.
-    """
-    where = path if path is not None else source
+def _check_model_type(config: dict[str, Any], where: str) -> str:
+    """The config's model_type, if supported; else the SpecError the config deserves."""
     if not isinstance(config, dict):
         raise SpecError("expected a JSON object (a config.json)", path=where)
     raw_type = config.get("model_type")
@@ -551,21 +522,23 @@ def from_hf_config(
         raise SpecError(f"expected a string, got {raw_type!r}", path=where, field="model_type")
     if raw_type not in _SUPPORTED_TYPES:
         _reject_unsupported(config, raw_type, where)
-    mt = raw_type
-    r = _HFReader(config, mt, where)
     for key in _EXPERT_COUNT_KEYS:
         if config.get(key) == 0 and not any(config.get(k) for k in _EXPERT_COUNT_KEYS):
-            raise _dense_model_error(mt, where, key)
+            raise _dense_model_error(raw_type, where, key)
+    return raw_type
 
+
+def _common_fields(r: _HFReader, *, id: str, source: str) -> dict[str, Any]:
+    """The fields every model_type maps the same way (sizes, experts, card placeholders)."""
     hidden = r.integer("hidden_size")
     num_layers = r.integer("num_hidden_layers")
     heads = r.integer("num_attention_heads")
-    data: dict[str, Any] = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "id": id,
         "display_name": id,
         "source": source,
-        "model_type": mt,
+        "model_type": r.model_type,
         "hidden_size": hidden,
         "num_layers": num_layers,
         "vocab_size": r.integer("vocab_size"),
@@ -578,96 +551,215 @@ def from_hf_config(
         "card_source": "not given",
     }
 
-    # attention
-    if mt in _MLA_TYPES:
-        nope = r.integer("qk_nope_head_dim")
-        rope = r.integer("qk_rope_head_dim")
-        data |= {
-            "attention_kind": "mla",
-            "num_kv_heads": heads,  # MLA: every head has its own k and v, rebuilt from the latent
-            "head_dim": nope + rope,
-            "q_lora_rank": r.integer("q_lora_rank", 0, minimum=0),
-            "kv_lora_rank": r.integer("kv_lora_rank"),
-            "qk_nope_head_dim": nope,
-            "qk_rope_head_dim": rope,
-            "v_head_dim": r.integer("v_head_dim"),
-        }
-        if r.flag("attention_bias", False):
-            raise r.fail(
-                "attention_bias", "biases in MLA are not modelled; only false is supported"
-            )
-    else:
-        if "head_dim" in config and config["head_dim"] is not None:
-            head_dim = r.integer("head_dim")
-        elif hidden % heads == 0:
-            head_dim = hidden // heads
-        else:
-            raise r.fail("head_dim", "required when hidden_size is not a multiple of the heads")
-        data |= {
-            "attention_kind": "gqa",
-            "num_kv_heads": r.integer("num_key_value_heads", heads),
-            "head_dim": head_dim,
-        }
-        if mt == "qwen2_moe":
-            data["attention_bias"] = r.flag("qkv_bias", True)  # q/k/v bias=True in HF Qwen2-MoE
-        elif mt in ("gpt_oss", "phimoe"):
-            bias = r.flag("attention_bias", mt == "gpt_oss")
-            data["attention_bias"] = bias
-            data["attention_out_bias"] = bias  # q, k, v and o all take config.attention_bias
-        elif mt in ("qwen3_moe", "olmoe"):
-            bias = r.flag("attention_bias", False)
-            data["attention_bias"] = bias
-            data["attention_out_bias"] = bias  # HF: q, k, v and o all take attention_bias
-        elif mt == "glm4_moe":
-            data["attention_bias"] = r.flag("attention_bias", False)  # q/k/v only; o has none
-        if mt == "qwen3_moe" or (mt == "glm4_moe" and r.flag("use_qk_norm", False)):
-            data["qk_norm"] = "per_head"
-        elif mt == "olmoe":
-            data["qk_norm"] = "full"
-        data["attention_sinks"] = mt == "gpt_oss"
-    window, n_sliding = _sliding_layers(r, num_layers)
-    data |= {"sliding_window": window, "num_sliding_layers": n_sliding}
 
-    # FFN: routed, shared, dense
-    if mt in ("qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "glm4_moe", "glm4_moe_lite"):
-        data["moe_intermediate_size"] = r.integer("moe_intermediate_size")
+# ---- attention, per model_type: (reader, hidden, heads) -> ModelSpec fields -----------------
+
+
+def _mla_attention(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """DeepSeek-V2/V3, GLM-4.7-Flash: multi-head latent attention, no biases."""
+    nope = r.integer("qk_nope_head_dim")
+    rope = r.integer("qk_rope_head_dim")
+    data = {
+        "attention_kind": "mla",
+        "num_kv_heads": heads,  # MLA: every head has its own k and v, rebuilt from the latent
+        "head_dim": nope + rope,
+        "q_lora_rank": r.integer("q_lora_rank", 0, minimum=0),
+        "kv_lora_rank": r.integer("kv_lora_rank"),
+        "qk_nope_head_dim": nope,
+        "qk_rope_head_dim": rope,
+        "v_head_dim": r.integer("v_head_dim"),
+    }
+    if r.flag("attention_bias", False):
+        raise r.fail("attention_bias", "biases in MLA are not modelled; only false is supported")
+    return data
+
+
+def _gqa_shape(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """Grouped-query attention: head_dim (default hidden / heads) and the KV heads."""
+    if "head_dim" in r.config and r.config["head_dim"] is not None:
+        head_dim = r.integer("head_dim")
+    elif hidden % heads == 0:
+        head_dim = hidden // heads
     else:
-        data["moe_intermediate_size"] = r.integer("intermediate_size")
-    if mt in ("qwen2_moe", "qwen3_moe"):
-        n_dense = _qwen_dense_layers(r, num_layers)
-    elif mt in ("deepseek_v2", "deepseek_v3", "glm4_moe", "glm4_moe_lite"):
-        n_dense = _deepseek_dense_layers(r, num_layers)
-    else:
-        n_dense = 0
+        raise r.fail("head_dim", "required when hidden_size is not a multiple of the heads")
+    return {
+        "attention_kind": "gqa",
+        "num_kv_heads": r.integer("num_key_value_heads", heads),
+        "head_dim": head_dim,
+        "attention_sinks": False,
+    }
+
+
+def _mixtral_attention(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """Mixtral: GQA without biases or q/k norms."""
+    return _gqa_shape(r, hidden, heads)
+
+
+def _qwen2_attention(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """Qwen2-MoE: q/k/v bias=True in HF Qwen2-MoE (key qkv_bias); o has none."""
+    return _gqa_shape(r, hidden, heads) | {"attention_bias": r.flag("qkv_bias", True)}
+
+
+def _all_bias(r: _HFReader, default: bool) -> dict[str, Any]:
+    """HF: q, k, v and o all take config.attention_bias."""
+    bias = r.flag("attention_bias", default)
+    return {"attention_bias": bias, "attention_out_bias": bias}
+
+
+def _gpt_oss_attention(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """GPT-OSS: biases on q, k, v and o (default on) and one sink logit per head."""
+    return _gqa_shape(r, hidden, heads) | _all_bias(r, True) | {"attention_sinks": True}
+
+
+def _phimoe_attention(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """PhiMoE: optional biases on q, k, v and o."""
+    return _gqa_shape(r, hidden, heads) | _all_bias(r, False)
+
+
+def _qwen3_attention(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """Qwen3-MoE: optional biases on q, k, v and o; per-head q/k RMSNorm."""
+    return _gqa_shape(r, hidden, heads) | _all_bias(r, False) | {"qk_norm": "per_head"}
+
+
+def _olmoe_attention(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """OLMoE: optional biases on q, k, v and o; q/k RMSNorm over the whole projection."""
+    return _gqa_shape(r, hidden, heads) | _all_bias(r, False) | {"qk_norm": "full"}
+
+
+def _glm4_attention(r: _HFReader, hidden: int, heads: int) -> dict[str, Any]:
+    """GLM-4.x MoE: optional q/k/v biases (o has none); per-head q/k norm if use_qk_norm."""
+    data = _gqa_shape(r, hidden, heads) | {"attention_bias": r.flag("attention_bias", False)}
+    if r.flag("use_qk_norm", False):
+        data["qk_norm"] = "per_head"
+    return data
+
+
+# ---- shared experts and router bias, per model_type -----------------------------------------
+
+
+def _no_shared(r: _HFReader, expert_width: int) -> dict[str, Any]:
+    return {}
+
+
+def _qwen2_shared(r: _HFReader, expert_width: int) -> dict[str, Any]:
+    """Qwen2-MoE: one sigmoid-gated shared expert of shared_expert_intermediate_size."""
+    width = r.integer("shared_expert_intermediate_size", minimum=0)
+    if width == 0:
+        return {}
+    return {
+        "num_shared_experts": 1,
+        "shared_expert_intermediate_size": width,
+        "shared_expert_gate": True,
+    }
+
+
+def _deepseek_shared(r: _HFReader, expert_width: int) -> dict[str, Any]:
+    """DeepSeek/GLM: n_shared_experts shared experts as wide as a routed expert."""
+    n_shared = r.integer("n_shared_experts", 0, minimum=0)
+    if n_shared == 0:
+        return {}
+    return {"num_shared_experts": n_shared, "shared_expert_intermediate_size": expert_width}
+
+
+def _no_dense(r: _HFReader, num_layers: int) -> int:
+    return 0
+
+
+def _no_router_bias(r: _HFReader) -> bool:
+    return False
+
+
+def _always_router_bias(r: _HFReader) -> bool:
+    return True
+
+
+def _deepseek_v2_router_bias(r: _HFReader) -> bool:
+    """DeepSeek-V2 registers e_score_correction_bias only with the noaux_tc top-k method."""
+    return r.text("topk_method", "greedy") == "noaux_tc"
+
+
+@dataclass(frozen=True)
+class _HFMapper:
+    """How one Hugging Face model_type maps onto ModelSpec fields.
+
+    ``router_bias``: GPT-OSS router bias; DeepSeek-V3 / GLM-4.x e_score_correction_bias (always
+    registered by HF); DeepSeek-V2 only with the noaux_tc top-k method.
+    """
+
+    attention: Callable[[_HFReader, int, int], dict[str, Any]]
+    expert_width_key: str  # the HF key of one routed expert's FFN width
+    dense_layers: Callable[[_HFReader, int], int]
+    shared_experts: Callable[[_HFReader, int], dict[str, Any]]
+    router_bias: Callable[[_HFReader], bool] = _no_router_bias
+    expert_bias: bool = False
+
+
+_HF_MAPPERS: dict[str, _HFMapper] = {
+    "deepseek_v2": _HFMapper(
+        _mla_attention,
+        "moe_intermediate_size",
+        _deepseek_dense_layers,
+        _deepseek_shared,
+        _deepseek_v2_router_bias,
+    ),
+    "deepseek_v3": _HFMapper(
+        _mla_attention,
+        "moe_intermediate_size",
+        _deepseek_dense_layers,
+        _deepseek_shared,
+        _always_router_bias,
+    ),
+    "glm4_moe": _HFMapper(
+        _glm4_attention,
+        "moe_intermediate_size",
+        _deepseek_dense_layers,
+        _deepseek_shared,
+        _always_router_bias,
+    ),
+    "glm4_moe_lite": _HFMapper(
+        _mla_attention,
+        "moe_intermediate_size",
+        _deepseek_dense_layers,
+        _deepseek_shared,
+        _always_router_bias,
+    ),
+    "gpt_oss": _HFMapper(
+        _gpt_oss_attention,
+        "intermediate_size",
+        _no_dense,
+        _no_shared,
+        _always_router_bias,
+        expert_bias=True,
+    ),
+    "mixtral": _HFMapper(_mixtral_attention, "intermediate_size", _no_dense, _no_shared),
+    "olmoe": _HFMapper(_olmoe_attention, "intermediate_size", _no_dense, _no_shared),
+    "phimoe": _HFMapper(_phimoe_attention, "intermediate_size", _no_dense, _no_shared),
+    "qwen2_moe": _HFMapper(
+        _qwen2_attention, "moe_intermediate_size", _qwen_dense_layers, _qwen2_shared
+    ),
+    "qwen3_moe": _HFMapper(
+        _qwen3_attention, "moe_intermediate_size", _qwen_dense_layers, _no_shared
+    ),
+}
+
+
+_SUPPORTED_TYPES = tuple(sorted(_HF_MAPPERS))
+
+
+def _ffn_fields(r: _HFReader, mapper: _HFMapper, num_layers: int) -> dict[str, Any]:
+    """Routed expert width, leading dense layers and shared experts."""
+    width = r.integer(mapper.expert_width_key)
+    data: dict[str, Any] = {"moe_intermediate_size": width}
+    n_dense = mapper.dense_layers(r, num_layers)
     if n_dense > 0:
         data |= {
             "num_dense_layers": n_dense,
             "dense_intermediate_size": r.integer("intermediate_size"),
         }
-    if mt == "qwen2_moe":
-        width = r.integer("shared_expert_intermediate_size", minimum=0)
-        if width > 0:
-            data |= {
-                "num_shared_experts": 1,
-                "shared_expert_intermediate_size": width,
-                "shared_expert_gate": True,
-            }
-    elif mt in ("deepseek_v2", "deepseek_v3", "glm4_moe", "glm4_moe_lite"):
-        n_shared = r.integer("n_shared_experts", 0, minimum=0)
-        if n_shared > 0:
-            data |= {
-                "num_shared_experts": n_shared,
-                "shared_expert_intermediate_size": data["moe_intermediate_size"],
-            }
-    # Router bias: GPT-OSS router bias; DeepSeek-V3 / GLM-4.x e_score_correction_bias (always
-    # registered by HF); DeepSeek-V2 only with the noaux_tc top-k method.
-    data["router_bias"] = mt in ("gpt_oss", "deepseek_v3", "glm4_moe", "glm4_moe_lite") or (
-        mt == "deepseek_v2" and r.text("topk_method", "greedy") == "noaux_tc"
-    )
-    data["expert_bias"] = mt == "gpt_oss"
-    quant = config.get("quantization_config")
-    if isinstance(quant, dict) and quant.get("quant_method") == "mxfp4":
-        data["native_expert_format"] = "mxfp4"
+    return data | mapper.shared_experts(r, width)
+
+
+def _validated(data: dict[str, Any], config: dict[str, Any], where: str) -> ModelSpec:
     try:
         return validate(ModelSpec, data, path=where)
     except SpecError as err:
@@ -676,6 +768,44 @@ def from_hf_config(
         if not keys:
             raise
         raise SpecError(f"{err} (config.json key {', '.join(keys)})") from None
+
+
+def from_hf_config(
+    config: dict[str, Any], *, id: str, source: str, path: str | None = None
+) -> ModelSpec:
+    """Map a Hugging Face ``config.json`` (already parsed) onto a :class:`ModelSpec`.
+
+    Field mapping, per model_type (one :class:`_HFMapper` each in ``_HF_MAPPERS``): routed
+    experts from ``num_experts`` (Qwen, OLMoE), ``n_routed_experts`` (DeepSeek, GLM) or
+    ``num_local_experts`` (Mixtral, PhiMoE, GPT-OSS); top-k from ``num_experts_per_tok``; expert
+    width from ``moe_intermediate_size`` (Qwen, DeepSeek, GLM) or ``intermediate_size``
+    (Mixtral, PhiMoE, GPT-OSS, OLMoE). DeepSeek/GLM shared experts are ``n_shared_experts`` of
+    width ``moe_intermediate_size``; Qwen2-MoE has one gated shared expert of
+    ``shared_expert_intermediate_size``. Leading dense layers come from
+    ``first_k_dense_replace`` / ``moe_layer_freq`` or ``mlp_only_layers`` /
+    ``decoder_sparse_step``, with width ``intermediate_size``; dense layers elsewhere than at the
+    start are rejected. ``head_dim`` defaults to hidden / heads and ``num_key_value_heads`` to
+    the head count. The card fields are 0 with card_source "not given".
+
+    ``path`` (else ``source``) names the file in error messages. Every failure a config can
+    cause raises :class:`SpecError` naming the HF key.
+    """
+    where = path if path is not None else source
+    model_type = _check_model_type(config, where)
+    mapper = _HF_MAPPERS[model_type]
+    r = _HFReader(config, model_type, where)
+    data = _common_fields(r, id=id, source=source)
+    num_layers = data["num_layers"]
+    data |= mapper.attention(r, data["hidden_size"], data["num_attention_heads"])
+    window, n_sliding = _sliding_layers(r, num_layers)
+    data |= {"sliding_window": window, "num_sliding_layers": n_sliding}
+    data |= _ffn_fields(r, mapper, num_layers)
+    data["router_bias"] = mapper.router_bias(r)
+    data["expert_bias"] = mapper.expert_bias
+    quant = config.get("quantization_config")
+    if isinstance(quant, dict) and quant.get("quant_method") == "mxfp4":
+        data["native_expert_format"] = "mxfp4"
+    return _validated(data, config, where)
 
 
 #: The Hugging Face key behind a ModelSpec field, for error messages.

@@ -28,6 +28,7 @@ from elmoe_dse.explore.optimize import (
     hv_fraction,
     open_storage,
     point_from_params,
+    resolve_options,
     run_optimize,
     study_plans,
 )
@@ -69,6 +70,43 @@ def states(url: str, name: str) -> tuple[list[int], dict[TrialState, int]]:
     for t in trials:
         counts[t.state] = counts.get(t.state, 0) + 1
     return [t.number for t in trials], counts
+
+
+# ---- CLI over file -----------------------------------------------------------------------------
+
+
+def test_options_take_the_files_values_unless_given(tmp_path: Path) -> None:
+    spec = tiny(seed=7, optimize={"trials": 11, "sampler": "random"})
+    options = resolve_options(spec, out_dir=tmp_path)
+    assert (options.trials, options.seed, options.sampler) == (11, 7, "random")
+    assert options.study == "tiny" and options.workers == 1
+    assert options.storage == f"sqlite:///{(tmp_path / 'study.db').resolve()}"
+    assert options.default_storage
+    given = resolve_options(
+        spec,
+        out_dir=tmp_path,
+        trials=3,
+        storage="sqlite:///elsewhere.db",
+        study="s",
+        workers=2,
+        seed=0,
+        sampler="tpe",
+    )
+    assert (given.trials, given.seed, given.sampler, given.study) == (3, 0, "tpe", "s")
+    assert given.storage == "sqlite:///elsewhere.db" and not given.default_storage
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"trials": 0}, "--trials 0: give at least 1"),
+        ({"workers": 0}, "--workers 0: give at least 1"),
+        ({"sampler": "cmaes"}, "--sampler cmaes: use tpe or random"),
+    ],
+)
+def test_options_reject_bad_values(tmp_path: Path, given: dict[str, Any], message: str) -> None:
+    with pytest.raises(OptimizeError, match=message):
+        resolve_options(tiny(), out_dir=tmp_path, **given)
 
 
 # ---- the search space --------------------------------------------------------------------------

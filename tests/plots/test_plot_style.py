@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -39,7 +40,19 @@ def test_every_shipped_platform_has_its_own_colour() -> None:
 
 
 def test_an_unknown_platform_keeps_one_colour() -> None:
-    assert style.platform_color("my-chip") == style.platform_color("my-chip")
+    """The same colour in every process, whatever the string-hash seed (not ``hash()``)."""
+    code = "from elmoe_dse.plots import style; print(style.platform_color('my-chip'))"
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert seen == {style.platform_color("my-chip")}
     assert style.platform_color("my-chip") in style.FALLBACK_COLORS
 
 

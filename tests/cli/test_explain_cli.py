@@ -1,71 +1,13 @@
-"""The CLI through typer's CliRunner: JSON contracts, tables, one-line errors with exit code 2."""
+"""`elmoe-dse explain`: the JSON contract, the table, --set overrides, layering, and bad input
+as one line with exit code 2."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from elmoe_dse.cli.main import app
-
-runner = CliRunner()
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_models_list_and_show_json() -> None:
-    code, out, _ = run("models", "list", "--json")
-    assert code == 0
-    ids = {row["id"] for row in json.loads(out)}
-    assert {
-        "qwen3-30b-a3b",
-        "glm-4.7-flash",
-        "deepseek-v2-lite",
-        "gpt-oss-20b",
-        "mixtral-8x7b",
-        "qwen1.5-moe-a2.7b",
-        "olmoe-1b-7b",
-    } <= ids
-    code, out, _ = run("models", "show", "qwen3-30b-a3b", "--json")
-    data = json.loads(out)
-    assert code == 0
-    assert data["total_params"] == pytest.approx(30.5e9, rel=0.03)
-    assert data["active_params"] == pytest.approx(3.3e9, rel=0.03)
-
-
-def test_models_show_takes_a_config_json_path() -> None:
-    path = Path(__file__).parent / "fixtures" / "hf_configs" / "mixtral-8x7b.json"
-    code, out, _ = run("models", "show", str(path), "--json")
-    assert code == 0
-    assert json.loads(out)["num_experts"] == 8
-
-
-def test_platforms_list_and_show() -> None:
-    code, out, _ = run("platforms", "list", "--json")
-    names = {row["name"] for row in json.loads(out)}
-    assert code == 0
-    assert {
-        "xpu",
-        "xpu-pim",
-        "xpu-logicpim",
-        "xpu-nmp",
-        "hb-xpu",
-        "elmoe3d-4g",
-        "elmoe3d-8g",
-        "a100-80g",
-        "h100",
-        "h200",
-    } <= names
-    code, out, _ = run("platforms", "show", "elmoe3d-8g", "--json")
-    assert code == 0
-    assert json.loads(out)["tiers"]["hb"]["peak_bw_gb_per_s"] == 1638.4
-    code, out, _ = run("platforms", "show", "xpu-pim")
-    assert code == 0 and "internal_bw_multiplier" in out
+from tests.cli._app import run
 
 
 def test_explain_json_contract() -> None:
@@ -166,19 +108,6 @@ def test_bad_input_one_line_exit_2(args: list[str], needle: str) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
-def test_malformed_platform_file_is_one_line_exit_2(tmp_path: Path) -> None:
-    bad = tmp_path / "broken.toml"
-    bad.write_text('name = "x"\nfamily = "xpu"\n[tiers.lpddr\n')
-    code, _, err = run("platforms", "show", str(bad))
-    assert code == 2
-    assert str(bad) in err and "TOML syntax error" in err
-    unknown = tmp_path / "typo.toml"
-    text = (Path(__file__).parents[1] / "elmoe_dse/data/platforms/xpu.toml").read_text()
-    unknown.write_text(text.replace("static_power_w", "static_power_W"))
-    code, _, err = run("platforms", "show", str(unknown))
-    assert code == 2 and "static_power_W" in err and "unknown key" in err
-
-
 def test_explain_speculative_json_lists_every_draft_and_the_verify_pass() -> None:
     code, out, err = run(
         "explain",
@@ -223,21 +152,6 @@ def test_explain_speculative_json_lists_every_draft_and_the_verify_pass() -> Non
         "policy=elastic-sd",
     )
     assert code == 0 and "draft pass (x4" in out and "acceptance alpha" in out
-
-
-def test_public_api_is_lazy_and_complete() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, elmoe_dse; assert 'numpy' not in sys.modules; "
-        "from elmoe_dse import evaluate, Knobs, load_model, load_platform, "
-        "expert_probabilities, reproduce; print('ok')"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert result.stdout.strip() == "ok", result.stderr
 
 
 def test_explain_layering_spec_then_calibration_then_set() -> None:

@@ -1,0 +1,117 @@
+"""Infrastructure under the optimizer: Optuna RDB storage, URL redaction, process liveness.
+
+Nothing here knows about sweeps or studies. :func:`open_storage` opens any Optuna RDB URL; a
+SQLite file is switched to write-ahead logging (readers never block the writer; crash-safe) and
+waits up to 60 s for a lock instead of failing at once. :func:`owner_token` names this process
+as ``host:pid:start`` and :func:`owner_alive` checks such a token on this host through
+``/proc/<pid>/stat``, so a reused pid is not mistaken for a live owner.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from elmoe_dse.errors import ElmoeError
+
+if TYPE_CHECKING:
+    import optuna
+
+#: The default SQLite file of a study, beside the results.
+STORAGE_FILE = "study.db"
+
+_PASSWORD = re.compile(r"://([^:/@]+):[^@]*@")
+
+
+class StorageError(ElmoeError):
+    """A storage URL cannot be opened."""
+
+
+def default_storage(out_dir: Path) -> str:
+    """The SQLite URL of ``out_dir/study.db`` (absolute)."""
+    return f"sqlite:///{(out_dir / STORAGE_FILE).resolve()}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password."""
+    return _PASSWORD.sub(r"://\1:***@", url)
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage. SQLite files use write-ahead logging (readers never block the
+    writer; crash-safe) and wait up to 60 s for a lock instead of failing at once."""
+    import optuna
+
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}
+        _sqlite_wal(url)
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except Exception as err:  # sqlalchemy raises many types; all mean "cannot use this URL"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StorageError(
+            f"--storage {redact(url)}: cannot open the storage ({first}); give a reachable "
+            "Optuna RDB URL such as sqlite:///study.db or postgresql+psycopg2://user@host/db"
+        ) from None
+    if url.startswith("sqlite"):
+        from sqlalchemy import event
+
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # reconnect with the pragmas
+    return storage
+
+
+def _sqlite_wal(url: str) -> None:
+    """Switch a SQLite file to write-ahead logging (persistent in the file)."""
+    import sqlite3
+
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or path.startswith(":memory:"):
+        return
+    try:
+        with sqlite3.connect(path, timeout=60) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as err:
+        raise StorageError(
+            f"--storage {url}: cannot open the SQLite file ({err}); choose a writable path"
+        ) from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def owner_token() -> str:
+    """This process as ``host:pid:start`` (start time in clock ticks: guards against pid reuse)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def _start_ticks(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def owner_alive(token: str) -> bool | None:
+    """True/False for an owner on this host; None when it cannot be checked (another host)."""
+    host, _, rest = token.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return start == "?" or _start_ticks(pid) in (start, "?")

@@ -1,0 +1,37 @@
+"""`elmoe-dse models`: list and show as JSON, from an id or a Hugging Face config.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli._app import run
+
+
+def test_models_list_and_show_json() -> None:
+    code, out, _ = run("models", "list", "--json")
+    assert code == 0
+    ids = {row["id"] for row in json.loads(out)}
+    assert {
+        "qwen3-30b-a3b",
+        "glm-4.7-flash",
+        "deepseek-v2-lite",
+        "gpt-oss-20b",
+        "mixtral-8x7b",
+        "qwen1.5-moe-a2.7b",
+        "olmoe-1b-7b",
+    } <= ids
+    code, out, _ = run("models", "show", "qwen3-30b-a3b", "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["total_params"] == pytest.approx(30.5e9, rel=0.03)
+    assert data["active_params"] == pytest.approx(3.3e9, rel=0.03)
+
+
+def test_models_show_takes_a_config_json_path() -> None:
+    path = Path(__file__).parents[1] / "fixtures" / "hf_configs" / "mixtral-8x7b.json"
+    code, out, _ = run("models", "show", str(path), "--json")
+    assert code == 0
+    assert json.loads(out)["num_experts"] == 8

@@ -1,0 +1,44 @@
+"""`elmoe-dse platforms`: list and show; a malformed file is one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli._app import run
+
+
+def test_platforms_list_and_show() -> None:
+    code, out, _ = run("platforms", "list", "--json")
+    names = {row["name"] for row in json.loads(out)}
+    assert code == 0
+    assert {
+        "xpu",
+        "xpu-pim",
+        "xpu-logicpim",
+        "xpu-nmp",
+        "hb-xpu",
+        "elmoe3d-4g",
+        "elmoe3d-8g",
+        "a100-80g",
+        "h100",
+        "h200",
+    } <= names
+    code, out, _ = run("platforms", "show", "elmoe3d-8g", "--json")
+    assert code == 0
+    assert json.loads(out)["tiers"]["hb"]["peak_bw_gb_per_s"] == 1638.4
+    code, out, _ = run("platforms", "show", "xpu-pim")
+    assert code == 0 and "internal_bw_multiplier" in out
+
+
+def test_malformed_platform_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.toml"
+    bad.write_text('name = "x"\nfamily = "xpu"\n[tiers.lpddr\n')
+    code, _, err = run("platforms", "show", str(bad))
+    assert code == 2
+    assert str(bad) in err and "TOML syntax error" in err
+    unknown = tmp_path / "typo.toml"
+    text = (Path(__file__).parents[2] / "elmoe_dse/data/platforms/xpu.toml").read_text()
+    unknown.write_text(text.replace("static_power_w", "static_power_W"))
+    code, _, err = run("platforms", "show", str(unknown))
+    assert code == 2 and "static_power_W" in err and "unknown key" in err
