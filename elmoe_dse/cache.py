@@ -1,6 +1,6 @@
 """Expert cache in the fast tier: slots, and hit rates of a static hot set, LRU and a random pool.
 
-Model (MODEL.md section 5; ELMoE-3D paper notes section 15.6). ``p_i`` is expert i's selection
+Model (docs/model.md §5). ``p_i`` is expert i's selection
 probability for one token in one layer (``sum_i p_i = k``); capacities ``C`` are in experts per
 layer.
 
@@ -17,7 +17,7 @@ Static hot set P = the C most popular experts (Elastic-SD pool)::
 
 LRU, Che's characteristic-window approximation, in two forms (``granularity``):
 
-- ``"request"`` (classic, as MODEL.md section 5 writes it): per-request popularity q_i = p_i / k,
+- ``"request"`` (classic, docs/model.md §5): per-request popularity q_i = p_i / k,
   t_C (in requests) solves ``sum_i [1 - exp(-q_i t_C)] = C``, h = sum_i q_i [1 - exp(-q_i t_C)],
   occupancy o_i = 1 - exp(-q_i t_C). It treats a token's k requests as independent draws.
 - ``"token"`` (default): the window is counted in whole tokens, or passes of N tokens, which
@@ -372,8 +372,8 @@ def lru_hit_frac(
     form ignores; against exact LRU simulation on Zipf traces (a in 0..3, E in 32..256,
     k in 4..8, C in 1..48) it stays within 1 % absolute.
 
-    ``granularity="request"``: the classic Che approximation over single requests (MODEL.md
-    section 5): h = sum_i q_i [1 - exp(-q_i t_C)], q_i = p_i / k, t_C from
+    ``granularity="request"``: the classic Che approximation over single requests (docs/model.md
+    §5): h = sum_i q_i [1 - exp(-q_i t_C)], q_i = p_i / k, t_C from
     :func:`lru_characteristic_time`; uniform routing gives h = C / E. It treats the k requests
     of a token as independent and overestimates h when C is within a few k (by up to 0.07 at
     C = k = 8, E = 128, Zipf a = 1.4), converging to the token form for C >> k.
@@ -428,10 +428,10 @@ def lru_unique_hit_frac(
     left by the previous passes: h_U(N) = sum_i [1 - (1 - p_i)^N] o_i / U(N), with o_i the
     stationary probability that expert i is resident at a pass boundary.
 
-    This is how "locality decays as the batch grows" enters the model (MODEL.md section 5,
-    paper notes section 15.6): as N grows the touched set U(N) spreads from the popular experts
-    (high o_i) into the tail (low o_i), so h_U falls from h_U(1) towards C / E. Uniform routing
-    gives h_U = C / E for every N.
+    This is how "locality decays as the batch grows" enters the model (docs/model.md §5;
+    the paper, arXiv 2604.14626, evaluation): as N grows the touched set U(N) spreads from the
+    popular experts (high o_i) into the tail (low o_i), so h_U falls from h_U(1) towards C / E.
+    Uniform routing gives h_U = C / E for every N.
 
     ``granularity="token"`` (default): passes are the cache's unit of reference. Each pass
     touches expert i with u_i = 1 - (1 - p_i)^N in random order, so o_i = 1 - S(u_i, tau_C) with
@@ -441,8 +441,8 @@ def lru_unique_hit_frac(
     :func:`lru_hit_frac`, where each request can be evicted by the token's earlier ones.
 
     ``granularity="request"``: Che's stationary occupancy of the per-request stream,
-    o_i = 1 - exp(-q_i t_C), q_i = p_i / k, t_C from :func:`lru_characteristic_time` (MODEL.md
-    section 5 as written). It ignores that a pass's experts arrive together and that a large
+    o_i = 1 - exp(-q_i t_C), q_i = p_i / k, t_C from :func:`lru_characteristic_time` (docs/model.md
+    §5, classic form). It ignores that a pass's experts arrive together and that a large
     pass itself fills the cache: against the pass simulation it is off by up to ~0.08 (low at
     N = 1 with C near k, high once U(N) approaches C).
 

@@ -1,4 +1,4 @@
-"""Per-operator roofline over parallel memory tiers, energy, and the cost records (MODEL.md 7-8).
+"""Per-operator roofline over parallel memory tiers, energy, the cost records (docs/model.md §7-8).
 
 Combination rules (every record below follows them):
 

@@ -11,7 +11,7 @@ record:
   ``deepseek_v3``, ``glm4_moe``, ``glm4_moe_lite``, ``gpt_oss``, ``mixtral``, ``phimoe``,
   ``olmoe``).
 
-Parameter counts (design doc MODEL.md section 2) are pure integer functions of the spec. Symbols
+Parameter counts (docs/model.md §2) are pure integer functions of the spec. Symbols
 used in the docstrings: d = hidden_size, L = num_layers, V = vocab_size, H = num_attention_heads,
 KV = num_kv_heads, hd = head_dim, E = num_experts, k = experts_per_token, f =
 moe_intermediate_size. Every norm is an RMSNorm with a weight vector and no bias (PhiMoE's
