@@ -26,7 +26,7 @@ PATH = re.compile(
     r"(?<![\w./-])((?:docs|elmoe_dse|sweeps|tests)/[\w./-]*?\.(?:md|py|toml|json|csv|txt))"
     r"(?![\w/-])"
 )
-URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)+\.(?:com|io|org|co|ai)/\S*")
+URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|io|org|co|ai|dev)/\S*")
 
 #: The layout page describes the package's target shape while it is being refactored into it;
 #: its paths are checked once the refactor has landed (the lead removes this exception).
