@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Design notes that live outside the repository; a user's clone does not have them.
@@ -97,7 +95,6 @@ def test_docs_data_sweeps_and_readme_cite_no_design_notes() -> None:
     assert not found, "cite docs/model.md §N or the primary source instead:\n" + "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, reason="other files still cite MODEL.md until the house merge")
 def test_no_shipped_file_cites_design_notes() -> None:
     found = forbidden_mentions(shipped_files())
     assert not found, "cite docs/model.md §N or the primary source instead:\n" + "\n".join(found)

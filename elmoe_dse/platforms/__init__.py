@@ -119,8 +119,8 @@ def load_platform(name_or_path: str | Path) -> PlatformSpec:
     """Load a platform spec (shipped name or path) and check it against its family."""
     spec = load_platform_spec(name_or_path)
     text = str(name_or_path).strip()
-    path = DATA_DIR / f"{text.lower()}.toml" if text.lower() in list_platforms() else Path(text)
-    check_spec(spec, path=path)
+    shipped = text.lower() in list_platforms()
+    check_spec(spec, path=DATA_DIR / f"{text.lower()}.toml" if shipped else text)
     return spec
 
 

@@ -5,7 +5,8 @@ Data (:func:`roofline_panel`, pure, on cost records): for each operator of each 
 every tier) and its attained rate = ops / time, where it ran (host, near-memory unit, PE array)
 and which term bound it. The roofs are read back from the same records, so they are exactly the
 numbers the model used: a compute peak = ops per instance / compute time term, a tier's bandwidth
-= bytes per instance / that tier's time term (MODEL.md 7). Operators of passes that did not run
+= bytes per instance / that tier's time term (docs/model.md §7).
+Operators of passes that did not run
 (a draft pass repeated 0 times) are left out.
 
 Drawing (:func:`draw_roofline_panel`, :func:`roofline_figure`): log-log; memory roofs as slopes

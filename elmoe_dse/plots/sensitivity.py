@@ -1,7 +1,8 @@
 """Knob sensitivity, computed with the evaluator on small dedicated grids.
 
 - **Acceptance and tokens per step vs draft bits and pool size** (heat maps, Elastic-SD on an
-  ELMoE-3D platform): acceptance alpha (MODEL.md 6) and B x tau; cells whose pool does not fit in
+  ELMoE-3D platform): acceptance alpha (docs/model.md §6) and B x tau; cells whose pool does not fit
+  in
   HB at that draft width are hatched.
 - **Hit rate vs cache capacity**: share of routed expert selections served from the fast tier as
   HB grows, for HB-xPU's full-precision LRU cache, ELMoE-3D's bit-nested hot set (MSB slices,

@@ -2,7 +2,7 @@
 
 A **dataset profile** (``data/datasets/<name>.toml``) holds, per target model, the workload
 parameters that the paper does not state and that depend on what is being generated
-(MODEL.md sections 4, 6 and 9):
+(docs/model.md §4, §6 and §9):
 
 - ``zipf_exponent`` a: routing skew, ``routing.expert_probabilities(E, k, "zipf", a)``;
 - ``overlap_frac`` rho: share of a token's experts already chosen by the previous token of its
