@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from elmoe_dse.render import unit_text
+
 if TYPE_CHECKING:
     from elmoe_dse.plots.figures import FigureRecord
     from elmoe_dse.plots.inputs import ReproduceRun, RunDir
@@ -71,27 +73,8 @@ class Report:
 
 
 def fmt(column: str, value: Any) -> str:
-    """A raw value of a results column as text, by the unit its name carries."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str):
-        return value
-    v = float(value)
-    if math.isnan(v):
-        return "auto" if column.startswith("knob.") else "-"
-    if column.endswith("_tok_per_s"):
-        return f"{v:,.4g} tok/s"
-    if column.endswith("energy_per_token_j"):
-        return f"{v * 1e3:.4g} mJ"
-    if column.endswith("_j"):
-        return f"{v:.4g} J"
-    if column.endswith("_s"):
-        return f"{v * 1e3:.4g} ms"
-    if column.endswith("_frac"):
-        return f"{v:.3f}"
-    return f"{v:g}"
+    """A raw value of a results column as text, in the report's fixed display units."""
+    return unit_text(column, value, engineering=False)
 
 
 def header(column: str) -> str:

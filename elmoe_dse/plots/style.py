@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from elmoe_dse.render import si
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -237,11 +239,8 @@ def text_color(color: str) -> str:
 
 def si_text(value: float, unit: str) -> str:
     """``value`` (SI) with an engineering prefix and 3 significant digits: 1.5e12, "B/s" ->
-    "1.5 TB/s"."""
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
+    "1.5 TB/s" (:func:`elmoe_dse.render.si`, no prefixes below 1)."""
+    return si(value, unit, sub_unit=False)
 
 
 def batch_label(batch: float) -> str:
