@@ -31,11 +31,8 @@ level for ``uniform``, which is then the closed form), in chunks of bounded memo
 
 from __future__ import annotations
 
-import csv
 import math
-import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -555,101 +552,17 @@ def sample_unique_experts(
 # ----------------------------------------------------------------------------------------------
 
 
-def load_routing_trace(path: str | Path) -> IntArray:
-    """Read a routing trace CSV with header ``token,layer,expert``, one row per selection.
-
-    Columns may come in any order; ids are non-negative integers (token and layer ids are
-    labels, expert ids index the layer's experts from 0).
-
-    Args:
-        path: CSV file.
-
-    Returns:
-        int64 array (rows, 3) with columns (token, layer, expert), in file order.
-
-    Raises:
-        SpecError: naming the file, the column and the fix, for a missing file, a wrong header,
-            a non-integer or negative id, or a file without rows.
-    """
-    where = str(path)
-    file = Path(path)
-    if not file.is_file():
-        raise SpecError("trace file not found; check the path", path=where)
-    try:
-        with file.open(newline="", encoding="utf-8") as fh:
-            header_line = fh.readline()
-            reader_header = next(csv.reader([header_line]), [])
-            header = [h.strip().lower() for h in reader_header]
-            if sorted(header) != sorted(TRACE_COLUMNS):
-                raise SpecError(
-                    f"header is {','.join(header) or '(empty)'}; the first line must be "
-                    f"'token,layer,expert'",
-                    path=where,
-                    field="header",
-                )
-            columns = [header.index(c) for c in TRACE_COLUMNS]
-            data: npt.NDArray[np.int64] | None = None
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # an empty body is reported below
-                    data = np.loadtxt(fh, delimiter=",", dtype=np.int64, ndmin=2)
-            except ValueError:
-                data = None
-    except UnicodeDecodeError:
-        raise SpecError("is not a UTF-8 text CSV file", path=where) from None
-    if data is None:
-        _raise_first_bad_row(file, header, where)
-        raise SpecError("could not parse the rows as integers", path=where)  # pragma: no cover
-    if data.shape[0] == 0:
-        raise SpecError("has no rows; add one 'token,layer,expert' row per selection", path=where)
-    if data.shape[1] != 3:
-        raise SpecError(
-            f"rows have {data.shape[1]} values; write 3 per row (token,layer,expert)", path=where
-        )
-    trace = np.ascontiguousarray(data[:, columns])
-    negative = trace < 0
-    if negative.any():
-        row, col = np.argwhere(negative)[0]
-        raise SpecError(
-            f"row {row + 1} has id {trace[row, col]}; ids must be >= 0",
-            path=where,
-            field=TRACE_COLUMNS[col],
-        )
-    return trace
-
-
-def _raise_first_bad_row(file: Path, header: list[str], where: str) -> None:
-    with file.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise SpecError(
-                    f"line {line_no} has {len(row)} values; write 3 per row (token,layer,expert)",
-                    path=where,
-                )
-            for name, cell in zip(header, row, strict=True):
-                try:
-                    int(cell.strip())
-                except ValueError:
-                    raise SpecError(
-                        f"line {line_no}: {cell.strip()!r} is not an integer id",
-                        path=where,
-                        field=name,
-                    ) from None
-
-
 def _check_trace(trace: npt.ArrayLike) -> IntArray:
     arr = np.asarray(trace)
     if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] == 0:
         raise SpecError(
             f"routing trace must be an array (rows, 3) of token, layer, expert ids, got shape "
-            f"{arr.shape}; read it with load_routing_trace()"
+            f"{arr.shape}; read it with specs.trace.load_routing_trace()"
         )
     if not np.issubdtype(arr.dtype, np.integer):
-        raise SpecError("routing trace ids must be integers; read it with load_routing_trace()")
+        raise SpecError(
+            "routing trace ids must be integers; read it with specs.trace.load_routing_trace()"
+        )
     arr = arr.astype(np.int64, copy=False)
     if (arr < 0).any():
         raise SpecError("routing trace ids must be >= 0")
@@ -691,7 +604,8 @@ def probabilities_from_trace(
     sorted by popularity).
 
     Args:
-        trace_array: (rows, 3) int array of (token, layer, expert), from :func:`load_routing_trace`.
+        trace_array: (rows, 3) int array of (token, layer, expert), from
+            :func:`elmoe_dse.specs.trace.load_routing_trace`.
         num_experts: routed experts per layer E; every expert id must be < E.
         experts_per_token: k; every (token, layer) in the trace must have exactly k selections.
 
@@ -742,7 +656,8 @@ def trace_unique_experts(
     temporal locality. The mean over trials is the trace's empirical U(N).
 
     Args:
-        trace_array: (rows, 3) int array of (token, layer, expert) from :func:`load_routing_trace`;
+        trace_array: (rows, 3) int array of (token, layer, expert) from
+            :func:`elmoe_dse.specs.trace.load_routing_trace`;
             every token must be routed in every layer with the same number of selections.
         n_tokens: N, tokens per group (1 <= N <= tokens in the trace).
         rng: numpy Generator.

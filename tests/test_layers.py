@@ -229,21 +229,7 @@ def _model_files() -> list[tuple[str, Path]]:
 
 @pytest.mark.parametrize(
     ("module", "path"),
-    [
-        pytest.param(
-            name,
-            path,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="not fixed by this merge: routing.load_routing_trace reads CSV trace "
-                "files (test-only code, to move out of the package)",
-            ),
-            id=name,
-        )
-        if name == "elmoe_dse.routing"
-        else pytest.param(name, path, id=name)
-        for name, path in _model_files()
-    ],
+    [pytest.param(name, path, id=name) for name, path in _model_files()],
 )
 def test_model_modules_do_no_file_io(module: str, path: Path) -> None:
     assert file_io_calls(path) == []

@@ -14,7 +14,6 @@ from elmoe_dse.errors import KnobError, SpecError
 from elmoe_dse.routing import (
     effective_tokens,
     expert_probabilities,
-    load_routing_trace,
     parse_routing,
     probabilities_from_trace,
     sample_routing_trace,
@@ -22,6 +21,7 @@ from elmoe_dse.routing import (
     trace_unique_experts,
     unique_experts,
 )
+from elmoe_dse.specs.trace import load_routing_trace
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
 

@@ -15,8 +15,11 @@ import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from statistics import NormalDist
+from typing import Any, Literal, TypeVar, cast
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from elmoe_dse.errors import SpecError
@@ -46,18 +49,111 @@ class Spec(BaseModel):
 S = TypeVar("S", bound=Spec)
 
 
+#: Prior distributions a parameter may declare (docs/calibration.md, "Priors").
+PriorKind = Literal["uniform", "loguniform", "normal", "lognormal"]
+
+_STD_NORMAL = NormalDist()
+
+
 class RangeSpec(Spec):
-    """Plausible range of a parameter the paper does not state; calibration stays inside it."""
+    """Prior of a parameter the paper does not state: a distribution on a support [min, max].
+
+    ``dist`` is ``uniform`` (the default, a bare range), ``loguniform``, ``normal`` (mean
+    ``center``, standard deviation ``spread``) or ``lognormal`` (median ``center``, standard
+    deviation of ln x ``spread``); normal and lognormal are truncated to the support. A value
+    outside the support is rejected by the spec's validator. ``paper_informed`` says whether the
+    paper's reported numbers may move the parameter in the posterior (workload, ELMoE-3D's own
+    and structural parameters); a baseline's internals never are (docs/calibration.md).
+    """
 
     min: float
     max: float
     source: str
+    dist: PriorKind = "uniform"
+    center: float | None = None
+    spread: float | None = None
+    paper_informed: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> RangeSpec:
         if not self.min <= self.max:
             raise ValueError(f"min {self.min} > max {self.max}; swap them")
+        if self.dist in ("loguniform", "lognormal") and self.min <= 0.0:
+            raise ValueError(f"a {self.dist} prior needs min > 0, got {self.min}")
+        if self.dist in ("normal", "lognormal"):
+            if self.center is None or self.spread is None or self.spread <= 0.0:
+                raise ValueError(f"a {self.dist} prior needs center and spread > 0")
+            if not self.min <= self.center <= self.max:
+                raise ValueError(f"center {self.center} lies outside [{self.min}, {self.max}]")
+        elif self.center is not None or self.spread is not None:
+            raise ValueError(f"a {self.dist} prior takes no center or spread; remove them")
         return self
+
+    def _gauss(self) -> tuple[float, float, float, float] | None:
+        """(location, scale, z at min, z at max) in the space where the prior is Gaussian."""
+        if self.dist not in ("normal", "lognormal"):
+            return None
+        assert self.center is not None and self.spread is not None
+        log = self.dist == "lognormal"
+        loc = math.log(self.center) if log else self.center
+        lo = math.log(self.min) if log else self.min
+        hi = math.log(self.max) if log else self.max
+        return loc, self.spread, (lo - loc) / self.spread, (hi - loc) / self.spread
+
+    def cdf(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Prior probability of a value <= x (0 below the support, 1 above)."""
+        v = np.clip(np.asarray(x, dtype=np.float64), self.min, self.max)
+        log = self.dist in ("loguniform", "lognormal")
+        t = np.log(v) if log else v
+        g = self._gauss()
+        if g is None:
+            lo, hi = (math.log(self.min), math.log(self.max)) if log else (self.min, self.max)
+            return np.asarray((t - lo) / (hi - lo) if hi > lo else np.ones_like(t))
+        loc, scale, za, zb = g
+        fa, fb = _STD_NORMAL.cdf(za), _STD_NORMAL.cdf(zb)
+        z = (t - loc) / scale
+        phi = np.vectorize(_STD_NORMAL.cdf, otypes=[np.float64])(z)
+        return np.asarray((phi - fa) / (fb - fa))
+
+    def ppf(self, u: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The value at prior quantile u in [0, 1] (inverse of :meth:`cdf`)."""
+        q = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+        log = self.dist in ("loguniform", "lognormal")
+        g = self._gauss()
+        if g is None:
+            lo, hi = (math.log(self.min), math.log(self.max)) if log else (self.min, self.max)
+            t = lo + q * (hi - lo)
+        else:
+            loc, scale, za, zb = g
+            fa, fb = _STD_NORMAL.cdf(za), _STD_NORMAL.cdf(zb)
+            p = np.clip(fa + q * (fb - fa), 1e-15, 1.0 - 1e-15)
+            t = loc + scale * np.vectorize(_STD_NORMAL.inv_cdf, otypes=[np.float64])(p)
+        out = np.exp(t) if log else t
+        return np.asarray(np.clip(out, self.min, self.max))
+
+    def logpdf(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Log prior density up to a constant; ``-inf`` outside the support."""
+        v = np.asarray(x, dtype=np.float64)
+        inside = (v >= self.min) & (v <= self.max)
+        safe = np.where(inside, v, self.min if self.min > 0 else 1.0)
+        log = self.dist in ("loguniform", "lognormal")
+        out = -np.log(safe) if log else np.zeros_like(safe)
+        g = self._gauss()
+        if g is not None:
+            loc, scale, _, _ = g
+            t = np.log(safe) if log else safe
+            out = out - 0.5 * ((t - loc) / scale) ** 2
+        return np.asarray(np.where(inside, out, -np.inf))
+
+    def z_score(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Standard-normal score of the prior quantile of x (0 at the prior median): how far a
+        value sits from its prior, comparable across parameters (the tension table)."""
+        q = np.clip(self.cdf(x), 1e-12, 1.0 - 1e-12)
+        return np.asarray(np.vectorize(_STD_NORMAL.inv_cdf, otypes=[np.float64])(q))
+
+
+#: The same record under the name the docs use.
+PriorSpec = RangeSpec
 
 
 def _resolve(obj: object, parts: list[str], path: str) -> object:
