@@ -6,6 +6,7 @@ import typer
 
 from elmoe_dse.cli import best as best_cmd
 from elmoe_dse.cli import explain as explain_cmd
+from elmoe_dse.cli import knobs as knobs_cmd
 from elmoe_dse.cli import models, platforms
 from elmoe_dse.cli import optimize as optimize_cmd
 from elmoe_dse.cli import plot as plot_cmd
@@ -30,6 +31,7 @@ app.command("calibrate")(reproduce_cmd.calibrate)
 app.command("plot")(plot_cmd.plot)
 app.command("report")(report_cmd.report)
 app.command("best")(best_cmd.best)
+app.command("knobs")(knobs_cmd.knobs)
 
 
 def main() -> None:
