@@ -106,12 +106,13 @@ def _sqlite_wal(url: str) -> None:
         with sqlite3.connect(path, timeout=60) as con:
             con.execute("PRAGMA journal_mode=WAL")
             verdict = con.execute("PRAGMA quick_check").fetchone()
-    except sqlite3.DatabaseError as err:
-        raise StorageError(_damaged(url, str(err))) from None
-    except sqlite3.Error as err:
+    except sqlite3.OperationalError as err:  # locked, I/O error, disk full, no permission
         raise StorageError(
-            f"--storage {url}: cannot open the SQLite file ({err}); choose a writable path"
+            f"--storage {url}: cannot use the SQLite file ({err}); check free space, file-size "
+            "limits and permissions, or choose another path"
         ) from None
+    except sqlite3.DatabaseError as err:  # not a database, malformed image
+        raise StorageError(_damaged(url, str(err))) from None
     if verdict is None or verdict[0] != "ok":
         raise StorageError(_damaged(url, str(verdict[0]) if verdict else "no answer"))
 
