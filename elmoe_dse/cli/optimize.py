@@ -35,7 +35,10 @@ StudyOpt = Annotated[
     typer.Option("--study", help="study name prefix (one study per group) [default: name]"),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-j", min=1, help="local worker processes")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="sampler seed [default: the file's]")]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", min=0, max=2**32 - 1, help="sampler seed [default: the file's]"),
+]
 SamplerOpt = Annotated[
     str | None, typer.Option("--sampler", help="tpe or random [default: the file's]")
 ]

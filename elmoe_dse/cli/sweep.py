@@ -40,7 +40,7 @@ def sweep(
     with guarded():
         spec = load_sweep(file)
         out_dir = out if out is not None else Path("results") / str(spec.name)
-        grid = expand(spec)
+        grid = expand(spec, path=str(file))
         check_out_dir(out_dir)
         con = console()
         con.print(

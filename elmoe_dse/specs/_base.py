@@ -258,9 +258,12 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file into a dict, with a one-line error on syntax errors."""
     text = read_text(path)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"TOML syntax error: {err}", path=str(path)) from None
+    except RecursionError:
+        raise SpecError(_TOO_DEEP, path=str(path)) from None
+    return _shallow(data, path)
 
 
 def load_json(path: str | Path) -> dict[str, Any]:
@@ -270,8 +273,28 @@ def load_json(path: str | Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise SpecError(f"JSON syntax error: {err}", path=str(path)) from None
+    except RecursionError:
+        raise SpecError(_TOO_DEEP, path=str(path)) from None
     if not isinstance(data, dict):
         raise SpecError("top level must be a JSON object", path=str(path))
+    return _shallow(data, path)
+
+
+#: Deepest nesting of tables and arrays a spec file may have (the real ones use 4).
+MAX_NESTING = 16
+_TOO_DEEP = f"is nested deeper than {MAX_NESTING} levels; a spec file is a few tables deep"
+
+
+def _shallow(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """``data`` if no table or array in it is nested deeper than :data:`MAX_NESTING`."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise SpecError(_TOO_DEEP, path=str(path))
+        children = list(node.values()) if isinstance(node, dict) else node
+        if isinstance(children, list):
+            stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
     return data
 
 
