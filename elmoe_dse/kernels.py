@@ -123,7 +123,7 @@ def default_kernels(op_name: str) -> tuple[Kernel, ...]:
     return (Kernel(op_name, kind),)
 
 
-def kernels_per_layer(model: ModelSpec) -> dict[str, int]:
+def kernels_per_layer(model: ModelSpec) -> dict[str, float]:
     """Kernel launches of one decoder layer by kind, averaged over the model's layers.
 
     MoE layers count router, routed and shared experts; dense layers their FFN; every layer its

@@ -5,13 +5,15 @@ The database is a folder of parquet tables as NVIDIA's aiconfigurator collects t
 ms). Each table fits the constants of its term of :mod:`elmoe_dse.platforms.gpu` with the same
 formulas the model evaluates:
 
-- GEMM (BF16, m <= 1024: the decode regime; the FP8 rows include a dynamic activation-quantization
-  kernel per call, a floor of ~9.5 us against ~2.5 us on H200, which the inventory does not model): ``t0_kernel_s``, ``gemm_eta_bw_max_frac``,
+- GEMM (BF16, m <= 1024: the decode regime; the FP8 rows include a dynamic
+  activation-quantization kernel per call, a floor of ~9.5 us against ~2.5 us on H200, which the
+  inventory does not model): ``t0_kernel_s``, ``gemm_eta_bw_max_frac``,
   ``gemm_bw_half_bytes``, ``gemm_eta_compute_frac``;
 - decode attention, GQA and MLA (BF16 KV cache, batch <= 512): ``attn_t0_s``,
   ``attn_eta_bw_frac``, ``mla_t0_s``, ``mla_eta_bw_frac``, ``attn_eta_compute_frac``;
 - fused MoE (one GPU, N <= 1024; ``balanced`` routing, U(N) = min(E, N k); where a database has
-  no balanced rows (A100) its ``power_law_1.01`` rows with U(N) of a Zipf(1.01) popularity): ``moe_t0_s``,
+  no balanced rows (A100) its ``power_law_1.01`` rows with U(N) of a Zipf(1.01) popularity):
+  ``moe_t0_s``,
   ``moe_eta_compute_frac`` and ``moe_eta_<fmt>_frac`` per format present (``bfloat16`` -> bf16,
   ``fp8`` -> int8, ``int4_wo`` -> mxfp4: the 8-bit and 4-bit weight classes). A format the
   database lacks takes the fitted BF16 efficiency.
@@ -61,12 +63,16 @@ def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
     """The kernel tables of a database folder; a missing folder or table is a one-line error."""
     root = Path(folder)
     if not root.is_dir():
-        raise SpecError("kernel database folder not found; give the folder of *.parquet", path=root)
+        raise SpecError(
+            "kernel database folder not found; give the folder of *.parquet", path=str(root)
+        )
     out: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         path = root / f"{name}.parquet"
         if not path.exists():
-            raise SpecError(f"missing {name}.parquet; give an aiconfigurator data folder", path=root)
+            raise SpecError(
+                f"missing {name}.parquet; give an aiconfigurator data folder", path=str(root)
+            )
         out[name] = pd.read_parquet(path)
     return out
 
@@ -82,7 +88,9 @@ def gemm_rows(df: pd.DataFrame, spec: PlatformSpec) -> Rows:
     m, n, k = (d[c].to_numpy(float) for c in ("m", "n", "k"))
     nbytes = elem * (n * k + m * k) + 2.0 * m * n
     ops = 2.0 * m * n * k
-    peak = np.where(d.gemm_dtype == "fp8", spec.compute.peak_tops.w8a8, spec.compute.peak_tops.w16a16)
+    peak = np.where(
+        d.gemm_dtype == "fp8", spec.compute.peak_tops.w8a8, spec.compute.peak_tops.w16a16
+    )
     bw = _peak_bw(spec)
     names = ("t0_kernel_s", "gemm_eta_bw_max_frac", "gemm_bw_half_bytes", "gemm_eta_compute_frac")
     return Rows("gemm", names, lambda p: gemm_time_s(p, nbytes, ops, peak * TERA, bw), _ms(d))
@@ -96,11 +104,13 @@ def attention_rows(gqa: pd.DataFrame, mla: pd.DataFrame, spec: PlatformSpec) -> 
     """GQA and MLA decode attention, BF16 KV cache, batch <= 512 (the faster MLA backend)."""
     g = gqa[(gqa.kv_cache_dtype == "bfloat16") & (gqa.batch_size <= 512)]
     ctx = g.isl.to_numpy(float) + g.step.to_numpy(float)
-    b, h, hkv, hd = (g[c].to_numpy(float) for c in ("batch_size", "num_heads", "num_key_value_heads", "head_dim"))
+    b, h, hkv, hd = (
+        g[c].to_numpy(float) for c in ("batch_size", "num_heads", "num_key_value_heads", "head_dim")
+    )
     g_bytes, g_ops = b * ctx * 2 * hkv * hd * 2.0, 2.0 * b * ctx * h * 2 * hd
     keys = ["num_heads", "batch_size", "isl", "step", "tp_size"]
-    m = mla[(mla.kv_cache_dtype == "bfloat16") & (mla.batch_size <= 512)]
-    m = m.groupby(keys, as_index=False).latency.min()
+    sel = mla[(mla.kv_cache_dtype == "bfloat16") & (mla.batch_size <= 512)]
+    m = sel.groupby(keys, as_index=False).agg(latency=("latency", "min"))
     mctx = m.isl.to_numpy(float) + m.step.to_numpy(float)
     mb, mh = m.batch_size.to_numpy(float), m.num_heads.to_numpy(float)
     # DeepSeek-V2/V3 MLA: kv_lora 512 + rope 64 per token; absorbed q.k over 576, v over 512
@@ -112,7 +122,13 @@ def attention_rows(gqa: pd.DataFrame, mla: pd.DataFrame, spec: PlatformSpec) -> 
         tm = attention_time_s(p, m_bytes, m_ops, peak, bw, mla=True)
         return np.concatenate([tg, tm])
 
-    names = ("attn_t0_s", "attn_eta_bw_frac", "mla_t0_s", "mla_eta_bw_frac", "attn_eta_compute_frac")
+    names = (
+        "attn_t0_s",
+        "attn_eta_bw_frac",
+        "mla_t0_s",
+        "mla_eta_bw_frac",
+        "attn_eta_compute_frac",
+    )
     return Rows("attention", names, predict, np.concatenate([_ms(g), _ms(m)]))
 
 
@@ -131,14 +147,19 @@ def moe_rows(df: pd.DataFrame, spec: PlatformSpec) -> tuple[Rows, tuple[str, ...
     one = one[one.moe_dtype.isin(list(MOE_DTYPES))]
     dist = "balanced" if (one.distribution == "balanced").any() else "power_law_1.01"
     d = one[one.distribution == dist]
-    n, hid, inter, k, e = (d[c].to_numpy(float) for c in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts"))
+    n, hid, inter, k, e = (
+        d[c].to_numpy(float)
+        for c in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts")
+    )
     params_per_expert = 3.0 * hid * inter
     unique = np.minimum(e, n * k) if dist == "balanced" else _zipf_unique(e, k, n, 1.01)
     dtypes = d.moe_dtype.to_numpy(str)
     fmts = tuple(sorted({MOE_DTYPES[t][0] for t in dtypes}))
     bpp = np.array([MOE_DTYPES[t][1] for t in dtypes])
     nbytes, ops = unique * params_per_expert * bpp, 2.0 * n * k * params_per_expert
-    peak = np.where(dtypes == "fp8", spec.compute.peak_tops.w8a8, spec.compute.peak_tops.w16a16) * TERA
+    peak = (
+        np.where(dtypes == "fp8", spec.compute.peak_tops.w8a8, spec.compute.peak_tops.w16a16) * TERA
+    )
     bw = _peak_bw(spec)
     masks = {f: np.array([MOE_DTYPES[t][0] == f for t in dtypes]) for f in fmts}
 
@@ -210,10 +231,14 @@ def fit_error(rows: Rows, p: dict[str, float]) -> FitError:
     )
 
 
-def fit_kernels(spec: PlatformSpec, folder: str | Path) -> tuple[dict[str, float], dict[str, FitError], dict[str, str]]:
+def fit_kernels(
+    spec: PlatformSpec, folder: str | Path
+) -> tuple[dict[str, float], dict[str, FitError], dict[str, str]]:
     """Fitted constants, the fit error per table, and what fitted each constant."""
     if spec.kernels is None:
-        raise SpecError("has no [kernels] section with priors; start from a shipped GPU preset", path=spec.name)
+        raise SpecError(
+            "has no [kernels] section with priors; start from a shipped GPU preset", path=spec.name
+        )
     kspec = spec.kernels
     tables = read_tables(folder)
     values = {n: q.prior for n, q in kspec.params.items()}
@@ -232,11 +257,15 @@ def fit_kernels(spec: PlatformSpec, folder: str | Path) -> tuple[dict[str, float
         values.update(huber_lm(rows, kspec, values))
         errors[rows.table] = fit_error(rows, values)
         for n in rows.names:
-            fitted_on[n] = f"{label} {rows.table} rows ({rows.measured_s.size}), {TABLE_DOMAIN[rows.table]}"
+            fitted_on[n] = (
+                f"{label} {rows.table} rows ({rows.measured_s.size}), {TABLE_DOMAIN[rows.table]}"
+            )
     for fmt in ("bf16", "int8", "mxfp4"):
         if fmt not in fmts and "bf16" in fmts:
             values[f"moe_eta_{fmt}_frac"] = values["moe_eta_bf16_frac"]
-            fitted_on[f"moe_eta_{fmt}_frac"] = f"no {fmt}-class rows in {label} moe_perf: the fitted BF16 value"
+            fitted_on[f"moe_eta_{fmt}_frac"] = (
+                f"no {fmt}-class rows in {label} moe_perf: the fitted BF16 value"
+            )
     return values, errors, fitted_on
 
 
@@ -296,3 +325,15 @@ def calibrated(spec: PlatformSpec, folder: str | Path, command: str) -> KernelSp
         for n, q in spec.kernels.params.items()
     }
     return KernelSpec(source=spec.kernels.source, command=command, params=params, fit_error=errors)
+
+
+def calibrate_preset(
+    spec: PlatformSpec, folder: str | Path, command: str, *, fit_host: bool
+) -> tuple[KernelSpec, str]:
+    """Kernel terms fitted to ``folder``, then (``fit_host``) the host term to measured points."""
+    from elmoe_dse.explore.validate import fit_host_terms
+
+    kspec = calibrated(spec, folder, command)
+    if not fit_host:
+        return kspec, "host terms: kept (--no-host)"
+    return fit_host_terms(spec.model_copy(update={"kernels": kspec}), command)

@@ -64,7 +64,9 @@ def _rows_of(path: Path) -> list[Any]:
         try:
             frame = pd.read_csv(path)
         except (ValueError, pd.errors.ParserError) as err:
-            raise SpecError(f"CSV syntax error: {str(err).splitlines()[0]}", path=str(path)) from None
+            raise SpecError(
+                f"CSV syntax error: {str(err).splitlines()[0]}", path=str(path)
+            ) from None
         records = frame.to_dict(orient="records")
         return [{str(k): v for k, v in r.items() if not pd.isna(v)} for r in records]
     if path.suffix.lower() != ".json":
@@ -75,7 +77,9 @@ def _rows_of(path: Path) -> list[Any]:
         raise SpecError(f"JSON syntax error: {err}", path=str(path)) from None
     rows = data.get("points") if isinstance(data, dict) else data
     if not isinstance(rows, list) or not rows:
-        raise SpecError("expected a non-empty list of points (or {\"points\": [...]})", path=str(path))
+        raise SpecError(
+            'expected a non-empty list of points (or {"points": [...]})', path=str(path)
+        )
     return rows
 
 
@@ -158,3 +162,62 @@ def summary(table: pd.DataFrame) -> dict[str, float]:
         "median_abs_error_all_frac": float(err.median()),
         "worst_abs_error_all_frac": float(err.max()),
     }
+
+
+def fit_host_terms(spec: Any, command: str) -> tuple[Any, str]:
+    """``spec.kernels`` with ``kernel_gap_s`` fitted on the shipped points of this GPU at batch
+    <= HOST_FIT_MAX_BATCH (least squares on log TPOT, inside its range), and a one-line note.
+
+    Without such points the gap keeps its prior, and the note says so.
+    """
+    kspec = spec.kernels
+    pts = [
+        p
+        for p in load_points()
+        if p.platform == spec.name and p.batch <= HOST_FIT_MAX_BATCH and p.headline
+    ]
+    gap = kspec.params["kernel_gap_s"]
+    if not pts:
+        return (
+            kspec,
+            f"kernel_gap_s: no measured points at batch <= {HOST_FIT_MAX_BATCH} for "
+            f"{spec.name}; prior kept",
+        )
+
+    def loss(value: float) -> float:
+        trial = _with_param(spec, "kernel_gap_s", value)
+        err = [np.log(predict_s(p, platform=trial) * 1e3 / p.measured_ms_per_token) for p in pts]
+        return float(np.sum(np.square(err)))
+
+    lo, hi = gap.min, gap.max
+    for _ in range(3):
+        grid = np.linspace(lo, hi, 13)
+        best = grid[int(np.argmin([loss(v) for v in grid]))]
+        step = grid[1] - grid[0]
+        lo, hi = max(gap.min, best - step), min(gap.max, best + step)
+    value = float(best)
+    ids = ", ".join(p.id for p in pts)
+    fitted = (
+        f"least squares on log TPOT of the measured points at batch <= {HOST_FIT_MAX_BATCH} "
+        f"({ids}); larger batches held out"
+    )
+    new = kspec.params["kernel_gap_s"].model_copy(
+        update={"value": round(value, 9), "fitted_on": fitted}
+    )
+    params = {**kspec.params, "kernel_gap_s": new}
+    out = type(kspec).model_validate(
+        {**kspec.model_dump(), "params": {k: v.model_dump() for k, v in params.items()}}
+    )
+    return (
+        out,
+        f"kernel_gap_s = {value * 1e6:.2f} us fitted on {len(pts)} points at batch <= "
+        f"{HOST_FIT_MAX_BATCH}",
+    )
+
+
+def _with_param(spec: Any, name: str, value: float) -> Any:
+    """``spec`` with one kernel constant replaced (no re-validation: a trial inside the range)."""
+    kspec = spec.kernels
+    param = kspec.params[name].model_copy(update={"value": value})
+    kernels = kspec.model_copy(update={"params": {**kspec.params, name: param}})
+    return spec.model_copy(update={"kernels": kernels})

@@ -53,7 +53,7 @@ def eta_bw(nbytes: Array, eta_max: float, b_half: float) -> Array:
 
 
 def gemm_time_s(
-    k: dict[str, float], nbytes: Array, ops: Array, peak: float, bw: float, n: float = 1.0
+    k: dict[str, float], nbytes: Array, ops: Array, peak: float | Array, bw: float, n: float = 1.0
 ) -> Array:
     """``n`` GEMM kernels sharing ``nbytes`` and ``ops`` (see the module docstring)."""
     eff = eta_bw(np.asarray(nbytes) / n, k["gemm_eta_bw_max_frac"], k["gemm_bw_half_bytes"])
@@ -63,7 +63,7 @@ def gemm_time_s(
 
 
 def attention_time_s(
-    k: dict[str, float], nbytes: Array, ops: Array, peak: float, bw: float, *, mla: bool
+    k: dict[str, float], nbytes: Array, ops: Array, peak: float | Array, bw: float, *, mla: bool
 ) -> Array:
     """One decode-attention kernel reading ``nbytes`` of KV cache."""
     t0, eta = (
@@ -74,7 +74,7 @@ def attention_time_s(
 
 
 def moe_time_s(
-    k: dict[str, float], fmt: str, nbytes: Array, ops: Array, peak: float, bw: float
+    k: dict[str, float], fmt: str, nbytes: Array, ops: Array, peak: float | Array, bw: float
 ) -> Array:
     """The fused-MoE operator reading ``nbytes`` of expert weights (format ``fmt``)."""
     mem = np.asarray(nbytes) / (k[f"moe_eta_{fmt}_frac"] * bw)
