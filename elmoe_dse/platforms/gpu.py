@@ -18,7 +18,8 @@ as the kernels :mod:`elmoe_dse.kernels` lists for it; with the constants of the 
   weight-only formats (MXFP4, and the 4-bit kernels of Ampere/Hopper) compute at the BF16 peak;
 - every elementwise kernel (norms, RoPE, activations, top-k, cache writes) costs ``t0_kernel``;
 - every launched kernel adds ``kernel_gap_s`` (the gap between kernels of a whole step, which a
-  kernel database timing kernels one by one does not see), and each pass adds ``step_host_s``.
+  kernel database timing kernels one by one does not see), and each pass adds ``step_host_s``
+  (charged to its last operator).
 
 The same formulas fit the constants to a kernel database (:mod:`elmoe_dse.explore.calibrate_hw`).
 """
@@ -142,22 +143,6 @@ def kernel_cost(
     return replace(cost, time_s=cost.time_s + load.layers * np.asarray(fixed))
 
 
-def host_step(k: dict[str, float], res: Resources) -> OpCost:
-    """The per-pass host term: time only, no bytes, no ops."""
-    zero = np.zeros(())
-    cost = operator_cost(
-        name="host",
-        layers=1,
-        ops=zero,
-        precision="w16a16",
-        bytes_read={},
-        bytes_written={},
-        link_bytes={},
-        res=res,
-    )
-    return replace(cost, time_s=cost.time_s + k["step_host_s"])
-
-
 def kernel_params(spec: PlatformSpec) -> dict[str, float]:
     """The ``[kernels]`` constants of a GPU preset (the family requires the section)."""
     if spec.kernels is None:  # pragma: no cover - check_spec requires it
@@ -168,11 +153,14 @@ def kernel_params(spec: PlatformSpec) -> dict[str, float]:
 def cost_pass(
     spec: PlatformSpec, knobs: PlatformKnobs, loads: list[OpLoad], plan: MemoryPlan
 ) -> tuple[OpCost, ...]:
-    """Every operator as its kernels on the GPU, then the per-pass host term."""
+    """Every operator as its kernels on the GPU; the per-pass host term is charged to the pass's
+    last operator (one cost per load, the platform contract)."""
     k = kernel_params(spec)
     res = host_resources(spec)
-    ops = tuple(kernel_cost(spec, load, plan, res, k) for load in loads)
-    return (*ops, host_step(k, res))
+    ops = [kernel_cost(spec, load, plan, res, k) for load in loads]
+    if ops:
+        ops[-1] = replace(ops[-1], time_s=ops[-1].time_s + k["step_host_s"])
+    return tuple(ops)
 
 
 MODEL = PlatformModel(
