@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from elmoe_dse.cli import best as best_cmd
+from elmoe_dse.cli import calibrate_hw as calibrate_hw_cmd
 from elmoe_dse.cli import explain as explain_cmd
 from elmoe_dse.cli import knobs as knobs_cmd
 from elmoe_dse.cli import models, platforms
@@ -13,6 +14,7 @@ from elmoe_dse.cli import plot as plot_cmd
 from elmoe_dse.cli import report as report_cmd
 from elmoe_dse.cli import reproduce as reproduce_cmd
 from elmoe_dse.cli import sweep as sweep_cmd
+from elmoe_dse.cli import validate as validate_cmd
 
 app = typer.Typer(
     name="elmoe-dse",
@@ -28,6 +30,8 @@ app.command("sweep")(sweep_cmd.sweep)
 app.command("optimize")(optimize_cmd.optimize)
 app.command("reproduce")(reproduce_cmd.reproduce)
 app.command("calibrate")(reproduce_cmd.calibrate)
+app.command("calibrate-hw")(calibrate_hw_cmd.calibrate_hw)
+app.command("validate")(validate_cmd.validate)
 app.command("plot")(plot_cmd.plot)
 app.command("report")(report_cmd.report)
 app.command("best")(best_cmd.best)

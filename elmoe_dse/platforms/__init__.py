@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from elmoe_dse.errors import SpecError
-from elmoe_dse.platforms import elmoe3d, hb_xpu, near_memory, xpu
+from elmoe_dse.platforms import elmoe3d, gpu, hb_xpu, near_memory, xpu
 from elmoe_dse.platforms._base import (
     Footprint,
     MemoryPlan,
@@ -124,5 +124,5 @@ def load_platform(name_or_path: str | Path) -> PlatformSpec:
     return spec
 
 
-for _module in (xpu, near_memory, hb_xpu, elmoe3d):
+for _module in (xpu, near_memory, hb_xpu, elmoe3d, gpu):
     register(_module.MODEL)

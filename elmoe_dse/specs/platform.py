@@ -34,6 +34,7 @@ from elmoe_dse.specs._base import (
     load_named_or_path,
     shipped_names,
 )
+from elmoe_dse.specs.kernels import KernelSpec
 
 Precision = Literal["w4a8", "w8a8", "w16a16"]
 PRECISIONS: tuple[str, ...] = ("w4a8", "w8a8", "w16a16")
@@ -167,6 +168,7 @@ class PlatformSpec(Spec):
     compute: ComputeSpec
     near_memory: NearMemorySpec | None = None
     logic_die: LogicDieSpec | None = None
+    kernels: KernelSpec | None = None
     family_params: dict[str, float] = Field(
         default_factory=dict, description="numbers a family reads that no shared section holds"
     )

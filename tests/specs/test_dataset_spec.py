@@ -21,7 +21,7 @@ from elmoe_dse.specs.dataset import (
     load_dataset,
 )
 
-SHIPPED = ("alpaca", "gsm8k", "humaneval", "mt-bench")
+SHIPPED = ("alpaca", "benchmark", "gsm8k", "humaneval", "mt-bench")
 PAPER_MODELS = ("qwen3-30b-a3b", "glm-4.7-flash", "deepseek-v2-lite", "gpt-oss-20b")
 NUMERIC_FIELDS = (
     "zipf_exponent",
