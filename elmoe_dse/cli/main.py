@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from elmoe_dse.cli import analyze as analyze_cmd
 from elmoe_dse.cli import explain as explain_cmd
 from elmoe_dse.cli import models, platforms
 from elmoe_dse.cli import optimize as optimize_cmd
@@ -26,6 +27,7 @@ app.command("sweep")(sweep_cmd.sweep)
 app.command("optimize")(optimize_cmd.optimize)
 app.command("reproduce")(reproduce_cmd.reproduce)
 app.command("calibrate")(reproduce_cmd.calibrate)
+app.command("analyze")(analyze_cmd.analyze)
 app.command("plot")(plot_cmd.plot)
 app.command("report")(report_cmd.report)
 
