@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from elmoe_dse.cli import analyze as analyze_cmd
 from elmoe_dse.cli import best as best_cmd
 from elmoe_dse.cli import calibrate_hw as calibrate_hw_cmd
 from elmoe_dse.cli import explain as explain_cmd
@@ -32,6 +33,7 @@ app.command("reproduce")(reproduce_cmd.reproduce)
 app.command("calibrate")(reproduce_cmd.calibrate)
 app.command("calibrate-hw")(calibrate_hw_cmd.calibrate_hw)
 app.command("validate")(validate_cmd.validate)
+app.command("analyze")(analyze_cmd.analyze)
 app.command("plot")(plot_cmd.plot)
 app.command("report")(report_cmd.report)
 app.command("best")(best_cmd.best)

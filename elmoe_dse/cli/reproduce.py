@@ -23,6 +23,7 @@ def reproduce(
 ) -> None:
     """The paper's headline numbers regenerated, next to the paper's values and the error."""
     from elmoe_dse.calibration import resolve_calibration
+    from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.reproduce import reproduce as run_reproduce
     from elmoe_dse.explore.reproduce import save_reproduce
     from elmoe_dse.results import CELLS_FILE, REPRODUCE_DIR, RUN_FILE, SYSTEMS_CSV_FILE, ensure_dir
@@ -32,6 +33,7 @@ def reproduce(
         folder = ensure_dir(out / REPRODUCE_DIR)
         result = run_reproduce(cal)
         save_reproduce(result, folder)
+        write_figure_tables(folder)
         targets = [t.as_dict() for t in result.targets]
         if json_out:
             print_json({"targets": targets, "out": str(folder)})
