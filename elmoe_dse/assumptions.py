@@ -241,7 +241,7 @@ class Resolved:
         return [ASSUMPTIONS[k].alternative(v) for k, v in self.choices.items()]
 
     def platform_overrides(self, system: str) -> dict[str, Any]:
-        """Dotted platform spec path -> value for ``system`` (see :func:`apply_platform_overrides`)."""
+        """Dotted platform spec path -> value for ``system`` (:func:`apply_platform_overrides`)."""
         _check_system(system)
         out: dict[str, Any] = {}
         for alt in self.alternatives():
@@ -275,7 +275,7 @@ def _set(data: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
     """The dict holding ``path``'s last part and that part; dict keys may contain dots."""
     node, rest = data, path
     while True:
-        if rest in node or "." not in rest and isinstance(node, dict):
+        if rest in node or ("." not in rest and isinstance(node, dict)):
             return node, rest
         match = next(
             (k for k in sorted(node, key=len, reverse=True) if rest.startswith(k + ".")), None

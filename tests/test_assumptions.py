@@ -138,7 +138,9 @@ def test_per_bank_nmp_has_its_own_prior_and_more_bandwidth() -> None:
 def test_mode_threshold_switches_at_b_star() -> None:
     b = np.array([1, 4, 16])
     paper = step("elmoe3d", {}, batch_size=b, policy="elmoe3d", draft_length=4)
-    always = step("elmoe3d", {"mode_threshold": "1"}, batch_size=b, policy="elmoe3d", draft_length=4)
+    always = step(
+        "elmoe3d", {"mode_threshold": "1"}, batch_size=b, policy="elmoe3d", draft_length=4
+    )
     assert list(np.asarray(paper.tokens_per_sequence_per_step) > 1) == [False, True, True]
     assert np.all(np.asarray(always.tokens_per_sequence_per_step) > 1)
 

@@ -30,7 +30,7 @@ CALIBRATION_KEYS: tuple[str, ...] = (
     *(
         f"dataset.{name}.models.*.{field}"
         for name in ("mt-bench", "gsm8k", "alpaca", "humaneval")
-        for field in ("zipf_exponent", "overlap_frac", "alpha_max")
+        for field in ("alpha_max",)
     ),
 )
 

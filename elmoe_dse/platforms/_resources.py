@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from elmoe_dse.platforms._base import MemoryPlan, PlatformKnobs
 from elmoe_dse import units
+from elmoe_dse.platforms._base import MemoryPlan, PlatformKnobs
 from elmoe_dse.platforms._placement import hb_capacity_bytes, split
 from elmoe_dse.roofline import OpCost, Resources, operator_cost, overlap_pass
 from elmoe_dse.specs.platform import PRECISIONS, LogicDieSpec, PlatformSpec

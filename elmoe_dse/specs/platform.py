@@ -259,7 +259,12 @@ class PlatformSpec(Spec):
         needs = (
             ("hb_w_per_gb", parts.hb_w_per_gb, "hb" in self.tiers, "a [tiers.hb] table"),
             ("lpddr_w_per_gb", parts.lpddr_w_per_gb, "lpddr" in self.tiers, "[tiers.lpddr]"),
-            ("logic_die_w_per_pe", parts.logic_die_w_per_pe, self.logic_die is not None, "[logic_die]"),
+            (
+                "logic_die_w_per_pe",
+                parts.logic_die_w_per_pe,
+                self.logic_die is not None,
+                "[logic_die]",
+            ),
             ("near_memory_w", parts.near_memory_w, self.near_memory is not None, "[near_memory]"),
         )
         for name, value, present, section in needs:

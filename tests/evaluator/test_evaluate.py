@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elmoe_dse.platforms import PlatformKnobs, static_power_w
 from elmoe_dse.errors import KnobError
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.overrides import apply_overrides
+from elmoe_dse.platforms import PlatformKnobs, static_power_w
 from elmoe_dse.specs.model import ModelSpec, load_model
 from elmoe_dse.specs.platform import PlatformSpec, list_platforms, load_platform
 from tests.conftest import (
