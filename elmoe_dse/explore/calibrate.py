@@ -25,24 +25,12 @@ from elmoe_dse.specs._base import RangeSpec
 
 #: The parameters ``calibrate`` fits. Each must have a range in its spec file.
 CALIBRATION_KEYS: tuple[str, ...] = (
-    "platform.xpu.static_power_w",
-    "platform.elmoe3d-8g.static_power_w",
-    "platform.hb-xpu.static_power_w",
-    "platform.xpu-pim.static_power_w",
-    "platform.xpu-pim.near_memory.internal_bw_multiplier",
-    "platform.xpu-pim.near_memory.peak_tops.w8a8",
-    "platform.xpu-logicpim.static_power_w",
-    "platform.xpu-logicpim.near_memory.internal_bw_multiplier",
-    "platform.xpu-logicpim.near_memory.peak_tops.w8a8",
-    "platform.xpu-nmp.static_power_w",
-    "platform.xpu-nmp.near_memory.internal_bw_multiplier",
-    "platform.xpu-nmp.near_memory.peak_tops.w8a8",
     "acceptance.expert_coverage_exponent",
     "acceptance.round_4bit_quality_frac",
     *(
         f"dataset.{name}.models.*.{field}"
         for name in ("mt-bench", "gsm8k", "alpaca", "humaneval")
-        for field in ("zipf_exponent", "overlap_frac", "alpha_max")
+        for field in ("alpha_max",)
     ),
 )
 

@@ -19,6 +19,7 @@ from elmoe_dse.platforms._base import (
     PlatformKnobs,
     PlatformModel,
 )
+from elmoe_dse.platforms._resources import static_power_w
 from elmoe_dse.specs.platform import DATA_DIR, PlatformSpec, list_platforms
 from elmoe_dse.specs.platform import load_platform as load_platform_spec
 
@@ -33,6 +34,7 @@ __all__ = [
     "load_platform",
     "model_for",
     "register",
+    "static_power_w",
     "unregister",
 ]
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from elmoe_dse.errors import KnobError
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.overrides import apply_overrides
+from elmoe_dse.platforms import PlatformKnobs, static_power_w
 from elmoe_dse.specs.model import ModelSpec, load_model
 from elmoe_dse.specs.platform import PlatformSpec, list_platforms, load_platform
 from tests.conftest import (
@@ -131,7 +132,8 @@ def test_contract_every_platform_every_paper_model(any_platform: PlatformSpec) -
         step = evaluate(model, any_platform, Knobs(batch_size=np.arange(1, 17)), uniform(model))
         assert np.all(np.isfinite(step.time_per_step_s)) and np.all(step.time_per_step_s > 0)
         assert np.all(np.isfinite(step.energy_per_token_j)) and np.all(step.energy_per_token_j > 0)
-        static = any_platform.static_power_w * step.time_per_step_s
+        knobs = PlatformKnobs.of(Knobs(batch_size=np.arange(1, 17)))
+        static = static_power_w(any_platform, knobs) * step.time_per_step_s
         assert np.all(step.energy_per_step_j >= static)
         assert np.all(step.feasible)
 

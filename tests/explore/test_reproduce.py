@@ -49,6 +49,12 @@ def calibrated() -> object:
 REACHED = ("speedup_vs_xpu_mean", "energy_vs_xpu_mean", "energy_vs_best_prior_mean")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="with literature priors on the baselines (no fit to ELMoE-3D's margin) and static"
+    " power from parts, the shipped calibration no longer reaches the paper's means"
+    " (docs/calibration.md)",
+)
 def test_mean_targets_within_10_percent_of_the_paper(calibrated: object) -> None:
     """ELMoE-3D (arXiv 2604.14626) abstract: 6.6x speedup and 4.4x energy efficiency over xPU,
     2.2x and 1.4x over the best prior accelerator, means over 4 models x 4 datasets x B 1-16.
@@ -61,6 +67,12 @@ def test_mean_targets_within_10_percent_of_the_paper(calibrated: object) -> None
         assert targets[name].model == pytest.approx(PAPER_TARGETS[name], rel=0.10), name
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="with literature priors on the baselines (no fit to ELMoE-3D's margin) and static"
+    " power from parts, the shipped calibration no longer reaches the paper's means"
+    " (docs/calibration.md)",
+)
 def test_speedup_over_best_prior_gap_comes_from_low_batch(calibrated: object) -> None:
     """The reported gap: the contract's HB-xPU (docs/model.md §7) keeps a full-precision LRU expert
     cache in the same 8 GB, 1.6 TB/s HB. At B = 1 a full-precision hit removes all of an expert's
@@ -77,25 +89,11 @@ def test_speedup_over_best_prior_gap_comes_from_low_batch(calibrated: object) ->
 
 def test_shipped_calibration_stays_inside_every_range() -> None:
     cal = load_calibration()
-    assert set(cal.parameters) == set(CALIBRATION_KEYS)
+    assert set(cal.parameters) <= set(CALIBRATION_KEYS)  # entries outside the priors dropped
     for key, cv in cal.parameters.items():
         rng = parameter_range(key)
         assert rng.min <= cv.value <= rng.max, key
         assert (cv.min, cv.max) == (rng.min, rng.max), key
-
-
-def test_static_powers_are_at_least_the_xpus() -> None:
-    """Every system holds the xPU's LPDDR and at least its compute (calibrate.STATIC_BASE_KEY)."""
-    cal = load_calibration()
-    base = cal.parameters["platform.xpu.static_power_w"].value
-    for key, cv in cal.parameters.items():
-        if key.endswith(".static_power_w"):
-            assert cv.value >= base - 1e-12, key
-    # same memories and the same 524 TOPS of compute: one static power (calibrate.TIED)
-    assert (
-        cal.parameters["platform.hb-xpu.static_power_w"].value
-        == cal.parameters["platform.elmoe3d-8g.static_power_w"].value
-    )
 
 
 def test_unknown_calibration_key_is_refused() -> None:
@@ -142,7 +140,7 @@ def test_calibrate_is_deterministic_for_a_seed() -> None:
     a = calibration_toml(calibrate(3, seed=7, date="2026-01-01"))
     b = calibration_toml(calibrate(3, seed=7, date="2026-01-01"))
     assert a == b
-    assert "fit_error" in a and "platform.xpu.static_power_w" in a
+    assert "fit_error" in a and "acceptance.round_4bit_quality_frac" in a
 
 
 def test_reproduce_cli_json_contract(tmp_path: Path) -> None:
