@@ -74,7 +74,9 @@ class UnitRule:
 #: looks like it was written in SI base units.
 UNIT_RULES: dict[str, UnitRule] = {
     "_gb_per_s": UnitRule("GB/s", 1e-3, 1e6, 1e9, "B/s"),
-    "_gb": UnitRule("GB", 1e-4, 1e5, 1e9, "bytes"),
+    "_gb": UnitRule("GB", 0.0, 1e5, 1e9, "bytes"),
+    "_w_per_gb": UnitRule("W/GB", 0.0, 100.0, 1e-9, "W/B"),
+    "_w_per_pe": UnitRule("W", 0.0, 1e3, 1.0, "W"),
     "_pj_per_bit": UnitRule("pJ/bit", 1e-4, 1e3, 1e-12, "J/bit"),
     "_pj_per_op": UnitRule("pJ/op", 1e-4, 1e3, 1e-12, "J/op"),
     "_tops": UnitRule("TOPS", 1e-4, 1e6, 1e12, "OPS"),
