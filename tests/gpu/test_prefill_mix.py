@@ -14,6 +14,7 @@ import pytest
 from elmoe_dse.evaluator import evaluate
 from elmoe_dse.explore.validate import load_points, predict_s
 from elmoe_dse.platforms import PlatformKnobs
+from elmoe_dse.platforms._placement import main_tier_plan
 from elmoe_dse.platforms.gpu import (
     _pass_loads,
     cost_pass,
@@ -22,7 +23,6 @@ from elmoe_dse.platforms.gpu import (
     prefill_attention_ops,
     prefill_tokens_per_step,
 )
-from elmoe_dse.platforms._placement import main_tier_plan
 from elmoe_dse.scenario import load_scenario
 from elmoe_dse.workload import footprint
 
