@@ -3,7 +3,11 @@
 A measured point is one published decode time per output token (TPOT) of a MoE model on one GPU
 at a batch (concurrency) and context (input + half the output length). The model's answer is the
 step time of plain decoding of that batch (one token per sequence per step) on the point's
-platform with the ``benchmark`` routing profile (synthetic prompts). The shipped table is
+platform with the ``benchmark`` routing profile (synthetic prompts), plus, where the point gives
+its input and output lengths (``isl``, ``osl``: a serving benchmark), the mean time the prompt
+tokens of the other requests add to each decode step under chunked prefill (P = (B - 1) ISL /
+OSL per step, in chunks of up to ``prefill_chunk_tokens``; :func:`elmoe_dse.platforms.gpu.
+mixed_step_extra_s`). Points without ``isl``/``osl`` are decode-only. The shipped table is
 ``elmoe_dse/data/measured/gpu-decode.json``; a user's JSON (same layout: ``{"points": [...]}``
 or a list) or CSV (one row per point, the same field names) works alike.
 
@@ -49,8 +53,11 @@ class MeasuredPoint(Spec):
     routing: str = "uniform"
     metric: str = ""
     precision: str = ""
-    isl: int | None = None
-    osl: int | None = None
+    isl: int | None = Field(None, ge=0, description="input length of the serving benchmark")
+    osl: int | None = Field(None, ge=1, description="output length of the serving benchmark")
+    prefill_chunk_tokens: int | None = Field(
+        None, ge=1, description="engine's per-step token budget (default: PREFILL_CHUNK_TOKENS)"
+    )
     context_rule: str = ""
     confidence: str = ""
     notes: str = ""
@@ -85,7 +92,8 @@ def _rows_of(path: Path) -> list[Any]:
 
 def _typed(key: str, value: Any) -> Any:
     """CSV and JSON numbers as the point's field types (3.0 -> 3 for counts, 6 -> 6.0 for times)."""
-    if key in ("batch", "isl", "osl") and isinstance(value, float) and value.is_integer():
+    counts = ("batch", "isl", "osl", "prefill_chunk_tokens")
+    if key in counts and isinstance(value, float) and value.is_integer():
         return int(value)
     if key in ("context", "measured_ms_per_token") and isinstance(value, int):
         return float(value)
@@ -106,11 +114,14 @@ def load_points(path: str | Path | None = None) -> list[MeasuredPoint]:
 
 
 def predict_s(point: MeasuredPoint, *, platform: Any = None) -> float:
-    """The model's decode time per output token of ``point`` (one plain-decode step), seconds.
+    """The model's time per output token of ``point``, seconds: one plain-decode step, plus the
+    prompt tokens mixed into it where the point is a serving run (``isl`` and ``osl`` set).
 
     ``platform``: a platform spec to use instead of the point's (the host-term fit passes one).
     """
     from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.platforms import PlatformKnobs, model_for
+    from elmoe_dse.platforms.gpu import PREFILL_CHUNK_TOKENS, mixed_step_extra_s
     from elmoe_dse.scenario import load_scenario
 
     sc = load_scenario(point.model, point.platform, DATASET)
@@ -122,8 +133,32 @@ def predict_s(point: MeasuredPoint, *, platform: Any = None) -> float:
         weight_format=point.weight_format,
         kv_format="bf16",
     )
-    step = evaluate(sc.model, spec, knobs, sc.p, quality=sc.quality)
-    return float(step.time_per_step_s)
+    step = float(evaluate(sc.model, spec, knobs, sc.p, quality=sc.quality).time_per_step_s)
+    if point.isl is None or point.osl is None or model_for(spec).family != "gpu":
+        return step
+    extra = mixed_step_extra_s(
+        sc.model,
+        spec,
+        PlatformKnobs.of(knobs.validated()),
+        sc.p,
+        batch=point.batch,
+        context_len=point.context,
+        isl=point.isl,
+        osl=point.osl,
+        weight_format=point.weight_format,
+        kv_format="bf16",
+        chunk_tokens=point.prefill_chunk_tokens or PREFILL_CHUNK_TOKENS,
+    )
+    return step + float(extra)
+
+
+def prefill_tokens(point: MeasuredPoint) -> float:
+    """Prompt tokens the point's serving run mixes into each decode step (0 for decode-only)."""
+    from elmoe_dse.platforms.gpu import prefill_tokens_per_step
+
+    if point.isl is None or point.osl is None:
+        return 0.0
+    return float(prefill_tokens_per_step(point.batch, point.isl, point.osl))
 
 
 def validation_table(points: list[MeasuredPoint]) -> pd.DataFrame:
@@ -139,6 +174,7 @@ def validation_table(points: list[MeasuredPoint]) -> pd.DataFrame:
                 "framework": pt.framework,
                 "batch": pt.batch,
                 "context": pt.context,
+                "prefill_tokens_per_step": round(prefill_tokens(pt), 2),
                 "measured_ms_per_token": pt.measured_ms_per_token,
                 "predicted_ms_per_token": round(pred_ms, 4),
                 "error_frac": round(pred_ms / pt.measured_ms_per_token - 1.0, 4),

@@ -22,6 +22,36 @@ as the kernels :mod:`elmoe_dse.kernels` lists for it; with the constants of the 
   (charged to its last operator).
 
 The same formulas fit the constants to a kernel database (:mod:`elmoe_dse.explore.calibrate_hw`).
+
+**Serving with chunked prefill** (:func:`mixed_step_extra_s`). A serving benchmark at concurrency
+``B`` with input length ``ISL`` and output length ``OSL`` admits a new request whenever one
+finishes, and the engine mixes the newcomers' prompt tokens into the decode steps (vLLM V1 always
+runs chunked prefill and schedules decodes first, docs.vllm.ai "Optimization and Tuning", section
+"Chunked Prefill"; TensorRT-LLM's in-flight batching with chunked context alike; the hybrid
+batches of Sarathi-Serve, Agrawal et al., arXiv 2403.02310). In steady state each of the other
+``B - 1`` requests brings ``ISL`` prompt tokens per ``OSL`` steps of the measured one (its own
+prompt is in its TTFT, not its TPOT), so a decode step carries on average::
+
+    P = (B - 1) ISL / OSL          prefill tokens.
+
+The engine takes prompt tokens in chunks under a per-step token budget ``C`` (decode tokens
+first): vLLM's OpenAI server defaults to ``max_num_batched_tokens`` = 8192 on GPUs with >= 70
+GiB that are not A100 (2048 otherwise; ``vllm/engine/arg_utils.py``,
+``EngineArgs.get_batch_defaults``), TensorRT-LLM to ``max_num_tokens`` = 8192
+(``tensorrt_llm/builder.py``, ``BuildConfig``); default :data:`PREFILL_CHUNK_TOKENS`. A step
+that carries prompt tokens carries ``c = max(P, min(ISL, C - B))`` of them (a whole prompt if it
+fits, else a full chunk; every step once ``P`` exceeds that), and a share ``P / c`` of the steps
+does. The mean step is::
+
+    t(B) + (P / c) [t(B + c) - t(B)] + t_prefill_attn(P)
+
+where ``t(B + c)`` runs every linear operator and the fused MoE at ``B + c`` tokens (weights
+read once; ``U(B + c)`` distinct experts), the LM head and decode attention for the ``B``
+decoding sequences. Prefill attention for the new tokens over their prefix is compute-bound
+flash attention, ``2 H (d_qk + d_v) s_bar`` ops per token and layer (``4 H d`` for GQA) with
+``s_bar`` the mean prefix of a prompt token (``ISL / 2``; a sliding layer caps it at the
+window), at ``prefill_attn_eta_compute_frac`` of the BF16 peak. Kernel counts do not change (a
+mixed batch runs the same kernels with more rows), so no fixed cost is added.
 """
 
 from __future__ import annotations
@@ -35,11 +65,17 @@ from elmoe_dse.platforms._base import MemoryPlan, PlatformKnobs, PlatformModel
 from elmoe_dse.platforms._placement import main_tier_plan, split
 from elmoe_dse.platforms._resources import host_resources
 from elmoe_dse.roofline import OpCost, Resources, operator_cost
+from elmoe_dse.routing import unique_experts
+from elmoe_dse.specs.model import ModelSpec
 from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.units import GB
-from elmoe_dse.workload import OpLoad
+from elmoe_dse.workload import OpLoad, decode_pass, footprint, no_cache_traffic
 
 Array = np.ndarray
+Num = Array | float
+
+#: Default per-step token budget of chunked prefill (vLLM on H100/H200, TensorRT-LLM; docstring).
+PREFILL_CHUNK_TOKENS = 8192
 
 #: Storage format of the experts a fused-MoE load reads, by the load's compute precision.
 MOE_FORMAT = {"w16a16": "bf16", "w8a8": "int8", "w4a8": "mxfp4"}
@@ -161,6 +197,101 @@ def cost_pass(
     if ops:
         ops[-1] = replace(ops[-1], time_s=ops[-1].time_s + k["step_host_s"])
     return tuple(ops)
+
+
+def prefill_tokens_per_step(batch: Num, isl: Num, osl: Num) -> Array:
+    """Prompt tokens mixed into one decode step of a serving run: P = (B - 1) ISL / OSL."""
+    b = np.asarray(batch, dtype=float)
+    return np.maximum(b - 1.0, 0.0) * np.asarray(isl, dtype=float) / np.asarray(osl, dtype=float)
+
+
+def mean_prefix_tokens(isl: Num, window: float = 0.0) -> Array:
+    """Mean prefix a prompt token attends to, over positions 0..ISL: ISL / 2, or with a sliding
+    window ``W < ISL``: W - W^2 / (2 ISL)."""
+    n = np.asarray(isl, dtype=float)
+    if window <= 0:
+        return n / 2.0
+    capped = window - window**2 / (2.0 * np.maximum(n, 1.0))
+    return np.where(n <= window, n / 2.0, capped)
+
+
+def prefill_attention_ops(model: ModelSpec, prefill_tokens: Num, isl: Num) -> Array:
+    """Ops of prefill attention for ``prefill_tokens`` prompt tokens over their prefix, all
+    layers: 2 H (d_qk + d_v) P s_bar per layer (non-absorbed MLA: d_qk = nope + rope, d_v)."""
+    if model.attention_kind == "mla":
+        qk, v = model.qk_nope_head_dim + model.qk_rope_head_dim, model.v_head_dim
+    else:
+        qk, v = model.head_dim, model.head_dim
+    full = model.num_layers - model.num_sliding_layers
+    prefix = full * mean_prefix_tokens(isl)
+    if model.num_sliding_layers:
+        prefix = prefix + model.num_sliding_layers * mean_prefix_tokens(isl, model.sliding_window)
+    per_token = 2.0 * model.num_attention_heads * (qk + v)
+    return per_token * np.asarray(prefill_tokens, dtype=float) * prefix
+
+
+def _pass_loads(
+    model: ModelSpec, p: Array, b: Array, n: Array, context_len: Array, fmt: str, kv: str
+) -> list[OpLoad]:
+    """A pass of ``n`` tokens of which ``b`` decode: linear operators and the fused MoE at ``n``
+    tokens (U(n) experts), decode attention and the LM head for the ``b`` sequences."""
+
+    def one(tokens: Array) -> list[OpLoad]:
+        traffic = no_cache_traffic(model, unique_experts(p, tokens), fmt)
+        return decode_pass(
+            model,
+            sequences=b,
+            tokens_per_sequence=tokens / b,
+            context_len=context_len,
+            weight_format=fmt,
+            kv_format=kv,
+            experts=traffic,
+        )
+
+    decode = {op.name: op for op in one(b)}
+    keep = ("attention", "attention_sliding", "lm_head")
+    return [replace(op, ops=decode[op.name].ops) if op.name in keep else op for op in one(n)]
+
+
+def mixed_step_extra_s(
+    model: ModelSpec,
+    spec: PlatformSpec,
+    knobs: PlatformKnobs,
+    p: Array,
+    *,
+    batch: Num,
+    context_len: Num,
+    isl: Num,
+    osl: Num,
+    weight_format: str,
+    kv_format: str,
+    chunk_tokens: Num = PREFILL_CHUNK_TOKENS,
+) -> Array:
+    """Mean time a decode step of ``batch`` sequences gains from the P prompt tokens a serving run
+    mixes into its steps (module docstring): the share P / c of mixed steps times what a chunk
+    of c prompt tokens adds, plus prefill attention. 0 where P = 0."""
+    b = np.asarray(batch, dtype=float)
+    ctx = np.asarray(context_len, dtype=float)
+    extra = prefill_tokens_per_step(b, isl, osl)
+    chunk = np.maximum(extra, np.minimum(np.asarray(isl, dtype=float), chunk_tokens - b))
+    share = np.where(chunk > 0, extra / np.maximum(chunk, 1e-30), 0.0)
+    fp = footprint(
+        model,
+        batch_size=b,
+        context_len=ctx,
+        weight_format=weight_format,
+        kv_format=kv_format,
+    )
+    plan = main_tier_plan(spec, knobs, fp)
+
+    def pass_s(tokens: Array) -> Array:
+        loads = _pass_loads(model, p, b, tokens, ctx, weight_format, kv_format)
+        return np.asarray(sum(np.asarray(c.time_s) for c in cost_pass(spec, knobs, loads, plan)))
+
+    k = kernel_params(spec)
+    peak = spec.compute.peak_ops_per_s("w16a16")
+    attn = prefill_attention_ops(model, extra, isl) / (k["prefill_attn_eta_compute_frac"] * peak)
+    return np.where(extra > 0, share * (pass_s(b + chunk) - pass_s(b)) + attn, 0.0)
 
 
 MODEL = PlatformModel(

@@ -15,6 +15,9 @@ Constants (SI; ``_frac`` are fractions of the datasheet peak):
 - ``attn_t0_s``, ``attn_eta_bw_frac``: GQA decode attention floor and KV-read efficiency.
 - ``mla_t0_s``, ``mla_eta_bw_frac``: the same for MLA decode attention.
 - ``attn_eta_compute_frac``: achieved / peak throughput of compute-bound decode attention.
+- ``prefill_attn_eta_compute_frac``: achieved / BF16 peak of prefill (flash) attention, the
+  prompt tokens a serving run mixes into decode steps (not in the kernel databases, which time
+  decode attention only: a sourced prior).
 - ``moe_t0_s``: floor of the fused-MoE operator (alignment, two grouped GEMMs, activation, sum).
 - ``moe_eta_bf16_frac``, ``moe_eta_int8_frac``, ``moe_eta_mxfp4_frac``: fused-MoE bandwidth
   efficiency on expert weights per storage format.
@@ -41,6 +44,7 @@ KERNEL_PARAMS: tuple[str, ...] = (
     "mla_t0_s",
     "mla_eta_bw_frac",
     "attn_eta_compute_frac",
+    "prefill_attn_eta_compute_frac",
     "moe_t0_s",
     "moe_eta_bf16_frac",
     "moe_eta_int8_frac",

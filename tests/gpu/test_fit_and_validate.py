@@ -54,13 +54,19 @@ def test_fitted_preset_reproduces_its_kernel_database(preset: str) -> None:
 
 
 def test_validate_median_on_the_shipped_public_set() -> None:
-    # Bound 10 %: the done-when target of the GPU issue; the model reaches about 6 % (24 points).
-    # Worst is not bounded here: two points sit near 30-36 % (see docs/model.md section 11).
+    # Decode step + the chunked-prefill tokens of the serving run: median 4.9 % over 24 points
+    # (6.2 % decode-only). Bound 7 %: a refit of the kernel terms moves it by a point or so;
+    # dropping the prefill term breaks the vLLM 8192x1024 check below. The worst points (TRT-LLM
+    # 8192x1024 b64, +34 %: its prompt tokens cost ~3x less than the vLLM kernels the presets
+    # are fitted to; TRT-LLM 1024x8192 b32, +30 %: below the same engine's neighbours) stay
+    # under 40 % (see docs/model.md section 11).
     table = validation_table(load_points())
     s = summary(table)
     assert s["points"] == 24
-    assert s["median_abs_error_frac"] <= 0.10
+    assert s["median_abs_error_frac"] <= 0.07
     assert s["worst_abs_error_frac"] < 0.40
+    vllm_long = table[table.id.str.contains("vllm018-8192x1024")]
+    assert (vllm_long.error_frac.abs() < 0.10).all()  # decode-only: -3 .. -36 %
 
 
 def test_validate_cli_writes_csv_and_png(tmp_path: Path) -> None:
