@@ -68,6 +68,7 @@ Monte-Carlo references for tests and the benchmark script.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,24 +137,69 @@ def _levels(p: npt.ArrayLike) -> tuple[FloatArray, FloatArray, int]:
     return values[keep], counts[keep], k
 
 
-def _chain(
-    values: FloatArray, counts: FloatArray, k: int, rho: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """(pi, g), each (rows, L): stationary marginal and fresh-draw probability per level."""
+def _binomial_weights(n: int, rho: FloatArray) -> FloatArray:
+    """P(K = j), j = 0..n, for K ~ Binomial(n, rho), rows of ``rho``: shape (rows, n + 1)."""
+    j = np.arange(n + 1, dtype=np.float64)
+    log_choose = np.array(
+        [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(n + 1)]
+    )
+    r = np.clip(rho, 1e-300, 1.0 - 1e-16)[:, None]
+    w = np.exp(log_choose + j * np.log(r) + (n - j) * np.log1p(-r))
+    w[rho <= 0.0] = np.eye(1, n + 1)[0]
+    w[rho >= 1.0] = np.eye(1, n + 1, n)[0]
+    return w
+
+
+def _fresh(
+    values: FloatArray,
+    k: int,
+    n_kept: int,
+    rho: FloatArray,
+    mean_kept: FloatArray,
+    scale: FloatArray,
+) -> FloatArray:
+    """E_K[min(1, s (k - K) / (k - K m) v)] over K ~ Binomial(n_kept, rho): (rows, L)."""
+    kk = np.arange(n_kept + 1, dtype=np.float64)
+    lam = (k - kk) / np.maximum(k - kk * mean_kept[:, None], 1e-12)  # (rows, n + 1)
+    q = np.minimum(1.0, scale[:, None, None] * lam[:, None, :] * values[None, :, None])
+    return np.einsum("rlj,rj->rl", q, _binomial_weights(n_kept, rho))
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """Two-state chain per level, (rows, L): stationary pi, fresh-draw g0 (expert not chosen by
+    the previous token) and lag-1 autocorrelation lag = rho + (1 - rho) g1 - g0."""
+
+    pi: FloatArray
+    g0: FloatArray
+    lag: FloatArray
+
+
+def _chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _Chain:
+    """The chain of every level at every rho (module docstring)."""
     r = rho[:, None]
-    lo = np.full(rho.size, np.log(1e-9))  # lam <= 1: the draw fills k - K slots with mass <= k
-    hi = np.full(rho.size, -np.log(values.min()))  # lam = 1 / v_min: every g = 1
+    mean_kept = np.full(rho.size, float(values**2 @ counts) / k)
 
-    def marginals(log_lam: FloatArray) -> tuple[FloatArray, FloatArray]:
-        g = np.minimum(1.0, np.exp(log_lam)[:, None] * values)
-        return g / (1.0 - r + r * g), g
+    def solve(scale: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        g0 = _fresh(values, k, k, rho, mean_kept, scale)
+        g1 = _fresh(values, k, k - 1, rho, mean_kept, scale)
+        stay = r + (1.0 - r) * g1
+        return g0 / np.maximum(1.0 - stay + g0, 1e-300), g0, g1
 
-    for _ in range(_BISECT_STEPS):
-        mid = 0.5 * (lo + hi)
-        low = row_dot(marginals(mid)[0], counts) < k
-        lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
-    pi, g = marginals(np.where(rho > 0.0, 0.5 * (lo + hi), 0.0))
-    return pi, g
+    for _ in range(3):  # mean p of a kept expert depends on pi: fixed point
+        lo = np.full(rho.size, np.log(1e-3))
+        hi = np.full(rho.size, -np.log(values.min()) + np.log(2.0))
+        for _ in range(_BISECT_STEPS // 2):
+            mid = 0.5 * (lo + hi)
+            low = row_dot(solve(np.exp(mid))[0], counts) < k
+            lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
+        scale = np.where(rho > 0.0, np.exp(0.5 * (lo + hi)), 1.0)
+        pi, g0, g1 = solve(scale)
+        mean_kept = row_dot(pi * values, counts) / k
+    pi = np.where(r > 0.0, pi, values)
+    g0 = np.where(r > 0.0, g0, values)
+    lag = np.where(r > 0.0, r + (1.0 - r) * g1 - g0, 0.0)
+    return _Chain(pi, g0, lag)
 
 
 def chain_marginals(p: npt.ArrayLike, overlap_frac: float) -> tuple[FloatArray, FloatArray]:
@@ -165,9 +211,9 @@ def chain_marginals(p: npt.ArrayLike, overlap_frac: float) -> tuple[FloatArray, 
     k = integer_k(probs)
     rho = as_knob(overlap_frac, "overlap_frac", minimum=0.0, maximum=1.0).reshape(1)
     values, counts = probability_levels(probs)
-    pi, g = _chain(values, counts, k, rho)
+    chain = _chain(values, counts, k, rho)
     index = np.searchsorted(-values, -probs)
-    return pi[0, index], g[0, index]
+    return chain.pi[0, index], chain.g0[0, index]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -177,8 +223,10 @@ def chain_marginals(p: npt.ArrayLike, overlap_frac: float) -> tuple[FloatArray, 
 
 def _absent_pass(pi: FloatArray, g: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
     """P(expert untouched by one pass of B sequences x T tokens), (rows, L)."""
-    log_absent = np.log1p(-np.minimum(pi, 1.0)) + (t[:, None] - 1.0) * np.log1p(-np.minimum(g, 1.0))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = np.log1p(-np.minimum(pi, 1.0))
+        rest = (t[:, None] - 1.0) * np.log1p(-np.minimum(g, 1.0))
+        log_absent = first + np.where(t[:, None] > 1.0, rest, 0.0)
         out = np.exp(b[:, None] * log_absent)
     return np.where(np.isfinite(log_absent), out, 0.0)
 
@@ -200,8 +248,8 @@ def correlated_unique(
     b = as_knob(sequences, "sequences", minimum=0.0)
     t = as_knob(tokens_per_sequence, "tokens_per_sequence", minimum=1.0)
     shape, (rho_d, b_d, t_d), inverse = distinct_points(rho, b, t)
-    pi, g = _chain(values, counts, k, rho_d)
-    u = row_dot(1.0 - _absent_pass(pi, g, b_d, t_d), counts)
+    chain = _chain(values, counts, k, rho_d)
+    u = row_dot(1.0 - _absent_pass(chain.pi, chain.g0, b_d, t_d), counts)
     return np.asarray(u[inverse].reshape(shape), dtype=np.float64)
 
 
@@ -279,7 +327,8 @@ def lru_resident_frac(
     c = np.clip(np.floor(as_knob(capacity_experts, "capacity_experts", allow_inf=True)), 0, None)
     t = as_knob(tokens_per_sequence, "tokens_per_sequence", minimum=1.0)
     shape, (rho_d, b_d, c_d, t_d), inverse = distinct_points(rho, b, c, t)
-    pi, g = _chain(values, counts, k, rho_d)
+    chain = _chain(values, counts, k, rho_d)
+    pi, g = chain.pi, chain.g0
     with np.errstate(divide="ignore"):
         ratio = np.where(g < 1.0, (1.0 - pi) / np.where(g < 1.0, 1.0 - g, 1.0), 0.0)
     a = np.power(ratio, b_d[:, None])
@@ -352,10 +401,10 @@ class PoolStats:
 
 
 def _count_moments(
-    pi: FloatArray, g: FloatArray, rho: FloatArray, b: FloatArray, w: FloatArray
+    pi: FloatArray, lag_1: FloatArray, b: FloatArray, w: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """(mean, sd, future covariance kappa, window-to-window covariance) of jittered counts."""
-    lag = np.clip(rho[:, None] * (1.0 - g), 0.0, 0.999999)
+    lag = np.clip(lag_1, 0.0, 0.999999)
     v = pi * (1.0 - pi)
     ww = w[:, None]
     geo = (1.0 - lag**ww) / (1.0 - lag)
@@ -404,8 +453,9 @@ def window_pool(
     c = np.clip(np.floor(as_knob(pool_experts, "pool_experts", allow_inf=True)), 0.0, e)
     t = as_knob(tokens_per_sequence, "tokens_per_sequence", minimum=1.0)
     shape, (rho_d, b_d, w_d, c_d, t_d), inverse = distinct_points(rho, b, w, c, t)
-    pi, g = _chain(values, counts, k, rho_d)
-    mean, sd, kappa, cov_next = _count_moments(pi, g, rho_d, b_d, w_d)
+    chain = _chain(values, counts, k, rho_d)
+    pi, g = chain.pi, chain.g0
+    mean, sd, kappa, cov_next = _count_moments(pi, chain.lag, b_d, w_d)
     theta = _threshold(mean, sd, counts, c_d)
     z = (theta[:, None] - mean) / sd
     sel = norm_cdf(-z)
@@ -514,7 +564,7 @@ def simulate_correlated_lru(
     n_layers = _check_int(layers, "layers", 1)
     masks = sample_correlated_routing(p, overlap_frac, sequences * n_layers, n_passes * t, rng)
     e = masks.shape[-1]
-    per_pass = masks.reshape(n_passes, t, n_layers, sequences, e).any(axis=(1, 3))
+    per_pass = np.asarray(masks.reshape(n_passes, t, n_layers, sequences, e).any(axis=(1, 3)))
     stamps = np.full((n_layers, e), -np.inf)
     hits = touched_total = 0
     for index in range(n_passes):
