@@ -175,7 +175,7 @@ def _positive_levels(probs: FloatArray) -> tuple[FloatArray, FloatArray]:
     return values[keep], counts[keep]
 
 
-def _solve_saturating(
+def solve_saturating(
     mu: FloatArray, w: FloatArray, target: FloatArray, lower: FloatArray
 ) -> FloatArray:
     """Solve G(x) = sum_l w_l [1 - exp(-mu_l x)] = target for x, row by row.
@@ -244,7 +244,7 @@ def _window_passes(
     experts per level and f (rows,) the share of the current pass already requested (its
     experts are the most recent ones). D is continuous, increasing, concave and linear between
     integers; the integer interval comes from the smooth version (equal at integers, solved by
-    :func:`_solve_saturating`) and tau by exact linear interpolation inside it.
+    :func:`solve_saturating`) and tau by exact linear interpolation inside it.
     tau = 0 where C <= D(0) and +inf where C >= sum m.
     """
     rows = capacity.size
@@ -264,7 +264,7 @@ def _window_passes(
     mu = -np.log1p(-np.where(ones, 0.0, vr))
     w = np.where(ones, 0.0, counts * kr)
     goal = cr - ((1.0 - kr) * counts).sum(axis=1) - np.where(ones, counts * kr, 0.0).sum(axis=1)
-    x = _solve_saturating(mu, w, goal, np.ones(rest.size))
+    x = solve_saturating(mu, w, goal, np.ones(rest.size))
     whole = np.maximum(np.floor(x), 1.0)
 
     def occupied_at(n: FloatArray) -> FloatArray:
@@ -311,7 +311,7 @@ def lru_characteristic_time(p: npt.ArrayLike, capacity_experts: npt.ArrayLike) -
     if q.size == 1:
         t[inner] = -np.log1p(-c_d[inner] / e_pos) / q[0]
     else:
-        t[inner] = _solve_saturating(q[None, :], m[None, :], c_d[inner], c_d[inner])
+        t[inner] = solve_saturating(q[None, :], m[None, :], c_d[inner], c_d[inner])
     return t[inverse].reshape(shape)
 
 
@@ -399,7 +399,7 @@ def lru_hit_frac(
         if q.size == 1:
             h[inner] = c_d[inner] / e_pos
         else:
-            t = _solve_saturating(q[None, :], m[None, :], c_d[inner], c_d[inner])
+            t = solve_saturating(q[None, :], m[None, :], c_d[inner], c_d[inner])
             h[inner] = row_dot(-np.expm1(-np.multiply.outer(t, q)), m * q)
         return np.clip(h, 0.0, 1.0)[inverse].reshape(shape)
     k = integer_k(probs)

@@ -95,9 +95,19 @@ KNOB_INFO: dict[str, KnobInfo] = {
         auto=True,
     ),
     "draft_length": KnobInfo(
-        "gamma: tokens drafted per sequence before each verify (0 = plain decoding)",
+        "gamma: draft depth, tokens drafted per sequence on each branch before each verify"
+        " (0 = plain decoding; search 1..16, see speculative.DRAFT_LENGTH_SEARCH)",
         "tokens",
         0,
+        16,
+        integer=True,
+    ),
+    "draft_width": KnobInfo(
+        "w: draft candidates per depth (1 = a chain; w > 1 = a tree of w branches from the root,"
+        " per-depth acceptance 1 - (1 - alpha)^w assuming independent candidates; the verify"
+        " pass runs all 1 + w gamma nodes of each sequence, rejected ones included)",
+        "candidates",
+        1,
         16,
         integer=True,
     ),
@@ -162,6 +172,7 @@ class Knobs:
     hb_capacity_gb: Any = AUTO
     pe_count: Any = AUTO
     draft_length: Any = 4
+    draft_width: Any = 1
     draft_bits: Any = 4
     rounding: str = "lsb-augmented"
     acceptance: Any = AUTO

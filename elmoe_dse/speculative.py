@@ -93,6 +93,7 @@ from elmoe_dse.routing import FloatArray, as_knob, check_probabilities
 from elmoe_dse.specs.dataset import AcceptanceParams, ModelProfile
 
 __all__ = [
+    "DRAFT_LENGTH_SEARCH",
     "INT8_BITS",
     "ROUNDING_MODES",
     "WEIGHT_RMS_INT8",
@@ -102,11 +103,14 @@ __all__ = [
     "accepted_length_ratio_hot_vs_random",
     "bits_quality",
     "bits_shape",
+    "depth_acceptance",
+    "draft_length_at_edge",
     "draft_noise_to_signal",
     "elastic_acceptance",
     "expert_quality",
     "tau_chain",
     "tau_tree",
+    "tau_width_tree",
 ]
 
 INT8_BITS = 8
@@ -181,6 +185,46 @@ def tau_tree(per_depth_accept_frac: npt.ArrayLike) -> FloatArray:
             "per_depth_accept_frac needs a depth axis (last axis = depth); pass e.g. [0.8, 0.7]"
         )
     return np.asarray(1.0 + np.cumprod(a, axis=-1).sum(axis=-1), dtype=np.float64)
+
+
+def depth_acceptance(acceptance_frac: npt.ArrayLike, draft_width: npt.ArrayLike) -> FloatArray:
+    """Per-depth acceptance of a tree with w candidates per depth: a = 1 - (1 - alpha)^w.
+
+    Stated assumption: the w candidates at a depth are accepted independently, each with the
+    per-token acceptance alpha (w = 1: a chain, a = alpha).
+    """
+    alpha = as_knob(acceptance_frac, "acceptance_frac", minimum=0.0, maximum=1.0)
+    width = as_knob(draft_width, "draft_width", minimum=1.0)
+    return np.asarray(1.0 - (1.0 - alpha) ** width, dtype=np.float64)
+
+
+def tau_width_tree(
+    acceptance_frac: npt.ArrayLike, draft_width: npt.ArrayLike, draft_length: npt.ArrayLike
+) -> FloatArray:
+    """Tokens committed per verify of a tree of w candidates per depth and gamma depths.
+
+    :func:`tau_tree` with a_t = :func:`depth_acceptance` at every depth, i.e.
+    tau_chain(1 - (1 - alpha)^w, gamma) (equal per-depth acceptances), vectorized over the grid.
+    """
+    return tau_chain(depth_acceptance(acceptance_frac, draft_width), draft_length)
+
+
+#: Range of draft lengths a search covers (``draft_length`` knob): wide enough that the best
+#: length is interior for acceptances up to the paper's ~0.91 (ELMoE-3D, arXiv 2604.14626).
+DRAFT_LENGTH_SEARCH = (1, 16)
+
+
+def draft_length_at_edge(
+    chosen: npt.ArrayLike, lo: float = DRAFT_LENGTH_SEARCH[0], hi: float = DRAFT_LENGTH_SEARCH[1]
+) -> npt.NDArray[np.bool_]:
+    """True where a chosen (best) draft length sits on the edge of its search range [lo, hi].
+
+    An optimum at the edge means the range, not the model, decided it; report such cells.
+    NaN (no draft) is never at the edge.
+    """
+    g = np.asarray(chosen, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((g <= lo) | (g >= hi))
 
 
 def accepted_length(acceptance_frac: npt.ArrayLike, draft_length: npt.ArrayLike) -> FloatArray:

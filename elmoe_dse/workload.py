@@ -98,6 +98,9 @@ class ExpertTraffic:
     #: (a self-draft wider than 4 bits takes two slice passes on bit-sliced PEs: W8A8), else 0.
     wide: Array | None = None
     wide_precision: str = "w8a8"
+    #: Experts per layer per pass that a pool refresh writes into the fast tier (their slot
+    #: content, ``resident_fast_bytes_per_param``): a window-chosen hot pool's new members.
+    refresh_experts: Array = field(default_factory=lambda: np.zeros(()))
 
     def counts(self) -> tuple[Array, Array]:
         """(unique, resident) experts per layer as arrays."""
@@ -276,6 +279,8 @@ def routed_expert_ops(model: ModelSpec, n: Array, experts: ExpertTraffic) -> lis
     slow_per_expert = (
         r * pe * experts.resident_slow_bytes_per_param + (u - r) * pe * experts.miss_bytes_per_param
     )
+    fill = (u - r) * pe * experts.fill_bytes_per_param
+    fill = fill + experts.refresh_experts * pe * experts.resident_fast_bytes_per_param
     return [
         OpLoad(
             name=name,
@@ -284,7 +289,7 @@ def routed_expert_ops(model: ModelSpec, n: Array, experts: ExpertTraffic) -> lis
                 "expert_fast": share * r * pe * experts.resident_fast_bytes_per_param + zero,
                 "expert_slow": share * slow_per_expert + zero,
             },
-            write_bytes={"expert_fill": share * (u - r) * pe * experts.fill_bytes_per_param + zero},
+            write_bytes={"expert_fill": share * fill + zero},
             ops=share * 2.0 * n * model.experts_per_token * pe,
             precision=precision,
             psum_elements=share * n * model.hidden_size,
@@ -485,9 +490,15 @@ def draft_model_loads(
     context_len: Array,
     weight_format: str,
     kv_format: str,
+    tokens_per_sequence: Array | float = 1.0,
 ) -> tuple[list[OpLoad], Array]:
-    """Operator loads of one draft pass of a separate draft model, and the bytes it reserves."""
-    b = np.asarray(sequences, dtype=float)
+    """Operator loads of one draft pass of a separate draft model, and the bytes it reserves.
+
+    ``tokens_per_sequence`` w: candidates each sequence drafts in the pass (a tree's width); KV
+    is read once per sequence, compute and KV writes scale with the B w tokens.
+    """
+    seqs = np.asarray(sequences, dtype=float)
+    b = seqs * np.asarray(tokens_per_sequence, dtype=float)
     ctx = np.asarray(context_len, dtype=float)
     wbpp = weight_bytes_per_param(weight_format)
     wprec = WEIGHT_PRECISION[weight_format]
@@ -506,7 +517,7 @@ def draft_model_loads(
         OpLoad(
             "draft_attention",
             1,
-            {"draft": b * ctx * kv_per_token},
+            {"draft": seqs * ctx * kv_per_token + zero},
             {"draft": b * kv_per_token},
             2.0 * b * ctx * draft.attention_ops_per_context_token,
             KV_PRECISION[kv_format],
@@ -518,5 +529,5 @@ def draft_model_loads(
         loads.append(
             OpLoad("lm_head", 1, {"weights": head * wbpp + zero}, {}, 2.0 * b * head, wprec, zero)
         )
-    reserved = params * wbpp + b * ctx * kv_per_token
+    reserved = params * wbpp + seqs * ctx * kv_per_token
     return loads, reserved

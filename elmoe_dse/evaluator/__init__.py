@@ -1,15 +1,20 @@
 """Model + platform + policy + knobs -> cost record, vectorized over the knob grid (docs/model.md
 §1, §6).
 
-Every policy is one formulation: ``gamma`` draft passes, then one verify pass of T = gamma + 1
-tokens per sequence with the original routing at full precision. Plain decoding is gamma = 0 (the
-verify pass is then an ordinary decode pass), so gamma = 0 gives plain decoding exactly.
+Every policy is one formulation: ``gamma`` draft depths of ``w`` candidates per sequence
+(``draft_width``; w = 1 is a chain), then one verify pass of T = 1 + w gamma tokens per sequence
+with the original routing at full precision. Plain decoding is gamma = 0 (the verify pass is then
+an ordinary decode pass), so gamma = 0 gives plain decoding exactly.
 
-- Verify pass: routing gives the unique experts per MoE layer, U(N) = sum_i [1 - (1 - p_i)^N] with
-  N = B x T_eff, T_eff = 1 + (T - 1)(1 - rho): rejected tokens' experts are loaded too (paper: the
-  central cost of SD on MoE). Of those, the resident share (hot set, LRU or random pool) is read
-  from the fast tier (whole, or as MSB slice + LSB from LPDDR in parallel when bit-nested).
-- Draft pass, repeated gamma times, one token per sequence (the draft kinds of
+- Routing: one correlated process for every mechanism (:mod:`elmoe_dse.locality`): each token
+  keeps each of its predecessor's experts with probability rho_B and draws the rest in
+  proportion to p; rho_B = rho / (1 + (B - 1) / B_loc) is the loss of locality as the batch
+  grows (B_loc from the dataset profile), the same for every platform and cache.
+- Verify pass: U = sum_i [1 - ((1 - pi_i)(1 - g_i)^(T - 1))^B] unique experts per MoE layer:
+  rejected nodes' experts are loaded too (paper: the central cost of SD on MoE). Of those, the
+  resident share (window-chosen hot pool, LRU or random pool) is read from the fast tier
+  (whole, or as MSB slice + LSB from LPDDR in parallel when bit-nested).
+- Draft depth, repeated gamma times, w tokens per sequence (the draft kinds of
   :mod:`elmoe_dse.policies`): a pool draft (``self``, ``quant``) keeps the router's ranking
   restricted to the pool, so each token picks its k experts inside the pool with
   p'_i = min(1, p_i x k / mass(P)), and reads only the pool's b_d-bit MSB slices (or the separate
@@ -17,13 +22,14 @@ verify pass is then an ordinary decode pass), so gamma = 0 gives plain decoding 
   non-expert weights; a separate draft model (``eagle``, ``slm``) has its weights and KV reserved
   in the fast tier (or main memory without one) before expert slots.
 - Acceptance: the ``acceptance`` knob if set, else the speculative module's model
-  (alpha_max x q_bits x q_experts for pool drafts; a dataset profile's rate for EAGLE and SLM).
-  tau = (1 - alpha^(gamma + 1)) / (1 - alpha) tokens per sequence per step.
+  (alpha_max x q_bits x q_experts for pool drafts, coverage = the window pool's hit rate; a
+  dataset profile's rate for EAGLE and SLM). Per-depth acceptance a = 1 - (1 - alpha)^w,
+  tau = (1 - a^(gamma + 1)) / (1 - a) tokens per sequence per step.
 - Mode switch (the ``elmoe3d`` policy): gamma_eff = gamma where B >= B* (or where speculating is
   faster, with B* = auto), else 0 (plain decoding from the same bit-nested pool).
-
-Pool refresh (MSB slices of newly hot experts written during verify) is off the critical path
-(paper) and, under the stationary routing model here, moves no bytes.
+- Pool refresh: the hot pool is the top-C by routing counts over the last W tokens per sequence;
+  min(1, tau / W) refreshes per step each write the MSB slices of the experts that enter it
+  into the fast tier during verify (bytes, write energy, and time where not hidden).
 
 The stages are in :mod:`elmoe_dse.evaluator.stages`, the records in
 :mod:`elmoe_dse.evaluator.records` and the step-level rule in :mod:`elmoe_dse.evaluator.assemble`.
@@ -50,6 +56,7 @@ from elmoe_dse.evaluator.stages import (
     design_of,
     draft_pass,
     pool_in_force,
+    refreshes_per_step,
     residency_of,
     resolve_policy,
     separate_draft,
@@ -135,9 +142,10 @@ def _step(
     plan = family.memory_plan(spec, platform_knobs, demand)
     machine = Machine(spec, family, platform_knobs, plan)
     pool, violations = pool_in_force(plan, design, knobs.pool_experts, model.num_experts)
-    residency = residency_of(design, p, pool, knobs.overlap_frac)
-    verify = verify_pass(model, machine, design, residency, knobs)
+    residency = residency_of(design, p, pool, knobs.overlap_frac, quality)
     speculation = acceptance_of(model, design, residency, knobs, quality)
+    refresh = residency.refresh_experts_per_layer * refreshes_per_step(speculation, quality)
+    verify = verify_pass(model, machine, design, residency, knobs, refresh)
     draft = draft_pass(model, machine, design, residency, p, knobs, separate_loads)
     passes = (verify,) if draft is None else (draft, verify)
     return step_cost(

@@ -83,6 +83,8 @@ def step_cost(
             hit_rate_frac=grid(residency.hit_rate_frac),
             resident_unique_frac=grid(residency.resident_unique_frac),
             unique_experts_per_layer=grid(residency.unique_experts_per_layer),
+            overlap_frac=grid(residency.overlap_frac),
+            refresh_experts_per_layer=grid(residency.refresh_experts_per_layer),
         ),
         speculative=replace(
             speculation,

@@ -29,7 +29,8 @@ class Design:
         bit_nested: the pool holds MSB slices (the LSB slice of a resident expert comes from
             the main tier).
         sequences: B, sequences decoded together.
-        draft_length_tokens: gamma, draft tokens per verify (0 where the step decodes plainly).
+        draft_length_tokens: gamma, draft depth per verify (0 where the step decodes plainly).
+        draft_width: w, draft candidates per depth (1 = a chain).
     """
 
     policy: Policy
@@ -37,6 +38,12 @@ class Design:
     bit_nested: bool
     sequences: Array
     draft_length_tokens: Array
+    draft_width: Array
+
+    @property
+    def verify_tokens_per_sequence(self) -> Array:
+        """T = 1 + w gamma: every drafted node of a sequence plus its root, rejected included."""
+        return 1.0 + self.draft_width * self.draft_length_tokens
 
     @property
     def draft(self) -> DraftKind:
@@ -65,6 +72,9 @@ class Residency:
             self-draft's acceptance).
         resident_unique_frac: h_U, share of the verify pass's unique experts that are resident.
         unique_experts_per_layer: U, unique experts per MoE layer the verify pass touches.
+        overlap_frac: rho_B, the routing process's reuse at this batch (after the locality loss).
+        refresh_experts_per_layer: experts per layer entering a window-chosen pool at one
+            refresh (0 for LRU, random and no pool).
     """
 
     policy: str
@@ -73,6 +83,8 @@ class Residency:
     hit_rate_frac: Array
     resident_unique_frac: Array
     unique_experts_per_layer: Array
+    overlap_frac: Array
+    refresh_experts_per_layer: Array
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,19 @@ the draft pass (§6, §7).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from elmoe_dse import platforms, routing
-from elmoe_dse.cache import resident_fracs
-from elmoe_dse.errors import KnobError
+from elmoe_dse import locality, platforms, routing
+from elmoe_dse.errors import KnobError, SpecError
 from elmoe_dse.evaluator.records import Design, Machine, Residency, Speculation, Violations
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms import MemoryPlan, PlatformModel
 from elmoe_dse.policies import POLICIES, Policy
 from elmoe_dse.roofline import PassCost
 from elmoe_dse.specs.model import ModelSpec
-from elmoe_dse.speculative import DraftQuality, elastic_acceptance, tau_chain
+from elmoe_dse.speculative import DraftQuality, elastic_acceptance, tau_width_tree
 from elmoe_dse.workload import (
     QUANT_DRAFT_BITS,
     ExpertTraffic,
@@ -81,6 +82,7 @@ def design_of(policy: Policy, family: PlatformModel, knobs: Knobs, gamma: Array)
         bit_nested=cache_policy != "none" and (family.bit_nested or policy.reads_pool),
         sequences=np.asarray(knobs.batch_size, dtype=float),
         draft_length_tokens=gamma if policy.speculative else np.zeros_like(gamma),
+        draft_width=np.asarray(knobs.draft_width, dtype=float),
     )
 
 
@@ -99,6 +101,7 @@ def separate_draft(model: ModelSpec, design: Design, knobs: Knobs) -> tuple[list
         context_len=knobs.context_len,
         weight_format=knobs.weight_format,
         kv_format=knobs.kv_format,
+        tokens_per_sequence=design.draft_width,
     )
 
 
@@ -141,20 +144,57 @@ def pool_in_force(
     return pool, violations
 
 
-def residency_of(design: Design, p: Array, pool: Array, overlap_frac: Array) -> Residency:
-    """What the pool serves, and the verify pass's unique experts U(B T_eff)."""
-    n_eff = routing.effective_tokens(
-        design.sequences, design.draft_length_tokens + 1.0, overlap_frac
-    )
-    coverage, res_frac = resident_fracs(design.cache_policy, p, pool, n_eff)
+def locality_terms(quality: DraftQuality) -> tuple[float, float]:
+    """(B_loc, W) of the dataset profile (filled by ``DatasetProfile.for_model``)."""
+    scale, window = quality.profile.batch_locality_scale, quality.profile.pool_window_tokens
+    if scale is None or window is None:
+        raise SpecError(
+            "the model profile has no batch_locality_scale / pool_window_tokens; build it with "
+            "DatasetProfile.for_model(), which fills them from the dataset's [locality] block"
+        )
+    return scale, window
+
+
+def residency_of(
+    design: Design, p: Array, pool: Array, overlap_frac: Array, quality: DraftQuality
+) -> Residency:
+    """What the pool serves, and the verify pass's unique experts, under one routing process.
+
+    Every mechanism takes the same process (:mod:`elmoe_dse.locality`) at the same reuse
+    rho_B = rho / (1 + (B - 1) / B_loc): the verify union, the LRU, the window-chosen hot pool
+    and its refresh, whatever the platform.
+    """
+    b, t = design.sequences, design.verify_tokens_per_sequence
+    scale, window = locality_terms(quality)
+    rho = locality.batch_overlap(overlap_frac, b, scale)
+    unique = locality.correlated_unique(p, rho, b, t)
+    refresh = np.zeros(())
+    if design.cache_policy == "hot":
+        stats = locality.window_pool(p, rho, b, window, pool, t)
+        coverage, res_frac = stats.hit_frac, stats.resident_unique_frac
+        refresh = stats.refresh_experts
+    elif design.cache_policy == "lru":
+        coverage, res_frac = locality.lru_resident_frac(p, rho, b, pool, t)
+    elif design.cache_policy == "random":
+        coverage = res_frac = np.asarray(np.clip(np.floor(pool), 0, p.size) / p.size)
+    else:
+        coverage = res_frac = np.zeros(np.broadcast_shapes(np.shape(pool), np.shape(unique)))
     return Residency(
         policy=design.cache_policy,
         bit_nested=design.bit_nested,
         pool_experts_per_layer=pool,
         hit_rate_frac=coverage,
         resident_unique_frac=res_frac,
-        unique_experts_per_layer=routing.unique_experts(p, n_eff),
+        unique_experts_per_layer=unique,
+        overlap_frac=rho,
+        refresh_experts_per_layer=refresh,
     )
+
+
+def refreshes_per_step(speculation: Speculation, quality: DraftQuality) -> Array:
+    """Pool refreshes per step: tau committed tokens per sequence over the window W, at most one
+    (the pool is fixed once per draft phase, before verify)."""
+    return np.minimum(1.0, speculation.tau_tokens / locality_terms(quality)[1])
 
 
 def pass_cost(
@@ -215,9 +255,19 @@ def target_pass(
 
 
 def verify_pass(
-    model: ModelSpec, machine: Machine, design: Design, residency: Residency, knobs: Knobs
+    model: ModelSpec,
+    machine: Machine,
+    design: Design,
+    residency: Residency,
+    knobs: Knobs,
+    refresh_experts: Array,
 ) -> PassCost:
-    """The verify (or plain decode) pass: B x (gamma + 1) tokens with the original routing."""
+    """The verify (or plain decode) pass: B x (1 + w gamma) tokens with the original routing.
+
+    ``refresh_experts``: experts per layer a pool refresh writes into the fast tier during this
+    pass (their MSB slices, piggy-backed on the LPDDR reads; the write time counts where the
+    fast tier's write is not hidden under the operator's other terms).
+    """
     unique = residency.unique_experts_per_layer
     if design.cache_policy == "none":
         traffic = no_cache_traffic(model, unique, knobs.weight_format)
@@ -231,13 +281,14 @@ def verify_pass(
             msb_bits=knobs.draft_bits,
             fill_on_miss=design.cache_policy == "lru",
         )
+        traffic = replace(traffic, refresh_experts=np.asarray(refresh_experts))
     return target_pass(
         model,
         machine,
         knobs,
         kind="verify" if design.policy.speculative else "decode",
         sequences=design.sequences,
-        tokens_per_sequence=design.draft_length_tokens + 1.0,
+        tokens_per_sequence=design.verify_tokens_per_sequence,
         experts=traffic,
     )
 
@@ -253,7 +304,8 @@ def self_draft_bits(design: Design, knobs: Knobs) -> tuple[Array | int, str]:
 def acceptance_of(
     model: ModelSpec, design: Design, residency: Residency, knobs: Knobs, quality: DraftQuality
 ) -> Speculation:
-    """alpha (the ``acceptance`` knob if set, else modelled) and tau = sum_j<=gamma alpha^j."""
+    """alpha (the ``acceptance`` knob if set, else modelled) and tau of a tree of w candidates
+    per depth: per-depth acceptance 1 - (1 - alpha)^w, tau = sum_j<=gamma a^j."""
     draft = design.draft
     if design.policy.reads_pool:
         bits, rounding = self_draft_bits(design, knobs)
@@ -280,7 +332,7 @@ def acceptance_of(
         draft=draft,
         acceptance_frac=np.where(gamma > 0, alpha, np.nan),
         draft_length_tokens=gamma,
-        tau_tokens=tau_chain(alpha, gamma),
+        tau_tokens=tau_width_tree(alpha, design.draft_width, gamma),
     )
 
 
@@ -293,15 +345,16 @@ def draft_pass(
     knobs: Knobs,
     separate_loads: list[OpLoad],
 ) -> PassCost | None:
-    """One draft step of B tokens, repeated gamma times (None without a draft).
+    """One draft depth of B x w tokens, repeated gamma times (None without a draft).
 
-    A pool draft reads the pool's MSB slices with routing throttled to the pool; a separate
-    draft model runs its own loads.
+    A pool draft reads the pool's MSB slices with routing throttled to the pool (the w
+    candidates of a depth counted as independent tokens); a separate draft model runs its own
+    loads.
     """
-    b, gamma = design.sequences, design.draft_length_tokens
+    b, gamma, width = design.sequences, design.draft_length_tokens, design.draft_width
     if design.policy.reads_pool:
         unique = routing.throttled_unique(
-            p, design.cache_policy, residency.pool_experts_per_layer, b
+            p, design.cache_policy, residency.pool_experts_per_layer, b * width
         )
         bits, _ = self_draft_bits(design, knobs)
         traffic = draft_traffic(model, unique, knobs.weight_format, bits)
@@ -311,7 +364,7 @@ def draft_pass(
             knobs,
             kind="draft",
             sequences=b,
-            tokens_per_sequence=np.ones(()),
+            tokens_per_sequence=width,
             experts=traffic,
             repeats=gamma,
         )
@@ -321,7 +374,7 @@ def draft_pass(
             separate_loads,
             kind="draft",
             sequences=b,
-            tokens_per_sequence=np.ones(()),
+            tokens_per_sequence=width,
             repeats=gamma,
         )
     return None

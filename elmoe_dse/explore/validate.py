@@ -113,6 +113,15 @@ def load_points(path: str | Path | None = None) -> list[MeasuredPoint]:
     return points
 
 
+def decode_overlap(overlap_frac: float, batch: float, quality: Any) -> float:
+    """The reuse rho_B a decode step of ``batch`` sequences runs at (as the evaluator does)."""
+    from elmoe_dse import locality
+    from elmoe_dse.evaluator.stages import locality_terms
+
+    scale, _ = locality_terms(quality)
+    return float(locality.batch_overlap(overlap_frac, batch, scale))
+
+
 def predict_s(point: MeasuredPoint, *, platform: Any = None) -> float:
     """The model's time per output token of ``point``, seconds: one plain-decode step, plus the
     prompt tokens mixed into it where the point is a serving run (``isl`` and ``osl`` set).
@@ -148,6 +157,7 @@ def predict_s(point: MeasuredPoint, *, platform: Any = None) -> float:
         weight_format=point.weight_format,
         kv_format="bf16",
         chunk_tokens=point.prefill_chunk_tokens or PREFILL_CHUNK_TOKENS,
+        overlap_frac=decode_overlap(knobs.overlap_frac, point.batch, sc.quality),
     )
     return step + float(extra)
 

@@ -60,12 +60,12 @@ from dataclasses import replace
 
 import numpy as np
 
+from elmoe_dse import locality
 from elmoe_dse.kernels import Kernel, default_kernels
 from elmoe_dse.platforms._base import MemoryPlan, PlatformKnobs, PlatformModel
 from elmoe_dse.platforms._placement import main_tier_plan, split
 from elmoe_dse.platforms._resources import host_resources
 from elmoe_dse.roofline import OpCost, Resources, operator_cost
-from elmoe_dse.routing import unique_experts
 from elmoe_dse.specs.model import ModelSpec
 from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.units import GB
@@ -231,13 +231,22 @@ def prefill_attention_ops(model: ModelSpec, prefill_tokens: Num, isl: Num) -> Ar
 
 
 def _pass_loads(
-    model: ModelSpec, p: Array, b: Array, n: Array, context_len: Array, fmt: str, kv: str
+    model: ModelSpec,
+    p: Array,
+    b: Array,
+    n: Array,
+    context_len: Array,
+    fmt: str,
+    kv: str,
+    overlap_frac: Num = 0.0,
 ) -> list[OpLoad]:
     """A pass of ``n`` tokens of which ``b`` decode: linear operators and the fused MoE at ``n``
-    tokens (U(n) experts), decode attention and the LM head for the ``b`` sequences."""
+    tokens (U(n) experts under the routing process at reuse ``overlap_frac``, one token per
+    sequence as in a decode step), decode attention and the LM head for the ``b`` sequences."""
 
     def one(tokens: Array) -> list[OpLoad]:
-        traffic = no_cache_traffic(model, unique_experts(p, tokens), fmt)
+        unique = locality.correlated_unique(p, overlap_frac, tokens, 1.0)
+        traffic = no_cache_traffic(model, unique, fmt)
         return decode_pass(
             model,
             sequences=b,
@@ -266,6 +275,7 @@ def mixed_step_extra_s(
     weight_format: str,
     kv_format: str,
     chunk_tokens: Num = PREFILL_CHUNK_TOKENS,
+    overlap_frac: Num = 0.0,
 ) -> Array:
     """Mean time a decode step of ``batch`` sequences gains from the P prompt tokens a serving run
     mixes into its steps (module docstring): the share P / c of mixed steps times what a chunk
@@ -285,7 +295,7 @@ def mixed_step_extra_s(
     plan = main_tier_plan(spec, knobs, fp)
 
     def pass_s(tokens: Array) -> Array:
-        loads = _pass_loads(model, p, b, tokens, ctx, weight_format, kv_format)
+        loads = _pass_loads(model, p, b, tokens, ctx, weight_format, kv_format, overlap_frac)
         return np.asarray(sum(np.asarray(c.time_s) for c in cost_pass(spec, knobs, loads, plan)))
 
     k = kernel_params(spec)

@@ -10,7 +10,10 @@ parameters that the paper does not state and that depend on what is being genera
 - ``alpha_max``: acceptance ceiling of the Elastic-SD self-draft
   (``speculative.elastic_acceptance``);
 - ``eagle_acceptance_frac``, ``slm_acceptance_frac``: per-token acceptance of the EAGLE draft
-  head and of a small separate draft LM (baselines EAGLE-SD and SLM-SD).
+  head and of a small separate draft LM (baselines EAGLE-SD and SLM-SD);
+- ``batch_locality_scale``, ``pool_window_tokens`` (optional per model; else the dataset's
+  ``[locality]`` block, :class:`LocalityProfile`): the loss of locality as the batch grows and
+  the routing window that picks the hot pool (``elmoe_dse.locality``).
 
 Tables are keyed by model id (``[models."glm-4.7-flash"]``) plus a ``[models.default]`` table used
 for any other model. Every value is an assumption with a ``source`` saying why; ``[ranges]`` maps a
@@ -70,6 +73,27 @@ class ModelProfile(Spec):
         gt=0, lt=1, description="per-token acceptance of a small separate draft LM"
     )
     source: str
+    # Locality terms (docs/model.md §5): None = the dataset's [locality] block.
+    batch_locality_scale: float | None = Field(
+        default=None, gt=0, description="B_loc: batch size at which the reuse rho halves"
+    )
+    pool_window_tokens: float | None = Field(
+        default=None, ge=1, description="W: tokens per sequence whose routing counts pick the pool"
+    )
+
+
+class LocalityProfile(Spec):
+    """A dataset's locality terms, for every model table that does not set its own.
+
+    - ``batch_locality_scale`` B_loc: the loss of locality as the batch grows,
+      rho_B = rho / (1 + (B - 1) / B_loc) (``locality.batch_overlap``), used by every cache;
+    - ``pool_window_tokens`` W: the hot pool is the top-C experts by routing counts over the
+      previous W tokens of each sequence (``locality.window_pool``), refreshed every W tokens.
+    """
+
+    batch_locality_scale: float = Field(gt=0, description="B_loc, sequences")
+    pool_window_tokens: float = Field(ge=1, le=4096, description="W, tokens per sequence")
+    source: str
 
 
 class DatasetProfile(Spec):
@@ -80,6 +104,7 @@ class DatasetProfile(Spec):
     description: str
     source: str
     models: dict[str, ModelProfile]
+    locality: LocalityProfile
     ranges: dict[str, RangeSpec] = Field(default_factory=dict)
 
     @field_validator("models")
@@ -127,8 +152,15 @@ class DatasetProfile(Spec):
         return out
 
     def for_model(self, model_id: str) -> ModelProfile:
-        """The profile of ``model_id`` (case-insensitive), or the ``default`` table."""
-        return self.models.get(str(model_id).strip().lower(), self.models[DEFAULT_MODEL_KEY])
+        """The profile of ``model_id`` (case-insensitive), or the ``default`` table, with the
+        locality terms it does not set taken from the ``[locality]`` block."""
+        profile = self.models.get(str(model_id).strip().lower(), self.models[DEFAULT_MODEL_KEY])
+        fill = {
+            name: getattr(self.locality, name)
+            for name in ("batch_locality_scale", "pool_window_tokens")
+            if getattr(profile, name) is None
+        }
+        return profile.model_copy(update=fill) if fill else profile
 
 
 class AcceptanceParams(Spec):

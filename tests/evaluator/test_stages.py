@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from elmoe_dse import platforms
+from elmoe_dse import locality, platforms
 from elmoe_dse.evaluator.assemble import step_cost
 from elmoe_dse.evaluator.records import Design, Machine, Residency
 from elmoe_dse.evaluator.stages import (
@@ -82,24 +82,31 @@ def test_pool_in_force_is_the_knob_or_what_fits() -> None:
 
 
 def test_residency_of_uniform_hot_pool() -> None:
-    """Uniform routing (p = k / E): a hot pool of C serves h = C / E of the selections, and the
-    verify pass of B (1 + gamma (1 - rho)) tokens touches U = E [1 - (1 - k/E)^N] experts."""
+    """Uniform routing (p = k / E), rho = 0: a window pool of C serves h = C / E of the
+    selections, and the verify pass of B (1 + gamma) tokens touches U = E [1 - (1 - k/E)^N].
+    At rho > 0 the union is the correlated one at rho_B = rho / (1 + (B - 1) / B_loc)."""
     model = load_model(QWEN)
+    q = mt_bench_quality(model)
     d = design("elastic-sd", "elmoe3d-8g", batch_size=4, draft_length=3)
-    res = residency_stage(d, uniform(model), np.asarray(32.0), np.asarray(0.5))
-    assert float(res.hit_rate_frac) == pytest.approx(32 / 128, rel=1e-12)
-    n = 4 * (1 + 3 * 0.5)
+    res = residency_stage(d, uniform(model), np.asarray(32.0), np.asarray(0.0), q)
+    assert float(res.hit_rate_frac) == pytest.approx(32 / 128, rel=1e-9)
     assert float(res.unique_experts_per_layer) == pytest.approx(
-        128 * (1 - (1 - 8 / 128) ** n), rel=1e-12
+        128 * (1 - (1 - 8 / 128) ** 16), rel=1e-12
     )
+    res = residency_stage(d, uniform(model), np.asarray(32.0), np.asarray(0.5), q)
+    rho_b = 0.5 / (1 + 3 / q.profile.batch_locality_scale)
+    assert float(res.overlap_frac) == pytest.approx(rho_b, rel=1e-12)
+    u = locality.correlated_unique(uniform(model), rho_b, 4, 4)
+    assert float(res.unique_experts_per_layer) == pytest.approx(float(u), rel=1e-12)
+    assert float(res.hit_rate_frac) > 32 / 128  # the recent window predicts the next tokens
 
 
 def test_verify_pass_reads_every_unique_expert_from_the_main_tier() -> None:
     model, spec = load_model(QWEN), load_platform("xpu")
     k = knobs(policy="ar", batch_size=2)
     d = design("ar", "xpu", batch_size=2)
-    res = residency_stage(d, uniform(model), np.zeros(()), np.zeros(()))
-    ps = verify_pass(model, machine_for(model, spec, d, k), d, res, k)
+    res = residency_stage(d, uniform(model), np.zeros(()), np.zeros(()), mt_bench_quality(model))
+    ps = verify_pass(model, machine_for(model, spec, d, k), d, res, k, np.zeros(()))
     experts = next(op for op in ps.operators if op.name == "routed_experts")
     u = 128 * (1 - (1 - 8 / 128) ** 2)  # U(2) for uniform top-8 of 128
     expected = 48 * u * model.expert_params() * weight_bytes_per_param("int8")
@@ -110,7 +117,7 @@ def test_verify_pass_reads_every_unique_expert_from_the_main_tier() -> None:
 def test_acceptance_of_fixed_alpha_gives_the_geometric_sum() -> None:
     model = load_model(QWEN)
     d = design("eagle-sd", "xpu", draft_length=3, acceptance=0.5)
-    res = Residency("none", False, *(np.zeros(()),) * 4)
+    res = Residency("none", False, *(np.zeros(()),) * 6)
     k = knobs(policy="eagle-sd", draft_length=3, acceptance=0.5)
     sp = acceptance_of(model, d, res, k, mt_bench_quality(model))
     assert float(sp.tau_tokens) == 1 + 0.5 + 0.25 + 0.125
@@ -131,7 +138,9 @@ def test_draft_pass_random_pool_closed_form() -> None:
     k = knobs(policy="elastic-sd", **kw)
     d = design("elastic-sd", "elmoe3d-8g", **kw)
     m = machine_for(model, spec, d, k)
-    res = residency_stage(d, uniform(model), np.asarray(16.0), np.zeros(()))
+    res = residency_stage(
+        d, uniform(model), np.asarray(16.0), np.zeros(()), mt_bench_quality(model)
+    )
     ps = draft_pass(model, m, d, res, uniform(model), k, [])
     assert ps is not None and ps.kind == "draft" and float(ps.repeats) == 5.0
     u = 16 * (1 - (1 - 8 / 16) ** 4)
@@ -148,8 +157,8 @@ def test_step_cost_sums_repeated_passes_and_adds_static_energy() -> None:
     d = design("elastic-sd", "elmoe3d-8g", **kw)
     m = machine_for(model, spec, d, k)
     pool, v = pool_in_force(m.plan, d, k.pool_experts, model.num_experts)
-    res = residency_stage(d, uniform(model), pool, k.overlap_frac)
-    verify = verify_pass(model, m, d, res, k)
+    res = residency_stage(d, uniform(model), pool, k.overlap_frac, mt_bench_quality(model))
+    verify = verify_pass(model, m, d, res, k, np.zeros(()))
     draft = draft_pass(model, m, d, res, uniform(model), k, [])
     assert draft is not None
     sp = acceptance_of(model, d, res, k, mt_bench_quality(model))

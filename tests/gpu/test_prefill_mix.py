@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from elmoe_dse.evaluator import evaluate
-from elmoe_dse.explore.validate import load_points, predict_s
+from elmoe_dse.explore.validate import decode_overlap, load_points, predict_s
 from elmoe_dse.platforms import PlatformKnobs
 from elmoe_dse.platforms._placement import main_tier_plan
 from elmoe_dse.platforms.gpu import (
@@ -107,7 +107,8 @@ def test_decode_part_of_the_mixed_pass_is_the_evaluator_step() -> None:
         kv_format="bf16",
     )
     b = np.asarray(16.0)
-    loads = _pass_loads(sc.model, sc.p, b, b, np.asarray(4096.0), "bf16", "bf16")
+    rho = decode_overlap(knobs.overlap_frac, 16.0, sc.quality)
+    loads = _pass_loads(sc.model, sc.p, b, b, np.asarray(4096.0), "bf16", "bf16", rho)
     costs = cost_pass(sc.platform, pk, loads, main_tier_plan(sc.platform, pk, fp))
     assert sum(float(c.time_s) for c in costs) == pytest.approx(step, rel=1e-9)
 

@@ -92,9 +92,12 @@ def test_profiles_are_differentiated() -> None:
 
 def test_for_model_falls_back_to_default() -> None:
     profile = load_dataset("mt-bench")
-    assert profile.for_model("glm-4.7-flash") is profile.models["glm-4.7-flash"]
-    assert profile.for_model("GLM-4.7-Flash") is profile.models["glm-4.7-flash"]
-    assert profile.for_model("mixtral-8x7b") is profile.models["default"]
+    fill = profile.locality.model_dump(exclude={"source"})
+    assert profile.for_model("glm-4.7-flash") == profile.models["glm-4.7-flash"].model_copy(
+        update=fill
+    )
+    assert profile.for_model("GLM-4.7-Flash") == profile.for_model("glm-4.7-flash")
+    assert profile.for_model("mixtral-8x7b") == profile.models["default"].model_copy(update=fill)
     assert isinstance(profile.for_model("anything"), ModelProfile)
 
 
