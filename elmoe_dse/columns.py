@@ -26,6 +26,7 @@ THROUGHPUT_TOK_PER_S = "metric.throughput_tok_per_s"
 LATENCY_PER_TOKEN_S = "metric.latency_per_token_s"
 ENERGY_PER_STEP_J = "metric.energy_per_step_j"
 ENERGY_PER_TOKEN_J = "metric.energy_per_token_j"
+STATIC_POWER_W = "metric.static_power_w"
 
 #: Metric columns every results table carries, SI units in the names (``StepCost.metrics()``).
 METRIC_COLUMNS = (
@@ -35,6 +36,7 @@ METRIC_COLUMNS = (
     LATENCY_PER_TOKEN_S,
     ENERGY_PER_STEP_J,
     ENERGY_PER_TOKEN_J,
+    STATIC_POWER_W,
 )
 
 # Expert cache and speculative decoding.

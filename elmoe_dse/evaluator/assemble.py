@@ -96,4 +96,5 @@ def step_cost(
         reason="; ".join(text[k] for k, v in masks.items() if np.any(v)),
         violations=Violations(**{k: grid(v) for k, v in masks.items()}),
         violation_text=text,
+        static_power_w=grid(np.asarray(static_power_w, dtype=float)),
     )

@@ -7,7 +7,7 @@ design grid; in :class:`StepCost` each is broadcast to the grid's shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -133,7 +133,8 @@ class StepCost:
       ``gamma`` times, then the verify pass once); passes run one after another.
     - energy: ``energy_by_component_j`` = the passes' energies summed per component
       (``read_<tier>``, ``write_<tier>``, ``compute``, ``link``, each times its repeats), plus
-      ``static`` = the platform's static power x ``time_per_step_s``.
+      ``static`` = ``static_power_w`` (the platform's, from its parts at the design's HB
+      capacity and PE count) x ``time_per_step_s``.
     - tokens: ``tokens_per_step`` = B x tau; each sequence gains ``tokens_per_sequence_per_step``
       = tau tokens.
     - feasibility: ``feasible`` is False where a rule of ``violations`` holds;
@@ -153,6 +154,7 @@ class StepCost:
     reason: str
     violations: Violations
     violation_text: dict[str, str]
+    static_power_w: Array = field(default_factory=lambda: np.zeros(()))
 
     def reason_per_point(self) -> Array:
         """Per design point, the first violated rule's explanation ('' where feasible)."""
@@ -194,4 +196,5 @@ class StepCost:
             "latency_per_token_s": self.latency_per_token_s,
             "energy_per_step_j": self.energy_per_step_j,
             "energy_per_token_j": self.energy_per_token_j,
+            "static_power_w": self.static_power_w,
         }

@@ -63,3 +63,17 @@ def test_a_fixed_static_power_w_replaces_the_parts() -> None:
     legacy = with_field(load_platform("elmoe3d-8g"), "static_power_w", 3.0)
     out = static_power_w(legacy, knobs(pe_count=np.array([16, 64]), hb_capacity_gb=4.0))
     np.testing.assert_allclose(out, 3.0)
+
+
+def test_static_power_is_a_results_metric_that_grows_with_the_design() -> None:
+    model = load_model("qwen3-30b-a3b")
+    p = expert_probabilities(model.num_experts, model.experts_per_token, "zipf", 0.5)
+    hb = np.array([4.0, 8.0, 16.0])
+    step = evaluate(model, load_platform("elmoe3d-8g"), Knobs(policy="ar-cache",
+                    hb_capacity_gb=hb, pe_count=32), p)  # fmt: skip
+    watts = np.asarray(step.metrics()["static_power_w"])
+    assert watts.shape == np.shape(step.time_per_step_s)
+    assert np.all(np.diff(watts) > 0)
+    np.testing.assert_allclose(
+        step.energy_by_component_j["static"], watts * step.time_per_step_s, rtol=1e-12
+    )
