@@ -28,7 +28,7 @@ URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|io|org
 
 #: The layout page describes the package's target shape while it is being refactored into it;
 #: its paths are checked once the refactor has landed (the lead removes this exception).
-PATHS_NOT_CHECKED = {ROOT / "docs" / "architecture.md"}
+PATHS_NOT_CHECKED: set[Path] = set()
 
 
 def shipped_files() -> list[Path]:
