@@ -1,0 +1,330 @@
+"""Prior and posterior ensembles of the reproduction, and a 90 % band on every target.
+
+- **Prior set** (:func:`paper_priors`): the prior of every free parameter of the specs the
+  reproduction grid uses (:func:`elmoe_dse.calibration.prior_set`), keyed by calibration key.
+- **Draws**: a seeded Latin hypercube in prior quantiles, mapped through each prior's ``ppf``
+  (:func:`prior_draws`). Tied parameters (:func:`tied_source`) share a quantile. A posterior
+  ensemble (:func:`posterior_draws`) pairs each posterior draw of the paper-informed parameters
+  with an independent prior draw of every other parameter: the "cut" posterior, in which the
+  paper's numbers never inform a baseline's parameters.
+- **Evaluation**: each draw goes through the one path that builds calibrated specs
+  (:func:`elmoe_dse.explore.reproduce.load_inputs`) and the reproduction's target rows, in
+  worker processes (:func:`evaluate_draws`; the shipped specs are parsed once per process).
+- **Bands** (:func:`band`): p5, p50, p95 of each target over an ensemble, and the share of prior
+  draws within 10 % of the paper.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from elmoe_dse.calibration import Posterior, draw_calibration, prior_median, prior_set
+from elmoe_dse.errors import ElmoeError
+from elmoe_dse.explore.alternatives import AssumptionTable, assumption_table
+from elmoe_dse.explore.reproduce import (
+    PAPER_DATASETS,
+    PAPER_MODELS,
+    PAPER_TARGETS,
+    SYSTEMS,
+    load_inputs,
+    max_elastic_acceptance,
+    system_runs,
+    target_rows,
+    target_values,
+)
+from elmoe_dse.specs._base import RangeSpec
+
+#: Relative distance to the paper's value counted as "within" (P(within 10 % | prior)).
+WITHIN_FRAC = 0.10
+#: Quantiles of a band (a 90 % central interval and the median).
+BAND_QUANTILES = (0.05, 0.50, 0.95)
+
+
+@cache
+def paper_priors(
+    models: tuple[str, ...] = PAPER_MODELS, datasets: tuple[str, ...] = PAPER_DATASETS
+) -> dict[str, RangeSpec]:
+    """The prior of every free parameter of the reproduction grid's specs."""
+    platforms = tuple(dict.fromkeys(platform for _, platform, _ in SYSTEMS))
+    return prior_set(platforms, datasets, models)
+
+
+def informed_keys(priors: Mapping[str, RangeSpec]) -> list[str]:
+    """The parameters the paper's numbers may move (``paper_informed = true`` in their spec)."""
+    return [key for key, rng in priors.items() if rng.paper_informed]
+
+
+def tied_source(key: str, keys: Mapping[str, Any]) -> str | None:
+    """The parameter ``key`` shares its prior quantile with, if any: every platform's compute
+    energy per op is the xPU's (all the paper's systems compute on the same 7 nm INT8 MACs; their
+    spec files say "see xpu.toml")."""
+    kind, _, rest = key.partition(".")
+    name, _, path = rest.partition(".")
+    source = f"platform.xpu.{path}"
+    if kind == "platform" and name != "xpu" and path.startswith("compute.energy_pj_per_op."):
+        return source if source in keys else None
+    return None
+
+
+def latin_hypercube(n: int, dims: int, seed: int) -> np.ndarray:
+    """``n`` points in [0, 1)^dims, one per stratum of each axis (seeded)."""
+    rng = np.random.default_rng(seed)
+    u = (rng.random((n, dims)) + np.arange(n)[:, None]) / max(n, 1)
+    for j in range(dims):
+        u[:, j] = u[rng.permutation(n), j]
+    return u
+
+
+def values_at(
+    u: Mapping[str, float], priors: Mapping[str, RangeSpec], keys: list[str]
+) -> dict[str, float]:
+    """Parameter values at prior quantiles ``u`` (a tied key takes its source's quantile)."""
+    out = {}
+    for key in keys:
+        source = tied_source(key, priors) or key
+        out[key] = float(priors[key].ppf(u.get(source, 0.5)))
+    return out
+
+
+def prior_draws(
+    priors: Mapping[str, RangeSpec], n: int, seed: int, keys: list[str] | None = None
+) -> list[dict[str, float]]:
+    """``n`` seeded Latin-hypercube prior draws of ``keys`` (default: every parameter)."""
+    keys = list(priors) if keys is None else keys
+    free = [k for k in keys if tied_source(k, priors) is None or tied_source(k, priors) not in keys]
+    u = latin_hypercube(n, len(free), seed)
+    return [values_at(dict(zip(free, row, strict=True)), priors, keys) for row in u]
+
+
+def posterior_draws(
+    post: Posterior, priors: Mapping[str, RangeSpec], n: int, seed: int
+) -> list[dict[str, float]]:
+    """``n`` draws of the cut posterior: evenly spaced posterior draws of the paper-informed
+    parameters, each paired with an independent prior draw (seed ``seed``) of every other."""
+    others = [k for k in priors if k not in post.informed]
+    base = prior_draws(priors, n, seed, others)
+    picks = np.linspace(0, len(post.draws) - 1, n).round().astype(int) if post.draws else []
+    return [{**b, **post.values(int(i))} for b, i in zip(base, picks, strict=True)]
+
+
+def median_values(priors: Mapping[str, RangeSpec], post: Posterior | None) -> dict[str, float]:
+    """The posterior median draw: informed parameters at the file's median draw, the rest at
+    their prior medians."""
+    values = {k: prior_median(r) for k, r in priors.items()}
+    if post is not None:
+        values.update(post.values(post.median_draw))
+    return values
+
+
+@dataclass(frozen=True)
+class Task:
+    """One draw to evaluate under an assumption choice."""
+
+    values: dict[str, float]
+    choice: dict[str, str]
+    models: tuple[str, ...] = PAPER_MODELS
+    datasets: tuple[str, ...] = PAPER_DATASETS
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The targets of one draw (NaN where the draw is infeasible) and the highest Elastic-SD
+    per-token acceptance of its cells."""
+
+    targets: dict[str, float]
+    max_acceptance_frac: float
+
+
+_TABLE: list[AssumptionTable] = []
+
+
+def _table() -> AssumptionTable:
+    if not _TABLE:
+        _TABLE.append(assumption_table())
+    return _TABLE[0]
+
+
+def evaluate_task(task: Task) -> Outcome:
+    """The targets of one draw (the reproduction's target rows; an infeasible draw gives NaN)."""
+    priors = paper_priors(task.models, task.datasets)
+    cal = draw_calibration(task.values, priors, "ensemble draw")
+    try:
+        inputs = load_inputs(cal, task.datasets)
+        runs = system_runs(inputs, task.choice, _table())
+        rows = target_rows(inputs, runs, task.models, task.datasets)
+    except ElmoeError:
+        return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan)
+    return Outcome(target_values(rows), max_elastic_acceptance(rows))
+
+
+def evaluate_draws(tasks: list[Task], processes: int = 2) -> list[Outcome]:
+    """Evaluate ``tasks`` in ``processes`` worker processes (forked, so the parsed specs are
+    shared), in order; ``processes <= 1`` evaluates in this process."""
+    if processes <= 1 or len(tasks) < 2:
+        return [evaluate_task(t) for t in tasks]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(min(processes, len(tasks))) as pool:
+        return pool.map(evaluate_task, tasks, chunksize=max(1, len(tasks) // (4 * processes)))
+
+
+def band(values: np.ndarray, paper: float | None = None) -> dict[str, Any]:
+    """p5, p50 and p95 over the finite values (``n``: how many), and with ``paper`` the share of
+    all draws within :data:`WITHIN_FRAC` of it (an infeasible draw counts as outside)."""
+    arr = np.asarray(values, dtype=float)
+    ok = arr[np.isfinite(arr)]
+    q = np.quantile(ok, BAND_QUANTILES) if ok.size else np.full(3, math.nan)
+    out: dict[str, Any] = {"p5": float(q[0]), "p50": float(q[1]), "p95": float(q[2])}
+    out["n"] = int(ok.size)
+    if paper is not None:
+        within = np.abs(ok / paper - 1.0) <= WITHIN_FRAC
+        out["p_within_10pct"] = float(within.sum() / max(arr.size, 1))
+    return out
+
+
+def target_bands(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
+    """Per target, the band over ``outcomes`` with the share within 10 % of the paper."""
+    return {
+        name: band(np.asarray([o.targets[name] for o in outcomes]), paper)
+        for name, paper in PAPER_TARGETS.items()
+    }
+
+
+def tension(post: Posterior, priors: Mapping[str, RangeSpec]) -> list[dict[str, Any]]:
+    """The paper-informed parameters, furthest first: prior median, posterior band, and the
+    z-score of the posterior median under the prior (:meth:`RangeSpec.z_score`)."""
+    rows = []
+    draws = np.asarray(post.draws, dtype=float).reshape(len(post.draws), len(post.informed))
+    for j, key in enumerate(post.informed):
+        q = np.quantile(draws[:, j], BAND_QUANTILES) if len(draws) else np.full(3, math.nan)
+        rows.append(
+            {
+                "parameter": key,
+                "prior_p50": prior_median(priors[key]),
+                "posterior": {"p5": float(q[0]), "p50": float(q[1]), "p95": float(q[2])},
+                "z": float(priors[key].z_score(q[1])),
+            }
+        )
+    return sorted(rows, key=lambda r: -abs(r["z"]))
+
+
+@dataclass(frozen=True)
+class BandSettings:
+    """Draw counts of ``reproduce``'s bands: ``draws`` per band under the selected assumptions,
+    ``alt_draws`` per band under each other alternative; seeded."""
+
+    draws: int = 64
+    alt_draws: int = 16
+    seed: int = 20260417
+    processes: int = 2
+
+
+def _variants(
+    choice: dict[str, str], table: AssumptionTable, s: BandSettings
+) -> list[tuple[str, dict[str, str], int]]:
+    from elmoe_dse.explore.alternatives import defaults, label, one_at_a_time
+
+    seen = {label(choice, table)}
+    out = [(label(choice, table), choice, s.draws)]
+    for c in [defaults(table), *one_at_a_time(table)]:
+        if label(c, table) not in seen:
+            seen.add(label(c, table))
+            out.append((label(c, table), c, s.alt_draws))
+    return out
+
+
+def _summary(prior: list[Outcome], post: list[Outcome] | None) -> dict[str, dict[str, Any]]:
+    pb = target_bands(prior)
+    qb = target_bands(post) if post is not None else None
+    out: dict[str, dict[str, Any]] = {}
+    for name, paper in PAPER_TARGETS.items():
+        p = {k: v for k, v in pb[name].items() if k != "p_within_10pct"}
+        entry: dict[str, Any] = {"paper": paper, "prior": p, "posterior": None}
+        entry["p_within_10pct_prior"] = pb[name]["p_within_10pct"]
+        if qb is not None:
+            entry["posterior"] = qb[name]
+        out[name] = entry
+    return out
+
+
+def _above(outcomes: list[Outcome], limit: float) -> float:
+    acc = np.asarray([o.max_acceptance_frac for o in outcomes], dtype=float)
+    return float(np.mean(acc > limit)) if acc.size else math.nan
+
+
+def ensemble_bands(
+    ens: Any, choice: dict[str, str], table: AssumptionTable, s: BandSettings
+) -> dict[str, Any]:
+    """The bands of ``reproduce``: per target the paper's value, the prior predictive band, the
+    cut-posterior band (the ensemble's posterior of the same assumption label, else its
+    ``default``) and P(within 10 % | prior), under ``choice`` and under each other alternative;
+    and the tension table. ``ens`` is an :class:`~elmoe_dse.calibration.Ensemble` or ``None``."""
+    priors = paper_priors()
+    variants = _variants(choice, table, s)
+    tasks: list[Task] = []
+    plan = []
+    for lab, c, n in variants:
+        post = None
+        if ens is not None:
+            post = ens.posteriors.get(lab, ens.posteriors.get("default"))
+        source = None if post is None else (lab if lab in ens.posteriors else "default")
+        prior = [Task(v, c) for v in prior_draws(priors, n, s.seed)]
+        postt = (
+            []
+            if post is None
+            else [Task(v, c) for v in posterior_draws(post, priors, n, s.seed + 1)]
+        )
+        plan.append((lab, c, source, len(prior), len(postt)))
+        tasks += prior + postt
+    outcomes = evaluate_draws(tasks, s.processes)
+    out: dict[str, Any] = {"settings": s.__dict__, "alternatives": {}}
+    i = 0
+    for lab, c, source, n_prior, n_post in plan:
+        pr, po = outcomes[i : i + n_prior], outcomes[i + n_prior : i + n_prior + n_post]
+        i += n_prior + n_post
+        out["alternatives"][lab] = {
+            "assumptions": c,
+            "posterior_from": source,
+            "targets": _summary(pr, po if source is not None else None),
+            "share_acceptance_above_0_91": {
+                "prior": _above(pr, 0.91),
+                "posterior": _above(po, 0.91),
+            },
+        }
+    first = variants[0][0]
+    out["selected"] = first
+    post = None if ens is None else ens.posteriors.get(first, ens.posteriors.get("default"))
+    out["tension"] = [] if post is None else tension(post, priors)
+    return out
+
+
+def bands_table(bands: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bands as tidy rows (alternative, target, kind, p5, p50, p95, n, p_within_10pct):
+    the seeded ensemble summary the CI regression locks."""
+    rows = []
+    for lab, alt in bands["alternatives"].items():
+        for name, t in alt["targets"].items():
+            for kind in ("prior", "posterior"):
+                b = t[kind]
+                if b is None:
+                    continue
+                within = t["p_within_10pct_prior"] if kind == "prior" else b["p_within_10pct"]
+                rows.append(
+                    {
+                        "alternative": lab,
+                        "target": name,
+                        "kind": kind,
+                        "p5": b["p5"],
+                        "p50": b["p50"],
+                        "p95": b["p95"],
+                        "n": b["n"],
+                        "p_within_10pct": within,
+                    }
+                )
+    return rows
