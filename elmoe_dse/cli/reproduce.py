@@ -109,8 +109,8 @@ def render_bands(bands: dict[str, Any]) -> None:
         for col in (
             "target",
             "paper",
-            "prior p50 [p5, p95]",
-            "posterior p50 [p5, p95]",
+            "prior p50 \\[p5, p95]",
+            "posterior p50 \\[p5, p95]",
             "P(10%|prior)",
         ):
             table.add_column(col, justify="left" if col == "target" else "right")
@@ -124,12 +124,13 @@ def render_bands(bands: dict[str, Any]) -> None:
             )
         con.print(table)
     tt = Table(title="Tension: paper-informed parameters, furthest from their prior first")
-    for col in ("parameter", "prior p50", "posterior p50 [p5, p95]", "z"):
+    for col in ("parameter", "prior p50", "posterior p50 \\[p5, p95]", "z"):
         tt.add_column(col, justify="left" if col == "parameter" else "right")
     for row in bands["tension"][:12]:
         p = row["posterior"]
+        many = f" ({row['members']} moved together)" if row["members"] > 1 else ""
         tt.add_row(
-            row["parameter"],
+            row["parameter"] + many,
             f"{row['prior_p50']:.4g}",
             f"{p['p50']:.4g} [{p['p5']:.4g}, {p['p95']:.4g}]",
             f"{row['z']:+.2f}",

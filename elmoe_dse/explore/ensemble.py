@@ -110,7 +110,9 @@ def posterior_draws(
     parameters, each paired with an independent prior draw (seed ``seed``) of every other."""
     others = [k for k in priors if k not in post.informed]
     base = prior_draws(priors, n, seed, others)
-    picks = np.linspace(0, len(post.draws) - 1, n).round().astype(int) if post.draws else []
+    if not post.draws:
+        return base
+    picks = np.linspace(0, len(post.draws) - 1, n).round().astype(int)
     return [{**b, **post.values(int(i))} for b, i in zip(base, picks, strict=True)]
 
 
@@ -197,15 +199,24 @@ def target_bands(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
 
 
 def tension(post: Posterior, priors: Mapping[str, RangeSpec]) -> list[dict[str, Any]]:
-    """The paper-informed parameters, furthest first: prior median, posterior band, and the
-    z-score of the posterior median under the prior (:meth:`RangeSpec.z_score`)."""
-    rows = []
+    """The sampled dimensions of a posterior, furthest from the prior first: per dimension (a
+    parameter, or a group of parameters moved together) its first member's prior median,
+    posterior band, and the z-score of the posterior median under the prior
+    (:meth:`RangeSpec.z_score`)."""
+    from fnmatch import fnmatchcase
+
     draws = np.asarray(post.draws, dtype=float).reshape(len(post.draws), len(post.informed))
-    for j, key in enumerate(post.informed):
-        q = np.quantile(draws[:, j], BAND_QUANTILES) if len(draws) else np.full(3, math.nan)
+    rows = []
+    for group in post.groups or post.informed:
+        members = [j for j, k in enumerate(post.informed) if fnmatchcase(k, group)]
+        key = post.informed[members[0]]
+        col = draws[:, members[0]]
+        q = np.quantile(col, BAND_QUANTILES) if col.size else np.full(3, math.nan)
         rows.append(
             {
-                "parameter": key,
+                "parameter": group,
+                "members": len(members),
+                "shown": key,
                 "prior_p50": prior_median(priors[key]),
                 "posterior": {"p5": float(q[0]), "p50": float(q[1]), "p95": float(q[2])},
                 "z": float(priors[key].z_score(q[1])),
@@ -328,3 +339,52 @@ def bands_table(bands: dict[str, Any]) -> list[dict[str, Any]]:
                     }
                 )
     return rows
+
+
+#: The metrics of one design point that ``explain --bands`` gives a band on.
+POINT_METRICS = (
+    "throughput_tok_per_s",
+    "energy_per_token_j",
+    "time_per_step_s",
+    "latency_per_token_s",
+)
+
+
+def point_priors(model_id: str, platform: str, dataset: str) -> dict[str, RangeSpec]:
+    """The paper grid's priors and those of one point's shipped platform and dataset."""
+    from elmoe_dse.specs.dataset import list_datasets
+    from elmoe_dse.specs.platform import list_platforms
+
+    plats = (platform,) if platform.strip().lower() in list_platforms() else ()
+    dsets = (dataset,) if dataset.strip().lower() in list_datasets() else ()
+    return {**paper_priors(), **prior_set(plats, dsets, (model_id,))}
+
+
+def point_bands(
+    point: Mapping[str, Any], post: Posterior | None, n: int, seed: int
+) -> dict[str, dict[str, Any]]:
+    """Bands of :data:`POINT_METRICS` (and the acceptance and hit rate) at one design point over
+    ``n`` draws of the cut posterior (``post`` None: the prior). ``point`` holds ``model``,
+    ``platform``, ``dataset``, ``knobs`` (knob values) and ``sets`` (``--set`` pairs)."""
+    from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.overrides import apply_overrides
+    from elmoe_dse.scenario import build_scenario
+    from elmoe_dse.specs.model import load_model
+
+    model_id = load_model(point["model"]).id
+    priors = point_priors(model_id, point["platform"], point["dataset"])
+    draws = prior_draws(priors, n, seed) if post is None else posterior_draws(post, priors, n, seed)
+    values: dict[str, list[float]] = {m: [] for m in (*POINT_METRICS, "acceptance", "hit_rate")}
+    for v in draws:
+        cal = draw_calibration(v, priors, "ensemble draw")
+        sc = build_scenario(point["model"], point["platform"], point["dataset"], cal)
+        m, spec, knobs = apply_overrides(
+            sc.model, sc.platform, sc.knobs(**point["knobs"]), list(point["sets"])
+        )
+        step = evaluate(m, spec, knobs, sc.p, quality=sc.quality)
+        ok = bool(step.feasible)
+        for name in POINT_METRICS:
+            values[name].append(float(getattr(step, name)) if ok else math.nan)
+        values["acceptance"].append(float(step.speculative.acceptance_frac) if ok else math.nan)
+        values["hit_rate"].append(float(step.cache.hit_rate_frac) if ok else math.nan)
+    return {name: band(np.asarray(v)) for name, v in values.items()}
