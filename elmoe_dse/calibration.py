@@ -206,9 +206,8 @@ def resolve_calibration(option: str, label: str = "default") -> Calibration | No
 def calibration_toml(cal: Calibration) -> str:
     """The calibration as TOML text (stable order, so equal calibrations give equal files)."""
     lines = [
-        "# Written by `elmoe-dse calibrate`; read by `elmoe-dse reproduce`.",
-        "# Refit the shipped file: elmoe-dse calibrate --trials 800 --seed 20260417 --start",
-        "#   elmoe_dse/data/calibration.toml --out elmoe_dse/data/calibration.toml",
+        "# One parameter draw; read by `elmoe-dse reproduce --calibration FILE` (and explain,",
+        "# sweep, optimize). The shipped numbers: median draw of elmoe_dse/data/ensemble.json.",
         f"schema_version = {cal.schema_version}",
         f"seed = {cal.seed}",
         f"trials = {cal.trials}",

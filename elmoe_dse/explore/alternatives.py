@@ -7,11 +7,14 @@ PIM offload rule, ...); this module is the narrow interface the reproduction rea
 assumption key to one of its alternatives; its *label* names the alternatives that differ from the
 defaults (``default`` when none does).
 
-Expected shape of :mod:`elmoe_dse.assumptions`: ``ASSUMPTIONS`` maps a key to its alternatives
-(a tuple of names, the first the default, or a record with ``alternatives`` and ``default``), and
-``system_overrides(choice, system)`` (or ``overrides``) returns, for a reproduction system
-(``elmoe3d``, ``xpu``, ``hb-xpu``, ...), the platform-field and knob values that the choice sets:
-a record with ``platform`` and ``knobs`` mappings, or a ``(platform, knobs)`` pair.
+Shape read from :mod:`elmoe_dse.assumptions`: ``ASSUMPTIONS`` maps a key to a record with
+``default`` and ``alternatives`` (records with a ``value``, or plain names), and
+``resolve_assumptions(choice)`` returns an object whose ``platform_overrides(system)`` and
+``knob_overrides(system)`` give, for a reproduction system (``elmoe3d``, ``xpu``, ``hb-xpu``, ...),
+the platform-field and knob values the choice sets; ``apply_platform_overrides(spec, overrides)``
+sets the platform fields in one re-validation (a ``ranges.<path>`` key replaces that parameter's
+prior). A module with ``system_overrides(choice, system)`` returning ``(platform, knobs)`` works
+too.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from elmoe_dse.errors import KnobError
+
+if TYPE_CHECKING:
+    from elmoe_dse.specs.platform import PlatformSpec
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,19 @@ class AssumptionTable(Protocol):
         """What ``choice`` sets for ``system``."""
         ...
 
+    def apply_platform(self, spec: PlatformSpec, fields: Mapping[str, Any]) -> PlatformSpec:
+        """``spec`` with the platform ``fields`` of an override set (re-validated)."""
+        ...
+
+
+def set_fields(spec: PlatformSpec, fields: Mapping[str, Any]) -> PlatformSpec:
+    """``spec`` with dotted ``fields`` set one by one (each re-validated)."""
+    from elmoe_dse.overrides import with_field
+
+    for path, value in fields.items():
+        spec = with_field(spec, path, value, where=f"assumption for {spec.name}")
+    return spec
+
 
 class NoAssumptions:
     """The table when :mod:`elmoe_dse.assumptions` is absent: no assumption, nothing set."""
@@ -55,11 +74,14 @@ class NoAssumptions:
     def overrides(self, choice: Mapping[str, str], system: str) -> SystemOverrides:
         return SystemOverrides()
 
+    def apply_platform(self, spec: PlatformSpec, fields: Mapping[str, Any]) -> PlatformSpec:
+        return set_fields(spec, fields)
+
 
 def _names(entry: Any) -> tuple[str, ...]:
     if isinstance(entry, tuple | list):
         return tuple(str(x) for x in entry)
-    alts = tuple(str(x) for x in entry.alternatives)
+    alts = tuple(str(getattr(x, "value", x)) for x in entry.alternatives)
     default = str(getattr(entry, "default", alts[0]))
     return (default, *(a for a in alts if a != default))
 
@@ -68,14 +90,22 @@ class ModuleAssumptions:
     """Adapter of a module with ``ASSUMPTIONS`` and ``system_overrides`` (or ``overrides``)."""
 
     def __init__(self, module: ModuleType) -> None:
+        self._module = module
         self._table = {str(k): _names(v) for k, v in module.ASSUMPTIONS.items()}
-        self._fn = getattr(module, "system_overrides", None) or module.overrides
 
     def alternatives(self) -> dict[str, tuple[str, ...]]:
         return dict(self._table)
 
+    def apply_platform(self, spec: PlatformSpec, fields: Mapping[str, Any]) -> PlatformSpec:
+        fn = getattr(self._module, "apply_platform_overrides", None)
+        return set_fields(spec, fields) if fn is None else fn(spec, dict(fields))
+
     def overrides(self, choice: Mapping[str, str], system: str) -> SystemOverrides:
-        out = self._fn(dict(choice), system)
+        resolve = getattr(self._module, "resolve_assumptions", None)
+        if resolve is not None:
+            r = resolve(dict(choice))
+            return SystemOverrides(r.platform_overrides(system), r.knob_overrides(system))
+        out = self._module.system_overrides(dict(choice), system)
         if isinstance(out, SystemOverrides):
             return out
         if isinstance(out, tuple):

@@ -159,7 +159,7 @@ def evaluate_task(task: Task) -> Outcome:
     cal = draw_calibration(task.values, priors, "ensemble draw")
     try:
         inputs = load_inputs(cal, task.datasets)
-        runs = system_runs(inputs, task.choice, _table())
+        runs = system_runs(inputs, task.choice, _table(), cal)
         rows = target_rows(inputs, runs, task.models, task.datasets)
     except ElmoeError:
         return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan)

@@ -189,21 +189,45 @@ def system_runs(
     inputs: Inputs,
     choice: Mapping[str, str] | None = None,
     table: AssumptionTable | None = None,
-    systems: tuple[tuple[str, str, str], ...] = SYSTEMS,
+    calibration: Calibration | None = None,
 ) -> tuple[SystemRun, ...]:
-    """The systems of the grid under an assumption ``choice`` (default: every default)."""
-    from elmoe_dse.overrides import with_field
+    """The systems of the grid under an assumption ``choice`` (default: every default).
 
+    An alternative that replaces a parameter's prior (a ``ranges.<path>`` override) also moves the
+    parameter: to the same prior quantile under the new prior as ``calibration``'s value has under
+    the shipped one (the new prior's median without a calibration), so a draw stays a draw.
+    """
     table = table if table is not None else assumption_table()
     choice = choice if choice is not None else defaults(table)
     runs = []
-    for system, platform, policy in systems:
+    for system, platform, policy in SYSTEMS:
         over = table.overrides(choice, system)
         spec = inputs.platforms[platform]
-        for path, value in over.platform.items():
-            spec = with_field(spec, path, value, where=f"assumption for {system}")
+        fields = dict(over.platform)
+        if fields:
+            fields = {**fields, **_requantiled(spec.name, fields, calibration)}
+            spec = table.apply_platform(spec, fields)
         runs.append(SystemRun(system, platform, policy, spec, dict(over.knobs)))
     return tuple(runs)
+
+
+def _requantiled(
+    name: str, fields: Mapping[str, Any], calibration: Calibration | None
+) -> dict[str, float]:
+    """Values of the parameters whose prior ``fields`` replace, at their calibrated quantile."""
+    from elmoe_dse.calibration import parameter_range
+    from elmoe_dse.specs._base import RangeSpec
+
+    out: dict[str, float] = {}
+    for path, prior in fields.items():
+        if not path.startswith("ranges."):
+            continue
+        field = path[len("ranges.") :]
+        key = f"platform.{name}.{field}"
+        cv = calibration.parameters.get(key) if calibration is not None else None
+        q = 0.5 if cv is None else float(parameter_range(key).cdf(cv.value))
+        out[field] = float(RangeSpec.model_validate(dict(prior)).ppf(q))
+    return out
 
 
 def evaluate_cell(
@@ -327,7 +351,7 @@ def reproduce(
 
     start = time.perf_counter()
     inputs = load_inputs(calibration, datasets)
-    runs = system_runs(inputs, choice, table)
+    runs = system_runs(inputs, choice, table, calibration)
     rows: list[dict[str, Any]] = []
     for model_id in models:
         for dataset in datasets:

@@ -256,3 +256,15 @@ def test_load_inputs_of_a_prior_draw_stays_inside_every_support() -> None:
     for d in prior_draws(priors, 3, seed=11):
         inputs = load_inputs(draw_calibration(d, priors, "test"))
         assert inputs.platforms["xpu"].static_power_w == d["platform.xpu.static_power_w"]
+
+
+def test_explain_bands_gives_a_band_on_one_point() -> None:
+    args = ["explain", "-m", "glm-4.7-flash", "-p", "elmoe3d-8g", "-b", "4", "--json"]
+    result = CliRunner().invoke(app, [*args, "--bands", "--draws", "8"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    tput = data["bands"]["throughput_tok_per_s"]
+    assert tput["n"] == 8 and tput["p5"] <= tput["p50"] <= tput["p95"]
+    assert tput["p5"] < tput["p95"]  # the draws move the point
+    plain = CliRunner().invoke(app, args)
+    assert "bands" not in json.loads(plain.stdout)
