@@ -143,8 +143,8 @@ def render(targets: list[dict[str, Any]], cells: Any, calibrated: bool) -> None:
 
     con = console()
     table = Table(
-        title="ELMoE-3D (8 GB) headline numbers: paper vs model "
-        f"({'calibrated' if calibrated else 'spec defaults'})"
+        title="ELMoE-3D (8 GB) headline numbers: paper vs model at one draw "
+        f"({'posterior median draw' if calibrated else 'spec defaults'})"
     )
     for col in ("target", "paper", "model (arith. mean/max)", "geo. mean", "rel. error", ""):
         table.add_column(col, justify="left" if col in ("target", "") else "right")
@@ -158,7 +158,7 @@ def render(targets: list[dict[str, Any]], cells: Any, calibrated: bool) -> None:
             f"{t['model']:.2f}x",
             geo,
             f"[{style}]{err:+.1%}[/{style}]",
-            "fitted" if t["fitted"] else "check",
+            "observed" if t["fitted"] else "check",
         )
     con.print(table)
     per_batch = cells.groupby("knob.batch_size")[

@@ -26,6 +26,16 @@ from typing import Any
 import numpy as np
 
 from elmoe_dse.calibration import Posterior, draw_calibration, prior_median, prior_set
+from elmoe_dse.columns import (
+    ACCEPTANCE_FRAC,
+    DATASET,
+    DRAFT_LENGTH_TOKENS,
+    ENERGY_PER_TOKEN_J,
+    MODEL,
+    SYSTEM,
+    THROUGHPUT_TOK_PER_S,
+    knob_column,
+)
 from elmoe_dse.errors import ElmoeError
 from elmoe_dse.explore.alternatives import AssumptionTable, assumption_table
 from elmoe_dse.explore.reproduce import (
@@ -127,30 +137,49 @@ def median_values(priors: Mapping[str, RangeSpec], post: Posterior | None) -> di
 
 @dataclass(frozen=True)
 class Task:
-    """One draw to evaluate under an assumption choice."""
+    """One draw to evaluate under an assumption choice: every system, or only ``systems`` (then
+    the outcome holds their rows only, to be combined with another outcome's,
+    :func:`combine`); ``keep_rows`` keeps the rows of a full evaluation for that."""
 
     values: dict[str, float]
     choice: dict[str, str]
     models: tuple[str, ...] = PAPER_MODELS
     datasets: tuple[str, ...] = PAPER_DATASETS
+    systems: tuple[str, ...] | None = None
+    keep_rows: bool = False
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """The targets of one draw (NaN where the draw is infeasible) and the highest Elastic-SD
-    per-token acceptance of its cells."""
+    """The targets of one draw (NaN where the draw is infeasible), the highest Elastic-SD
+    per-token acceptance of its cells, and (when asked) its per-system rows."""
 
     targets: dict[str, float]
     max_acceptance_frac: float
+    rows: tuple[dict[str, Any], ...] = ()
 
 
 _TABLE: list[AssumptionTable] = []
+_ROW_KEYS = (
+    MODEL,
+    DATASET,
+    knob_column("batch_size"),
+    SYSTEM,
+    THROUGHPUT_TOK_PER_S,
+    ENERGY_PER_TOKEN_J,
+    ACCEPTANCE_FRAC,
+    DRAFT_LENGTH_TOKENS,
+)
 
 
 def _table() -> AssumptionTable:
     if not _TABLE:
         _TABLE.append(assumption_table())
     return _TABLE[0]
+
+
+def _failed() -> Outcome:
+    return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan)
 
 
 def evaluate_task(task: Task) -> Outcome:
@@ -160,10 +189,32 @@ def evaluate_task(task: Task) -> Outcome:
     try:
         inputs = load_inputs(cal, task.datasets)
         runs = system_runs(inputs, task.choice, _table(), cal)
+        if task.systems is not None:
+            runs = tuple(r for r in runs if r.system in task.systems)
         rows = target_rows(inputs, runs, task.models, task.datasets)
     except ElmoeError:
-        return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan)
+        return _failed()
+    slim = tuple({k: r[k] for k in _ROW_KEYS} for r in rows)
+    if task.systems is not None:
+        return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan, slim)
+    return Outcome(
+        target_values(rows), max_elastic_acceptance(rows), slim if task.keep_rows else ()
+    )
+
+
+def combine(full: Outcome, part: Outcome, systems: tuple[str, ...]) -> Outcome:
+    """The outcome of a full evaluation with ``systems``' rows replaced by ``part``'s."""
+    if not full.rows or not part.rows:
+        return _failed()
+    rows = [r for r in full.rows if r[SYSTEM] not in systems] + list(part.rows)
     return Outcome(target_values(rows), max_elastic_acceptance(rows))
+
+
+def changed_systems(
+    choice: Mapping[str, str], base: Mapping[str, str], table: AssumptionTable
+) -> tuple[str, ...]:
+    """The systems whose overrides differ between two choices."""
+    return tuple(s for s, _, _ in SYSTEMS if table.overrides(choice, s) != table.overrides(base, s))
 
 
 def evaluate_draws(tasks: list[Task], processes: int = 2) -> list[Outcome]:
@@ -269,50 +320,95 @@ def _above(outcomes: list[Outcome], limit: float) -> float:
     return float(np.mean(acc > limit)) if acc.size else math.nan
 
 
+def _posterior_of(ens: Any, lab: str) -> tuple[Posterior | None, str | None]:
+    if ens is None:
+        return None, None
+    if lab in ens.posteriors:
+        return ens.posteriors[lab], lab
+    return ens.posteriors.get("default"), "default" if "default" in ens.posteriors else None
+
+
+def _alt_tasks(
+    main: list[Task], c: dict[str, str], n: int, table: AssumptionTable
+) -> tuple[list[Task], tuple[str, ...] | None]:
+    """Tasks of an alternative on the first ``n`` main draws (common random numbers): only the
+    systems the alternative changes, or every system when it changes all of them."""
+    changed = changed_systems(c, main[0].choice, table) if main else ()
+    subset = None if len(changed) == len(SYSTEMS) else changed
+    return [Task(t.values, c, systems=subset) for t in main[:n]], subset
+
+
 def ensemble_bands(
     ens: Any, choice: dict[str, str], table: AssumptionTable, s: BandSettings
 ) -> dict[str, Any]:
     """The bands of ``reproduce``: per target the paper's value, the prior predictive band, the
     cut-posterior band (the ensemble's posterior of the same assumption label, else its
-    ``default``) and P(within 10 % | prior), under ``choice`` and under each other alternative;
-    and the tension table. ``ens`` is an :class:`~elmoe_dse.calibration.Ensemble` or ``None``."""
+    ``default``) and P(within 10 % | prior), under ``choice`` (``s.draws`` each) and under each
+    other alternative (``s.alt_draws`` each, on the first of the same draws, re-evaluating only
+    the systems the alternative changes); and the tension table. ``ens``: an
+    :class:`~elmoe_dse.calibration.Ensemble` or ``None``."""
     priors = paper_priors()
     variants = _variants(choice, table, s)
-    tasks: list[Task] = []
-    plan = []
-    for lab, c, n in variants:
-        post = None
-        if ens is not None:
-            post = ens.posteriors.get(lab, ens.posteriors.get("default"))
-        source = None if post is None else (lab if lab in ens.posteriors else "default")
-        prior = [Task(v, c) for v in prior_draws(priors, n, s.seed)]
-        postt = (
-            []
-            if post is None
-            else [Task(v, c) for v in posterior_draws(post, priors, n, s.seed + 1)]
-        )
-        plan.append((lab, c, source, len(prior), len(postt)))
-        tasks += prior + postt
+    post, source = _posterior_of(ens, variants[0][0])
+    keep = s.alt_draws if len(variants) > 1 else 0
+    prior = [
+        Task(v, choice, keep_rows=i < keep)
+        for i, v in enumerate(prior_draws(priors, s.draws, s.seed))
+    ]
+    postt = []
+    if post is not None:
+        draws = posterior_draws(post, priors, s.draws, s.seed + 1)
+        postt = [Task(v, choice, keep_rows=i < keep) for i, v in enumerate(draws)]
+    tasks, plan = prior + postt, []
+    for lab, c, n in variants[1:]:
+        pt, subset = _alt_tasks(prior, c, n, table)
+        qt, _ = _alt_tasks(postt, c, n, table)
+        plan.append((lab, c, subset, len(pt), len(qt)))
+        tasks += pt + qt
     outcomes = evaluate_draws(tasks, s.processes)
-    out: dict[str, Any] = {"settings": s.__dict__, "alternatives": {}}
-    i = 0
-    for lab, c, source, n_prior, n_post in plan:
-        pr, po = outcomes[i : i + n_prior], outcomes[i + n_prior : i + n_prior + n_post]
-        i += n_prior + n_post
-        out["alternatives"][lab] = {
-            "assumptions": c,
-            "posterior_from": source,
-            "targets": _summary(pr, po if source is not None else None),
-            "share_acceptance_above_0_91": {
-                "prior": _above(pr, 0.91),
-                "posterior": _above(po, 0.91),
-            },
-        }
-    first = variants[0][0]
-    out["selected"] = first
-    post = None if ens is None else ens.posteriors.get(first, ens.posteriors.get("default"))
+    pr, po = outcomes[: len(prior)], outcomes[len(prior) : len(prior) + len(postt)]
+    out: dict[str, Any] = {"settings": s.__dict__, "selected": variants[0][0]}
+    out["alternatives"] = {variants[0][0]: _alt_entry(choice, source, pr, po if post else None)}
+    i = len(prior) + len(postt)
+    for lab, c, subset, n_p, n_q in plan:
+        a, b = outcomes[i : i + n_p], outcomes[i + n_p : i + n_p + n_q]
+        i += n_p + n_q
+        if subset is not None:
+            a = [combine(f, x, subset) for f, x in zip(pr, a, strict=False)]
+            b = [combine(f, x, subset) for f, x in zip(po, b, strict=False)]
+        alt_post, alt_source = _posterior_of(ens, lab)
+        if alt_post is not post:  # a posterior of its own: not on the selected draws' values
+            b = _own_posterior(alt_post, priors, c, n_q, s)
+        out["alternatives"][lab] = _alt_entry(c, alt_source, a, b if post else None)
     out["tension"] = [] if post is None else tension(post, priors)
     return out
+
+
+def _own_posterior(
+    post: Posterior | None,
+    priors: Mapping[str, RangeSpec],
+    c: dict[str, str],
+    n: int,
+    s: BandSettings,
+) -> list[Outcome]:
+    if post is None:
+        return []
+    draws = posterior_draws(post, priors, n, s.seed + 1)
+    return evaluate_draws([Task(v, c) for v in draws], s.processes)
+
+
+def _alt_entry(
+    c: dict[str, str], source: str | None, prior: list[Outcome], post: list[Outcome] | None
+) -> dict[str, Any]:
+    return {
+        "assumptions": c,
+        "posterior_from": source,
+        "targets": _summary(prior, post),
+        "share_acceptance_above_0_91": {
+            "prior": _above(prior, 0.91),
+            "posterior": _above(post or [], 0.91),
+        },
+    }
 
 
 def bands_table(bands: dict[str, Any]) -> list[dict[str, Any]]:

@@ -223,6 +223,24 @@ class _Serial:
         return None
 
 
+def default_groups(keys: list[str]) -> list[str]:
+    """One sampled dimension per flagged prior as declared: a dataset prior declared for every
+    model (``models.*.FIELD``) is one dimension that moves each model to the same quantile of its
+    own prior; a prior declared per model (or anywhere else) is its own dimension."""
+    from elmoe_dse.calibration import split_key
+    from elmoe_dse.specs.dataset import load_dataset
+
+    out: dict[str, None] = {}
+    for key in keys:
+        kind, name, path = split_key(key)
+        parts = path.split(".")
+        if kind == "dataset" and parts[0] == "models" and path not in load_dataset(name).ranges:
+            out[f"dataset.{name}.models.*.{parts[-1]}"] = None
+        else:
+            out[key] = None
+    return list(out)
+
+
 def make_problem(
     informed: list[str] | None,
     choice: dict[str, str],
@@ -233,14 +251,14 @@ def make_problem(
 
     ``informed`` lists keys or patterns (``*`` matches any run of characters, e.g.
     ``dataset.*.models.*.alpha_max``), each one sampled dimension; default: every parameter whose
-    prior says ``paper_informed = true``, each its own dimension.
+    prior says ``paper_informed = true`` (:func:`default_groups`).
     """
     from fnmatch import fnmatchcase
 
     from elmoe_dse.explore.ensemble import informed_keys
 
     priors = paper_priors(models, datasets)
-    groups = informed_keys(priors) if informed is None else informed
+    groups = default_groups(informed_keys(priors)) if informed is None else informed
     members = {g: tuple(k for k in priors if fnmatchcase(k, g)) for g in groups}
     empty = [g for g, m in members.items() if not m]
     if empty:
