@@ -8,6 +8,7 @@ A key is a knob name (see :data:`elmoe_dse.knobs.KNOB_INFO`), a top-level model 
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -39,6 +40,53 @@ def field_paths(obj: Any, prefix: str = "") -> list[str]:
         else:
             out.append(f"{prefix}{key}")
     return out
+
+
+def settable_paths(obj: Any) -> list[str]:
+    """The dotted paths ``--set`` may change: numeric fields, and the string fields that select a
+    behaviour (``near_memory.kind``); never documentation (``source``, ``description``), names,
+    the schema version or the declared ranges/priors."""
+    data = obj.model_dump() if isinstance(obj, BaseModel) else obj
+    out: list[str] = []
+    for path in field_paths(obj):
+        leaf = path.rsplit(".", 1)[-1]
+        if path.startswith("ranges.") or leaf in _DOCUMENTATION:
+            continue
+        value = _lookup(data, path)
+        if isinstance(value, bool | int | float) or leaf in _CHOICES:
+            out.append(path)
+    return out
+
+
+#: Field names that document a spec rather than parametrize it.
+_DOCUMENTATION = frozenset(
+    {"source", "description", "name", "id", "schema_version", "family", "hf_id", "notes"}
+)
+#: String fields that select a behaviour and may be set.
+_CHOICES = frozenset({"kind", "tier", "weight_format", "kv_format", "attention"})
+
+
+def _lookup(data: Any, path: str) -> Any:
+    try:
+        node = data
+        for part in split_path(data, path):
+            node = node[part]
+        return node
+    except (KeyError, TypeError):
+        return None
+
+
+def unknown_key_message(key: str, valid: list[str]) -> str:
+    """One line for an unknown ``--set`` key: the closest settable keys, and where to list all."""
+    near = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
+    if not near:
+        tail = key.rsplit(".", 1)[-1]
+        near = [v for v in valid if v.rsplit(".", 1)[-1].startswith(tail[:4])][:3]
+    hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
+    return (
+        f"--set: unknown key '{key}'; {hint}list the settable keys with `elmoe-dse knobs` "
+        "(knobs) and `elmoe-dse platforms show NAME` / `models show NAME` (spec fields)"
+    )
 
 
 def _parse_scalar(text: str) -> Any:
@@ -95,8 +143,8 @@ def apply_overrides(
     model: ModelSpec, spec: PlatformSpec, knobs: Knobs, pairs: list[str]
 ) -> tuple[ModelSpec, PlatformSpec, Knobs]:
     """Apply ``KEY=VALUE`` strings; unknown keys raise a KnobError listing the valid ones."""
-    model_fields = set(type(model).model_fields)
-    platform_paths = set(field_paths(spec))
+    model_fields = set(settable_paths(model))
+    platform_paths = set(settable_paths(spec))
     model_data: dict[str, Any] = {}
     platform_data = spec.model_dump()
     platform_touched = False
@@ -115,7 +163,7 @@ def apply_overrides(
             platform_touched = True
         else:
             valid = sorted(KNOB_INFO) + sorted(model_fields) + sorted(platform_paths)
-            raise KnobError(f"--set: unknown key '{key}'; valid keys: {', '.join(valid)}")
+            raise KnobError(unknown_key_message(key, valid))
     try:
         if model_data:
             model = validate(ModelSpec, {**model.model_dump(), **model_data}, path="--set")

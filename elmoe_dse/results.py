@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
@@ -117,13 +118,53 @@ def ensure_dir(path: Path) -> Path:
         ) from None
     if not os.access(path, os.W_OK):
         raise OutputError(f"{path}: output directory is not writable; choose another --out")
+    remove_stale_temps(path)  # temporary files of runs killed before they finished
     return path
+
+
+def temp_prefix(name: str) -> str:
+    """Prefix of this process's temporary files for ``name``: ``.NAME.<pid>.`` (hidden; the pid
+    lets a later run tell a dead run's leftovers from a live run's files)."""
+    return f".{name}.{os.getpid()}."
+
+
+_TEMP_FILE = re.compile(r"^\..+\.(\d+)\.[^.]*\.(tmp|spool)$")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary files (``.NAME.<pid>.XXXX.tmp|spool``) that runs killed before
+    they finished left in ``folder``: those whose process no longer exists. Returns them."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        m = _TEMP_FILE.match(path.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write via ``write(tmp_path)`` to a temporary file beside ``path``, then rename into place."""
     ensure_dir(path.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     umask = os.umask(0)

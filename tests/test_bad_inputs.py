@@ -337,7 +337,7 @@ BASE = ["explain", "-m", "qwen3-30b-a3b", "-p", "elmoe3d-8g"]
         (["--set", "rounding=ceil"], "rounding"),
         (["--set", "policy=magic"], "policy"),
         (["--set", "weight_format=fp4"], "weight_format"),
-        (["--set", "nope=1"], "valid keys"),
+        (["--set", "nope=1"], "unknown key"),
         (["--routing", "zipf:-1"], "zipf"),
         (["--routing", "pareto"], "uniform"),
         (["--dataset", "no-such-dataset"], "no-such-dataset"),

@@ -7,7 +7,7 @@ import pytest
 
 from elmoe_dse.errors import KnobError, SpecError
 from elmoe_dse.knobs import Knobs
-from elmoe_dse.overrides import apply_overrides, field_paths, split_path, with_field
+from elmoe_dse.overrides import apply_overrides, field_paths, settable_paths, split_path, with_field
 from elmoe_dse.specs.dataset import load_dataset
 from elmoe_dse.specs.model import load_model
 from elmoe_dse.specs.platform import load_platform
@@ -65,12 +65,25 @@ def test_apply_overrides_routes_knob_model_and_platform_keys() -> None:
     assert model.num_experts == 128 and Knobs().batch_size != 8
 
 
-def test_apply_overrides_lists_the_valid_keys_for_an_unknown_one() -> None:
+def test_an_unknown_key_gets_a_did_you_mean_among_settable_keys_only() -> None:
     model, platform = load_model("qwen3-30b-a3b"), load_platform("xpu")
-    with pytest.raises(KnobError, match=r"unknown key 'bogus'; valid keys: .*batch_size"):
-        apply_overrides(model, platform, Knobs(), ["bogus=1"])
+    with pytest.raises(KnobError, match=r"unknown key 'bach_size'; did you mean 'batch_size'"):
+        apply_overrides(model, platform, Knobs(), ["bach_size=8"])
+    with pytest.raises(KnobError, match=r"did you mean 'tiers.lpddr.peak_bw_gb_per_s'"):
+        apply_overrides(model, platform, Knobs(), ["tiers.lpddr.peak_bw=8"])
+    for documentation in ("source", "description", "name", "tiers.lpddr.source"):
+        with pytest.raises(KnobError, match="unknown key") as err:
+            apply_overrides(model, platform, Knobs(), [f"{documentation}=x"])
+        assert len(str(err.value)) < 300  # a suggestion, not a dump of every key
     with pytest.raises(KnobError, match="write KEY=VALUE"):
         apply_overrides(model, platform, Knobs(), ["batch_size"])
+
+
+def test_settable_paths_are_parameters_not_documentation() -> None:
+    paths = settable_paths(load_platform("xpu-pim"))
+    assert "tiers.lpddr.peak_bw_gb_per_s" in paths and "near_memory.kind" in paths
+    assert not [p for p in paths if p.endswith("source") or p.startswith("ranges.")]
+    assert "num_experts" in settable_paths(load_model("qwen3-30b-a3b"))
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +15,8 @@ import typer
 from elmoe_dse.render import si as si  # re-exported: the CLI tables format with it
 
 EXIT_USAGE = 2
+#: OS errors that mean "out of a resource" (disk full, file-size limit, quota, read-only).
+RESOURCE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
 
 
 @contextmanager
@@ -24,6 +28,16 @@ def guarded() -> Iterator[None]:
         yield
     except ElmoeError as err:
         typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as err:
+        if err.errno not in RESOURCE_ERRNOS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        typer.echo(
+            f"error: {where}cannot write ({os.strerror(err.errno or 0)}); free space or raise the "
+            "limit, or choose another --out; the previous result is left as it was",
+            err=True,
+        )
         raise typer.Exit(EXIT_USAGE) from None
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from elmoe_dse.cli import best as best_cmd
 from elmoe_dse.cli import explain as explain_cmd
+from elmoe_dse.cli import knobs as knobs_cmd
 from elmoe_dse.cli import models, platforms
 from elmoe_dse.cli import optimize as optimize_cmd
 from elmoe_dse.cli import plot as plot_cmd
@@ -28,6 +30,8 @@ app.command("reproduce")(reproduce_cmd.reproduce)
 app.command("calibrate")(reproduce_cmd.calibrate)
 app.command("plot")(plot_cmd.plot)
 app.command("report")(report_cmd.report)
+app.command("best")(best_cmd.best)
+app.command("knobs")(knobs_cmd.knobs)
 
 
 def main() -> None:

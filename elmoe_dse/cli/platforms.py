@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -60,8 +61,12 @@ def show_cmd(
         ..., help="a platform name (see 'platforms list') or a TOML path"
     ),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    toml_out: bool = typer.Option(
+        False, "--toml", help="print the spec file itself: start your own platform from it"
+    ),
 ) -> None:
-    """Show a platform's full spec with the source of every section."""
+    """Show a platform's full spec with the source of every section (``--toml``: the file, to
+    copy and edit, e.g. ``elmoe-dse platforms show elmoe3d-8g --toml > my.toml``)."""
     from rich.table import Table
 
     from elmoe_dse.overrides import field_paths
@@ -70,6 +75,9 @@ def show_cmd(
 
     with guarded():
         p = load_platform(platform)
+        if toml_out:
+            typer.echo(spec_file(platform).read_text(encoding="utf-8"), nl=False)
+            return
         if json_out:
             print_json(p.model_dump())
             return
@@ -87,6 +95,14 @@ def show_cmd(
                 value = path_value(p.model_dump(), path)
             table.add_row(path, str(value), f"[{rng.min:g}, {rng.max:g}]" if rng else "")
         console().print(table)
+
+
+def spec_file(platform: str) -> Path:
+    """The TOML file of a shipped platform name, or the path itself."""
+    from elmoe_dse.specs._base import DATA_DIR
+
+    shipped = DATA_DIR / "platforms" / f"{platform}.toml"
+    return shipped if shipped.is_file() else Path(platform)
 
 
 def path_value(data: dict[str, object], path: str) -> object:

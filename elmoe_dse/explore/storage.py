@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +50,13 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}
-        _sqlite_wal(url)
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        with _creation_lock(url):
+            if url.startswith("sqlite"):
+                _sqlite_wal(url)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except StorageError:
+        raise
     except Exception as err:  # sqlalchemy raises many types; all mean "cannot use this URL"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StorageError(
@@ -65,20 +71,59 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
+def _sqlite_path(url: str) -> str:
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return "" if path.startswith(":memory:") else path
+
+
+@contextmanager
+def _creation_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<file>.lock`` while Optuna creates or migrates the schema of a
+    SQLite study file, so that processes started together on a fresh folder do not race on it
+    (the loser would see "UNIQUE constraint failed: alembic_version")."""
+    path = _sqlite_path(url) if url.startswith("sqlite") else ""
+    if not path:
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _sqlite_wal(url: str) -> None:
-    """Switch a SQLite file to write-ahead logging (persistent in the file)."""
+    """Check a SQLite file's integrity and switch it to write-ahead logging (persistent)."""
     import sqlite3
 
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    if not path or path.startswith(":memory:"):
+    path = _sqlite_path(url)
+    if not path:
         return
     try:
         with sqlite3.connect(path, timeout=60) as con:
             con.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.Error as err:
+            verdict = con.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.OperationalError as err:  # locked, I/O error, disk full, no permission
         raise StorageError(
-            f"--storage {url}: cannot open the SQLite file ({err}); choose a writable path"
+            f"--storage {url}: cannot use the SQLite file ({err}); check free space, file-size "
+            "limits and permissions, or choose another path"
         ) from None
+    except sqlite3.DatabaseError as err:  # not a database, malformed image
+        raise StorageError(_damaged(url, str(err))) from None
+    if verdict is None or verdict[0] != "ok":
+        raise StorageError(_damaged(url, str(verdict[0]) if verdict else "no answer"))
+
+
+def _damaged(url: str, why: str) -> str:
+    lines = [ln.strip() for ln in why.splitlines() if ln.strip() and not ln.startswith("***")]
+    first = lines[0] if lines else "integrity check failed"
+    return (
+        f"--storage {url}: the study database is damaged ({first}); move the file away to start "
+        "a new study (results.parquet keeps the finished trials) or restore a copy"
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -52,6 +52,7 @@ from elmoe_dse.results import (
     ensure_dir,
     sidecar,
     spec_hash,
+    temp_prefix,
     write_json,
     write_table,
 )
@@ -534,7 +535,7 @@ class Spool:
         if layout != self._layout:
             self.close()
             fd, name = tempfile.mkstemp(
-                prefix=f".{RESULTS_FILE}.", suffix=".spool", dir=self.folder
+                prefix=temp_prefix(RESULTS_FILE), suffix=".spool", dir=self.folder
             )
             os.close(fd)
             self.files.append(Path(name))

@@ -89,7 +89,7 @@ def test_explain_set_overrides_knob_model_and_platform_fields() -> None:
     [
         (["explain", "-m", "nope", "-p", "xpu"], "unknown model"),
         (["explain", "-m", "qwen3-30b-a3b", "-p", "nope"], "unknown platform"),
-        (["explain", "-m", "qwen3-30b-a3b", "-p", "xpu", "--set", "bogus=1"], "valid keys"),
+        (["explain", "-m", "qwen3-30b-a3b", "-p", "xpu", "--set", "bogus=1"], "unknown key"),
         (["explain", "-m", "qwen3-30b-a3b", "-p", "xpu", "--set", "batch_size"], "KEY=VALUE"),
         (["explain", "-m", "qwen3-30b-a3b", "-p", "xpu", "--routing", "zipf:x"], "zipf"),
         (["explain", "-m", "qwen3-30b-a3b", "-p", "xpu", "--batch", "0"], "batch_size"),
