@@ -46,9 +46,13 @@ def claims_markdown(bands: Mapping[str, Any], alternative: str | None = None) ->
     """Markdown lines: per target, the class, the paper's value and both bands, under the selected
     assumptions (or ``alternative``), then one line per other alternative that changes a class,
     then the parameters the posterior moved furthest."""
+    from elmoe_dse.explore.reproduce import PAPER_TARGETS
+
     label = alternative or bands["selected"]
     alts = bands["alternatives"]
-    targets = alts[label]["targets"]
+    given = alts[label]["targets"]
+    order = [n for n in PAPER_TARGETS if n in given] + [n for n in given if n not in PAPER_TARGETS]
+    targets = {n: given[n] for n in order}
     lines = [
         f"Claims of the paper against the model (assumptions: {label}; 90 % bands, "
         "median [p5, p95]):",
