@@ -186,10 +186,7 @@ def sample_posterior(
         for i, _ in enumerate(sampler.sample(start, iterations=s.steps)):
             if progress is not None:
                 progress(i + 1, s.steps)
-    total = walkers * (s.steps - s.burn_in)
-    thin = max(1, math.ceil(total / max(s.keep, 1)))
-    u = sampler.get_chain(discard=s.burn_in, thin=thin, flat=True)
-    lp = sampler.get_log_prob(discard=s.burn_in, thin=thin, flat=True)
+    u, lp, thin = _kept(sampler, walkers, s)
     x = [list(problem.informed_values(row).values()) for row in u]
     return Posterior(
         command=command,
@@ -208,6 +205,19 @@ def sample_posterior(
         acceptance_fraction=float(np.mean(sampler.acceptance_fraction)),
         autocorr_time_steps=_autocorr(sampler, s.burn_in, problem.groups),
     )
+
+
+def _kept(sampler: Any, walkers: int, s: Settings) -> tuple[np.ndarray, np.ndarray, int]:
+    """The draws kept after burn-in: every walker at every ``thin``-th step, ``thin`` chosen for at
+    most ``s.keep`` draws; a chain too short for that keeps ``s.keep`` evenly spaced draws."""
+    kept_steps = s.steps - s.burn_in
+    thin = max(1, math.ceil(walkers * kept_steps / max(s.keep, 1)))
+    if thin > kept_steps:
+        thin = 1
+    u = sampler.get_chain(discard=s.burn_in, thin=thin, flat=True)
+    lp = sampler.get_log_prob(discard=s.burn_in, thin=thin, flat=True)
+    pick = np.unique(np.linspace(0, len(u) - 1, min(s.keep, len(u))).round().astype(int))
+    return u[pick], lp[pick], thin
 
 
 class _Serial:

@@ -268,3 +268,32 @@ def test_explain_bands_gives_a_band_on_one_point() -> None:
     assert tput["p5"] < tput["p95"]  # the draws move the point
     plain = CliRunner().invoke(app, args)
     assert "bands" not in json.loads(plain.stdout)
+
+
+class _Chain:
+    """An emcee-like chain of shape (steps, walkers, dims) with emcee's thinning rule."""
+
+    def __init__(self, steps: int, walkers: int, dims: int) -> None:
+        self.c = np.random.default_rng(0).random((steps, walkers, dims))
+
+    def get_chain(self, discard: int, thin: int, flat: bool) -> np.ndarray:
+        x = self.c[discard + thin - 1 :: thin]
+        return x.reshape(-1, x.shape[-1])
+
+    def get_log_prob(self, discard: int, thin: int, flat: bool) -> np.ndarray:
+        return self.c.sum(-1)[discard + thin - 1 :: thin].reshape(-1)
+
+
+@pytest.mark.parametrize(
+    ("steps", "walkers", "burn_in", "keep", "n", "thin"),
+    [(120, 16, 40, 256, 256, 5), (2, 18, 1, 16, 16, 1), (10, 4, 2, 1000, 32, 1)],
+)
+def test_the_kept_draws_never_vanish(
+    steps: int, walkers: int, burn_in: int, keep: int, n: int, thin: int
+) -> None:
+    from elmoe_dse.explore.posterior import Settings, _kept
+
+    u, lp, got = _kept(
+        _Chain(steps, walkers, 3), walkers, Settings(walkers, steps, burn_in, keep, 0)
+    )
+    assert (len(u), len(lp), got) == (n, n, thin)
