@@ -279,10 +279,15 @@ def tension(post: Posterior, priors: Mapping[str, RangeSpec]) -> list[dict[str, 
 @dataclass(frozen=True)
 class BandSettings:
     """Draw counts of ``reproduce``'s bands: ``draws`` per band under the selected assumptions,
-    ``alt_draws`` per band under each other alternative; seeded."""
+    ``alt_draws`` per band under each other alternative; seeded.
 
-    draws: int = 64
-    alt_draws: int = 16
+    The defaults keep ``reproduce`` under 30 s on 2 cores with the shipped assumption table
+    (9 alternatives): a draw costs about 0.25 s of one core, and the alternatives, re-evaluating
+    only the systems each changes, cost about 3.5 draws per pair of draws. 2 x 48 + 12 x 2 x 3.5
+    = 180 draw-equivalents = 45 core-s, about 23 s on two workers."""
+
+    draws: int = 48
+    alt_draws: int = 12
     seed: int = 20260417
     processes: int = 2
 
