@@ -108,8 +108,9 @@ def parameter_range(key: str) -> RangeSpec:
 
 
 def _set_platform(spec: PlatformSpec, path: str, value: float) -> PlatformSpec:
-    if path.endswith("near_memory.peak_tops.w8a8") and spec.near_memory is not None:
-        factor = value / spec.near_memory.peak_tops.w8a8
+    nm = spec.near_memory
+    if path.endswith("near_memory.peak_tops.w8a8") and nm is not None and nm.peak_tops:
+        factor = value / nm.peak_tops.w8a8
         for prec in ("w4a8", "w16a16"):
             old = get_number(spec, f"near_memory.peak_tops.{prec}")
             spec = with_field(

@@ -43,9 +43,9 @@ def field_paths(obj: Any, prefix: str = "") -> list[str]:
 
 
 def settable_paths(obj: Any) -> list[str]:
-    """The dotted paths ``--set`` may change: numeric fields, and the string fields that select a
-    behaviour (``near_memory.kind``); never documentation (``source``, ``description``), names,
-    the schema version or the declared ranges/priors."""
+    """The dotted paths ``--set`` may change: numeric (or unset optional) fields and the string
+    fields that select a behaviour (``near_memory.kind``); never documentation (``source``,
+    ``description``), names, the schema version or the declared ranges/priors."""
     data = obj.model_dump() if isinstance(obj, BaseModel) else obj
     out: list[str] = []
     for path in field_paths(obj):
@@ -53,7 +53,7 @@ def settable_paths(obj: Any) -> list[str]:
         if path.startswith("ranges.") or leaf in _DOCUMENTATION:
             continue
         value = _lookup(data, path)
-        if isinstance(value, bool | int | float) or leaf in _CHOICES:
+        if value is None or isinstance(value, bool | int | float) or leaf in _CHOICES:
             out.append(path)
     return out
 

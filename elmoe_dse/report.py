@@ -7,8 +7,10 @@ says what to read from it and where its numbers come from, and states the calibr
 
 :func:`report_data` is pure: it turns a loaded directory and its figure records into a
 :class:`Report` of display strings. :func:`render_markdown` and :func:`render_html` only format
-(the HTML embeds each PNG as base64). :func:`write_report` renders the figures, then writes
-``plots/*.png``, ``report.md`` and ``report.html``, each through a temporary file and a rename.
+(the HTML embeds each PNG as base64). :func:`write_report` takes each figure from ``plots/``
+where ``plot`` already wrote it (newer than the run's files), renders only the missing ones (into
+``plots/`` too), then writes ``report.md`` and ``report.html``, each through a temporary file and a
+rename.
 """
 
 from __future__ import annotations
@@ -491,22 +493,57 @@ def render_html(report: Report, images: Mapping[str, bytes]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _inputs_mtime(run: RunDir) -> float:
+    """The newest modification time of the files the figures are drawn from (the run's tables,
+    sidecars and figure tables, not ``plots/`` or the report)."""
+    folders = [r.folder for r in (run.sweep, run.reproduce) if r is not None]
+    own = {REPORT_MD, REPORT_HTML}
+    times = [
+        p.stat().st_mtime
+        for f in folders
+        for p in f.iterdir()
+        if p.is_file() and p.name not in own and not p.name.startswith(".")
+    ]
+    return max(times, default=0.0)
+
+
+def figure_images(
+    run: RunDir, records: Sequence[FigureRecord]
+) -> tuple[dict[str, bytes], list[FigureRecord]]:
+    """PNG bytes of every figure: read from ``plots/`` where ``plot`` wrote it after the run's
+    files last changed, else rendered now; and the records rendered now."""
+    from elmoe_dse.plots.figures import PLOTS_DIR, render
+
+    newest = _inputs_mtime(run)
+    images: dict[str, bytes] = {}
+    rendered: list[FigureRecord] = []
+    for r in records:
+        path = run.folder / PLOTS_DIR / f"{r.name}.{IMAGE_FORMAT}"
+        if path.is_file() and path.stat().st_mtime >= newest:
+            images[r.name] = path.read_bytes()
+        else:
+            images[r.name] = render(r, IMAGE_FORMAT)
+            rendered.append(r)
+    return images, rendered
+
+
 def write_report(folder: Path) -> list[Path]:
-    """Render every figure of ``folder`` as PNG, then write ``plots/*.png``, ``report.md`` and
-    ``report.html`` (nothing is written if any step before fails)."""
-    from elmoe_dse.plots.figures import PLOTS_DIR, build_records, render, write_files
+    """Write ``report.md`` and ``report.html``; figures come from ``plots/*.png`` where ``plot``
+    wrote them up to date, and the missing or older ones are rendered and written there too
+    (nothing is written if any step before fails)."""
+    from elmoe_dse.plots.figures import PLOTS_DIR, build_records, write_files
     from elmoe_dse.plots.inputs import load_run_dir
 
     run = load_run_dir(folder)
     records, skipped = build_records(run)
-    images = {r.name: render(r, IMAGE_FORMAT) for r in records}
+    images, rendered = figure_images(run, records)
     report = report_data(run, records, skipped)
     markdown = render_markdown(report)
     page = render_html(report, images)
     files: list[tuple[str, bytes]] = [
-        (f"{name}.{IMAGE_FORMAT}", data) for name, data in images.items()
+        (f"{r.name}.{IMAGE_FORMAT}", images[r.name]) for r in rendered
     ]
-    for r in records:
+    for r in rendered:
         files.extend((name, text.encode()) for name, text in r.companions)
     written = write_files(folder / PLOTS_DIR, files)
     written += write_files(folder, [(REPORT_MD, markdown.encode()), (REPORT_HTML, page.encode())])

@@ -44,8 +44,6 @@ from elmoe_dse.errors import ElmoeError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from elmoe_dse.evaluator import StepCost
-
 __all__ = [
     "CELLS_FILE",
     "KNOB",
@@ -81,14 +79,26 @@ SYSTEMS_FILE = "systems.parquet"
 SYSTEMS_CSV_FILE = "systems.csv"
 #: ``reproduce``'s per-cell ratios (the golden table's layout).
 CELLS_FILE = "cells.csv"
+#: What the figures draw, computed with the run's specs when it is written (or by ``analyze``):
+#: the sidecar of the figure tables, then one tidy table per figure need.
+FIGURES_FILE = "figures.json"
+FIGURE_BASELINES_FILE = "figure_baselines.parquet"
+FIGURE_ENERGY_FILE = "figure_energy.parquet"
+FIGURE_ROOFLINE_POINTS_FILE = "figure_roofline_points.parquet"
+FIGURE_ROOFLINE_ROOFS_FILE = "figure_roofline_roofs.parquet"
+FIGURE_ACCEPTANCE_FILE = "figure_acceptance.parquet"
+FIGURE_HIT_RATE_FILE = "figure_hit_rate.parquet"
+FIGURE_DRAFT_LENGTH_FILE = "figure_draft_length.parquet"
 
 
 class OutputError(ElmoeError):
     """An output directory or file cannot be written."""
 
 
-def step_columns(step: StepCost) -> dict[str, np.ndarray]:
-    """Flat metric columns of a (vectorized) step cost, including energy components and cache."""
+def step_columns(step: Any) -> dict[str, np.ndarray]:
+    """Flat metric columns of a (vectorized) :class:`~elmoe_dse.evaluator.StepCost`, including
+    energy components and cache (typed ``Any`` so that readers of results, the plots, do not
+    depend on the evaluator)."""
     shape = np.shape(step.time_per_step_s)
     cols: dict[str, np.ndarray] = {
         f"{METRIC}{k}": np.broadcast_to(v, shape) for k, v in step.metrics().items()

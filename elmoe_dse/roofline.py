@@ -8,7 +8,9 @@ Combination rules (every record below follows them):
       t_op = max(ops / peak_ops(precision), max_t bytes_t / (bw_t x eff_t), max_l bytes_l / bw_l)
              + overhead_op
 
-- operators run one after another and repeat over their layers; passes add; a step is its passes;
+- operators run one after another and repeat over their layers; passes add; a step is its passes
+  (the ``operator`` overlap rule; under the ``pass`` rule, :func:`overlap_pass`, a pass takes as
+  long as its busiest resource summed over its operators, plus the operators' fixed overheads);
 - energy always adds: 8 x bytes_read_t x e_read_t + 8 x bytes_written_t x e_write_t
   + ops x e_op(precision) + 8 x link bytes x e_link, plus static power x step time.
 
@@ -17,7 +19,7 @@ Every quantity is a numpy array broadcast over the design grid; a scalar design 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -232,3 +234,27 @@ def choose_faster(a: OpCost, b: OpCost) -> OpCost:
         precision=a.precision,
         energy_j=pick_dict(a.energy_j, b.energy_j),
     )
+
+
+def overlap_pass(costs: tuple[OpCost, ...]) -> tuple[OpCost, ...]:
+    """Whole-pass overlap: the operators' times rescaled so that they sum to the pass's time.
+
+    pass time = max over resources r of sum_ops layers x terms_s[r] + sum_ops overheads, where a
+    resource is a term label (``compute``, a tier, a link): compute of the host and of a
+    near-memory unit share the ``compute`` label (counted serially, a conservative choice). It
+    never exceeds the ``operator`` rule's sum of per-operator maxima; bytes, energy and bounds
+    are unchanged.
+    """
+    if not costs:
+        return costs
+    busy: dict[str, Array] = {}
+    fixed: Array = np.zeros(())
+    for op in costs:
+        longest, _ = max_and_argmax(list(op.terms_s.values()))
+        fixed = fixed + (op.time_s - op.layers * longest)
+        for label, t in op.terms_s.items():
+            busy[label] = busy.get(label, np.zeros(())) + op.layers * np.asarray(t)
+    total = max_and_argmax(list(busy.values()))[0] + fixed
+    serial = sum_arrays([op.time_s for op in costs])
+    factor = np.where(serial > 0, total / np.where(serial > 0, serial, 1.0), 1.0)
+    return tuple(replace(op, time_s=op.time_s * factor) for op in costs)

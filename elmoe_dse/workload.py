@@ -32,7 +32,7 @@ head (:func:`eagle_head_params`) or a small LM, each a weight operator and an at
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from elmoe_dse.formats import (
     msb_bytes_per_param,
     weight_bytes_per_param,
 )
+from elmoe_dse.kernels import Kernel, default_kernels, inventory
 from elmoe_dse.specs.model import ModelSpec
 
 Array = np.ndarray
@@ -55,7 +56,8 @@ class OpLoad:
 
     ``read_bytes`` and ``write_bytes`` map a data class (``weights``, ``kv``, ``expert_fast``,
     ``expert_slow``, ``draft``, ``expert_fill``) to bytes per instance; the platform maps
-    classes to tiers.
+    classes to tiers. ``kernels``: what an engine launches per instance (:mod:`elmoe_dse.kernels`;
+    read by the ``gpu`` family, empty for loads outside a decode pass).
     """
 
     name: str
@@ -65,6 +67,7 @@ class OpLoad:
     ops: Array
     precision: str
     psum_elements: Array
+    kernels: tuple[Kernel, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,8 @@ def decode_pass(
         ops.append(_weight_op("dense_ffn", model.num_dense_layers, dense, n, fmt, psum=nd))
     head = model.lm_head_params() or model.embedding_params()
     ops.append(_weight_op("lm_head", 1, head, n, fmt))
-    return ops
+    inv = inventory(model)
+    return [replace(op, kernels=inv.get(op.name, default_kernels(op.name))) for op in ops]
 
 
 def nonexpert_read_params(model: ModelSpec) -> int:

@@ -65,18 +65,18 @@ def test_applying_a_calibration_changes_exactly_the_named_fields() -> None:
     xpu, pim = load_platform("xpu"), load_platform("xpu-pim")
     gsm8k, alpaca = load_dataset("gsm8k"), load_dataset("alpaca")
     params = load_acceptance_params()
-    old_w8a8 = pim.near_memory.peak_tops.w8a8 if pim.near_memory else 0.0
+    assert xpu.static_power is not None
     cal = Calibration(
         seed=0,
         trials=0,
         date="2026-01-01",
         loss=0.0,
         parameters={
-            "platform.xpu.static_power_w": CalibratedValue(
-                value=xpu.static_power_w + 1.5, min=0.0, max=100.0, source="test"
+            "platform.xpu.static_power.host_w": CalibratedValue(
+                value=xpu.static_power.host_w + 1.5, min=0.0, max=100.0, source="test"
             ),
-            "platform.xpu-pim.near_memory.peak_tops.w8a8": CalibratedValue(
-                value=old_w8a8 * 1.25, min=0.0, max=1e6, source="test"
+            "platform.xpu-pim.near_memory.internal_bw_multiplier": CalibratedValue(
+                value=10.0, min=0.0, max=1e6, source="test"
             ),
             "dataset.gsm8k.models.*.alpha_max": CalibratedValue(
                 value=0.8, min=0.0, max=1.0, source="test"
@@ -91,15 +91,12 @@ def test_applying_a_calibration_changes_exactly_the_named_fields() -> None:
     )
 
     assert changed(xpu, plats["xpu"]) == {
-        ("static_power_w",): (xpu.static_power_w, xpu.static_power_w + 1.5)
+        ("static_power", "host_w"): (xpu.static_power.host_w, xpu.static_power.host_w + 1.5)
     }
-    # a near-memory unit's compute is one knob: its whole per-precision table scales together
-    pim_changes = changed(pim, plats["xpu-pim"])
-    assert set(pim_changes) == {
-        ("near_memory", "peak_tops", prec) for prec in ("w4a8", "w8a8", "w16a16")
+    assert pim.near_memory is not None
+    assert changed(pim, plats["xpu-pim"]) == {
+        ("near_memory", "internal_bw_multiplier"): (pim.near_memory.internal_bw_multiplier, 10.0)
     }
-    for old, new in pim_changes.values():
-        assert new == pytest.approx(1.25 * old, rel=1e-12)
     # models.*.FIELD sets FIELD for every model of that dataset, nothing else
     assert set(changed(gsm8k, dsets["gsm8k"])) == {
         ("models", key, "alpha_max") for key in gsm8k.models if gsm8k.models[key].alpha_max != 0.8
@@ -143,17 +140,28 @@ def test_a_calibration_file_with_an_unknown_top_level_key_is_refused(tmp_path: P
 
 
 def test_a_users_copy_of_a_shipped_platform_is_taken_as_written(tmp_path: Path) -> None:
-    cal = load_calibration()
-    fitted = cal.parameters["platform.xpu.static_power_w"].value
+    cal = load_calibration().model_copy(
+        update={
+            "parameters": {
+                **load_calibration().parameters,
+                "platform.xpu.static_power.host_w": CalibratedValue(
+                    value=2.0, min=0.2, max=5.0, source="test"
+                ),
+            }
+        }
+    )
+    fitted = 2.0
     copy = tmp_path / "xpu.toml"
     shutil.copy(DATA_DIR / "platforms" / "xpu.toml", copy)
     as_written = load_platform(copy)
-    assert as_written.name == "xpu" and as_written.static_power_w != fitted
+    assert as_written.name == "xpu" and as_written.static_power is not None
+    assert as_written.static_power.host_w != fitted
 
     mine = build_scenario("qwen3-30b-a3b", str(copy), "mt-bench", cal)
     shipped = build_scenario("qwen3-30b-a3b", "xpu", "mt-bench", cal)
     assert mine.platform == as_written
-    assert shipped.platform.static_power_w == fitted
+    assert shipped.platform.static_power is not None
+    assert shipped.platform.static_power.host_w == fitted
     # the dataset and the acceptance shape are still calibrated
     assert mine.profile == shipped.profile and mine.quality == shipped.quality
 

@@ -37,10 +37,10 @@ def test_field_paths_reach_every_scalar_of_a_nested_spec() -> None:
 
 def test_with_field_sets_a_value_under_a_dotted_key_and_revalidates() -> None:
     profile = load_dataset("gsm8k")
-    changed = with_field(profile, "models.glm-4.7-flash.alpha_max", 0.5)
-    assert changed.models["glm-4.7-flash"].alpha_max == 0.5
+    changed = with_field(profile, "models.glm-4.7-flash.alpha_max", 0.6)
+    assert changed.models["glm-4.7-flash"].alpha_max == 0.6
     assert changed.models["default"] == profile.models["default"]
-    assert profile.models["glm-4.7-flash"].alpha_max != 0.5  # the original is untouched
+    assert profile.models["glm-4.7-flash"].alpha_max != 0.6  # the original is untouched
     with pytest.raises(SpecError, match="alpha_max"):
         with_field(profile, "models.glm-4.7-flash.alpha_max", 1.5)  # outside (0, 1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elmoe_dse.roofline import Resources, choose_faster, operator_cost
+from elmoe_dse.roofline import OpCost, Resources, choose_faster, operator_cost
 
 
 def resources(
@@ -127,3 +127,39 @@ def test_max_and_argmax_equals_stacked_reference() -> None:
     best, index = max_and_argmax(arrays)
     np.testing.assert_array_equal(best, stacked.max(axis=0))
     np.testing.assert_array_equal(index, stacked.argmax(axis=0))  # first maximum on ties
+
+
+def test_pass_overlap_takes_the_busiest_resource_of_the_pass() -> None:
+    from elmoe_dse.roofline import overlap_pass
+
+    res = Resources(
+        unit="x",
+        peak_ops_per_s={"w8a8": np.asarray(1.0)},
+        energy_j_per_op={"w8a8": 0.0},
+        bw_bytes_per_s={"a": np.asarray(1.0), "b": np.asarray(1.0)},
+        read_energy_j_per_bit={"a": 0.0, "b": 0.0},
+        write_energy_j_per_bit={"a": 0.0, "b": 0.0},
+        link_bw_bytes_per_s={},
+        link_energy_j_per_bit={},
+        overhead_s=0.5,
+    )
+
+    def op(name: str, a: float, b: float, layers: int = 1) -> OpCost:
+        return operator_cost(
+            name=name,
+            layers=layers,
+            ops=np.asarray(0.0),
+            precision="w8a8",
+            bytes_read={"a": np.asarray(a), "b": np.asarray(b)},
+            bytes_written={},
+            link_bytes={},
+            res=res,
+        )
+
+    costs = (op("x", 4.0, 1.0), op("y", 1.0, 3.0, layers=2))
+    serial = sum(float(c.time_s) for c in costs)
+    assert serial == pytest.approx(4.5 + 2 * 3.5)
+    out = overlap_pass(costs)
+    # busiest resource: a = 4 + 2 x 1 = 6, b = 1 + 2 x 3 = 7; plus 3 overheads of 0.5
+    assert sum(float(c.time_s) for c in out) == pytest.approx(7.0 + 1.5)
+    assert [c.bytes_read for c in out] == [c.bytes_read for c in costs]

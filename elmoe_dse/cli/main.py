@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from elmoe_dse.cli import analyze as analyze_cmd
 from elmoe_dse.cli import best as best_cmd
+from elmoe_dse.cli import calibrate_hw as calibrate_hw_cmd
 from elmoe_dse.cli import explain as explain_cmd
 from elmoe_dse.cli import knobs as knobs_cmd
 from elmoe_dse.cli import models, platforms
@@ -13,6 +15,7 @@ from elmoe_dse.cli import plot as plot_cmd
 from elmoe_dse.cli import report as report_cmd
 from elmoe_dse.cli import reproduce as reproduce_cmd
 from elmoe_dse.cli import sweep as sweep_cmd
+from elmoe_dse.cli import validate as validate_cmd
 
 app = typer.Typer(
     name="elmoe-dse",
@@ -28,6 +31,9 @@ app.command("sweep")(sweep_cmd.sweep)
 app.command("optimize")(optimize_cmd.optimize)
 app.command("reproduce")(reproduce_cmd.reproduce)
 app.command("calibrate")(reproduce_cmd.calibrate)
+app.command("calibrate-hw")(calibrate_hw_cmd.calibrate_hw)
+app.command("validate")(validate_cmd.validate)
+app.command("analyze")(analyze_cmd.analyze)
 app.command("plot")(plot_cmd.plot)
 app.command("report")(report_cmd.report)
 app.command("best")(best_cmd.best)

@@ -35,7 +35,10 @@ StudyOpt = Annotated[
     typer.Option("--study", help="study name prefix (one study per group) [default: name]"),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-j", min=1, help="local worker processes")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="sampler seed [default: the file's]")]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", min=0, max=2**32 - 1, help="sampler seed [default: the file's]"),
+]
 SamplerOpt = Annotated[
     str | None, typer.Option("--sampler", help="tpe or random [default: the file's]")
 ]
@@ -68,6 +71,7 @@ def optimize(
 ) -> None:
     """Search FILE's space with Optuna (resumable: run the same command again to continue);
     write results.parquet and run.json; print the best designs per group."""
+    from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.optimize import resolve_options, save_optimize
     from elmoe_dse.explore.sweep import check_out_dir
     from elmoe_dse.specs.sweep import load_sweep
@@ -87,7 +91,7 @@ def optimize(
         )
         check_out_dir(out_dir)
         result = _search(spec, options, compare_grid=grid)
-        paths = save_optimize(result, out_dir, sweep_file=str(file))
+        paths = save_optimize(result, out_dir, sweep_file=str(file)) + write_figure_tables(out_dir)
         _render(result, show, paths)
 
 

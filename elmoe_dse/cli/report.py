@@ -22,6 +22,6 @@ def report(
         written = write_report(directory)
     figures = sum(1 for p in written if p.suffix == ".png")
     console().print(
-        f"wrote {directory / REPORT_MD} and {directory / REPORT_HTML} ({figures} figures, "
-        f"also in {directory / 'plots'})"
+        f"wrote {directory / REPORT_MD} and {directory / REPORT_HTML} ({figures} figures drawn "
+        f"now into {directory / 'plots'}; the others read from there as `plot` wrote them)"
     )

@@ -43,6 +43,7 @@ def reproduce(
     from elmoe_dse.calibration import load_ensemble, resolve_calibration
     from elmoe_dse.explore.alternatives import assumption_table, label, parse_assume
     from elmoe_dse.explore.ensemble import BandSettings, ensemble_bands
+    from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.reproduce import reproduce as run_reproduce
     from elmoe_dse.explore.reproduce import save_bands, save_reproduce
     from elmoe_dse.results import CELLS_FILE, REPRODUCE_DIR, RUN_FILE, SYSTEMS_CSV_FILE, ensure_dir
@@ -66,6 +67,7 @@ def reproduce(
             bands["elapsed_s"] = time.perf_counter() - start
             save_bands(bands, folder)
         save_reproduce(result, folder)
+        write_figure_tables(folder)
         targets = merged_targets([t.as_dict() for t in result.targets], bands)
         if json_out:
             print_json({"targets": targets, "bands": bands, "out": str(folder)})

@@ -33,6 +33,7 @@ def sweep(
     designs per group. Memory stays bounded whatever the grid size (rows are streamed to disk)."""
     from rich.markup import escape
 
+    from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.grid import expand
     from elmoe_dse.explore.sweep import check_out_dir, stream_sweep
     from elmoe_dse.specs.sweep import load_sweep
@@ -40,7 +41,7 @@ def sweep(
     with guarded():
         spec = load_sweep(file)
         out_dir = out if out is not None else Path("results") / str(spec.name)
-        grid = expand(spec)
+        grid = expand(spec, path=str(file))
         check_out_dir(out_dir)
         con = console()
         con.print(
@@ -50,6 +51,7 @@ def sweep(
         )
         with progress_bar("evaluating", grid.size, enabled=grid.size >= PROGRESS_MIN_POINTS) as bar:
             result, paths = stream_sweep(spec, out_dir, sweep_file=str(file), progress=bar.advance)
+        paths += write_figure_tables(out_dir)
         render_summary(result.summary, result.timing_s)
         render_pareto(result.groups(max_rows=show), spec)
         for path in paths:

@@ -147,6 +147,6 @@ def _step(
         speculation,
         violations,
         plan=plan,
-        static_power_w=spec.static_power_w,
+        static_power_w=platforms.static_power_w(spec, platform_knobs),
         num_experts=model.num_experts,
     )

@@ -54,7 +54,7 @@ def step_cost(
     violations: Violations,
     *,
     plan: MemoryPlan,
-    static_power_w: float,
+    static_power_w: Array | float,
     num_experts: int,
 ) -> StepCost:
     """Combine the passes by the rule of :class:`StepCost` and broadcast to the grid's shape."""

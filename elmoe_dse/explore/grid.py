@@ -74,7 +74,7 @@ class Grid:
         yield from numeric_chunks(self.numeric, chunk_points)
 
 
-def expand(spec: SweepSpec) -> Grid:
+def expand(spec: SweepSpec, *, path: str | None = None) -> Grid:
     """The grid of ``spec``; fails if it exceeds :data:`MAX_GRID_POINTS`."""
     axes = spec.axes()
     categorical = [a for a in axes.values() if a.categorical]
@@ -96,6 +96,7 @@ def expand(spec: SweepSpec) -> Grid:
         raise SpecError(
             f"the grid has {grid.size:,} points (limit {MAX_GRID_POINTS:,}); coarsen the knob "
             "axes or search the space with 'elmoe-dse optimize'",
+            path=path,
             field="knobs",
         )
     return grid

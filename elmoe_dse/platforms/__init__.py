@@ -12,13 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from elmoe_dse.errors import SpecError
-from elmoe_dse.platforms import elmoe3d, hb_xpu, near_memory, xpu
+from elmoe_dse.platforms import elmoe3d, gpu, hb_xpu, near_memory, xpu
 from elmoe_dse.platforms._base import (
     Footprint,
     MemoryPlan,
     PlatformKnobs,
     PlatformModel,
 )
+from elmoe_dse.platforms._resources import static_power_w
 from elmoe_dse.specs.platform import DATA_DIR, PlatformSpec, list_platforms
 from elmoe_dse.specs.platform import load_platform as load_platform_spec
 
@@ -33,6 +34,7 @@ __all__ = [
     "load_platform",
     "model_for",
     "register",
+    "static_power_w",
     "unregister",
 ]
 
@@ -124,5 +126,5 @@ def load_platform(name_or_path: str | Path) -> PlatformSpec:
     return spec
 
 
-for _module in (xpu, near_memory, hb_xpu, elmoe3d):
+for _module in (xpu, near_memory, hb_xpu, elmoe3d, gpu):
     register(_module.MODEL)

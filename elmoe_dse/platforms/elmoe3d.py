@@ -15,16 +15,12 @@ import numpy as np
 
 from elmoe_dse.platforms._base import MemoryPlan, PlatformKnobs, PlatformModel
 from elmoe_dse.platforms._placement import hb_plan, split
-from elmoe_dse.platforms._resources import cost_on, host_resources
+from elmoe_dse.platforms._resources import cost_on, finish_pass, host_resources, pe_count
 from elmoe_dse.roofline import OpCost
-from elmoe_dse.specs.platform import LogicDieSpec, PlatformSpec
+from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.workload import OpLoad
 
-
-def pe_count(die: LogicDieSpec, knobs: PlatformKnobs) -> np.ndarray:
-    """PEs: the knob where set, else the logic die's."""
-    pes = knobs.pe_count
-    return np.where(np.isfinite(pes), pes, die.pe_count)
+__all__ = ["MODEL", "cost_pass", "pe_count"]
 
 
 def cost_pass(
@@ -44,7 +40,7 @@ def cost_pass(
             "aggregation": np.asarray(load.psum_elements) * die.psum_bytes_per_element,
         }
         out.append(cost_on(load, plan, res, {k: v for k, v in links.items() if k in spec.links}))
-    return tuple(out)
+    return finish_pass(spec, tuple(out))
 
 
 MODEL = PlatformModel(

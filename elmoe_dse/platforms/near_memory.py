@@ -1,10 +1,14 @@
 """``near-memory`` family: an xPU plus processing inside one memory tier (PIM, Logic-PIM, NMP).
 
-Each operator runs where it finishes sooner (docs/model.md §7): in memory, at the internal bandwidth
-``m x peak x eff`` with the near-memory unit's compute and read energy, or on the xPU over the
-external bandwidth. Low-intensity GEMVs (B = 1, attention) go to memory; at high batch the expert
-GEMMs exceed the unit's compute and fall back to the host, where the external bandwidth limits
-again (paper section 3).
+In memory, an operator reads its tier at the internal bandwidth ``m x peak x eff`` with the
+near-memory unit's compute (``ops_per_byte x m x peak``) and read energy; on the xPU, over the
+external bandwidth. Which operators go where is the unit's ``offload`` rule (docs/model.md §7):
+
+- ``faster`` (default): each operator where it finishes sooner. Low-intensity GEMVs (B = 1,
+  attention) go to memory; at high batch the expert GEMMs exceed the unit's compute and fall back
+  to the host, where the external bandwidth limits again (ELMoE-3D, arXiv 2604.14626, §3);
+- ``gemv``: attention and every expert FFN (routed and shared) in memory, the rest on the host;
+- ``attention``: attention only in memory (AttAcc, ASPLOS 2024).
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ import numpy as np
 
 from elmoe_dse.platforms._base import MemoryPlan, PlatformKnobs, PlatformModel
 from elmoe_dse.platforms._placement import main_tier_plan
-from elmoe_dse.platforms._resources import cost_on, host_resources
+from elmoe_dse.platforms._resources import cost_on, finish_pass, host_resources
 from elmoe_dse.roofline import OpCost, Resources, choose_faster
 from elmoe_dse.specs.platform import PRECISIONS, NearMemorySpec, PlatformSpec
 from elmoe_dse.workload import OpLoad
+
+#: Operator-name prefixes each fixed offload rule runs in memory.
+IN_MEMORY: dict[str, tuple[str, ...]] = {
+    "gemv": ("attention", "routed_experts", "shared_experts"),
+    "attention": ("attention",),
+}
 
 
 def near_resources(spec: PlatformSpec, nm: NearMemorySpec) -> Resources:
@@ -28,7 +38,9 @@ def near_resources(spec: PlatformSpec, nm: NearMemorySpec) -> Resources:
     read_e[nm.tier] = nm.read_energy_j_per_bit
     return Resources(
         unit=nm.kind,
-        peak_ops_per_s={p: np.asarray(nm.peak_ops_per_s(p)) for p in PRECISIONS},
+        peak_ops_per_s={
+            p: np.asarray(nm.peak_ops_per_s(p, spec.tiers[nm.tier])) for p in PRECISIONS
+        },
         energy_j_per_op={p: nm.energy_j_per_op(p) for p in PRECISIONS},
         bw_bytes_per_s=bw,
         read_energy_j_per_bit=read_e,
@@ -42,12 +54,18 @@ def near_resources(spec: PlatformSpec, nm: NearMemorySpec) -> Resources:
 def cost_pass(
     spec: PlatformSpec, knobs: PlatformKnobs, loads: list[OpLoad], plan: MemoryPlan
 ) -> tuple[OpCost, ...]:
-    """Per operator and design point, the faster of host and in-memory execution."""
-    assert spec.near_memory is not None  # required by MODEL, checked when the spec is loaded
-    host, near = host_resources(spec), near_resources(spec, spec.near_memory)
-    return tuple(
-        choose_faster(cost_on(load, plan, host), cost_on(load, plan, near)) for load in loads
-    )
+    """Per operator, host or in-memory execution by the unit's offload rule."""
+    nm = spec.near_memory
+    assert nm is not None  # required by MODEL, checked when the spec is loaded
+    host, near = host_resources(spec), near_resources(spec, nm)
+    out = []
+    for load in loads:
+        if nm.offload == "faster":
+            out.append(choose_faster(cost_on(load, plan, host), cost_on(load, plan, near)))
+        else:
+            in_memory = load.name.startswith(IN_MEMORY[nm.offload])
+            out.append(cost_on(load, plan, near if in_memory else host))
+    return finish_pass(spec, tuple(out))
 
 
 MODEL = PlatformModel(

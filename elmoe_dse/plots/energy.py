@@ -6,9 +6,10 @@ Data (:func:`energy_data`, pure, on a results-like table): every ``metric.energy
 column divided by ``metric.tokens_per_step``, grouped into components (writes of every tier add
 up; each tier's reads stay apart), one stack per row, panels and bars named by the table's
 ``plot.panel`` and ``plot.bar`` columns. :func:`reproduce_rows` and :func:`sweep_rows` make such
-tables: a reproduce run's systems re-evaluated (its table holds no components), a sweep's fastest
-and lowest-energy front designs read from its table plus the baselines evaluated at the same
-workload.
+tables from the run's figure table ``figure_energy.parquet`` (computed when the run is written,
+:mod:`elmoe_dse.explore.figure_tables`): a reproduce run's systems with their energy components
+(its systems table holds none), a sweep's fastest and lowest-energy designs read from its table
+plus the baselines at the same workload.
 
 Drawing (:func:`draw_energy_panel`, :func:`energy_figure`): one stacked bar per system,
 component colours from :mod:`elmoe_dse.plots.style`, bar labels coloured by platform.
@@ -150,42 +151,40 @@ def _num(value: Any) -> float:
 # ----------------------------------------------------------------------------------------------
 
 
+def _metrics(row: pd.Series) -> dict[str, float]:
+    """The ``metric.*`` values a figure-table row holds (a component its platform lacks is
+    absent)."""
+    return {str(k): float(v) for k, v in row.items() if str(k).startswith("metric.") and v == v}
+
+
 def reproduce_rows(
+    table: pd.DataFrame,
     systems: pd.DataFrame,
     *,
-    dataset: str,
-    batches: Sequence[float],
-    context_len: float,
-    calibration: str | None,
+    model_order: Sequence[str] = (),
+    system_order: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, float]:
-    """Each system of a reproduce table re-evaluated at the draft length it ran at, on
-    ``dataset`` at ``batches``; and the largest relative throughput difference from the table
-    (0 when the evaluator still gives the run's numbers).
-    """
+    """Bars of ``figure_energy.parquet`` (a reproduce run's systems at two batch sizes), by batch,
+    model and system; and the largest relative throughput difference from the run's systems
+    table (0 when the figure table was computed with the run's numbers)."""
     import pandas as pd
 
-    from elmoe_dse.plots.evaluated import evaluate_at, scenario, scenario_knobs
-    from elmoe_dse.plots.speedup import model_order, system_order
-    from elmoe_dse.results import step_columns
+    from elmoe_dse.plots.speedup import model_order as order_models
+    from elmoe_dse.plots.speedup import system_order as order_systems
 
-    sel = systems[(systems["meta.dataset"] == dataset) & systems["knob.batch_size"].isin(batches)]
-    order = {s: i for i, s in enumerate(system_order(list(sel["meta.system"].unique())))}
-    models = model_order(list(sel["meta.model"].unique()))
+    keys = ["meta.model", "meta.dataset", "meta.system", "knob.batch_size"]
+    ran = systems.set_index(keys)["metric.throughput_tok_per_s"]
+    order = {
+        s: i for i, s in enumerate(order_systems(list(table["meta.system"].unique()), system_order))
+    }
+    models = order_models(list(table["meta.model"].unique()), model_order)
     rows: list[dict[str, Any]] = []
     drift = 0.0
-    for _, r in sel.iterrows():
-        sc = scenario(str(r["meta.model"]), str(r["meta.platform"]), dataset, calibration)
-        knobs = scenario_knobs(
-            sc,
-            policy=str(r["meta.policy"]),
-            batch_size=float(r["knob.batch_size"]),
-            context_len=context_len,
-            draft_length=float(r["metric.draft_length_tokens"]),
-        )
-        cols = step_columns(evaluate_at(sc, knobs))
-        row = {k: np.asarray(v).item() for k, v in cols.items() if k.startswith("metric.")}
-        table_tput = float(r["metric.throughput_tok_per_s"])
-        drift = max(drift, abs(row["metric.throughput_tok_per_s"] / table_tput - 1.0))
+    for _, r in table.iterrows():
+        row: dict[str, Any] = _metrics(r)
+        key = tuple(r[k] for k in keys)
+        if key in ran.index:
+            drift = max(drift, abs(row["metric.throughput_tok_per_s"] / float(ran[key]) - 1.0))
         row.update(
             {
                 PANEL: f"{style.model_label(str(r['meta.model']))}, "
@@ -208,12 +207,11 @@ def reproduce_rows(
     return frame.fillna({c: 0.0 for c in frame.columns if c.startswith("metric.")}), drift
 
 
-def sweep_rows(frame: pd.DataFrame, *, calibration: str | None = None) -> pd.DataFrame:
+def sweep_rows(frame: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
     """Per batch size: the fastest and the lowest-energy design (read from the table) and the
-    baselines evaluated at the fastest design's workload."""
+    baselines at the fastest design's workload (``figure_energy.parquet``)."""
     import pandas as pd
 
-    from elmoe_dse.plots.evaluated import BASELINES
     from elmoe_dse.plots.inputs import best_row
 
     rows: list[dict[str, Any]] = []
@@ -232,48 +230,18 @@ def sweep_rows(frame: pd.DataFrame, *, calibration: str | None = None) -> pd.Dat
                     **{c: _num(r[c]) for c in metric_cols},
                 }
             )
-        context = _num(fast["knob.context_len"]) if "knob.context_len" in fast else 1024.0
-        for b in baseline_steps(
-            BASELINES,
-            str(fast["meta.model"]),
-            str(fast["meta.dataset"]),
-            _num(batch),
-            context,
-            calibration,
-        ):
-            rows.append({PANEL: panel, **b})
+        for _, b in baselines[baselines["knob.batch_size"] == _num(batch)].iterrows():
+            rows.append(
+                {
+                    PANEL: panel,
+                    BAR: style.system_label(str(b["meta.system"])),
+                    "meta.platform": str(b["meta.platform"]),
+                    "meta.policy": str(b["meta.policy"]),
+                    **_metrics(b),
+                }
+            )
     out = pd.DataFrame(rows)
     return out.fillna({c: 0.0 for c in out.columns if c.startswith("metric.")})
-
-
-def baseline_steps(
-    systems: Iterable[tuple[str, str, str]],
-    model: str,
-    dataset: str,
-    batch: float,
-    context_len: float,
-    calibration: str | None,
-) -> list[dict[str, Any]]:
-    """Metric columns (``results.step_columns``) of each baseline at one workload."""
-    from elmoe_dse.plots.evaluated import evaluate_at, scenario, scenario_knobs
-    from elmoe_dse.results import step_columns
-
-    out = []
-    for system, platform, policy in systems:
-        sc = scenario(model, platform, dataset, calibration)
-        knobs = scenario_knobs(
-            sc, policy=policy, batch_size=batch, context_len=context_len, draft_length=0.0
-        )
-        cols = step_columns(evaluate_at(sc, knobs))
-        out.append(
-            {
-                BAR: style.system_label(system),
-                "meta.platform": platform,
-                "meta.policy": policy,
-                **{k: np.asarray(v).item() for k, v in cols.items() if k.startswith("metric.")},
-            }
-        )
-    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,10 +3,12 @@ them and writing them atomically to ``DIR/plots``.
 
 Each family builder takes the loaded :class:`~elmoe_dse.plots.inputs.RunDir`, checks the columns
 it needs (a one-line :class:`~elmoe_dse.plots.inputs.PlotInputError` otherwise), computes its data
-records (reading the tables, or calling the evaluator where the directory lacks the numbers) and
-returns :class:`FigureRecord` s whose ``draw`` only draws. Every record is built, then every figure
-rendered to bytes, and only then is anything written (temporary file + rename each), so a failure
-leaves the directory as it was.
+records from the run's tables and the figure tables beside them (``figure_*.parquet``, computed
+with the run's specs when it was written, or by ``elmoe-dse analyze DIR``; a family whose table is
+missing is skipped with the command that writes it) and returns :class:`FigureRecord` s whose
+``draw`` only draws. Nothing here loads a spec or runs the model. Every record is built, then
+every figure rendered to bytes, and only then is anything written (temporary file + rename
+each), so a failure leaves the directory as it was.
 
 Families, in report order: ``pareto``, ``speedup``, ``energy``, ``roofline``, ``acceptance``,
 ``hit_rate``, ``draft_length``, ``hypervolume``, ``importance``.
@@ -23,8 +25,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from elmoe_dse.errors import ElmoeError
-from elmoe_dse.plots.inputs import PlotInputError, ReproduceRun, RunDir, SweepRun
+from elmoe_dse.plots.inputs import NotApplicable, PlotInputError, ReproduceRun, RunDir, SweepRun
+from elmoe_dse.results import (
+    FIGURE_ACCEPTANCE_FILE,
+    FIGURE_BASELINES_FILE,
+    FIGURE_DRAFT_LENGTH_FILE,
+    FIGURE_ENERGY_FILE,
+    FIGURE_HIT_RATE_FILE,
+    FIGURE_ROOFLINE_POINTS_FILE,
+    FIGURE_ROOFLINE_ROOFS_FILE,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,16 +42,6 @@ if TYPE_CHECKING:
 
 PLOTS_DIR = "plots"
 INDEX_FILE = "index.json"
-#: Models drawn in the per-model sensitivity figures (the first ones of the run).
-MAX_MODELS = 4
-#: Batch sizes drawn as lines in the draft-length figure.
-MAX_BATCHES = 5
-#: Workloads (model x dataset x context) the Pareto baselines are evaluated at.
-MAX_BASELINE_WORKLOADS = 32
-
-
-class NotApplicable(Exception):
-    """A figure family does not apply to this directory (the reason says why)."""
 
 
 @dataclass(frozen=True)
@@ -59,19 +59,6 @@ class FigureRecord:
     table: tuple[dict[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
-class Context:
-    """Scenarios the evaluator-computed figures use, and how they relate to the run."""
-
-    models: tuple[str, ...]
-    dataset: str
-    elmoe_platform: str
-    batches: tuple[float, ...]
-    context_len: float
-    calibration: str | None
-    origin: str
-
-
 @dataclass
 class Outcome:
     """What ``plot`` wrote and what it skipped (family, reason)."""
@@ -83,69 +70,31 @@ class Outcome:
 
 
 # ----------------------------------------------------------------------------------------------
-# Context
+# Where the figure tables come from
 # ----------------------------------------------------------------------------------------------
 
 
-def _elmoe_platform(platforms: Sequence[str]) -> str:
-    from elmoe_dse.platforms import get
-    from elmoe_dse.policies import POLICIES
-    from elmoe_dse.specs.platform import load_platform
-
-    for name in platforms:
-        try:
-            if POLICIES[get(load_platform(name).family).default_policy].mode_switch:
-                return name
-        except Exception:  # a platform file that moved: fall back to the shipped 8 GB
-            continue
-    return "elmoe3d-8g"
-
-
-def context(run: RunDir) -> Context:
-    """The sweep's scenarios (shipped specs, as the sweep evaluated them) or the reproduce run's
-    (its calibration, the paper's grid)."""
-    from elmoe_dse.explore.reproduce import PAPER_CONTEXT
-    from elmoe_dse.plots.evaluated import calibration_key
-    from elmoe_dse.plots.speedup import model_order
-
+def _tables(run: RunDir) -> SweepRun | ReproduceRun:
+    """The run whose figure tables the sensitivity, roofline and energy figures draw: the sweep
+    (or optimize) run if the directory holds one, else the reproduce run."""
     if run.sweep is not None:
-        frame = run.sweep.frame
-        datasets = sorted(str(d) for d in frame["meta.dataset"].unique())
-        ctx = (
-            float(frame["knob.context_len"].iloc[0])
-            if "knob.context_len" in frame.columns
-            else float(PAPER_CONTEXT)
-        )
-        return Context(
-            models=tuple(model_order([str(m) for m in frame["meta.model"].unique()])),
-            dataset="mt-bench" if "mt-bench" in datasets else datasets[0],
-            elmoe_platform=_elmoe_platform([str(p) for p in frame["meta.platform"].unique()]),
-            batches=tuple(sorted(float(b) for b in frame["knob.batch_size"].unique())),
-            context_len=ctx,
-            calibration=_sweep_calibration(run.sweep),
-            origin=(
-                "the sweep's calibration"
-                if run.sweep.calibration is not None
-                else "the shipped specs, as the sweep evaluated them"
-            ),
-        )
-    reproduce = _reproduce(run)
-    systems = reproduce.systems
-    datasets = sorted(str(d) for d in systems["meta.dataset"].unique())
-    cal = reproduce.calibration
-    return Context(
-        models=tuple(model_order([str(m) for m in systems["meta.model"].unique()])),
-        dataset="mt-bench" if "mt-bench" in datasets else datasets[0],
-        elmoe_platform="elmoe3d-8g",
-        batches=tuple(sorted(float(b) for b in systems["knob.batch_size"].unique())),
-        context_len=float(PAPER_CONTEXT),
-        calibration=calibration_key(cal),
-        origin=(
-            "the reproduce run's calibration"
-            if cal is not None
-            else "the spec defaults (the reproduce run applied no calibration)"
-        ),
-    )
+        return run.sweep
+    return _reproduce(run)
+
+
+def _origin(source: SweepRun | ReproduceRun) -> str:
+    """Which specs the figure tables were computed with, as ``figures.json`` records it."""
+    origin = source.info.get("origin") or "the run's specs"
+    return f"computed by `elmoe-dse {source.command}` with {origin}"
+
+
+def _orders(source: SweepRun | ReproduceRun) -> dict[str, Any]:
+    """The model and system orders of ``figures.json`` (empty if absent: table order)."""
+    info = source.info
+    return {
+        "model_order": [str(m) for m in info.get("model_order") or []],
+        "system_order": [str(s) for s in info.get("system_order") or []],
+    }
 
 
 def _reproduce(run: RunDir) -> ReproduceRun:
@@ -178,27 +127,24 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def build_pareto(run: RunDir) -> list[FigureRecord]:
-    import pandas as pd
+def _baselines(sweep: SweepRun) -> tuple[pd.DataFrame | None, str]:
+    """The baselines at the sweep's workloads (``figure_baselines.parquet``) and how to say so."""
+    try:
+        baselines = sweep.table(FIGURE_BASELINES_FILE, "baselines")
+    except NotApplicable as why:
+        return None, f"no baselines: {why}"
+    return baselines, (
+        "baselines (xPU, PIM, Logic-PIM, NMP, HB-xPU) at the same workloads "
+        f"{_origin(sweep)} ({FIGURE_BASELINES_FILE})"
+    )
 
+
+def build_pareto(run: RunDir) -> list[FigureRecord]:
     from elmoe_dse.plots import pareto
-    from elmoe_dse.plots.evaluated import BASELINES, system_rows
 
     sweep = _sweep(run)
-    frame = sweep.frame
-    workloads = pareto.workloads(frame)[:MAX_BASELINE_WORKLOADS]
-    batches = sorted(float(b) for b in frame["knob.batch_size"].unique())
-    try:
-        baselines: pd.DataFrame | None = pd.DataFrame(
-            system_rows(BASELINES, workloads, batches, _sweep_calibration(sweep))
-        )
-        marked = (
-            "baselines (xPU, PIM, Logic-PIM, NMP, HB-xPU) evaluated now at the same workloads "
-            f"with {context(run).origin}"
-        )
-    except ElmoeError as err:  # a model or dataset file the run named has moved
-        baselines, marked = None, f"no baselines: their specs cannot be loaded ({err})"
-    datas = pareto.pareto_data(frame, group_columns=sweep.group_by, baselines=baselines)
+    baselines, marked = _baselines(sweep)
+    datas = pareto.pareto_data(sweep.frame, group_columns=sweep.group_by, baselines=baselines)
     records = []
     for data in datas:
         key = [v for _, v in data.panels[0].group] if data.panels else []
@@ -227,19 +173,10 @@ def build_pareto(run: RunDir) -> list[FigureRecord]:
     return records
 
 
-def _sweep_calibration(sweep: SweepRun) -> str | None:
-    from elmoe_dse.plots.evaluated import calibration_key
-
-    return calibration_key(sweep.calibration)
-
-
-def _sweep_systems(frame: pd.DataFrame, calibration: str | None) -> pd.DataFrame:
+def _sweep_systems(frame: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
     """A systems table from a sweep: the fastest design per platform and workload, plus the
-    baselines evaluated at the same workloads."""
+    baselines at the same workloads."""
     import pandas as pd
-
-    from elmoe_dse.plots import pareto
-    from elmoe_dse.plots.evaluated import BASELINES, system_rows
 
     keys = ["meta.model", "meta.dataset", "knob.batch_size", "meta.platform"]
     order = frame.sort_values("metric.throughput_tok_per_s", ascending=False, kind="stable")
@@ -260,39 +197,85 @@ def _sweep_systems(frame: pd.DataFrame, calibration: str | None) -> pd.DataFrame
             "metric.energy_per_token_j": best["metric.energy_per_token_j"].to_numpy(),
         }
     )
-    workloads = pareto.workloads(frame)[:MAX_BASELINE_WORKLOADS]
-    batches = sorted(float(b) for b in frame["knob.batch_size"].unique())
-    base = pd.DataFrame(system_rows(BASELINES, workloads, batches, calibration))
-    base = base[~base["meta.platform"].isin(platforms) | (base["meta.system"] == "xpu")]
+    base = baselines[
+        ~baselines["meta.platform"].isin(platforms) | (baselines["meta.system"] == "xpu")
+    ]
     return pd.concat([rows, base[rows.columns]], ignore_index=True)
+
+
+def _paper_means(run: RunDir, source: SweepRun | ReproduceRun) -> tuple[float, float]:
+    """The paper's mean speedup and energy gain of ELMoE-3D over xPU: a reproduce run's targets,
+    else ``figures.json``."""
+    if run.reproduce is not None:
+        paper = {str(t["name"]): float(t["paper"]) for t in run.reproduce.targets}
+        if "speedup_vs_xpu_mean" in paper and "energy_vs_xpu_mean" in paper:
+            return paper["speedup_vs_xpu_mean"], paper["energy_vs_xpu_mean"]
+    means = source.info.get("paper_means") or {}
+    if "speedup" not in means or "energy" not in means:
+        raise NotApplicable(
+            f"needs the paper's means from {source.folder.name}/figures.json, which `elmoe-dse "
+            f"{source.command}` writes; run `elmoe-dse analyze {source.folder}`"
+        )
+    return float(means["speedup"]), float(means["energy"])
 
 
 def build_speedup(run: RunDir) -> list[FigureRecord]:
     from elmoe_dse.plots import speedup
 
     if run.reproduce is not None:
-        data = speedup.speedup_data(run.reproduce.systems)
-        source = (
+        source: SweepRun | ReproduceRun = run.reproduce
+        systems = run.reproduce.systems
+        orders = _orders(source)
+        if not orders["system_order"]:  # no figures.json: the run's own row order
+            orders = {
+                "model_order": list(dict.fromkeys(systems["meta.model"].astype(str))),
+                "system_order": list(dict.fromkeys(systems["meta.system"].astype(str))),
+            }
+        text = (
             f"read from {run.reproduce.folder.name}/systems.parquet (per-cell ratios averaged "
-            f"over {len(data.datasets)} datasets); dashed: the paper's reported means (arXiv "
-            "2604.14626 abstract)"
+            "over {n} datasets); dashed: the paper's reported means (arXiv 2604.14626 abstract)"
         )
     else:
         sweep = _sweep(run)
-        data = speedup.speedup_data(_sweep_systems(sweep.frame, _sweep_calibration(sweep)))
-        source = (
+        source = sweep
+        systems = _sweep_systems(sweep.frame, sweep.table(FIGURE_BASELINES_FILE, "baselines"))
+        orders = _orders(sweep)
+        text = (
             f"fastest design per workload read from {sweep.folder.name}/results.parquet; the "
-            f"baselines evaluated now at the same workloads with {context(run).origin}; dashed: "
-            "the paper's means for ELMoE-3D (arXiv 2604.14626)"
+            f"baselines at the same workloads {_origin(sweep)} ({FIGURE_BASELINES_FILE}); "
+            "dashed: the paper's means for ELMoE-3D (arXiv 2604.14626)"
         )
+    paper_speedup, paper_energy = _paper_means(run, source)
+    data = speedup.speedup_data(
+        systems,
+        paper_speedup=paper_speedup,
+        paper_energy=paper_energy,
+        models_order=orders["model_order"],
+        systems_order=orders["system_order"],
+    )
     return [
         FigureRecord(
             name="speedup",
             family="speedup",
             title="Speedup and energy-efficiency gain over xPU vs batch size",
             caption=speedup.caption(data),
-            source=source,
+            source=text.replace("{n}", str(len(data.datasets))),
             draw=partial(speedup.speedup_figure, data),
+        )
+    ]
+
+
+def _energy_record(data: Any, title: str, source: str, **draw: Any) -> list[FigureRecord]:
+    from elmoe_dse.plots import energy
+
+    return [
+        FigureRecord(
+            name="energy",
+            family="energy",
+            title=title,
+            caption=energy.caption(data),
+            source=source,
+            draw=partial(energy.energy_figure, data, **draw),
         )
     ]
 
@@ -306,78 +289,54 @@ def build_energy(run: RunDir) -> list[FigureRecord]:
         if not energy.component_columns(frame.columns):
             sweep.require(["metric.energy_static_per_step_j"], "energy")
         sweep.require([energy.TOKENS], "energy")
-        data = energy.energy_data(energy.sweep_rows(frame, calibration=_sweep_calibration(sweep)))
-        source = (
+        table = sweep.table(FIGURE_ENERGY_FILE, "energy")
+        return _energy_record(
+            energy.energy_data(energy.sweep_rows(frame, table)),
+            "Energy per token by component (a step's energy over the tokens it commits)",
             f"fastest and lowest-energy designs read from {sweep.folder.name}/results.parquet"
-            "; the baselines evaluated now at the fastest design's workload with "
-            f"{context(run).origin}"
+            f"; the baselines at the fastest design's workload {_origin(sweep)} "
+            f"({FIGURE_ENERGY_FILE})",
+            share_rows=False,
         )
-        return [
-            FigureRecord(
-                name="energy",
-                family="energy",
-                title="Energy per token by component (a step's energy over the tokens it commits)",
-                caption=energy.caption(data),
-                source=source,
-                draw=partial(energy.energy_figure, data, share_rows=False),
-            )
-        ]
     reproduce = _reproduce(run)
-    ctx = context(run)
-    batches = [ctx.batches[0], ctx.batches[-1]] if len(ctx.batches) > 1 else list(ctx.batches)
-    rows, drift = energy.reproduce_rows(
-        reproduce.systems,
-        dataset=ctx.dataset,
-        batches=batches,
-        context_len=ctx.context_len,
-        calibration=ctx.calibration,
-    )
+    table = reproduce.table(FIGURE_ENERGY_FILE, "energy")
+    rows, drift = energy.reproduce_rows(table, reproduce.systems, **_orders(reproduce))
     data = energy.energy_data(rows)
+    batches = sorted({float(b) for b in table["knob.batch_size"]})
+    dataset = str(table["meta.dataset"].iloc[0])
     check = (
-        "matching the table's throughput"
+        "matching the run's throughput"
         if drift < 1e-9
-        else f"differing from the table's throughput by up to {drift:.1%} (the run is older "
-        "than the model)"
+        else f"differing from the run's throughput by up to {drift:.1%} (computed from other "
+        f"specs than the run; `elmoe-dse analyze {reproduce.folder}` recomputes it)"
     )
-    return [
-        FigureRecord(
-            name="energy",
-            family="energy",
-            title=f"Energy per token by component ({ctx.dataset}; a step's energy over the tokens "
-            "it commits)",
-            caption=energy.caption(data),
-            source=(
-                f"evaluated now with {ctx.origin}, each system at the draft length it ran at "
-                f"(systems.parquet holds no energy components), {check}"
-            ),
-            draw=partial(energy.energy_figure, data, columns=len(data.panels) // len(batches)),
-        )
-    ]
+    return _energy_record(
+        data,
+        f"Energy per token by component ({dataset}; a step's energy over the tokens it commits)",
+        f"{_origin(reproduce)}, each system at the draft length it ran at ({FIGURE_ENERGY_FILE}; "
+        f"systems.parquet holds no energy components), {check}",
+        columns=len(data.panels) // len(batches),
+    )
 
 
 def build_roofline(run: RunDir) -> list[FigureRecord]:
     from elmoe_dse.plots import roofline
 
-    ctx = context(run)
+    source = _tables(run)
+    points = source.table(FIGURE_ROOFLINE_POINTS_FILE, "roofline")
+    panels = roofline.panels_from_tables(
+        points, source.table(FIGURE_ROOFLINE_ROOFS_FILE, "roofline")
+    )
+    model, dataset = roofline.workload(points)
     if run.sweep is not None:
-        panels = roofline.sweep_panels(run.sweep.frame, calibration=ctx.calibration)
-        source = (
-            f"evaluated now with {ctx.origin} at the knobs of each platform's fastest design "
-            "(read from the table) at the smallest and largest batch; xPU added for reference"
+        text = (
+            f"{_origin(source)} at the knobs of each platform's fastest design (read from the "
+            "table) at the smallest and largest batch; xPU added for reference"
         )
     else:
-        batches = [ctx.batches[0], ctx.batches[-1]] if len(ctx.batches) > 1 else ctx.batches
-        panels = roofline.reproduce_panels(
-            _reproduce(run).systems,
-            model=ctx.models[0],
-            dataset=ctx.dataset,
-            batches=list(batches),
-            context_len=ctx.context_len,
-            calibration=ctx.calibration,
-        )
-        source = (
-            f"evaluated now with {ctx.origin}: {ctx.models[0]} on {ctx.dataset}, each platform's "
-            "system at the draft length it ran at; roofs read back from the cost records"
+        text = (
+            f"{_origin(source)}: {model} on {dataset}, each platform's system at the draft "
+            "length it ran at; roofs read back from the cost records"
         )
     return [
         FigureRecord(
@@ -385,7 +344,7 @@ def build_roofline(run: RunDir) -> list[FigureRecord]:
             family="roofline",
             title="Roofline per platform, decode operators at their arithmetic intensity",
             caption=roofline.caption(panels),
-            source=source,
+            source=f"{text} ({FIGURE_ROOFLINE_POINTS_FILE}, {FIGURE_ROOFLINE_ROOFS_FILE})",
             draw=partial(roofline.roofline_figure, panels),
         )
     ]
@@ -393,29 +352,18 @@ def build_roofline(run: RunDir) -> list[FigureRecord]:
 
 def build_acceptance(run: RunDir) -> list[FigureRecord]:
     from elmoe_dse.plots import sensitivity
-    from elmoe_dse.plots.evaluated import scenario
 
-    ctx = context(run)
-    model = ctx.models[0]
-    sc = scenario(model, ctx.elmoe_platform, ctx.dataset, ctx.calibration)
-    step, bits, pools = sensitivity.evaluate_heatmap(sc, batch_size=ctx.batches[-1])
-    data = sensitivity.heatmap_data(
-        step,
-        draft_bits=bits,
-        pool_experts=pools,
-        model=model,
-        platform=ctx.elmoe_platform,
-        dataset=ctx.dataset,
-        batch_size=ctx.batches[-1],
-        draft_length=sensitivity.HEATMAP_GAMMA,
-    )
+    source = _tables(run)
+    table = source.table(FIGURE_ACCEPTANCE_FILE, "acceptance")
+    data = sensitivity.heatmap_data(table)
+    rounding = str(table[sensitivity.ROUNDING].iloc[0])
     return [
         FigureRecord(
             name="acceptance",
             family="acceptance",
             title="Acceptance and tokens per step vs draft bits and pool size",
             caption=sensitivity.heatmap_caption(data),
-            source=f"evaluated now (Elastic-SD, {sensitivity.ROUNDING} rounding) with {ctx.origin}",
+            source=f"Elastic-SD, {rounding} rounding, {_origin(source)} ({FIGURE_ACCEPTANCE_FILE})",
             draw=partial(sensitivity.heatmap_figure, data),
         )
     ]
@@ -424,57 +372,38 @@ def build_acceptance(run: RunDir) -> list[FigureRecord]:
 def build_hit_rate(run: RunDir) -> list[FigureRecord]:
     from elmoe_dse.plots import sensitivity
 
-    ctx = context(run)
-    panels = [
-        sensitivity.hit_rate_data(
-            m,
-            sensitivity.CAPACITIES_GB,
-            sensitivity.evaluate_hit_rates(
-                m, ctx.dataset, ctx.calibration, elmoe_platform=ctx.elmoe_platform
-            ),
-        )
-        for m in ctx.models[:MAX_MODELS]
-    ]
+    source = _tables(run)
+    table = source.table(FIGURE_HIT_RATE_FILE, "hit_rate")
+    panels = sensitivity.hit_rate_panels(table)
+    batch = float(table[sensitivity.BATCH].iloc[0])
+    dataset = str(table["meta.dataset"].iloc[0])
     return [
         FigureRecord(
             name="hit_rate",
             family="hit_rate",
             title="Expert hit rate vs HB capacity",
             caption=sensitivity.hit_rate_caption(panels),
-            source=f"evaluated now at B = 1 on {ctx.dataset} with {ctx.origin}",
+            source=f"B = {batch:g} on {dataset}, {_origin(source)} ({FIGURE_HIT_RATE_FILE})",
             draw=partial(sensitivity.hit_rate_figure, panels),
         )
     ]
 
 
 def build_draft_length(run: RunDir) -> list[FigureRecord]:
-    import numpy as np
-
     from elmoe_dse.plots import sensitivity
-    from elmoe_dse.plots.evaluated import scenario
 
-    ctx = context(run)
-    batches = list(ctx.batches)
-    if len(batches) > MAX_BATCHES:
-        idx = np.unique(np.round(np.linspace(0, len(batches) - 1, MAX_BATCHES)).astype(int))
-        batches = [batches[i] for i in idx]
-    panels = []
-    for m in ctx.models[:MAX_MODELS]:
-        sc = scenario(m, ctx.elmoe_platform, ctx.dataset, ctx.calibration)
-        step, b, g = sensitivity.evaluate_draft_lengths(sc, batches)
-        panels.append(
-            sensitivity.draft_length_data(
-                step, model=m, platform=ctx.elmoe_platform, batches=b, gammas=g
-            )
-        )
+    source = _tables(run)
+    table = source.table(FIGURE_DRAFT_LENGTH_FILE, "draft_length")
+    panels = sensitivity.draft_length_panels(table)
+    platform, dataset = panels[0].platform, str(table["meta.dataset"].iloc[0])
     return [
         FigureRecord(
             name="draft_length",
             family="draft_length",
             title="Time per token vs draft length",
             caption=sensitivity.draft_length_caption(panels),
-            source=f"evaluated now (Elastic-SD on {ctx.elmoe_platform}, {ctx.dataset}) with "
-            f"{ctx.origin}",
+            source=f"Elastic-SD on {platform}, {dataset}, {_origin(source)} "
+            f"({FIGURE_DRAFT_LENGTH_FILE})",
             draw=partial(sensitivity.draft_length_figure, panels),
         )
     ]
@@ -613,11 +542,6 @@ def build_records(
             ) from None
         except PlotInputError:
             raise
-        except ElmoeError as err:  # a spec the evaluator cannot load (a model file moved ...)
-            why = NotApplicable(f"needs specs the evaluator cannot load ({err})")
-            if only:
-                raise PlotInputError(f"{run.folder}: figure '{family}' {why}") from None
-            skipped.append((family, str(why)))
         except NotApplicable as why:
             if only:
                 raise PlotInputError(

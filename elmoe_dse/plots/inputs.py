@@ -10,6 +10,12 @@ A directory ``DIR`` holds one or both of:
 Columns each figure needs are checked by :meth:`SweepRun.require` / :meth:`ReproduceRun.require`
 before anything is drawn, so an older or hand-edited directory fails with the file, the missing
 columns and the command that rewrites it.
+
+What the run's table does not hold (baselines, rooflines, sensitivities ...) is read from the
+figure tables beside it (``figure_*.parquet`` and ``figures.json``, written by the run's command
+or by ``elmoe-dse analyze DIR``; :mod:`elmoe_dse.explore.figure_tables`) by :meth:`SweepRun.table`
+/ :meth:`ReproduceRun.table`: a missing one makes the figure :class:`NotApplicable`, with the
+command that writes it. Nothing here loads a spec or runs the model.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from elmoe_dse.columns import DRAFT_LENGTH_TOKENS
 from elmoe_dse.errors import ElmoeError
-from elmoe_dse.results import REPRODUCE_DIR, RESULTS_FILE, RUN_FILE, SYSTEMS_FILE
+from elmoe_dse.results import FIGURES_FILE, REPRODUCE_DIR, RESULTS_FILE, RUN_FILE, SYSTEMS_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +60,32 @@ SYSTEMS_COLUMNS = (
 
 class PlotInputError(ElmoeError):
     """A results directory lacks a file, a column or a field a figure or the report needs."""
+
+
+class NotApplicable(Exception):
+    """A figure family does not apply to this directory (the reason says why)."""
+
+
+def _figures_info(folder: Path) -> dict[str, Any]:
+    """``folder/figures.json`` (what the figure tables were computed with), {} if absent."""
+    path = folder / FIGURES_FILE
+    return _read_json(path) if path.exists() else {}
+
+
+def figure_table(folder: Path, command: str, name: str, need: str) -> pd.DataFrame:
+    """The figure table ``name`` of the run in ``folder``; :class:`NotApplicable` naming the
+    command that writes it (and why it was not written, if ``figures.json`` says) if absent."""
+    path = folder / name
+    if path.exists():
+        return _read_table(path)
+    why = _figures_info(folder).get("skipped", {})
+    reason = why.get(need) or why.get("all")
+    if reason:
+        raise NotApplicable(f"{path.name} was not computed: {reason}")
+    raise NotApplicable(
+        f"needs {path.name}, which `elmoe-dse {command}` writes; run `elmoe-dse analyze "
+        f"{folder}` to compute it for this folder"
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -118,6 +150,15 @@ class SweepRun:
         return cal if isinstance(cal, dict) else None
 
     @property
+    def info(self) -> dict[str, Any]:
+        """The figure tables' sidecar (``figures.json``), {} if absent."""
+        return _figures_info(self.folder)
+
+    def table(self, name: str, need: str) -> pd.DataFrame:
+        """A figure table of this run (:func:`figure_table`)."""
+        return figure_table(self.folder, self.command, name, need)
+
+    @property
     def group_by(self) -> tuple[str, ...]:
         """Result columns of the sweep's Pareto groups (``knob.batch_size`` at least)."""
         from elmoe_dse.specs.sweep import axis_column
@@ -154,10 +195,21 @@ class ReproduceRun:
     systems: pd.DataFrame
     record: dict[str, Any]
 
+    command = "reproduce"
+
     @property
     def calibration(self) -> dict[str, Any] | None:
         cal = self.record.get("calibration")
         return cal if isinstance(cal, dict) else None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The figure tables' sidecar (``figures.json``), {} if absent."""
+        return _figures_info(self.folder)
+
+    def table(self, name: str, need: str) -> pd.DataFrame:
+        """A figure table of this run (:func:`figure_table`)."""
+        return figure_table(self.folder, self.command, name, need)
 
     @property
     def targets(self) -> list[dict[str, Any]]:

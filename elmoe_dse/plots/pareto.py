@@ -307,6 +307,41 @@ def workloads(frame: pd.DataFrame) -> list[tuple[str, str, float]]:
     return sorted(found)
 
 
+def _clouds(rows: pd.DataFrame, thin_cells: int) -> list[Cloud]:
+    """Every design of a panel per platform, thinned for drawing."""
+    clouds = []
+    for platform, prow in rows.groupby("meta.platform", sort=True, observed=True):
+        x = prow[ENERGY].to_numpy(dtype=float)
+        y = prow[THROUGHPUT].to_numpy(dtype=float)
+        idx = thin(x, y, thin_cells)
+        clouds.append(
+            Cloud(
+                platform=str(platform),
+                points=len(prow),
+                energy_j_per_token=tuple(x[idx].tolist()),
+                throughput_tok_per_s=tuple(y[idx].tolist()),
+            )
+        )
+    return clouds
+
+
+def _other_optimal(
+    rows: pd.DataFrame, front: Sequence[FrontPoint], thin_cells: int
+) -> Cloud | None:
+    """Designs the sweep flags Pareto-optimal (under all its objectives) off this 2-D front."""
+    if SWEEP_PARETO not in rows.columns:
+        return None
+    on_front = {(p.energy_j_per_token, p.throughput_tok_per_s) for p in front}
+    flagged = rows[rows[SWEEP_PARETO].to_numpy(dtype=bool)]
+    x = flagged[ENERGY].to_numpy(dtype=float)
+    y = flagged[THROUGHPUT].to_numpy(dtype=float)
+    off = np.asarray([(a, b) not in on_front for a, b in zip(x, y, strict=True)], dtype=bool)
+    if not off.any():
+        return None
+    idx = thin(x[off], y[off], thin_cells)
+    return Cloud("", int(off.sum()), tuple(x[off][idx].tolist()), tuple(y[off][idx].tolist()))
+
+
 def pareto_data(
     frame: pd.DataFrame,
     *,
@@ -335,19 +370,7 @@ def pareto_data(
     for key, rows in ok.groupby([*groups, BATCH], sort=True, observed=True):
         key_t = key if isinstance(key, tuple) else (key,)
         other = tuple((c, _plain(v, c)) for c, v in zip(groups, key_t[:-1], strict=True))
-        clouds = []
-        for platform, prow in rows.groupby("meta.platform", sort=True, observed=True):
-            x = prow[ENERGY].to_numpy(dtype=float)
-            y = prow[THROUGHPUT].to_numpy(dtype=float)
-            idx = thin(x, y, thin_cells)
-            clouds.append(
-                Cloud(
-                    platform=str(platform),
-                    points=len(prow),
-                    energy_j_per_token=tuple(x[idx].tolist()),
-                    throughput_tok_per_s=tuple(y[idx].tolist()),
-                )
-            )
+        clouds = _clouds(rows, thin_cells)
         front = _front(rows, knob_columns)
         marks = _baselines(rows, baselines, front)
         xs = [v for c in clouds for v in c.energy_j_per_token] + [
@@ -366,20 +389,7 @@ def pareto_data(
             max_labels=max_labels,
         )
         front = tuple(replace(p, shown=p.label in covered) for p in front)
-        extra_optimal = None
-        if SWEEP_PARETO in rows.columns:
-            on_front = {(p.energy_j_per_token, p.throughput_tok_per_s) for p in front}
-            flagged = rows[rows[SWEEP_PARETO].to_numpy(dtype=bool)]
-            x = flagged[ENERGY].to_numpy(dtype=float)
-            y = flagged[THROUGHPUT].to_numpy(dtype=float)
-            off = np.asarray(
-                [(a, b) not in on_front for a, b in zip(x, y, strict=True)], dtype=bool
-            )
-            if off.any():
-                idx = thin(x[off], y[off], thin_cells)
-                extra_optimal = Cloud(
-                    "", int(off.sum()), tuple(x[off][idx].tolist()), tuple(y[off][idx].tolist())
-                )
+        extra_optimal = _other_optimal(rows, front, thin_cells)
         panel = ParetoPanel(
             batch_size=float(key_t[-1]),
             group=other,

@@ -1,13 +1,11 @@
 """Roofline per platform: the decode operators placed at their arithmetic intensity.
 
-Data (:func:`roofline_panel`, pure, on cost records): for each operator of each pass of a step
-(0-d :class:`~elmoe_dse.evaluator.StepCost`), its intensity = ops / bytes moved (reads and writes,
-every tier) and its attained rate = ops / time, where it ran (host, near-memory unit, PE array)
-and which term bound it. The roofs are read back from the same records, so they are exactly the
-numbers the model used: a compute peak = ops per instance / compute time term, a tier's bandwidth
-= bytes per instance / that tier's time term (docs/model.md §7).
-Operators of passes that did not run
-(a draft pass repeated 0 times) are left out.
+Data (:func:`panels_from_tables`, pure, on the run's figure tables
+``figure_roofline_points.parquet`` and ``figure_roofline_roofs.parquet``, which
+:mod:`elmoe_dse.explore.figure_steps` reads off the cost records when the run is written): for
+each operator of each pass, its intensity = ops / bytes moved and its attained rate = ops / time,
+where it ran (host, near-memory unit, PE array) and which term bound it; the roofs are the
+numbers the model used (docs/model.md §7).
 
 Drawing (:func:`draw_roofline_panel`, :func:`roofline_figure`): log-log; memory roofs as slopes
 and compute roofs as flat lines in the platform colour (dashed for a near-memory unit); operators
@@ -24,6 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elmoe_dse.columns import BOUND, DATASET, MODEL, PLATFORM, knob_column
+from elmoe_dse.explore.figure_columns import (
+    ATTAINED_OPS_PER_S,
+    INTENSITY_OPS_PER_BYTE,
+    OPERATOR,
+    PANEL,
+    PASS,
+    PRECISION,
+    ROOF_KIND,
+    ROOF_NAME,
+    ROOF_PER_S,
+    TIME_SHARE_FRAC,
+    UNIT,
+)
 from elmoe_dse.plots import style
 
 if TYPE_CHECKING:
@@ -31,10 +43,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from elmoe_dse.evaluator import StepCost
-
-#: Significant digits roofs are rounded to before duplicates are merged.
-ROOF_DIGITS = 6
+BATCH = knob_column("batch_size")
 HOST_UNITS = ("xpu", "pe-array")
 
 
@@ -72,62 +81,48 @@ class RooflinePanel:
     points: tuple[OpPoint, ...]
 
 
-def _round(x: float) -> float:
-    return float(f"{x:.{ROOF_DIGITS}g}")
+def panels_from_tables(points: pd.DataFrame, roofs: pd.DataFrame) -> list[RooflinePanel]:
+    """One panel per ``meta.panel`` of the figure tables, in order; roofs host units first."""
+    panels = []
+    for i in sorted({int(v) for v in points[PANEL]} | {int(v) for v in roofs[PANEL]}):
+        pts = points[points[PANEL] == i]
+        rfs = roofs[roofs[PANEL] == i]
+        platform = str(pts[PLATFORM].iloc[0] if len(pts) else rfs[PLATFORM].iloc[0])
+        found = {
+            (str(u), str(k), str(n)): float(v)
+            for u, k, n, v in zip(
+                rfs[UNIT], rfs[ROOF_KIND], rfs[ROOF_NAME], rfs[ROOF_PER_S], strict=True
+            )
+        }
+        ordered = sorted(found.items(), key=lambda kv: (kv[0][0] not in HOST_UNITS, kv[0]))
+        panels.append(
+            RooflinePanel(
+                platform=platform,
+                title=style.platform_label(platform),
+                roofs=tuple(Roof(u, k, n, v) for (u, k, n), v in ordered),
+                points=tuple(_point(row) for _, row in pts.iterrows()),
+            )
+        )
+    return panels
 
 
-def roofline_panel(
-    steps: Sequence[tuple[float, StepCost]], *, platform: str, title: str
-) -> RooflinePanel:
-    """Operator points and roofs of ``steps`` ((batch size, 0-d step cost) pairs)."""
-    roofs: dict[tuple[str, str, str], float] = {}
-    points: list[OpPoint] = []
-    for batch, step in steps:
-        total = float(np.asarray(step.time_per_step_s))
-        for ps in step.passes:
-            repeats = float(np.asarray(ps.repeats))
-            if repeats <= 0:
-                continue
-            for op in ps.operators:
-                ops = float(np.asarray(op.ops))
-                moved = sum(float(np.asarray(v)) for v in op.bytes_read.values()) + sum(
-                    float(np.asarray(v)) for v in op.bytes_written.values()
-                )
-                time_s = float(np.asarray(op.time_s))
-                if ops <= 0 or moved <= 0 or time_s <= 0:
-                    continue
-                unit = str(np.asarray(op.unit).item())
-                terms = {k: float(np.asarray(v)) for k, v in op.terms_s.items()}
-                if terms.get("compute", 0.0) > 0:
-                    roofs[(unit, "compute", op.precision)] = _round(
-                        ops / op.layers / terms["compute"]
-                    )
-                for tier in set(op.bytes_read) | set(op.bytes_written):
-                    nbytes = float(np.asarray(op.bytes_read.get(tier, 0.0))) + float(
-                        np.asarray(op.bytes_written.get(tier, 0.0))
-                    )
-                    if nbytes > 0 and terms.get(tier, 0.0) > 0:
-                        roofs[(unit, "memory", tier)] = _round(nbytes / op.layers / terms[tier])
-                points.append(
-                    OpPoint(
-                        operator=op.name,
-                        pass_kind=ps.kind,
-                        batch_size=float(batch),
-                        unit=unit,
-                        precision=op.precision,
-                        intensity_ops_per_byte=ops / moved,
-                        attained_ops_per_s=ops / time_s,
-                        bound=str(np.asarray(op.bound_label()).item()),
-                        time_share=time_s * repeats / total,
-                    )
-                )
-    ordered = sorted(roofs.items(), key=lambda kv: (kv[0][0] not in HOST_UNITS, kv[0]))
-    return RooflinePanel(
-        platform=platform,
-        title=title,
-        roofs=tuple(Roof(u, k, n, v) for (u, k, n), v in ordered),
-        points=tuple(points),
+def _point(row: pd.Series) -> OpPoint:
+    return OpPoint(
+        operator=str(row[OPERATOR]),
+        pass_kind=str(row[PASS]),
+        batch_size=float(row[BATCH]),
+        unit=str(row[UNIT]),
+        precision=str(row[PRECISION]),
+        intensity_ops_per_byte=float(row[INTENSITY_OPS_PER_BYTE]),
+        attained_ops_per_s=float(row[ATTAINED_OPS_PER_S]),
+        bound=str(row[BOUND]),
+        time_share=float(row[TIME_SHARE_FRAC]),
     )
+
+
+def workload(points: pd.DataFrame) -> tuple[str, str]:
+    """The (model, dataset) the roofline points were evaluated at."""
+    return str(points[MODEL].iloc[0]), str(points[DATASET].iloc[0])
 
 
 def caption(panels: Sequence[RooflinePanel]) -> str:
@@ -168,108 +163,6 @@ def caption(panels: Sequence[RooflinePanel]) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Steps to place
-# ----------------------------------------------------------------------------------------------
-
-
-def reproduce_panels(
-    systems: pd.DataFrame,
-    *,
-    model: str,
-    dataset: str,
-    batches: Sequence[float],
-    context_len: float,
-    calibration: str | None,
-) -> list[RooflinePanel]:
-    """One panel per platform of a reproduce table (its main system on that platform: ELMoE-3D
-    on its own hardware), re-evaluated at the draft length each ran at."""
-    from elmoe_dse.plots.evaluated import evaluate_at, scenario, scenario_knobs
-    from elmoe_dse.plots.speedup import system_order
-
-    sel = systems[(systems["meta.model"] == model) & (systems["meta.dataset"] == dataset)]
-    panels = []
-    seen: set[str] = set()
-    for system in system_order(list(sel["meta.system"].unique())):
-        rows = sel[sel["meta.system"] == system]
-        platform = str(rows["meta.platform"].iloc[0])
-        if platform in seen:
-            continue
-        seen.add(platform)
-        policy = str(rows["meta.policy"].iloc[0])
-        sc = scenario(model, platform, dataset, calibration)
-        steps = []
-        for b in batches:
-            row = rows[rows["knob.batch_size"] == b]
-            if row.empty:
-                continue
-            knobs = scenario_knobs(
-                sc,
-                policy=policy,
-                batch_size=float(b),
-                context_len=context_len,
-                draft_length=float(row["metric.draft_length_tokens"].iloc[0]),
-            )
-            steps.append((float(b), evaluate_at(sc, knobs)))
-        title = style.platform_label(platform)
-        panels.append(roofline_panel(steps, platform=platform, title=title))
-    return panels
-
-
-def sweep_panels(
-    frame: pd.DataFrame,
-    *,
-    extra_platforms: Sequence[tuple[str, str]] = (("xpu", "ar"),),
-    calibration: str | None = None,
-) -> list[RooflinePanel]:
-    """One panel per platform of a sweep: its fastest design at the smallest and the largest
-    batch size (knobs from the table), for the model and dataset of the fastest design overall;
-    plus ``extra_platforms`` ((platform, policy)) at the same workload for reference."""
-    from elmoe_dse.plots.evaluated import evaluate_at, knobs_from_row, scenario, scenario_knobs
-    from elmoe_dse.plots.inputs import best_row
-
-    batches = sorted(float(b) for b in frame["knob.batch_size"].unique())
-    ends = [batches[0], batches[-1]] if len(batches) > 1 else batches
-    best = best_row(frame, "metric.throughput_tok_per_s")
-    model, dataset = str(best["meta.model"]), str(best["meta.dataset"])
-    context = float(np.asarray(best["knob.context_len"])) if "knob.context_len" in best else 1024.0
-    wl = frame[(frame["meta.model"] == model) & (frame["meta.dataset"] == dataset)]
-    panels = []
-    for platform, rows in wl.groupby("meta.platform", sort=True, observed=True):
-        sc = scenario(model, str(platform), dataset, calibration)
-        steps = []
-        for b in ends:
-            at = rows[rows["knob.batch_size"] == b]
-            if at.empty:
-                continue
-            fastest = best_row(at, "metric.throughput_tok_per_s")
-            steps.append((b, evaluate_at(sc, knobs_from_row(fastest))))
-        panels.append(
-            roofline_panel(steps, platform=str(platform), title=style.platform_label(str(platform)))
-        )
-    names = {p.platform for p in panels}
-    for platform, policy in extra_platforms:
-        if platform in names:
-            continue
-        sc = scenario(model, platform, dataset, calibration)
-        steps = [
-            (
-                b,
-                evaluate_at(
-                    sc,
-                    scenario_knobs(
-                        sc, policy=policy, batch_size=b, context_len=context, draft_length=0.0
-                    ),
-                ),
-            )
-            for b in ends
-        ]
-        panels.append(
-            roofline_panel(steps, platform=platform, title=style.platform_label(platform))
-        )
-    return panels
-
-
-# ----------------------------------------------------------------------------------------------
 # Drawing
 # ----------------------------------------------------------------------------------------------
 
@@ -285,78 +178,79 @@ def _roof_label(roof: Roof) -> str:
     return f"{unit} {text}".strip()
 
 
+def _limits(panel: RooflinePanel) -> tuple[float, float, float, float]:
+    """(x_lo, x_hi, y_lo, y_hi) in ops/byte and ops/s: every operator, every roof's ridge, room
+    below the operators for the labels."""
+    xs = [p.intensity_ops_per_byte for p in panel.points] or [1.0]
+    ys = [p.attained_ops_per_s for p in panel.points] or [1e12]
+    peaks = [r.value for r in panel.roofs if r.kind == "compute"] or [max(ys)]
+    slowest = min([r.value for r in panel.roofs if r.kind == "memory"] or [1.0])
+    x_lo = 10 ** math.floor(math.log10(min(xs)) - 0.3)
+    x_hi = 10 ** math.ceil(math.log10(max(max(xs), max(peaks) / slowest) + 0.3))
+    return x_lo, x_hi, min(ys) / 20, max(peaks) * 3
+
+
+def _draw_roof(ax: Axes, panel: RooflinePanel, roof: Roof, limits: tuple[float, ...]) -> None:
+    """A memory roof as a slope capped by its unit's peak, labelled along it; a compute roof as
+    a flat line labelled at the right edge. Dashed for a near-memory unit."""
+    x_lo, x_hi, y_lo, y_hi = limits
+    grid = np.geomspace(x_lo, x_hi, 200)
+    color = style.platform_color(panel.platform)
+    text_color = style.text_color(color)
+    # the unit's own peak caps its slopes; else the highest peak (y_hi is 3x it)
+    same_unit = [r.value for r in panel.roofs if r.unit == roof.unit and r.kind == "compute"]
+    unit_peak = max(same_unit or [y_hi / 3])
+    ls = (0, (4, 2)) if roof.unit not in HOST_UNITS else "-"
+    if roof.kind != "memory":
+        ax.plot(
+            grid,
+            np.full_like(grid, roof.value / 1e12),
+            color=color,
+            lw=0.6,
+            ls=ls,
+            alpha=0.6,
+            zorder=2,
+        )
+        ax.annotate(
+            _roof_label(roof),
+            (x_hi, roof.value / 1e12),
+            xytext=(-2, 2),
+            textcoords="offset points",
+            fontsize=5.5,
+            ha="right",
+            va="bottom",
+            color=text_color,
+        )
+        return
+    ax.plot(
+        grid, np.minimum(grid * roof.value, unit_peak) / 1e12, color=color, lw=0.9, ls=ls, zorder=2
+    )
+    # label along the slope from just after where it enters the view (the operators sit
+    # further up, at intensities of one and more)
+    x_text = max(x_lo, y_lo / roof.value) * 1.3
+    y_text = x_text * roof.value / 1e12
+    ax.text(
+        x_text,
+        y_text,
+        _roof_label(roof),
+        fontsize=5.5,
+        color=text_color,
+        ha="left",
+        va="bottom",
+        rotation=math.degrees(math.atan2(y_text, x_text)),
+        rotation_mode="anchor",
+        transform_rotates_text=True,
+    )
+
+
 def draw_roofline_panel(panel: RooflinePanel, ax: Axes | None = None) -> Axes:
     """Roofs, then operator points, on log-log axes."""
     if ax is None:
         ax = style.new_figure(style.COLUMN_WIDTH_IN, 2.6).add_subplot()
     color = style.platform_color(panel.platform)
-    xs = [p.intensity_ops_per_byte for p in panel.points] or [1.0]
-    ys = [p.attained_ops_per_s for p in panel.points] or [1e12]
-    peaks = [r.value for r in panel.roofs if r.kind == "compute"] or [max(ys)]
-    x_lo = 10 ** math.floor(math.log10(min(xs)) - 0.3)
-    x_hi = 10 ** math.ceil(
-        math.log10(
-            max(
-                max(xs),
-                max(peaks) / min([r.value for r in panel.roofs if r.kind == "memory"] or [1.0]),
-            )
-            + 0.3
-        )
-    )
-    grid = np.geomspace(x_lo, x_hi, 200)
-    y_lo, y_hi = min(ys) / 20, max(peaks) * 3  # room below the operators for the labels
+    limits = _limits(panel)
     for roof in panel.roofs:
-        near = roof.unit not in HOST_UNITS
-        unit_peak = max(
-            [r.value for r in panel.roofs if r.unit == roof.unit and r.kind == "compute"] or peaks
-        )
-        ls = (0, (4, 2)) if near else "-"
-        text_color = style.text_color(color)
-        if roof.kind == "memory":
-            ax.plot(
-                grid,
-                np.minimum(grid * roof.value, unit_peak) / 1e12,
-                color=color,
-                lw=0.9,
-                ls=ls,
-                zorder=2,
-            )
-            # label along the slope from just after where it enters the view (the operators sit
-            # further up, at intensities of one and more)
-            x_text = max(x_lo, y_lo / roof.value) * 1.3
-            y_text = x_text * roof.value / 1e12
-            ax.text(
-                x_text,
-                y_text,
-                _roof_label(roof),
-                fontsize=5.5,
-                color=text_color,
-                ha="left",
-                va="bottom",
-                rotation=math.degrees(math.atan2(y_text, x_text)),
-                rotation_mode="anchor",
-                transform_rotates_text=True,
-            )
-        else:
-            ax.plot(
-                grid,
-                np.full_like(grid, roof.value / 1e12),
-                color=color,
-                lw=0.6,
-                ls=ls,
-                alpha=0.6,
-                zorder=2,
-            )
-            ax.annotate(
-                _roof_label(roof),
-                (x_hi, roof.value / 1e12),
-                xytext=(-2, 2),
-                textcoords="offset points",
-                fontsize=5.5,
-                ha="right",
-                va="bottom",
-                color=text_color,
-            )
+        _draw_roof(ax, panel, roof, limits)
     batches = sorted({p.batch_size for p in panel.points})
     for p in panel.points:
         filled = p.batch_size == batches[0]
@@ -370,6 +264,7 @@ def draw_roofline_panel(panel: RooflinePanel, ax: Axes | None = None) -> Axes:
             linewidths=0.6,
             zorder=4,
         )
+    x_lo, x_hi, y_lo, y_hi = limits
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(x_lo, x_hi)

@@ -1,4 +1,5 @@
-"""Knob sensitivity, computed with the evaluator on small dedicated grids.
+"""Knob sensitivity on small dedicated grids, read from the run's figure tables
+(:mod:`elmoe_dse.explore.figure_steps` computes them when the run is written).
 
 - **Acceptance and tokens per step vs draft bits and pool size** (heat maps, Elastic-SD on an
   ELMoE-3D platform): acceptance alpha (docs/model.md §6) and B x tau; cells whose pool does not fit
@@ -10,9 +11,9 @@
 - **Time per token vs draft length**: latency between two tokens of a sequence vs gamma, one line
   per batch size; gamma = 0 is plain decoding from the same pool, the best gamma is starred.
 
-Data functions (:func:`heatmap_data`, :func:`hit_rate_data`, :func:`draft_length_data`) are pure:
-they take the evaluated :class:`~elmoe_dse.evaluator.StepCost` grids and return the numbers drawn;
-``evaluate_*`` make those grids; ``draw_*`` / ``*_figure`` only draw.
+Data functions (:func:`heatmap_data`, :func:`hit_rate_panels`, :func:`draft_length_panels`) are
+pure: they take a figure table (``figure_acceptance.parquet``, ``figure_hit_rate.parquet``,
+``figure_draft_length.parquet``) and return the numbers drawn; ``draw_*`` / ``*_figure`` only draw.
 """
 
 from __future__ import annotations
@@ -24,23 +25,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elmoe_dse.columns import (
+    ACCEPTANCE_FRAC,
+    CACHE_POLICY,
+    DATASET,
+    FEASIBLE,
+    HIT_RATE_FRAC,
+    LATENCY_PER_TOKEN_S,
+    MODEL,
+    PLATFORM,
+    TOKENS_PER_STEP,
+    knob_column,
+)
+from elmoe_dse.explore.figure_columns import LINE
 from elmoe_dse.plots import style
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.image import AxesImage
 
-    from elmoe_dse.evaluator import StepCost
-    from elmoe_dse.scenario import Scenario
-
-DRAFT_BITS = (2, 3, 4, 5, 6, 7, 8)
-POOL_STEPS = 9
-CAPACITIES_GB = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
-GAMMAS = tuple(range(0, 9))
-#: Draft length of the heat maps (the knob's default).
-HEATMAP_GAMMA = 4.0
-ROUNDING = "lsb-augmented"
+BATCH = knob_column("batch_size")
+DRAFT_LENGTH = knob_column("draft_length")
+DRAFT_BITS = knob_column("draft_bits")
+POOL = knob_column("pool_experts")
+CAPACITY = knob_column("hb_capacity_gb")
+ROUNDING = knob_column("rounding")
 
 
 def _rows(a: np.ndarray) -> tuple[tuple[float, ...], ...]:
@@ -68,68 +79,34 @@ class HeatmapData:
     feasible: tuple[tuple[bool, ...], ...]
 
 
-def pool_axis(largest: float, num_experts: int, steps: int = POOL_STEPS) -> tuple[float, ...]:
-    """About ``steps`` whole pool sizes from 0 to a step beyond ``largest`` (the most experts
-    that fit at any draft width), at most E."""
-    top = min(float(num_experts), largest * steps / (steps - 1.5))
-    return tuple(float(v) for v in np.unique(np.round(np.linspace(0, top, steps))))
+def _grid(frame: pd.DataFrame, rows: str, cols: str, value: str) -> np.ndarray:
+    """``value`` of a tidy grid as a (rows x cols) array, axes in table order."""
+    r = list(dict.fromkeys(frame[rows].to_numpy(dtype=float)))
+    c = list(dict.fromkeys(frame[cols].to_numpy(dtype=float)))
+    return frame[value].to_numpy().reshape(len(r), len(c))
 
 
-def evaluate_heatmap(
-    sc: Scenario, *, batch_size: float, draft_length: float = HEATMAP_GAMMA
-) -> tuple[StepCost, tuple[float, ...], tuple[float, ...]]:
-    """Elastic-SD over draft bits x pool sizes; the step and the two axes."""
-    from elmoe_dse.plots.evaluated import evaluate_at, scenario_knobs
-
-    bits = tuple(float(b) for b in DRAFT_BITS)
-    fits = scenario_knobs(
-        sc,
-        policy="elastic-sd",
-        batch_size=batch_size,
-        draft_length=draft_length,
-        rounding=ROUNDING,
-        draft_bits=np.asarray(bits),
-    )
-    slots = np.asarray(evaluate_at(sc, fits).cache.pool_experts_per_layer, dtype=float)
-    pools = pool_axis(float(slots.max()), sc.model.num_experts)
-    knobs = scenario_knobs(
-        sc,
-        policy="elastic-sd",
-        batch_size=batch_size,
-        draft_length=draft_length,
-        rounding=ROUNDING,
-        draft_bits=np.asarray(bits)[:, None],
-        pool_experts=np.asarray(pools)[None, :],
-    )
-    return evaluate_at(sc, knobs), bits, pools
+def _first(frame: pd.DataFrame, column: str) -> Any:
+    return frame[column].iloc[0]
 
 
-def heatmap_data(
-    step: StepCost,
-    *,
-    draft_bits: Sequence[float],
-    pool_experts: Sequence[float],
-    model: str,
-    platform: str,
-    dataset: str,
-    batch_size: float,
-    draft_length: float,
-) -> HeatmapData:
-    """The numbers of the heat maps from a (bits x pools) step."""
-    shape = (len(draft_bits), len(pool_experts))
+def heatmap_data(frame: pd.DataFrame) -> HeatmapData:
+    """The numbers of the heat maps from ``figure_acceptance.parquet`` (one row per draft bits x
+    pool size)."""
+    bits = tuple(float(b) for b in dict.fromkeys(frame[DRAFT_BITS].to_numpy(dtype=float)))
+    pools = tuple(float(c) for c in dict.fromkeys(frame[POOL].to_numpy(dtype=float)))
+    feasible = _grid(frame, DRAFT_BITS, POOL, FEASIBLE).astype(bool)
     return HeatmapData(
-        model=model,
-        platform=platform,
-        dataset=dataset,
-        batch_size=float(batch_size),
-        draft_length=float(draft_length),
-        draft_bits=tuple(float(b) for b in draft_bits),
-        pool_experts=tuple(float(c) for c in pool_experts),
-        acceptance=_rows(np.broadcast_to(step.speculative.acceptance_frac, shape)),
-        tokens_per_step=_rows(np.broadcast_to(step.tokens_per_step, shape)),
-        feasible=tuple(
-            tuple(bool(v) for v in row) for row in np.broadcast_to(step.feasible, shape)
-        ),
+        model=str(_first(frame, MODEL)),
+        platform=str(_first(frame, PLATFORM)),
+        dataset=str(_first(frame, DATASET)),
+        batch_size=float(_first(frame, BATCH)),
+        draft_length=float(_first(frame, DRAFT_LENGTH)),
+        draft_bits=bits,
+        pool_experts=pools,
+        acceptance=_rows(_grid(frame, DRAFT_BITS, POOL, ACCEPTANCE_FRAC)),
+        tokens_per_step=_rows(_grid(frame, DRAFT_BITS, POOL, TOKENS_PER_STEP)),
+        feasible=tuple(tuple(bool(v) for v in row) for row in feasible),
     )
 
 
@@ -264,56 +241,26 @@ class HitRatePanel:
     lines: tuple[HitLine, ...]
 
 
-#: (label, platform, policy, cache policy) of the hit-rate lines; ``None`` = the ELMoE-3D
-#: platform of the run.
-CACHES = (
-    ("HB-xPU, LRU full precision", "hb-xpu", "ar-cache", "lru"),
-    ("ELMoE-3D, hot set of MSB slices", None, "ar-cache", "hot"),
-    ("ELMoE-3D slots, random pool", None, "ar-cache", "random"),
-)
-
-
-def evaluate_hit_rates(
-    model: str,
-    dataset: str,
-    calibration: str | None,
-    *,
-    elmoe_platform: str = "elmoe3d-8g",
-    batch_size: float = 1.0,
-) -> list[tuple[str, str, str, StepCost]]:
-    """(label, platform, cache, step over :data:`CAPACITIES_GB`) of each of :data:`CACHES`."""
-    from elmoe_dse.plots.evaluated import evaluate_at, scenario, scenario_knobs
-
-    out = []
-    for label, named, policy, cache in CACHES:
-        platform = named or elmoe_platform
-        sc = scenario(model, platform, dataset, calibration)
-        knobs = scenario_knobs(
-            sc,
-            policy=policy,
-            cache_policy=cache,
-            batch_size=batch_size,
-            hb_capacity_gb=np.asarray(CAPACITIES_GB),
-        )
-        out.append((label, platform, cache, evaluate_at(sc, knobs)))
-    return out
-
-
-def hit_rate_data(
-    model: str, capacities_gb: Sequence[float], steps: Sequence[tuple[str, str, str, StepCost]]
-) -> HitRatePanel:
-    """One panel: each cache's hit rate (share of routed selections from HB) per capacity."""
-    n = len(capacities_gb)
-    lines = tuple(
-        HitLine(
-            label,
-            platform,
-            cache,
-            tuple(float(v) for v in np.broadcast_to(step.cache.hit_rate_frac, (n,))),
-        )
-        for label, platform, cache, step in steps
-    )
-    return HitRatePanel(model, tuple(float(c) for c in capacities_gb), lines)
+def hit_rate_panels(frame: pd.DataFrame) -> list[HitRatePanel]:
+    """One panel per model of ``figure_hit_rate.parquet``: each cache's hit rate (share of
+    routed selections from HB) per capacity, lines in table order."""
+    panels = []
+    for model in dict.fromkeys(frame[MODEL].astype(str)):
+        rows = frame[frame[MODEL].astype(str) == model]
+        lines = []
+        for label in dict.fromkeys(rows[LINE].astype(str)):
+            line = rows[rows[LINE].astype(str) == label]
+            lines.append(
+                HitLine(
+                    label,
+                    str(_first(line, PLATFORM)),
+                    str(_first(line, CACHE_POLICY)),
+                    tuple(float(v) for v in line[HIT_RATE_FRAC]),
+                )
+            )
+        capacities = tuple(float(c) for c in dict.fromkeys(rows[CAPACITY].to_numpy(dtype=float)))
+        panels.append(HitRatePanel(model, capacities, tuple(lines)))
+    return panels
 
 
 def hit_rate_caption(panels: Sequence[HitRatePanel]) -> str:
@@ -372,43 +319,25 @@ class DraftLengthPanel:
     best_gamma: tuple[float, ...]
 
 
-def evaluate_draft_lengths(
-    sc: Scenario, batches: Sequence[float]
-) -> tuple[StepCost, tuple[float, ...], tuple[float, ...]]:
-    """Elastic-SD over batch (rows) x draft length 0..8 (columns)."""
-    from elmoe_dse.plots.evaluated import evaluate_at, scenario_knobs
-
-    b = tuple(float(x) for x in batches)
-    g = tuple(float(x) for x in GAMMAS)
-    knobs = scenario_knobs(
-        sc,
-        policy="elastic-sd",
-        rounding=ROUNDING,
-        batch_size=np.asarray(b)[:, None],
-        draft_length=np.asarray(g)[None, :],
-    )
-    return evaluate_at(sc, knobs), b, g
-
-
-def draft_length_data(
-    step: StepCost,
-    *,
-    model: str,
-    platform: str,
-    batches: Sequence[float],
-    gammas: Sequence[float],
-) -> DraftLengthPanel:
-    """Latency per token (s) per batch and draft length, and the best draft length per batch."""
-    lat = np.broadcast_to(step.latency_per_token_s, (len(batches), len(gammas)))
-    best = tuple(float(gammas[int(i)]) for i in np.argmin(lat, axis=1))
-    return DraftLengthPanel(
-        model,
-        platform,
-        tuple(float(g) for g in gammas),
-        tuple(float(b) for b in batches),
-        _rows(lat),
-        best,
-    )
+def draft_length_panels(frame: pd.DataFrame) -> list[DraftLengthPanel]:
+    """One panel per model of ``figure_draft_length.parquet``: latency per token (s) per batch
+    and draft length, and the best draft length per batch."""
+    panels = []
+    for model in dict.fromkeys(frame[MODEL].astype(str)):
+        rows = frame[frame[MODEL].astype(str) == model]
+        gammas = tuple(float(g) for g in dict.fromkeys(rows[DRAFT_LENGTH].to_numpy(dtype=float)))
+        lat = _grid(rows, BATCH, DRAFT_LENGTH, LATENCY_PER_TOKEN_S).astype(float)
+        panels.append(
+            DraftLengthPanel(
+                model,
+                str(_first(rows, PLATFORM)),
+                gammas,
+                tuple(float(b) for b in dict.fromkeys(rows[BATCH].to_numpy(dtype=float))),
+                _rows(lat),
+                tuple(float(gammas[int(i)]) for i in np.argmin(lat, axis=1)),
+            )
+        )
+    return panels
 
 
 def draft_length_caption(panels: Sequence[DraftLengthPanel]) -> str:

@@ -13,13 +13,13 @@ at 1 (xPU) and a dashed line at the paper's mean.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elmoe_dse.explore.reproduce import PAPER_MODELS, PAPER_TARGETS, SYSTEMS
 from elmoe_dse.plots import style
 
 if TYPE_CHECKING:
@@ -30,11 +30,6 @@ if TYPE_CHECKING:
 REFERENCE = "xpu"
 KEYS = ("meta.model", "meta.dataset", "knob.batch_size")
 METRICS = ("speedup", "energy")
-#: Legend entry of the dashed lines (the paper's means, arXiv 2604.14626 abstract).
-REFERENCE_LABEL = (
-    f"paper's mean for ELMoE-3D ({PAPER_TARGETS['speedup_vs_xpu_mean']:g}x speedup, "
-    f"{PAPER_TARGETS['energy_vs_xpu_mean']:g}x energy efficiency)"
-)
 METRIC_LABELS = {
     "speedup": "speedup over xPU",
     "energy": "energy-efficiency gain over xPU",
@@ -72,26 +67,33 @@ class SpeedupData:
     overall: tuple[tuple[str, float, float], ...]
 
 
-def model_order(models: Sequence[str]) -> list[str]:
-    """The paper's models in the paper's order, then any others sorted."""
+def reference_label(speedup: float, energy: float) -> str:
+    """Legend entry of the dashed lines (the paper's means, arXiv 2604.14626 abstract)."""
+    return f"paper's mean for ELMoE-3D ({speedup:g}x speedup, {energy:g}x energy efficiency)"
+
+
+def model_order(models: Sequence[str], order: Sequence[str] = ()) -> list[str]:
+    """The models of ``order`` (the paper's, from ``figures.json``) in that order, then any
+    others sorted."""
     present = set(models)
-    return [m for m in PAPER_MODELS if m in present] + sorted(present - set(PAPER_MODELS))
+    return [m for m in order if m in present] + sorted(present - set(order))
 
 
-def system_order(systems: Sequence[str]) -> list[str]:
-    """Systems not of ``reproduce`` (a sweep's designs) sorted, then ``reproduce``'s in its
-    order."""
-    known = [s for s, _, _ in SYSTEMS]
+def system_order(systems: Sequence[str], order: Sequence[str] = ()) -> list[str]:
+    """Systems not in ``order`` (``reproduce``'s, from ``figures.json``; a sweep's designs)
+    sorted, then those of ``order`` in that order."""
     present = set(systems)
-    return sorted(present - set(known)) + [s for s in known if s in present]
+    return sorted(present - set(order)) + [s for s in order if s in present]
 
 
 def speedup_data(
     systems: pd.DataFrame,
     *,
     reference: str = REFERENCE,
-    paper_speedup: float = PAPER_TARGETS["speedup_vs_xpu_mean"],
-    paper_energy: float = PAPER_TARGETS["energy_vs_xpu_mean"],
+    paper_speedup: float,
+    paper_energy: float,
+    models_order: Sequence[str] = (),
+    systems_order: Sequence[str] = (),
 ) -> SpeedupData:
     """Mean ratios over ``reference`` per model, system and batch (see the module docstring).
 
@@ -115,9 +117,9 @@ def speedup_data(
         "energy": 1.0 / energy.div(energy[reference], axis=0),
     }
     info = systems.drop_duplicates("meta.system").set_index("meta.system")
-    names = [s for s in system_order(list(tput.columns)) if s != reference]
+    names = [s for s in system_order(list(tput.columns), systems_order) if s != reference]
     batches = tuple(float(b) for b in sorted(tput.index.get_level_values(2).unique()))
-    models = model_order([str(m) for m in tput.index.get_level_values(0).unique()])
+    models = model_order([str(m) for m in tput.index.get_level_values(0).unique()], models_order)
     refs = {"speedup": paper_speedup, "energy": paper_energy}
     panels = []
     for metric in METRICS:
@@ -187,7 +189,9 @@ def caption(data: SpeedupData) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def draw_ratio_panel(panel: RatioPanel, batches: Sequence[float], ax: Axes | None = None) -> Axes:
+def draw_ratio_panel(
+    panel: RatioPanel, batches: Sequence[float], ax: Axes | None = None, *, label: str = ""
+) -> Axes:
     """Grouped bars (one group per batch size, one bar per system) on a log axis."""
     if ax is None:
         ax = style.new_figure(style.COLUMN_WIDTH_IN, 2.2).add_subplot()
@@ -206,7 +210,7 @@ def draw_ratio_panel(panel: RatioPanel, batches: Sequence[float], ax: Axes | Non
             label=style.system_label(bars.system),
         )
     ax.axhline(1.0, color="0.1", lw=0.8, zorder=0.5)
-    ax.axhline(panel.reference, color="0.1", lw=0.8, ls=(0, (4, 2)), label=REFERENCE_LABEL)
+    ax.axhline(panel.reference, color="0.1", lw=0.8, ls=(0, (4, 2)), label=label)
     ax.set_yscale("log")
     style.plain_log_ticks(ax, "y")
     ax.set_xticks(x, [f"{b:g}" for b in batches])
@@ -222,10 +226,12 @@ def speedup_figure(data: SpeedupData) -> Figure:
     width = style.COLUMN_WIDTH_IN if cols == 1 else style.PAGE_WIDTH_IN
     fig = style.new_figure(width, 4.4 if cols > 1 else 4.0)
     axes = fig.subplots(2, cols, squeeze=False, sharey="row")
+    refs = {p.metric: p.reference for p in data.panels}
+    label = reference_label(refs.get("speedup", math.nan), refs.get("energy", math.nan))
     for panel in data.panels:
         row = METRICS.index(panel.metric)
         ax = axes[row, models.index(panel.model)]
-        draw_ratio_panel(panel, data.batches, ax)
+        draw_ratio_panel(panel, data.batches, ax, label=label)
         if row == 0:
             ax.set_title(style.model_label(panel.model))
             ax.set_xlabel("")

@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any, Literal, TypeVar, cast
@@ -36,6 +37,13 @@ class Spec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
 
+    @model_validator(mode="after")
+    def _plausible_units(self) -> Spec:
+        problems = _unit_violations(self)
+        if problems:
+            raise ValueError(problems[0])
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _reject_non_finite(cls, data: Any) -> Any:
@@ -47,6 +55,71 @@ class Spec(BaseModel):
 
 
 S = TypeVar("S", bound=Spec)
+
+
+@dataclass(frozen=True)
+class UnitRule:
+    """Plausible magnitudes of a field by its unit suffix, and the SI factor of that unit (so a
+    value written in SI base units where the key wants a prefixed unit is recognized)."""
+
+    unit: str
+    lo: float
+    hi: float
+    si_factor: float
+    si_unit: str
+
+
+#: Unit suffixes of spec fields and what a plausible value is. A value outside [lo, hi] is
+#: rejected; if it would be plausible after dividing by ``si_factor`` the message says the value
+#: looks like it was written in SI base units.
+UNIT_RULES: dict[str, UnitRule] = {
+    "_gb_per_s": UnitRule("GB/s", 1e-3, 1e6, 1e9, "B/s"),
+    "_gb": UnitRule("GB", 0.0, 1e5, 1e9, "bytes"),
+    "_w_per_gb": UnitRule("W/GB", 0.0, 100.0, 1e-9, "W/B"),
+    "_w_per_pe": UnitRule("W", 0.0, 1e3, 1.0, "W"),
+    "_pj_per_bit": UnitRule("pJ/bit", 1e-4, 1e3, 1e-12, "J/bit"),
+    "_pj_per_op": UnitRule("pJ/op", 1e-4, 1e3, 1e-12, "J/op"),
+    "_tops": UnitRule("TOPS", 1e-4, 1e6, 1e12, "OPS"),
+    "_w": UnitRule("W", 0.0, 1e5, 1.0, "W"),
+    "_s": UnitRule("s", 0.0, 3600.0, 1.0, "s"),
+}
+
+
+def unit_rule(name: str) -> UnitRule | None:
+    """The rule of a field name by its suffix (the longest suffix wins: ``_gb_per_s`` before
+    ``_s``), or None."""
+    for suffix in sorted(UNIT_RULES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return UNIT_RULES[suffix]
+    return None
+
+
+def check_unit(name: str, value: float) -> str | None:
+    """None if ``value`` is a plausible magnitude for field ``name``; else the reason and fix."""
+    rule = unit_rule(name)
+    if rule is None or rule.lo <= value <= rule.hi:
+        return None
+    text = f"{name} = {value:g} is not a plausible value in {rule.unit}"
+    scaled = value / rule.si_factor
+    if rule.si_factor != 1.0 and rule.lo <= scaled <= rule.hi:
+        return f"{text}: it looks like {rule.si_unit}; the key wants {rule.unit}, write {scaled:g}"
+    return f"{text} (expected {rule.lo:g} to {rule.hi:g} {rule.unit}); check the unit"
+
+
+def _unit_violations(spec: BaseModel) -> list[str]:
+    out: list[str] = []
+    for name in type(spec).model_fields:
+        value = getattr(spec, name)
+        if isinstance(value, BaseModel):  # a table of numbers under a unit (peak_tops.w8a8)
+            value = {k: getattr(value, k) for k in type(value).model_fields}
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for _, v in items:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            message = check_unit(name, float(v))
+            if message is not None:
+                out.append(message)
+    return out
 
 
 #: Prior distributions a parameter may declare (docs/calibration.md, "Priors").
@@ -258,9 +331,12 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file into a dict, with a one-line error on syntax errors."""
     text = read_text(path)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"TOML syntax error: {err}", path=str(path)) from None
+    except RecursionError:
+        raise SpecError(_TOO_DEEP, path=str(path)) from None
+    return _shallow(data, path)
 
 
 def load_json(path: str | Path) -> dict[str, Any]:
@@ -270,8 +346,28 @@ def load_json(path: str | Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise SpecError(f"JSON syntax error: {err}", path=str(path)) from None
+    except RecursionError:
+        raise SpecError(_TOO_DEEP, path=str(path)) from None
     if not isinstance(data, dict):
         raise SpecError("top level must be a JSON object", path=str(path))
+    return _shallow(data, path)
+
+
+#: Deepest nesting of tables and arrays a spec file may have (the real ones use 4).
+MAX_NESTING = 16
+_TOO_DEEP = f"is nested deeper than {MAX_NESTING} levels; a spec file is a few tables deep"
+
+
+def _shallow(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """``data`` if no table or array in it is nested deeper than :data:`MAX_NESTING`."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise SpecError(_TOO_DEEP, path=str(path))
+        children = list(node.values()) if isinstance(node, dict) else node
+        if isinstance(children, list):
+            stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
     return data
 
 

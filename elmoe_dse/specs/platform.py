@@ -34,8 +34,17 @@ from elmoe_dse.specs._base import (
     load_named_or_path,
     shipped_names,
 )
+from elmoe_dse.specs.kernels import KernelSpec
 
 Precision = Literal["w4a8", "w8a8", "w16a16"]
+#: How a pass's operators overlap (docs/model.md §7): ``operator`` (operators serial, tiers in
+#: parallel inside one operator) or ``pass`` (whole-pass overlap: the pass takes as long as its
+#: busiest resource, compute or a tier or a link, summed over its operators).
+Overlap = Literal["operator", "pass"]
+#: Which operators a near-memory unit runs (docs/model.md §7): ``faster`` (each operator where it
+#: finishes sooner), ``gemv`` (attention and every expert FFN in memory, the rest on the host),
+#: ``attention`` (attention only in memory, as in AttAcc, ASPLOS 2024).
+Offload = Literal["faster", "gemv", "attention"]
 PRECISIONS: tuple[str, ...] = ("w4a8", "w8a8", "w16a16")
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "platforms"
@@ -98,6 +107,10 @@ class NearMemorySpec(Spec):
     """Processing inside one memory tier (bank PIM, logic-die PIM, NMP).
 
     Internal bandwidth = ``internal_bw_multiplier`` x the tier's peak x ``bw_efficiency_frac``.
+    Compute is tied to it, as the designs size their units: peak ops/s = ``ops_per_byte`` x
+    ``internal_bw_multiplier`` x the tier's peak bandwidth (Duplex, arXiv 2409.01141: bank PIM
+    1 op/B, Logic-PIM 8 op/B at FP16, INT8 at twice the rate). A user's file may give
+    ``peak_tops`` instead (a fixed compute peak, independent of the multiplier); one of the two.
     """
 
     kind: Literal["bank-pim", "logic-pim", "nmp"]
@@ -105,9 +118,20 @@ class NearMemorySpec(Spec):
     internal_bw_multiplier: float = Field(gt=0)
     bw_efficiency_frac: float = Field(gt=0, le=1)
     read_energy_pj_per_bit: float = Field(gt=0)
-    peak_tops: PrecisionTable
+    ops_per_byte: PrecisionTable | None = Field(None, description="ops per internal byte")
+    peak_tops: PrecisionTable | None = Field(None, description="fixed peak, tera-ops/s")
     energy_pj_per_op: PrecisionTable
+    offload: Offload = "faster"
     source: str
+
+    @model_validator(mode="after")
+    def _one_compute(self) -> NearMemorySpec:
+        if (self.ops_per_byte is None) == (self.peak_tops is None):
+            raise ValueError(
+                "give exactly one of ops_per_byte (compute tied to the internal bandwidth) and "
+                "peak_tops (a fixed compute peak)"
+            )
+        return self
 
     def internal_bw_bytes_per_s(self, tier: TierSpec) -> float:
         """Achievable internal bandwidth of its tier, bytes/s."""
@@ -118,8 +142,13 @@ class NearMemorySpec(Spec):
     def read_energy_j_per_bit(self) -> float:
         return self.read_energy_pj_per_bit * units.PJ
 
-    def peak_ops_per_s(self, precision: str) -> float:
-        return self.peak_tops.get(precision) * units.TERA
+    def peak_ops_per_s(self, precision: str, tier: TierSpec) -> float:
+        """Compute peak on its tier ``tier``: ops/B x multiplier x tier peak, or ``peak_tops``."""
+        if self.peak_tops is not None:
+            return self.peak_tops.get(precision) * units.TERA
+        assert self.ops_per_byte is not None
+        internal_peak = self.internal_bw_multiplier * tier.peak_bw_gb_per_s * units.GB
+        return self.ops_per_byte.get(precision) * internal_peak
 
     def energy_j_per_op(self, precision: str) -> float:
         return self.energy_pj_per_op.get(precision) * units.PJ
@@ -155,6 +184,25 @@ class LogicDieSpec(Spec):
         return pe_count * self.hb_bw_per_pe_gb_per_s * units.GB
 
 
+class StaticPowerSpec(Spec):
+    """Static power from parts (docs/model.md §8): each part a sourced prior in ``[ranges]``.
+
+    total = host_w + xpu_compute_w + near_memory_w + lpddr_w_per_gb x LPDDR capacity (GB)
+            + hb_w_per_gb x HB capacity (GB, the ``hb_capacity_gb`` knob where set)
+            + logic_die_w_per_pe x PEs (the ``pe_count`` knob where set)
+
+    so HB capacity and PE count cost power. A part a platform does not have is 0.
+    """
+
+    host_w: float = Field(ge=0, description="host SoC uncore: controllers, PHY, NoC, W")
+    xpu_compute_w: float = Field(0.0, ge=0, description="xPU compute array leakage, W")
+    lpddr_w_per_gb: float = Field(0.0, ge=0, description="LPDDR background power per GB")
+    hb_w_per_gb: float = Field(0.0, ge=0, description="HB stack background power per GB")
+    logic_die_w_per_pe: float = Field(0.0, ge=0, description="logic-die leakage per PE, W")
+    near_memory_w: float = Field(0.0, ge=0, description="PIM / NMP units' static power, W")
+    source: str
+
+
 class PlatformSpec(Spec):
     """A hardware platform. See the module docstring for the families."""
 
@@ -167,11 +215,16 @@ class PlatformSpec(Spec):
     compute: ComputeSpec
     near_memory: NearMemorySpec | None = None
     logic_die: LogicDieSpec | None = None
+    kernels: KernelSpec | None = None
     family_params: dict[str, float] = Field(
         default_factory=dict, description="numbers a family reads that no shared section holds"
     )
     links: dict[str, LinkSpec] = Field(default_factory=dict)
-    static_power_w: float = Field(ge=0)
+    static_power: StaticPowerSpec | None = None
+    static_power_w: float | None = Field(
+        None, ge=0, description="legacy: the whole static power, fixed; replaces the parts"
+    )
+    overlap: Overlap = "operator"
     op_overhead_s: float = Field(ge=0, description="fixed latency per operator instance, s")
     ranges: dict[str, RangeSpec] = Field(default_factory=dict)
 
@@ -192,8 +245,33 @@ class PlatformSpec(Spec):
                 f"near_memory.tier '{self.near_memory.tier}' is not one of the tiers "
                 f"{sorted(self.tiers)}; use one of them"
             )
+        self._check_static_parts()
         check_ranges(self, self.ranges)
         return self
+
+    def _check_static_parts(self) -> None:
+        parts = self.static_power
+        if parts is None:
+            if self.static_power_w is None:
+                raise ValueError(
+                    "no static power: add a [static_power] table of parts (host_w, "
+                    "lpddr_w_per_gb, ...) or a fixed static_power_w"
+                )
+            return
+        needs = (
+            ("hb_w_per_gb", parts.hb_w_per_gb, "hb" in self.tiers, "a [tiers.hb] table"),
+            ("lpddr_w_per_gb", parts.lpddr_w_per_gb, "lpddr" in self.tiers, "[tiers.lpddr]"),
+            (
+                "logic_die_w_per_pe",
+                parts.logic_die_w_per_pe,
+                self.logic_die is not None,
+                "[logic_die]",
+            ),
+            ("near_memory_w", parts.near_memory_w, self.near_memory is not None, "[near_memory]"),
+        )
+        for name, value, present, section in needs:
+            if value > 0 and not present:
+                raise ValueError(f"static_power.{name} > 0 needs {section}; set it to 0 or add it")
 
     @property
     def main_tier(self) -> str:

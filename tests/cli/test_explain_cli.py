@@ -156,10 +156,11 @@ def test_explain_speculative_json_lists_every_draft_and_the_verify_pass() -> Non
 
 def test_explain_layering_spec_then_calibration_then_set() -> None:
     """Built-in spec < shipped calibration < --set (ARCHITECTURE rule 8)."""
-    args = ["explain", "-m", "qwen3-30b-a3b", "-p", "xpu-pim", "-b", "4", "--json"]
+    args = ["explain", "-m", "qwen3-30b-a3b", "-p", "elmoe3d-8g", "-d", "gsm8k", "-b", "4"]
+    args.append("--json")
     raw = json.loads(run(*args, "--calibration", "none")[1])
     cal = json.loads(run(*args)[1])
-    assert raw["metrics"]["time_per_step_s"] != cal["metrics"]["time_per_step_s"]
+    assert raw["metrics"]["throughput_tok_per_s"] != cal["metrics"]["throughput_tok_per_s"]
     forced = json.loads(run(*args, "--set", "static_power_w=3.0")[1])
     static = forced["energy_by_component_j"]["static"]
     assert static == pytest.approx(3.0 * forced["metrics"]["time_per_step_s"])

@@ -39,6 +39,6 @@ def test_malformed_platform_file_is_one_line_exit_2(tmp_path: Path) -> None:
     assert str(bad) in err and "TOML syntax error" in err
     unknown = tmp_path / "typo.toml"
     text = (Path(__file__).parents[2] / "elmoe_dse/data/platforms/xpu.toml").read_text()
-    unknown.write_text(text.replace("static_power_w", "static_power_W"))
+    unknown.write_text(text.replace("host_w", "host_W"))
     code, _, err = run("platforms", "show", str(unknown))
-    assert code == 2 and "static_power_W" in err and "unknown key" in err
+    assert code == 2 and "host_W" in err and "unknown key" in err

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elmoe_dse.knobs import KNOB_INFO, Knobs
+from elmoe_dse.platforms import PlatformKnobs, static_power_w
 from elmoe_dse.policies import POLICIES
 from elmoe_dse.routing import expert_probabilities
 from elmoe_dse.specs.model import load_model
@@ -72,13 +73,13 @@ def test_time_energy_positive_finite_and_tau_bounded(d: dict) -> None:  # type: 
 @settings(max_examples=120, deadline=None)
 @given(designs)
 def test_energy_covers_the_bytes_read_at_the_cheapest_energy_per_bit(d: dict) -> None:  # type: ignore[type-arg]
-    _, spec, _, _, step = run(d)
+    _, spec, knobs, _, step = run(d)
     cheapest = min(t.read_energy_pj_per_bit for t in spec.tiers.values())
     if spec.near_memory is not None:
         cheapest = min(cheapest, spec.near_memory.read_energy_pj_per_bit)
     moved = sum(float(v) for v in step.bytes_by_tier.values())
     assert float(step.energy_per_step_j) >= moved * BITS_PER_BYTE * cheapest * PJ * (1 - 1e-12)
-    static = spec.static_power_w * float(step.time_per_step_s)
+    static = float(static_power_w(spec, PlatformKnobs.of(knobs))) * float(step.time_per_step_s)
     assert float(step.energy_per_step_j) >= static
 
 

@@ -162,3 +162,29 @@ def test_save_reproduce_writes_the_tables_and_the_sidecar(tmp_path: Path) -> Non
     assert record["elapsed_s"] == result.elapsed_s > 0
     assert record["targets"] == [t.as_dict() for t in result.targets]
     assert not list(out.glob(".*.tmp"))
+
+
+def test_a_value_outside_its_prior_support_is_refused() -> None:
+    from elmoe_dse.calibration import CalibratedValue, Calibration, parameter_range
+
+    key = "platform.elmoe3d-8g.static_power.logic_die_w_per_pe"
+    rng = parameter_range(key)
+    bad = Calibration(
+        seed=0,
+        trials=0,
+        date="2026-01-01",
+        loss=0.0,
+        parameters={
+            key: CalibratedValue(value=rng.max * 2, min=rng.min, max=rng.max, source="test")
+        },
+    )
+    with pytest.raises(ElmoeError, match="outside its stated range"):
+        load_inputs(bad)
+
+
+def test_the_fixed_draw_stays_inside_every_prior() -> None:
+    cal = load_calibration()
+    priors = paper_priors()
+    assert set(cal.parameters) == set(priors)
+    for key, cv in cal.parameters.items():
+        assert priors[key].min <= cv.value <= priors[key].max, key

@@ -83,6 +83,15 @@ def with_hb(family: str, **sections: Any) -> dict[str, Any]:
 
 
 #: A minimal spec per registered family.
+def shipped_kernels() -> dict[str, Any]:
+    """The [kernels] section of a shipped GPU preset, as a mapping."""
+    from elmoe_dse.specs.platform import load_platform as load_spec
+
+    kernels = load_spec("h200").kernels
+    assert kernels is not None
+    return kernels.model_dump()
+
+
 MINIMAL_SPECS: dict[str, Callable[[], dict[str, Any]]] = {
     "xpu": lambda: minimal("xpu"),
     "near-memory": lambda: minimal(
@@ -99,6 +108,7 @@ MINIMAL_SPECS: dict[str, Callable[[], dict[str, Any]]] = {
         },
     ),
     "hb-xpu": lambda: with_hb("hb-xpu"),
+    "gpu": lambda: minimal("gpu", kernels=shipped_kernels()),
     "elmoe3d": lambda: with_hb(
         "elmoe3d",
         logic_die={

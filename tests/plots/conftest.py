@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from elmoe_dse.explore.figure_tables import write_figure_tables
 from elmoe_dse.explore.reproduce import reproduce, save_reproduce
 from elmoe_dse.results import REPRODUCE_DIR
 
@@ -34,9 +35,10 @@ SMALL_SWEEP: dict[str, Any] = {
 
 
 def write_reproduce(folder: Path, models: tuple[str, ...] = ("deepseek-v2-lite",)) -> Path:
-    """``folder/reproduce`` as ``elmoe-dse reproduce --calibration none`` writes it, for a subset
-    of the paper's models on MT-Bench."""
+    """``folder/reproduce`` as ``elmoe-dse reproduce --calibration none`` writes it (with its
+    figure tables), for a subset of the paper's models on MT-Bench."""
     save_reproduce(reproduce(None, models=models, datasets=("mt-bench",)), folder / REPRODUCE_DIR)
+    write_figure_tables(folder / REPRODUCE_DIR)
     return folder
 
 
@@ -53,6 +55,7 @@ def sweep_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = check_references(sweep_from_dict(SMALL_SWEEP))
     out = tmp_path_factory.mktemp("sweep")
     save_sweep(run_sweep(spec), out, sweep_file="small.toml")
+    write_figure_tables(out)
     return out
 
 
@@ -65,6 +68,7 @@ def optimize_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("optimize")
     result = run_optimize(spec, out_dir=out, trials=12, seed=0)
     save_optimize(result, out, sweep_file="small.toml")
+    write_figure_tables(out)
     return out
 
 

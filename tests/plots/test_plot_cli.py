@@ -10,12 +10,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from elmoe_dse.cli.analyze import analyze
 from elmoe_dse.cli.plot import plot
 from elmoe_dse.cli.report import report
 
 app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
 app.command("plot")(plot)
 app.command("report")(report)
+app.command("analyze")(analyze)
 runner = CliRunner()
 
 
@@ -152,13 +154,19 @@ def test_a_directory_without_results(tmp_path: Path) -> None:
     assert code == 2 and "no such directory" in err
 
 
-def test_a_model_the_evaluator_cannot_load_skips_computed_figures(sweep_dir: Path) -> None:
-    table = pd.read_parquet(sweep_dir / "results.parquet")
-    table["meta.model"] = "my-model"
-    table.to_parquet(sweep_dir / "results.parquet")
+def test_a_missing_figure_table_skips_its_figure_naming_the_command(sweep_dir: Path) -> None:
+    (sweep_dir / "figure_roofline_points.parquet").unlink()
+    (sweep_dir / "figure_baselines.parquet").unlink()
     code, out, _ = run("plot", str(sweep_dir))
     assert code == 0, out
-    assert (sweep_dir / "plots" / "pareto.png").exists()
-    assert "roofline: not drawn, needs specs the evaluator cannot load" in out
+    assert (sweep_dir / "plots" / "pareto.png").exists()  # drawn, without its baselines
+    assert "roofline: not drawn, needs figure_roofline_points.parquet, which `elmoe-dse sweep`" in (
+        " ".join(out.split())
+    )
+    assert "speedup: not drawn" in out
     code, _, err = run("plot", str(sweep_dir), "--only", "roofline")
-    assert code == 2 and "unknown model 'my-model'" in err
+    assert code == 2 and "figure_roofline_points.parquet" in err
+    code, out, _ = run("analyze", str(sweep_dir))
+    assert code == 0 and "figure_roofline_points.parquet" in out
+    code, out, _ = run("plot", str(sweep_dir), "--only", "roofline,speedup")
+    assert code == 0, out

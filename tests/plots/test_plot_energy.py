@@ -79,9 +79,8 @@ def test_caption() -> None:
 
 def test_reproduce_rows_match_the_runs_table(reproduce_master: Path) -> None:
     systems = pd.read_parquet(reproduce_master / "reproduce" / "systems.parquet")
-    rows, drift = energy.reproduce_rows(
-        systems, dataset="mt-bench", batches=[1, 16], context_len=1024, calibration=None
-    )
+    table = pd.read_parquet(reproduce_master / "reproduce" / "figure_energy.parquet")
+    rows, drift = energy.reproduce_rows(table, systems)
     assert drift < 1e-9
     assert len(rows) == 2 * systems["meta.system"].nunique()
     components = [c for c in rows.columns if energy.ENERGY_COLUMN.match(c)]

@@ -8,21 +8,29 @@ import pandas as pd
 import pytest
 
 from elmoe_dse import units
+from elmoe_dse.explore.figure_columns import PANEL
+from elmoe_dse.explore.figure_steps import Specs, evaluate_at, roofline_rows
 from elmoe_dse.plots import roofline, style
-from elmoe_dse.plots.evaluated import evaluate_at, scenario, scenario_knobs
 from elmoe_dse.specs.platform import load_platform
 
 
 def steps(platform: str, policy: str, batches: tuple[float, ...] = (1.0, 16.0)) -> list:
-    sc = scenario("deepseek-v2-lite", platform, "mt-bench", None)
+    sc = Specs(None).scenario("deepseek-v2-lite", platform, "mt-bench")
     return [
-        (b, evaluate_at(sc, scenario_knobs(sc, policy=policy, batch_size=b, draft_length=4.0)))
+        (b, evaluate_at(sc, sc.knobs(policy=policy, batch_size=b, draft_length=4.0)))
         for b in batches
     ]
 
 
+def panel_of(steps: list, platform: str) -> roofline.RooflinePanel:
+    """The panel drawn from the figure tables of ``steps`` (through a Parquet round trip)."""
+    points, roofs = roofline_rows(steps, **{PANEL: 0, "meta.platform": platform})
+    (panel,) = roofline.panels_from_tables(pd.DataFrame(points), pd.DataFrame(roofs))
+    return panel
+
+
 def test_xpu_roofs_are_the_spec_numbers() -> None:
-    panel = roofline.roofline_panel(steps("xpu", "ar"), platform="xpu", title="xPU")
+    panel = panel_of(steps("xpu", "ar"), "xpu")
     spec = load_platform("xpu")
     roofs = {(r.unit, r.kind, r.name): r.value for r in panel.roofs}
     lpddr = spec.tiers["lpddr"]
@@ -36,7 +44,7 @@ def test_xpu_roofs_are_the_spec_numbers() -> None:
 
 def test_points_sit_at_ops_per_byte_and_under_their_roof() -> None:
     step = steps("xpu", "ar", (1.0,))[0][1]
-    panel = roofline.roofline_panel([(1.0, step)], platform="xpu", title="xPU")
+    panel = panel_of([(1.0, step)], "xpu")
     ops = {op.name: op for op in step.passes[0].operators}
     roofs = {(r.kind, r.name): r.value for r in panel.roofs}
     for p in panel.points:
@@ -53,9 +61,7 @@ def test_points_sit_at_ops_per_byte_and_under_their_roof() -> None:
 
 
 def test_speculative_steps_place_draft_operators() -> None:
-    panel = roofline.roofline_panel(
-        steps("elmoe3d-8g", "elastic-sd"), platform="elmoe3d-8g", title="ELMoE-3D"
-    )
+    panel = panel_of(steps("elmoe3d-8g", "elastic-sd"), "elmoe3d-8g")
     kinds = {p.pass_kind for p in panel.points}
     assert kinds == {"draft", "verify"}
     assert {r.name for r in panel.roofs if r.kind == "memory"} == {"hb", "lpddr"}
@@ -63,14 +69,10 @@ def test_speculative_steps_place_draft_operators() -> None:
 
 
 def test_reproduce_panels_one_per_platform(reproduce_master: Path) -> None:
-    systems = pd.read_parquet(reproduce_master / "reproduce" / "systems.parquet")
-    panels = roofline.reproduce_panels(
-        systems,
-        model="deepseek-v2-lite",
-        dataset="mt-bench",
-        batches=[1, 16],
-        context_len=1024,
-        calibration=None,
+    folder = reproduce_master / "reproduce"
+    panels = roofline.panels_from_tables(
+        pd.read_parquet(folder / "figure_roofline_points.parquet"),
+        pd.read_parquet(folder / "figure_roofline_roofs.parquet"),
     )
     assert [p.platform for p in panels] == [
         "elmoe3d-8g",
@@ -83,7 +85,7 @@ def test_reproduce_panels_one_per_platform(reproduce_master: Path) -> None:
 
 
 def test_roofline_figure_renders() -> None:
-    panel = roofline.roofline_panel(steps("xpu-pim", "ar"), platform="xpu-pim", title="PIM")
+    panel = panel_of(steps("xpu-pim", "ar"), "xpu-pim")
     with style.style_context():
         assert style.figure_bytes(roofline.roofline_figure([panel]), "png").startswith(b"\x89PNG")
         assert roofline.draw_roofline_panel(panel).get_xscale() == "log"

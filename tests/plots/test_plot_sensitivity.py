@@ -5,25 +5,38 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from elmoe_dse.explore.figure_steps import (
+    CAPACITIES_GB,
+    Context,
+    Specs,
+    acceptance_table,
+    draft_length_table,
+    evaluate_at,
+    hit_rate_table,
+)
 from elmoe_dse.plots import sensitivity, style
-from elmoe_dse.plots.evaluated import scenario
 
 MODEL, PLATFORM, DATASET = "deepseek-v2-lite", "elmoe3d-8g", "mt-bench"
 
 
+def ctx(batches: tuple[float, ...] = (1.0, 16.0)) -> Context:
+    return Context((MODEL,), DATASET, PLATFORM, batches, 1024.0, "the spec defaults")
+
+
 def test_heatmap_data_is_the_evaluated_grid() -> None:
-    sc = scenario(MODEL, PLATFORM, DATASET, None)
-    step, bits, pools = sensitivity.evaluate_heatmap(sc, batch_size=16)
-    data = sensitivity.heatmap_data(
-        step,
-        draft_bits=bits,
-        pool_experts=pools,
-        model=MODEL,
-        platform=PLATFORM,
-        dataset=DATASET,
-        batch_size=16,
-        draft_length=sensitivity.HEATMAP_GAMMA,
+    table = acceptance_table(Specs(None), ctx())
+    data = sensitivity.heatmap_data(table)
+    bits, pools = data.draft_bits, data.pool_experts
+    sc = Specs(None).scenario(MODEL, PLATFORM, DATASET)
+    knobs = sc.knobs(
+        policy="elastic-sd",
+        batch_size=16.0,
+        draft_length=4.0,
+        rounding="lsb-augmented",
+        draft_bits=np.asarray(bits)[:, None],
+        pool_experts=np.asarray(pools)[None, :],
     )
+    step = evaluate_at(sc, knobs)
     shape = (len(bits), len(pools))
     assert np.asarray(data.acceptance).shape == shape
     assert data.acceptance == tuple(
@@ -43,9 +56,10 @@ def test_heatmap_data_is_the_evaluated_grid() -> None:
 
 
 def test_hit_rate_rises_with_capacity_and_the_hot_set_beats_random() -> None:
-    steps = sensitivity.evaluate_hit_rates(MODEL, DATASET, None)
-    panel = sensitivity.hit_rate_data(MODEL, sensitivity.CAPACITIES_GB, steps)
+    (panel,) = sensitivity.hit_rate_panels(hit_rate_table(Specs(None), ctx()))
+    assert panel.capacities_gb == CAPACITIES_GB
     lines = {line.cache: np.asarray(line.hit_rate) for line in panel.lines}
+    assert set(lines) == {"lru", "hot", "random"}
     for h in lines.values():
         assert np.all(np.diff(h) >= -1e-12)
         assert np.all((h >= 0) & (h <= 1))
@@ -54,33 +68,25 @@ def test_hit_rate_rises_with_capacity_and_the_hot_set_beats_random() -> None:
 
 
 def test_draft_length_best_gamma_is_the_argmin() -> None:
-    sc = scenario(MODEL, PLATFORM, DATASET, None)
-    step, b, g = sensitivity.evaluate_draft_lengths(sc, [1, 16])
-    panel = sensitivity.draft_length_data(step, model=MODEL, platform=PLATFORM, batches=b, gammas=g)
-    lat = np.broadcast_to(step.latency_per_token_s, (2, len(g)))
+    (panel,) = sensitivity.draft_length_panels(draft_length_table(Specs(None), ctx()))
+    sc = Specs(None).scenario(MODEL, PLATFORM, DATASET)
+    g = np.arange(9.0)
+    knobs = sc.knobs(
+        policy="elastic-sd",
+        rounding="lsb-augmented",
+        batch_size=np.asarray([1.0, 16.0])[:, None],
+        draft_length=g[None, :],
+    )
+    lat = np.broadcast_to(evaluate_at(sc, knobs).latency_per_token_s, (2, len(g)))
     assert panel.latency_s == tuple(tuple(float(v) for v in row) for row in lat)
     assert panel.best_gamma == tuple(float(g[i]) for i in np.argmin(lat, axis=1))
-    assert panel.gammas[0] == 0.0
+    assert panel.gammas[0] == 0.0 and panel.batches == (1.0, 16.0)
 
 
 def test_sensitivity_figures_render() -> None:
-    sc = scenario(MODEL, PLATFORM, DATASET, None)
-    step, bits, pools = sensitivity.evaluate_heatmap(sc, batch_size=4)
-    heat = sensitivity.heatmap_data(
-        step,
-        draft_bits=bits,
-        pool_experts=pools,
-        model=MODEL,
-        platform=PLATFORM,
-        dataset=DATASET,
-        batch_size=4,
-        draft_length=4,
-    )
-    hits = sensitivity.hit_rate_data(
-        MODEL, sensitivity.CAPACITIES_GB, sensitivity.evaluate_hit_rates(MODEL, DATASET, None)
-    )
-    step, b, g = sensitivity.evaluate_draft_lengths(sc, [1, 4])
-    gamma = sensitivity.draft_length_data(step, model=MODEL, platform=PLATFORM, batches=b, gammas=g)
+    heat = sensitivity.heatmap_data(acceptance_table(Specs(None), ctx((1.0, 4.0))))
+    (hits,) = sensitivity.hit_rate_panels(hit_rate_table(Specs(None), ctx()))
+    (gamma,) = sensitivity.draft_length_panels(draft_length_table(Specs(None), ctx((1.0, 4.0))))
     with style.style_context():
         for fig in (
             sensitivity.heatmap_figure(heat),

@@ -85,7 +85,7 @@ def test_speedup_data_by_equality() -> None:
 
 
 def test_caption_names_the_winner_per_batch() -> None:
-    text = speedup.caption(speedup.speedup_data(systems()))
+    text = speedup.caption(speedup.speedup_data(systems(), paper_speedup=6.6, paper_energy=4.4))
     assert "ELMoE-3D over xPU, mean of all cells: 3.25x faster" in text
     assert "fastest at B = 1: ELMoE-3D (4.00x), at B = 4: ELMoE-3D (2.50x)" in text
 
@@ -95,7 +95,9 @@ def test_the_means_are_the_reproduce_targets(reproduce_master: Path) -> None:
     import json
 
     folder = reproduce_master / "reproduce"
-    data = speedup.speedup_data(pd.read_parquet(folder / "systems.parquet"))
+    data = speedup.speedup_data(
+        pd.read_parquet(folder / "systems.parquet"), paper_speedup=6.6, paper_energy=4.4
+    )
     targets = {t["name"]: t for t in json.loads((folder / "run.json").read_text())["targets"]}
     overall = {s: (sp, en) for s, sp, en in data.overall}
     assert overall["elmoe3d"][0] == pytest.approx(targets["speedup_vs_xpu_mean"]["model"])
@@ -106,7 +108,7 @@ def test_the_means_are_the_reproduce_targets(reproduce_master: Path) -> None:
 
 
 def test_speedup_figure_renders() -> None:
-    data = speedup.speedup_data(systems())
+    data = speedup.speedup_data(systems(), paper_speedup=6.6, paper_energy=4.4)
     with style.style_context():
         assert style.figure_bytes(speedup.speedup_figure(data), "png").startswith(b"\x89PNG")
         ax = speedup.draw_ratio_panel(data.panels[0], data.batches)

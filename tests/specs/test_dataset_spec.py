@@ -21,7 +21,7 @@ from elmoe_dse.specs.dataset import (
     load_dataset,
 )
 
-SHIPPED = ("alpaca", "gsm8k", "humaneval", "mt-bench")
+SHIPPED = ("alpaca", "benchmark", "gsm8k", "humaneval", "mt-bench")
 PAPER_MODELS = ("qwen3-30b-a3b", "glm-4.7-flash", "deepseek-v2-lite", "gpt-oss-20b")
 NUMERIC_FIELDS = (
     "zipf_exponent",
@@ -34,6 +34,15 @@ NUMERIC_FIELDS = (
 
 def _shipped_text(name: str) -> str:
     return (DATASETS_DIR / f"{name}.toml").read_text()
+
+
+def _in_table(text: str, model: str, field: str, new: str) -> str:
+    """``text`` with ``field = ...`` of model table ``model`` replaced by ``new`` (a line or '')."""
+    head = f'[models."{model}"]' if "." in model else f"[models.{model}]"
+    start = text.index(head)
+    line_start = text.index(f"\n{field} = ", start) + 1
+    line_end = text.index("\n", line_start) + 1
+    return text[:line_start] + new + text[line_end:]
 
 
 def _write(tmp_path: Path, text: str, name: str = "custom.toml") -> Path:
@@ -120,7 +129,7 @@ def test_unknown_key_names_file_and_field(tmp_path: Path) -> None:
 
 
 def test_value_outside_hard_bounds(tmp_path: Path) -> None:
-    text = _shipped_text("gsm8k").replace("alpha_max = 0.89\n", "alpha_max = 1.3\n", 1)
+    text = _in_table(_shipped_text("gsm8k"), "glm-4.7-flash", "alpha_max", "alpha_max = 1.3\n")
     path = _write(tmp_path, text)
     with pytest.raises(SpecError) as err:
         load_dataset(path)
@@ -129,8 +138,8 @@ def test_value_outside_hard_bounds(tmp_path: Path) -> None:
 
 
 def test_value_outside_stated_range_names_file_and_field(tmp_path: Path) -> None:
-    # 0.2 is a valid fraction but below the file's stated range [0.4, 0.99].
-    text = _shipped_text("gsm8k").replace("alpha_max = 0.89\n", "alpha_max = 0.2\n", 1)
+    # 0.2 is a valid fraction but below the prior's support [0.55, 0.98].
+    text = _in_table(_shipped_text("gsm8k"), "glm-4.7-flash", "alpha_max", "alpha_max = 0.2\n")
     path = _write(tmp_path, text)
     with pytest.raises(SpecError, match=r"models.glm-4.7-flash.alpha_max' = 0.2 is outside") as err:
         load_dataset(path)
@@ -141,7 +150,7 @@ def test_exact_range_beats_wildcard(tmp_path: Path) -> None:
     text = _shipped_text("gsm8k") + (
         '\n[ranges."models.glm-4.7-flash.alpha_max"]\nmin = 0.1\nmax = 0.95\nsource = "test"\n'
     )
-    text = text.replace("alpha_max = 0.89\n", "alpha_max = 0.2\n", 1)
+    text = _in_table(text, "glm-4.7-flash", "alpha_max", "alpha_max = 0.2\n")
     profile = load_dataset(_write(tmp_path, text))
     assert profile.for_model("glm-4.7-flash").alpha_max == 0.2
     assert profile.expanded_ranges()["models.glm-4.7-flash.alpha_max"].min == 0.1
@@ -170,7 +179,7 @@ def test_missing_default_table(tmp_path: Path) -> None:
 
 
 def test_missing_key_in_model_table(tmp_path: Path) -> None:
-    text = _shipped_text("humaneval").replace("overlap_frac = 0.4\n", "", 1)
+    text = _in_table(_shipped_text("humaneval"), "qwen3-30b-a3b", "overlap_frac", "")
     path = _write(tmp_path, text)
     with pytest.raises(SpecError, match="required key is missing") as err:
         load_dataset(path)
@@ -185,7 +194,9 @@ def test_bad_toml(tmp_path: Path) -> None:
 
 
 def test_wrong_type(tmp_path: Path) -> None:
-    text = _shipped_text("mt-bench").replace("zipf_exponent = 0.6\n", 'zipf_exponent = "x"\n', 1)
+    text = _in_table(
+        _shipped_text("mt-bench"), "glm-4.7-flash", "zipf_exponent", 'zipf_exponent = "x"\n'
+    )
     with pytest.raises(SpecError) as err:
         load_dataset(_write(tmp_path, text))
     assert err.value.field == "models.glm-4.7-flash.zipf_exponent"

@@ -25,6 +25,7 @@ SHIPPED = (
     "deepseek-v2-lite",
     "glm-4.7-flash",
     "gpt-oss-20b",
+    "gpt-oss-120b",
     "mixtral-8x7b",
     "olmoe-1b-7b",
     "qwen1.5-moe-a2.7b",
@@ -56,6 +57,8 @@ TOTAL_CASES = [
     pytest.param("deepseek-v2-lite", 15.7e9, id="deepseek-v2-lite"),
     # OpenAI gpt-oss model card (arXiv 2508.10925): gpt-oss-20b has 20.9B total parameters.
     pytest.param("gpt-oss-20b", 20.9e9, id="gpt-oss-20b"),
+    # Same card: gpt-oss-120b has 116.8B total parameters.
+    pytest.param("gpt-oss-120b", 116.8e9, id="gpt-oss-120b"),
     # Mistral AI, "Mixtral of experts": 46.7B total parameters.
     pytest.param("mixtral-8x7b", 46.7e9, id="mixtral-8x7b"),
     # Qwen/Qwen1.5-MoE-A2.7B model card: "14.3B parameters in total".
@@ -77,6 +80,8 @@ ACTIVE_CASES = [
     # OpenAI gpt-oss model card: 3.6B active. The project count is 4.19B; without the input
     # embedding it is 3.61B: the card counts the unembedding but not the embedding.
     pytest.param("gpt-oss-20b", 3.6e9, "no_embedding", id="gpt-oss-20b"),
+    # Same card: gpt-oss-120b has 5.1B active, same convention (5.13B without the embedding).
+    pytest.param("gpt-oss-120b", 5.1e9, "no_embedding", id="gpt-oss-120b"),
     # Mistral AI, "Mixtral of experts": 12.9B parameters used per token.
     pytest.param("mixtral-8x7b", 12.9e9, "project", id="mixtral-8x7b"),
     # Qwen/Qwen1.5-MoE-A2.7B card: "2.7B activated parameters during runtime".

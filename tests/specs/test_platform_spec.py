@@ -56,13 +56,15 @@ def test_paper_constants_in_si() -> None:
     ("mutate", "field"),
     [
         (lambda d: d.update(bogus=1), "bogus"),
-        (lambda d: d.pop("static_power_w"), "static_power_w"),
+        (lambda d: d.pop("static_power"), "static_power"),
+        (lambda d: d["static_power"].update(host_w=-1.0), "host_w"),
+        (lambda d: d["static_power"].update(hb_w_per_gb=0.1), "hb_w_per_gb"),
         (lambda d: d["tiers"]["lpddr"].update(peak_bw_gb_per_s=0.0), "peak_bw_gb_per_s"),
         (lambda d: d["tiers"]["lpddr"].update(capacity_gb=-64.0), "capacity_gb"),
         (lambda d: d["tiers"]["lpddr"].update(bw_efficiency_frac=1.5), "bw_efficiency_frac"),
         (lambda d: d["tiers"]["lpddr"].update(peak_bw_gb_per_s=float("nan")), "peak_bw_gb_per_s"),
         (lambda d: d["compute"]["peak_tops"].update(w8a8="fast"), "w8a8"),
-        (lambda d: d.update(static_power_w=99.0), "static_power_w"),
+        (lambda d: d["static_power"].update(host_w=99.0), "static_power.host_w"),
         (lambda d: d.update(family="quantum"), "family"),
     ],
 )
@@ -115,7 +117,10 @@ def test_family_sections_have_si_accessors() -> None:
     expected = nm.internal_bw_multiplier * lp.peak_bw_gb_per_s * 1e9 * nm.bw_efficiency_frac
     assert nm.internal_bw_bytes_per_s(lp) == pytest.approx(expected, rel=1e-15)
     assert nm.read_energy_j_per_bit == pytest.approx(nm.read_energy_pj_per_bit * 1e-12)
-    assert nm.peak_ops_per_s("w8a8") == pytest.approx(nm.peak_tops.w8a8 * 1e12)
+    # compute tied to the internal bandwidth: ops/B x multiplier x the tier's peak
+    assert nm.ops_per_byte is not None
+    expected_ops = nm.ops_per_byte.w8a8 * nm.internal_bw_multiplier * lp.peak_bw_gb_per_s * 1e9
+    assert nm.peak_ops_per_s("w8a8", lp) == pytest.approx(expected_ops, rel=1e-15)
     assert nm.energy_j_per_op("w4a8") == pytest.approx(nm.energy_pj_per_op.w4a8 * 1e-12)
     e8 = load_platform("elmoe3d-8g")
     die = e8.logic_die

@@ -1,0 +1,339 @@
+"""Fit a GPU preset's kernel constants to a kernel-latency database (``calibrate-hw``).
+
+The database is a folder of parquet tables as NVIDIA's aiconfigurator collects them per GPU
+(``gemm_perf``, ``generation_attention_perf``, ``generation_mla_perf``, ``moe_perf``; latency in
+ms). Each table fits the constants of its term of :mod:`elmoe_dse.platforms.gpu` with the same
+formulas the model evaluates:
+
+- GEMM (BF16, m <= 1024: the decode regime; the FP8 rows include a dynamic
+  activation-quantization kernel per call, a floor of ~9.5 us against ~2.5 us on H200, which the
+  inventory does not model): ``t0_kernel_s``, ``gemm_eta_bw_max_frac``,
+  ``gemm_bw_half_bytes``, ``gemm_eta_compute_frac``;
+- decode attention, GQA and MLA (BF16 KV cache, batch <= 512): ``attn_t0_s``,
+  ``attn_eta_bw_frac``, ``mla_t0_s``, ``mla_eta_bw_frac``, ``attn_eta_compute_frac``;
+- fused MoE (one GPU, N <= 1024; ``balanced`` routing, U(N) = min(E, N k); where a database has
+  no balanced rows (A100) its ``power_law_1.01`` rows with U(N) of a Zipf(1.01) popularity):
+  ``moe_t0_s``,
+  ``moe_eta_compute_frac`` and ``moe_eta_<fmt>_frac`` per format present (``bfloat16`` -> bf16,
+  ``fp8`` -> int8, ``int4_wo`` -> mxfp4: the 8-bit and 4-bit weight classes). A format the
+  database lacks takes the fitted BF16 efficiency.
+
+The fit is a robust (Huber, delta 0.1 in log time) Levenberg-Marquardt on log latency, over the
+logarithms of the constants, kept inside each constant's [min, max], with a weak log-normal prior
+(its spread a quarter of the log range) that only decides what the rows cannot. The host terms
+(``kernel_gap_s``, ``step_host_s``) are not in a kernel database; see
+:mod:`elmoe_dse.explore.validate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from elmoe_dse.errors import SpecError
+from elmoe_dse.platforms.gpu import attention_time_s, gemm_time_s, moe_time_s
+from elmoe_dse.routing import expert_probabilities, unique_experts
+from elmoe_dse.specs.kernels import FitError, KernelSpec
+from elmoe_dse.specs.platform import PlatformSpec
+from elmoe_dse.units import GB, TERA
+
+Array = np.ndarray
+HUBER_DELTA = 0.1
+MS = 1e-3
+#: Bytes per weight of the database's MoE formats (MXFP4-class 4-bit with E8M0 scales per 32).
+MOE_DTYPES = {"bfloat16": ("bf16", 2.0), "fp8": ("int8", 1.0), "int4_wo": ("mxfp4", 4.25 / 8)}
+TABLES = ("gemm_perf", "generation_attention_perf", "generation_mla_perf", "moe_perf")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One table's rows as the term's inputs, and the latency measured, seconds."""
+
+    table: str
+    names: tuple[str, ...]
+    predict: Callable[[dict[str, float]], Array]
+    measured_s: Array
+
+
+def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
+    """The kernel tables of a database folder; a missing folder or table is a one-line error."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise SpecError(
+            "kernel database folder not found; give the folder of *.parquet", path=str(root)
+        )
+    out: dict[str, pd.DataFrame] = {}
+    for name in TABLES:
+        path = root / f"{name}.parquet"
+        if not path.exists():
+            raise SpecError(
+                f"missing {name}.parquet; give an aiconfigurator data folder", path=str(root)
+            )
+        out[name] = pd.read_parquet(path)
+    return out
+
+
+def _peak_bw(spec: PlatformSpec) -> float:
+    return spec.tiers[spec.main_tier].peak_bw_gb_per_s * GB
+
+
+def gemm_rows(df: pd.DataFrame, spec: PlatformSpec) -> Rows:
+    """BF16 GEMMs with m <= 1024 (FP8 rows add an activation-quantization kernel per call)."""
+    d = df[(df.gemm_dtype == "bfloat16") & (df.m <= 1024)]
+    elem = np.where(d.gemm_dtype == "fp8", 1.0, 2.0)
+    m, n, k = (d[c].to_numpy(float) for c in ("m", "n", "k"))
+    nbytes = elem * (n * k + m * k) + 2.0 * m * n
+    ops = 2.0 * m * n * k
+    peak = np.where(
+        d.gemm_dtype == "fp8", spec.compute.peak_tops.w8a8, spec.compute.peak_tops.w16a16
+    )
+    bw = _peak_bw(spec)
+    names = ("t0_kernel_s", "gemm_eta_bw_max_frac", "gemm_bw_half_bytes", "gemm_eta_compute_frac")
+    return Rows("gemm", names, lambda p: gemm_time_s(p, nbytes, ops, peak * TERA, bw), _ms(d))
+
+
+def _ms(d: pd.DataFrame) -> Array:
+    return d.latency.to_numpy(float) * MS
+
+
+def attention_rows(gqa: pd.DataFrame, mla: pd.DataFrame, spec: PlatformSpec) -> Rows:
+    """GQA and MLA decode attention, BF16 KV cache, batch <= 512 (the faster MLA backend)."""
+    g = gqa[(gqa.kv_cache_dtype == "bfloat16") & (gqa.batch_size <= 512)]
+    ctx = g.isl.to_numpy(float) + g.step.to_numpy(float)
+    b, h, hkv, hd = (
+        g[c].to_numpy(float) for c in ("batch_size", "num_heads", "num_key_value_heads", "head_dim")
+    )
+    g_bytes, g_ops = b * ctx * 2 * hkv * hd * 2.0, 2.0 * b * ctx * h * 2 * hd
+    keys = ["num_heads", "batch_size", "isl", "step", "tp_size"]
+    sel = mla[(mla.kv_cache_dtype == "bfloat16") & (mla.batch_size <= 512)]
+    m = sel.groupby(keys, as_index=False).agg(latency=("latency", "min"))
+    mctx = m.isl.to_numpy(float) + m.step.to_numpy(float)
+    mb, mh = m.batch_size.to_numpy(float), m.num_heads.to_numpy(float)
+    # DeepSeek-V2/V3 MLA: kv_lora 512 + rope 64 per token; absorbed q.k over 576, v over 512
+    m_bytes, m_ops = mb * mctx * 576 * 2.0, 2.0 * mb * mctx * mh * (576 + 512)
+    peak, bw = spec.compute.peak_ops_per_s("w16a16"), _peak_bw(spec)
+
+    def predict(p: dict[str, float]) -> Array:
+        tg = attention_time_s(p, g_bytes, g_ops, peak, bw, mla=False)
+        tm = attention_time_s(p, m_bytes, m_ops, peak, bw, mla=True)
+        return np.concatenate([tg, tm])
+
+    names = (
+        "attn_t0_s",
+        "attn_eta_bw_frac",
+        "mla_t0_s",
+        "mla_eta_bw_frac",
+        "attn_eta_compute_frac",
+    )
+    return Rows("attention", names, predict, np.concatenate([_ms(g), _ms(m)]))
+
+
+def _zipf_unique(e: Array, k: Array, n: Array, a: float) -> Array:
+    """Unique experts of N tokens under a Zipf(a) expert popularity (routing.unique_experts)."""
+    out = np.empty(e.size)
+    for i, (ei, ki, ni) in enumerate(zip(e, k, n, strict=True)):
+        p = expert_probabilities(int(ei), int(ki), "zipf", a)
+        out[i] = float(unique_experts(p, ni))
+    return out
+
+
+def moe_rows(df: pd.DataFrame, spec: PlatformSpec) -> tuple[Rows, tuple[str, ...]]:
+    """Fused MoE on one GPU, balanced routing, N <= 1024; and the formats present."""
+    one = df[(df.moe_tp_size == 1) & (df.moe_ep_size == 1) & (df.num_tokens <= 1024)]
+    one = one[one.moe_dtype.isin(list(MOE_DTYPES))]
+    dist = "balanced" if (one.distribution == "balanced").any() else "power_law_1.01"
+    d = one[one.distribution == dist]
+    n, hid, inter, k, e = (
+        d[c].to_numpy(float)
+        for c in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts")
+    )
+    params_per_expert = 3.0 * hid * inter
+    unique = np.minimum(e, n * k) if dist == "balanced" else _zipf_unique(e, k, n, 1.01)
+    dtypes = d.moe_dtype.to_numpy(str)
+    fmts = tuple(sorted({MOE_DTYPES[t][0] for t in dtypes}))
+    bpp = np.array([MOE_DTYPES[t][1] for t in dtypes])
+    nbytes, ops = unique * params_per_expert * bpp, 2.0 * n * k * params_per_expert
+    peak = (
+        np.where(dtypes == "fp8", spec.compute.peak_tops.w8a8, spec.compute.peak_tops.w16a16) * TERA
+    )
+    bw = _peak_bw(spec)
+    masks = {f: np.array([MOE_DTYPES[t][0] == f for t in dtypes]) for f in fmts}
+
+    def predict(p: dict[str, float]) -> Array:
+        out = np.zeros(len(dtypes))
+        for f, mask in masks.items():
+            out[mask] = moe_time_s(p, f, nbytes[mask], ops[mask], peak[mask], bw)
+        return out
+
+    names = ("moe_t0_s", "moe_eta_compute_frac", *(f"moe_eta_{f}_frac" for f in fmts))
+    return Rows("moe", names, predict, _ms(d)), fmts
+
+
+def _huber_weights(r: Array) -> Array:
+    a = np.abs(r)
+    return np.where(a <= HUBER_DELTA, 1.0, HUBER_DELTA / np.maximum(a, 1e-300))
+
+
+def _residuals(rows: Rows, base: dict[str, float], theta: Array) -> Array:
+    p = dict(base)
+    p.update({n: float(np.exp(t)) for n, t in zip(rows.names, theta, strict=True)})
+    return np.log(np.maximum(rows.predict(p), 1e-12)) - np.log(rows.measured_s)
+
+
+def huber_lm(
+    rows: Rows, kspec: KernelSpec, base: dict[str, float], iterations: int = 60
+) -> dict[str, float]:
+    """Robust Levenberg-Marquardt over log constants, inside their ranges, with a weak prior."""
+    prm = [kspec.params[n] for n in rows.names]
+    lo = np.log([max(q.min, 1e-30) for q in prm])
+    hi = np.log([q.max for q in prm])
+    mu = np.log([q.prior for q in prm])
+    sigma = np.maximum((hi - lo) / 4.0, 1e-6)
+    theta, lam = mu.copy(), 1e-2
+
+    def objective(t: Array) -> tuple[Array, Array]:
+        r = _residuals(rows, base, t)
+        w = _huber_weights(r)
+        return np.concatenate([np.sqrt(w) * r, (t - mu) / sigma]), w
+
+    res, _ = objective(theta)
+    for _ in range(iterations):
+        jac = np.empty((res.size, theta.size))
+        for j in range(theta.size):
+            step = np.zeros_like(theta)
+            step[j] = 1e-5
+            jac[:, j] = (objective(theta + step)[0] - res) / 1e-5
+        g, h = jac.T @ res, jac.T @ jac
+        new = np.clip(theta - np.linalg.solve(h + lam * np.diag(np.diag(h) + 1e-12), g), lo, hi)
+        new_res, _ = objective(new)
+        if new_res @ new_res < res @ res:
+            converged = np.max(np.abs(new - theta)) < 1e-7
+            theta, res, lam = new, new_res, lam / 3.0
+            if converged:
+                break
+        else:
+            lam *= 4.0
+    return {n: float(np.exp(t)) for n, t in zip(rows.names, theta, strict=True)}
+
+
+def fit_error(rows: Rows, p: dict[str, float]) -> FitError:
+    """Relative error |predicted / measured - 1| of fitted constants ``p`` on ``rows``."""
+    err = np.abs(rows.predict(p) / rows.measured_s - 1.0)
+    return FitError(
+        rows=int(err.size),
+        median_abs_frac=round(float(np.median(err)), 4),
+        p90_abs_frac=round(float(np.quantile(err, 0.9)), 4),
+        worst_abs_frac=round(float(np.max(err)), 4),
+    )
+
+
+def fit_kernels(
+    spec: PlatformSpec, folder: str | Path
+) -> tuple[dict[str, float], dict[str, FitError], dict[str, str]]:
+    """Fitted constants, the fit error per table, and what fitted each constant."""
+    if spec.kernels is None:
+        raise SpecError(
+            "has no [kernels] section with priors; start from a shipped GPU preset", path=spec.name
+        )
+    kspec = spec.kernels
+    tables = read_tables(folder)
+    values = {n: q.prior for n, q in kspec.params.items()}
+    moe, fmts = moe_rows(tables["moe_perf"], spec)
+    all_rows = [
+        gemm_rows(tables["gemm_perf"], spec),
+        attention_rows(tables["generation_attention_perf"], tables["generation_mla_perf"], spec),
+        moe,
+    ]
+    errors: dict[str, FitError] = {}
+    fitted_on: dict[str, str] = {}
+    label = Path(folder).name
+    for rows in all_rows:
+        if rows.measured_s.size == 0:
+            continue
+        values.update(huber_lm(rows, kspec, values))
+        errors[rows.table] = fit_error(rows, values)
+        for n in rows.names:
+            fitted_on[n] = (
+                f"{label} {rows.table} rows ({rows.measured_s.size}), {TABLE_DOMAIN[rows.table]}"
+            )
+    for fmt in ("bf16", "int8", "mxfp4"):
+        if fmt not in fmts and "bf16" in fmts:
+            values[f"moe_eta_{fmt}_frac"] = values["moe_eta_bf16_frac"]
+            fitted_on[f"moe_eta_{fmt}_frac"] = (
+                f"no {fmt}-class rows in {label} moe_perf: the fitted BF16 value"
+            )
+    return values, errors, fitted_on
+
+
+TABLE_DOMAIN = {
+    "gemm": "BF16, m <= 1024",
+    "attention": "GQA + MLA decode, BF16 KV, batch <= 512",
+    "moe": "fused MoE, 1 GPU, balanced routing, N <= 1024",
+}
+
+
+def _num(x: float) -> str:
+    return f"{x:.6g}" if "e" in f"{x:.6g}" or "." in f"{x:.6g}" else f"{x:.6g}.0"
+
+
+def _esc(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def kernels_toml(k: KernelSpec) -> str:
+    """The ``[kernels]`` section of a preset file (always the file's last section)."""
+    lines = ["[kernels]", f'source = "{_esc(k.source)}"', f'command = "{_esc(k.command)}"', ""]
+    for name, q in k.params.items():
+        lines += [
+            f"[kernels.params.{name}]",
+            f"value = {_num(q.value)}",
+            f"prior = {_num(q.prior)}",
+            f"min = {_num(q.min)}",
+            f"max = {_num(q.max)}",
+            f'source = "{_esc(q.source)}"',
+            f'fitted_on = "{_esc(q.fitted_on)}"',
+            "",
+        ]
+    for table, e in k.fit_error.items():
+        lines += [
+            f"[kernels.fit_error.{table}]",
+            f"rows = {e.rows}",
+            f"median_abs_frac = {_num(e.median_abs_frac)}",
+            f"p90_abs_frac = {_num(e.p90_abs_frac)}",
+            f"worst_abs_frac = {_num(e.worst_abs_frac)}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def with_kernels(preset_text: str, k: KernelSpec) -> str:
+    """``preset_text`` with its ``[kernels]`` section (and everything after it) replaced."""
+    head = preset_text.split("\n[kernels]", 1)[0].rstrip("\n")
+    return head + "\n\n" + kernels_toml(k)
+
+
+def calibrated(spec: PlatformSpec, folder: str | Path, command: str) -> KernelSpec:
+    """The preset's ``[kernels]`` with values fitted to the database in ``folder``."""
+    values, errors, fitted_on = fit_kernels(spec, folder)
+    assert spec.kernels is not None  # fit_kernels raised otherwise
+    params = {
+        n: q.model_copy(update={"value": values[n], "fitted_on": fitted_on.get(n, q.fitted_on)})
+        for n, q in spec.kernels.params.items()
+    }
+    return KernelSpec(source=spec.kernels.source, command=command, params=params, fit_error=errors)
+
+
+def calibrate_preset(
+    spec: PlatformSpec, folder: str | Path, command: str, *, fit_host: bool
+) -> tuple[KernelSpec, str]:
+    """Kernel terms fitted to ``folder``, then (``fit_host``) the host term to measured points."""
+    from elmoe_dse.explore.validate import fit_host_terms
+
+    kspec = calibrated(spec, folder, command)
+    if not fit_host:
+        return kspec, "host terms: kept (--no-host)"
+    return fit_host_terms(spec.model_copy(update={"kernels": kspec}), command)

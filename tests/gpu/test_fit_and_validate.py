@@ -1,0 +1,112 @@
+"""Fitted GPU presets against their kernel databases, and validate against measured decode.
+
+The kernel databases are a third party's files (NVIDIA aiconfigurator, vLLM 0.14) and are not in
+the repository: the folder comes from ELMOE_DSE_SHARED_DATA or ``<repo>/../shared/data``; the
+database tests skip with a reason where it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from elmoe_dse.explore.calibrate_hw import (
+    attention_rows,
+    fit_error,
+    gemm_rows,
+    moe_rows,
+    read_tables,
+)
+from elmoe_dse.explore.validate import load_points, summary, validation_table
+from elmoe_dse.platforms import load_platform
+from tests.cli._app import run
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("ELMOE_DSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+GPUS = {"a100-80g": "a100_sxm", "h100": "h100_sxm", "h200": "h200_sxm"}
+#: Median |error| the fitted terms reach on the rows they were fitted on (measured at the fit:
+#: 7-15 % per table); 20 % leaves room for a refit without hiding a broken term.
+MEDIAN_BOUND = 0.20
+
+
+@pytest.mark.parametrize("preset", sorted(GPUS))
+def test_fitted_preset_reproduces_its_kernel_database(preset: str) -> None:
+    folder = DATA / "gpu-kernels" / GPUS[preset]
+    if not folder.is_dir():
+        pytest.skip(f"kernel database not found at {folder} (set ELMOE_DSE_SHARED_DATA)")
+    spec = load_platform(preset)
+    k = spec.kernels.values()  # type: ignore[union-attr]
+    tables = read_tables(folder)
+    rows = [
+        gemm_rows(tables["gemm_perf"], spec),
+        attention_rows(tables["generation_attention_perf"], tables["generation_mla_perf"], spec),
+        moe_rows(tables["moe_perf"], spec)[0],
+    ]
+    for r in rows:
+        err = fit_error(r, k)
+        assert err.rows > 100, r.table
+        assert err.median_abs_frac <= MEDIAN_BOUND, (preset, r.table, err)
+        shipped = spec.kernels.fit_error[r.table]  # type: ignore[union-attr]
+        assert err.median_abs_frac == pytest.approx(shipped.median_abs_frac, abs=2e-3)
+
+
+def test_validate_median_on_the_shipped_public_set() -> None:
+    # Decode step + the chunked-prefill tokens of the serving run: median 4.9 % over 24 points
+    # (6.2 % decode-only). Bound 7 %: a refit of the kernel terms moves it by a point or so;
+    # dropping the prefill term breaks the vLLM 8192x1024 check below. The worst points (TRT-LLM
+    # 8192x1024 b64, +34 %: its prompt tokens cost ~3x less than the vLLM kernels the presets
+    # are fitted to; TRT-LLM 1024x8192 b32, +30 %: below the same engine's neighbours) stay
+    # under 40 % (see docs/model.md section 11).
+    table = validation_table(load_points())
+    s = summary(table)
+    assert s["points"] == 24
+    assert s["median_abs_error_frac"] <= 0.07
+    assert s["worst_abs_error_frac"] < 0.40
+    vllm_long = table[table.id.str.contains("vllm018-8192x1024")]
+    assert (vllm_long.error_frac.abs() < 0.10).all()  # decode-only: -3 .. -36 %
+
+
+def test_validate_cli_writes_csv_and_png(tmp_path: Path) -> None:
+    code, out, _ = run("validate", "--out", str(tmp_path))
+    assert code == 0
+    assert "median |error|" in out
+    assert (tmp_path / "validate.csv").stat().st_size > 0
+    assert (tmp_path / "validate.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("bad.json", "{not json"),
+        ("empty.json", json.dumps({"points": []})),
+        ("missing.json", json.dumps([{"id": "x", "model": "qwen3-30b-a3b"}])),
+        ("bad.csv", "id,model\nx,qwen3-30b-a3b\n"),
+        ("bad.txt", "hello"),
+    ],
+)
+def test_bad_validate_input_is_one_line_exit_2(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    code, _out, err = run("validate", str(path), "--out", str(tmp_path / "v"))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error:") and name in err
+
+
+def test_user_csv_in_the_shipped_format_validates(tmp_path: Path) -> None:
+    table = validation_table(load_points())
+    csv = tmp_path / "mine.csv"
+    pts = load_points()[:2]
+    import pandas as pd
+
+    pd.DataFrame([p.model_dump() for p in pts]).to_csv(csv, index=False)
+    mine = validation_table(load_points(csv))
+    assert list(mine.predicted_ms_per_token) == list(table.predicted_ms_per_token[:2])
+
+
+def test_calibrate_hw_without_database_is_one_line(tmp_path: Path) -> None:
+    code, _, err = run("calibrate-hw", "h200", "--kernels", str(tmp_path / "none"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
