@@ -71,16 +71,32 @@ def informed_keys(priors: Mapping[str, RangeSpec]) -> list[str]:
     return [key for key, rng in priors.items() if rng.paper_informed]
 
 
-def tied_source(key: str, keys: Mapping[str, Any]) -> str | None:
-    """The parameter ``key`` shares its prior quantile with, if any: every platform's compute
-    energy per op is the xPU's (all the paper's systems compute on the same 7 nm INT8 MACs; their
-    spec files say "see xpu.toml")."""
-    kind, _, rest = key.partition(".")
-    name, _, path = rest.partition(".")
-    source = f"platform.xpu.{path}"
-    if kind == "platform" and name != "xpu" and path.startswith("compute.energy_pj_per_op."):
-        return source if source in keys else None
-    return None
+def _prior_id(rng: RangeSpec) -> tuple[Any, ...]:
+    return (rng.dist, rng.min, rng.max, rng.center, rng.spread)
+
+
+def ties(priors: Mapping[str, RangeSpec]) -> dict[str, str]:
+    """Parameters that share a prior quantile with an earlier one (key -> source): the same
+    platform field with the same prior on several platforms of the grid is one physical part (the
+    systems share the xPU host and compute, its LPDDR, the HB stack, the xPU's compute energy), so
+    it takes one draw. A paper-informed prior is never tied (ELMoE-3D's own logic die)."""
+    first: dict[tuple[Any, ...], str] = {}
+    out: dict[str, str] = {}
+    for key, rng in priors.items():
+        kind, _, rest = key.partition(".")
+        if kind != "platform" or rng.paper_informed:
+            continue
+        ident = (rest.partition(".")[2], *_prior_id(rng))
+        if ident in first:
+            out[key] = first[ident]
+        else:
+            first[ident] = key
+    return out
+
+
+def tied_source(key: str, priors: Mapping[str, RangeSpec]) -> str | None:
+    """The parameter ``key`` shares its prior quantile with, if any (:func:`ties`)."""
+    return ties(priors).get(key)
 
 
 def latin_hypercube(n: int, dims: int, seed: int) -> np.ndarray:
@@ -93,14 +109,14 @@ def latin_hypercube(n: int, dims: int, seed: int) -> np.ndarray:
 
 
 def values_at(
-    u: Mapping[str, float], priors: Mapping[str, RangeSpec], keys: list[str]
+    u: Mapping[str, float],
+    priors: Mapping[str, RangeSpec],
+    keys: list[str],
+    tie: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
     """Parameter values at prior quantiles ``u`` (a tied key takes its source's quantile)."""
-    out = {}
-    for key in keys:
-        source = tied_source(key, priors) or key
-        out[key] = float(priors[key].ppf(u.get(source, 0.5)))
-    return out
+    tie = ties(priors) if tie is None else tie
+    return {k: float(priors[k].ppf(u.get(tie.get(k, k), 0.5))) for k in keys}
 
 
 def prior_draws(
@@ -108,9 +124,10 @@ def prior_draws(
 ) -> list[dict[str, float]]:
     """``n`` seeded Latin-hypercube prior draws of ``keys`` (default: every parameter)."""
     keys = list(priors) if keys is None else keys
-    free = [k for k in keys if tied_source(k, priors) is None or tied_source(k, priors) not in keys]
+    tie = ties(priors)
+    free = [k for k in keys if tie.get(k) not in keys]
     u = latin_hypercube(n, len(free), seed)
-    return [values_at(dict(zip(free, row, strict=True)), priors, keys) for row in u]
+    return [values_at(dict(zip(free, row, strict=True)), priors, keys, tie) for row in u]
 
 
 def posterior_draws(

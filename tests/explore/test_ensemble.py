@@ -109,21 +109,37 @@ def test_the_shipped_median_draw_is_a_posterior_draw_with_prior_medians_elsewher
         assert cal.parameters[key].value == pytest.approx(float(priors[key].ppf(0.5)))
 
 
+KEY = "platform.elmoe3d-8g.static_power.logic_die_w_per_pe"
+
+
+def _flag_only(monkeypatch: pytest.MonkeyPatch, keys: tuple[str, ...]) -> dict[str, RangeSpec]:
+    """The paper priors with ``paper_informed`` true on ``keys`` only."""
+    priors = {
+        k: r.model_copy(update={"paper_informed": k in keys}) for k, r in paper_priors().items()
+    }
+    for module in ("ensemble", "posterior"):
+        monkeypatch.setattr(f"elmoe_dse.explore.{module}.paper_priors", lambda *a: priors)
+    return priors
+
+
 def test_make_problem_reads_the_paper_informed_flags(monkeypatch: pytest.MonkeyPatch) -> None:
-    priors = dict(paper_priors())
-    key = "platform.elmoe3d-8g.static_power_w"
-    flagged = priors[key].model_copy(update={"paper_informed": True})
-    monkeypatch.setattr(
-        "elmoe_dse.explore.ensemble.paper_priors", lambda *a: {**priors, key: flagged}
-    )
-    monkeypatch.setattr(
-        "elmoe_dse.explore.posterior.paper_priors", lambda *a: {**priors, key: flagged}
-    )
+    priors = _flag_only(monkeypatch, (KEY,))
     problem = make_problem(None, {})
-    assert problem.groups == (key,) and problem.informed == (key,)
-    assert key not in problem.fixed and len(problem.fixed) == len(priors) - 1
+    assert problem.groups == (KEY,) and problem.informed == (KEY,)
+    assert KEY not in problem.fixed and len(problem.fixed) == len(priors) - 1
     with pytest.raises(SpecError, match="matches no free parameter"):
         make_problem(["platform.nothing.*"], {})
+
+
+def test_a_prior_declared_for_every_model_is_one_dimension(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keys = tuple(k for k in paper_priors() if k.startswith("dataset.gsm8k.models."))
+    keys = tuple(k for k in keys if k.endswith(".alpha_max"))
+    _flag_only(monkeypatch, keys)
+    problem = make_problem(None, {})
+    assert problem.groups == ("dataset.gsm8k.models.*.alpha_max",)
+    assert problem.informed == keys
 
 
 def test_a_group_moves_its_members_to_one_prior_quantile() -> None:
@@ -219,7 +235,7 @@ def test_a_tiny_calibrate_runs_end_to_end(tmp_path: Path) -> None:
     command, and the same seed gives the same file."""
     args = [
         "calibrate", "--walkers", "4", "--steps", "3", "--burn-in", "1", "--keep", "8",
-        "--model", "gpt-oss-20b", "--informed", "platform.elmoe3d-8g.static_power_w",
+        "--model", "gpt-oss-20b", "--informed", KEY,
         "--processes", "1", "--date", "2026-01-01",
     ]  # fmt: skip
     texts = []
@@ -231,19 +247,20 @@ def test_a_tiny_calibrate_runs_end_to_end(tmp_path: Path) -> None:
     assert texts[0] == texts[1]
     ens = validate(Ensemble, json.loads(texts[0]))
     post = ens.posterior()
-    assert post.informed == ["platform.elmoe3d-8g.static_power_w"]
+    assert post.informed == [KEY]
     assert post.walkers == 4 and post.steps == 3 and post.burn_in == 1
     assert 0 < len(post.draws) <= 8 and len(post.log_prob) == len(post.draws)
     assert all(math.isfinite(v) for v in post.log_prob)
     assert "elmoe-dse calibrate" in post.command and "--walkers 4" in post.command
     assert "emcee" in ens.sampler and "cut" in ens.cut
-    rng: RangeSpec = paper_priors(("gpt-oss-20b",))["platform.elmoe3d-8g.static_power_w"]
+    rng: RangeSpec = paper_priors(("gpt-oss-20b",))[KEY]
     assert all(rng.min <= d[0] <= rng.max for d in post.draws)
 
 
-def test_calibrate_refuses_when_nothing_is_informed(tmp_path: Path) -> None:
-    if any(r.paper_informed for r in paper_priors().values()):
-        pytest.skip("the shipped priors flag paper-informed parameters")
+def test_calibrate_refuses_when_nothing_is_informed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _flag_only(monkeypatch, ())
     result = CliRunner().invoke(app, ["calibrate", "--out", str(tmp_path / "e.json")])
     assert result.exit_code == 2
     assert "paper_informed" in result.stderr
@@ -251,11 +268,16 @@ def test_calibrate_refuses_when_nothing_is_informed(tmp_path: Path) -> None:
 
 def test_load_inputs_of_a_prior_draw_stays_inside_every_support() -> None:
     from elmoe_dse.calibration import draw_calibration
+    from elmoe_dse.specs._base import get_number
 
     priors = paper_priors()
     for d in prior_draws(priors, 3, seed=11):
         inputs = load_inputs(draw_calibration(d, priors, "test"))
-        assert inputs.platforms["xpu"].static_power_w == d["platform.xpu.static_power_w"]
+        for key, value in d.items():
+            kind, _, rest = key.partition(".")
+            name, _, path = rest.partition(".")
+            if kind == "platform":
+                assert get_number(inputs.platforms[name], path) == value, key
 
 
 def test_explain_bands_gives_a_band_on_one_point() -> None:
