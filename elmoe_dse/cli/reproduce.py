@@ -28,9 +28,9 @@ def reproduce(
     assume: list[str] = typer.Option(  # noqa: B008
         [], "--assume", help="structural assumption KEY=VALUE (repeatable; default: defaults)"
     ),
-    draws: int = typer.Option(48, "--draws", min=0, help="draws per band (0: no bands)"),
+    draws: int = typer.Option(40, "--draws", min=0, help="draws per band (0: no bands)"),
     alt_draws: int = typer.Option(
-        12, "--alt-draws", min=1, help="draws per band under each other assumption alternative"
+        10, "--alt-draws", min=1, help="draws per band under each other assumption alternative"
     ),
     seed: int = typer.Option(20260417, "--seed", help="seed of the prior and cut-posterior draws"),
     processes: int = typer.Option(2, "--processes", min=1, help="worker processes for the draws"),

@@ -300,11 +300,12 @@ class BandSettings:
 
     The defaults keep ``reproduce`` under 30 s on 2 cores with the shipped assumption table
     (9 alternatives): a draw costs about 0.25 s of one core, and the alternatives, re-evaluating
-    only the systems each changes, cost about 3.5 draws per pair of draws. 2 x 48 + 12 x 2 x 3.5
-    = 180 draw-equivalents = 45 core-s, about 23 s on two workers."""
+    only the systems each changes, cost about 3.5 draws per pair of draws. 2 x 40 + 10 x 2 x 3.5
+    = 150 draw-equivalents = 38 core-s, about 20 s on two workers (measured: 30 s at 2 x 48 +
+    12 x 2 x 3.5, too close to the limit)."""
 
-    draws: int = 48
-    alt_draws: int = 12
+    draws: int = 40
+    alt_draws: int = 10
     seed: int = 20260417
     processes: int = 2
 
