@@ -12,10 +12,16 @@ range.
 - A calibration applies to the shipped specs of the names it lists. A user's own spec file is
   taken as written, even when it is a copy of a shipped one (:func:`calibrate_shipped`).
 
-The calibration file (TOML) records every value with its range and source, the fit error of each
-target, the seed, the number of trials and the date. ``elmoe-dse calibrate`` writes it (the search
-is :mod:`elmoe_dse.explore.calibrate`); ``reproduce``, ``explain``, ``sweep``, ``optimize`` and the
-plots read it.
+A :class:`Calibration` is one parameter draw: every value with its range and source. The package
+ships a posterior **ensemble** (``data/ensemble.json``, :class:`Ensemble`, written by ``elmoe-dse
+calibrate``: :mod:`elmoe_dse.explore.posterior`), not a point fit; the shipped calibration
+(``--calibration shipped``, :func:`load_calibration` without a path) is the ensemble's posterior
+median draw: the paper-informed parameters at the draw nearest their posterior medians, every other
+free parameter at its prior median (:func:`median_calibration`). ``reproduce``, ``explain``,
+``sweep``, ``optimize`` and the plots all read that one set of numbers. A TOML calibration file
+(:func:`calibration_toml`) still sets any chosen values.
+
+The free parameters of a set of specs and their priors: :func:`prior_set`.
 
 This module sits beside :mod:`elmoe_dse.specs` and above :mod:`elmoe_dse.overrides` (it sets
 fields with :func:`~elmoe_dse.overrides.with_field`), below :mod:`elmoe_dse.scenario` and
@@ -41,8 +47,8 @@ from elmoe_dse.specs.dataset import (
 )
 from elmoe_dse.specs.platform import PlatformSpec, list_platforms, load_platform
 
-#: The calibration the package ships (``--calibration shipped``).
-SHIPPED_CALIBRATION = DATA_DIR / "calibration.toml"
+#: The posterior ensemble the package ships; its median draw is ``--calibration shipped``.
+SHIPPED_ENSEMBLE = DATA_DIR / "ensemble.json"
 
 
 class CalibratedValue(Spec):
@@ -178,24 +184,31 @@ def calibrate_shipped(
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:
-    """Read a calibration file (default: the shipped one)."""
-    p = Path(path) if path is not None else SHIPPED_CALIBRATION
+    """Read a calibration: a TOML calibration file, the median draw of an ensemble file (``.json``)
+    or, without a path, the median draw of the shipped ensemble."""
+    if path is None or Path(path).suffix.lower() == ".json":
+        return median_calibration(load_ensemble(path))
+    p = Path(path)
     return validate(Calibration, load_toml(p), path=p)
 
 
-def resolve_calibration(option: str) -> Calibration | None:
-    """The calibration a ``--calibration`` value names: ``shipped``, ``none`` or a file path."""
+def resolve_calibration(option: str, label: str = "default") -> Calibration | None:
+    """The calibration a ``--calibration`` value names: ``shipped`` (the shipped ensemble's
+    posterior median draw, of assumption ``label`` if it holds one, else of its defaults),
+    ``none``, a calibration TOML file or an ensemble JSON file."""
     if option == "none":
         return None
-    return load_calibration(None if option == "shipped" else option)
+    if option == "shipped" or option.lower().endswith(".json"):
+        ens = load_ensemble(None if option == "shipped" else option)
+        return median_calibration(ens, label if label in ens.posteriors else "default")
+    return load_calibration(option)
 
 
 def calibration_toml(cal: Calibration) -> str:
     """The calibration as TOML text (stable order, so equal calibrations give equal files)."""
     lines = [
-        "# Written by `elmoe-dse calibrate`; read by `elmoe-dse reproduce`.",
-        "# Refit the shipped file: elmoe-dse calibrate --trials 800 --seed 20260417 --start",
-        "#   elmoe_dse/data/calibration.toml --out elmoe_dse/data/calibration.toml",
+        "# One parameter draw; read by `elmoe-dse reproduce --calibration FILE` (and explain,",
+        "# sweep, optimize). The shipped numbers: median draw of elmoe_dse/data/ensemble.json.",
         f"schema_version = {cal.schema_version}",
         f"seed = {cal.seed}",
         f"trials = {cal.trials}",
@@ -221,3 +234,144 @@ def calibration_toml(cal: Calibration) -> str:
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # round-trip check: the file we write must parse
     return text
+
+
+# ----------------------------------------------------------------------------------------------
+# The prior set and the posterior ensemble
+# ----------------------------------------------------------------------------------------------
+
+
+def prior_set(
+    platforms: tuple[str, ...], datasets: tuple[str, ...], models: tuple[str, ...]
+) -> dict[str, RangeSpec]:
+    """The prior of every free parameter of the shipped ``platforms`` and ``datasets`` (and the
+    acceptance shape), keyed by calibration key, in a stable order.
+
+    A dataset's ``models.*.FIELD`` prior is expanded to one independent parameter per model of
+    ``models`` (``dataset.NAME.models.MODEL.FIELD``; a model without its own table uses the
+    ``default`` table): each router keeps its own value. An exact per-model prior wins over the
+    wildcard (:meth:`~elmoe_dse.specs.dataset.DatasetProfile.expanded_ranges`).
+    """
+    out: dict[str, RangeSpec] = {}
+    for name in platforms:
+        for path, rng in load_platform(name).ranges.items():
+            out[f"platform.{name}.{path}"] = rng
+    for name in datasets:
+        profile = load_dataset(name)
+        ranges = profile.expanded_ranges()
+        keys = dict.fromkeys(m if m in profile.models else "default" for m in models)
+        for path, rng in ranges.items():
+            if not path.startswith("models.") or any(path.startswith(f"models.{k}.") for k in keys):
+                out[f"dataset.{name}.{path}"] = rng
+    for path, rng in load_acceptance_params().ranges.items():
+        out[f"acceptance.{path}"] = rng
+    return out
+
+
+def prior_median(rng: RangeSpec) -> float:
+    """The median of a prior (the value at quantile 0.5)."""
+    return float(rng.ppf(0.5))
+
+
+class Observation(Spec):
+    """A reported number used as a noisy observation: ln(model) ~ N(ln(paper), sigma_log^2)."""
+
+    paper: float = Field(gt=0)
+    sigma_log: float = Field(gt=0)
+
+
+class Posterior(Spec):
+    """Posterior draws of the paper-informed parameters under one choice of the structural
+    assumptions, with the sampler's diagnostics."""
+
+    command: str
+    seed: int
+    assumptions: dict[str, str] = Field(default_factory=dict)
+    groups: list[str] = Field(default_factory=list)
+    informed: list[str]
+    fixed: dict[str, float]
+    draws: list[list[float]]
+    log_prob: list[float]
+    median_draw: int = Field(ge=0)
+    walkers: int = Field(ge=0)
+    steps: int = Field(ge=0)
+    burn_in: int = Field(ge=0)
+    thin: int = Field(ge=1)
+    acceptance_fraction: float
+    autocorr_time_steps: dict[str, float | None] = Field(default_factory=dict)
+
+    def values(self, index: int) -> dict[str, float]:
+        """The paper-informed values of draw ``index``."""
+        return dict(zip(self.informed, self.draws[index], strict=True))
+
+
+class Ensemble(Spec):
+    """An ensemble file: how it was sampled, the observations, and one :class:`Posterior` per
+    assumption label (``default`` for the assumptions' defaults)."""
+
+    schema_version: int = Field(1, ge=1, le=1)
+    command: str
+    date: str
+    seed: int
+    sampler: str
+    cut: str
+    models: list[str]
+    datasets: list[str]
+    observations: dict[str, Observation]
+    acceptance_max_frac: float = Field(gt=0, le=1)
+    posteriors: dict[str, Posterior]
+
+    def posterior(self, label: str = "default") -> Posterior:
+        """The posterior of an assumption label."""
+        if label not in self.posteriors:
+            raise SpecError(
+                f"ensemble has no posterior '{label}'; use one of {', '.join(self.posteriors)}"
+            )
+        return self.posteriors[label]
+
+
+def load_ensemble(path: str | Path | None = None) -> Ensemble:
+    """Read an ensemble file (default: the shipped one)."""
+    from elmoe_dse.specs._base import load_json
+
+    p = Path(path) if path is not None else SHIPPED_ENSEMBLE
+    return validate(Ensemble, load_json(p), path=p)
+
+
+def draw_calibration(
+    values: dict[str, float], priors: dict[str, RangeSpec], how: str
+) -> Calibration:
+    """One parameter draw as a calibration: each value with its prior's support and source."""
+    return Calibration(
+        seed=0,
+        trials=0,
+        date="",
+        loss=0.0,
+        parameters={
+            k: CalibratedValue(
+                value=float(v),
+                min=priors[k].min,
+                max=priors[k].max,
+                source=f"{how}; prior: {priors[k].source}",
+            )
+            for k, v in values.items()
+        },
+    )
+
+
+def median_calibration(ens: Ensemble, label: str = "default") -> Calibration:
+    """The posterior median draw: the paper-informed parameters at the posterior draw nearest
+    their component-wise posterior medians (a real draw, so it meets the acceptance constraint),
+    every other free parameter at its prior median (the plug-in of the cut posterior)."""
+    post = ens.posterior(label)
+    priors = {k: parameter_range(k) for k in [*post.fixed, *post.informed]}
+    values = {k: prior_median(priors[k]) for k in post.fixed}
+    stale = [k for k, v in post.fixed.items() if abs(values[k] - v) > 1e-9 * max(1.0, abs(v))]
+    if stale:
+        raise SpecError(
+            f"ensemble: prior of '{stale[0]}' changed since the ensemble was sampled; rerun "
+            "elmoe-dse calibrate (its command is in the file)"
+        )
+    values.update(post.values(post.median_draw))
+    cal = draw_calibration(values, priors, "posterior median draw of the elmoe-dse ensemble")
+    return cal.model_copy(update={"seed": ens.seed, "trials": len(post.draws), "date": ens.date})

@@ -143,10 +143,11 @@ def build_scenario(
 
 @cache
 def load_scenario(
-    model_ref: str, platform_ref: str, dataset_ref: str, calibration: str = "none"
+    model_ref: str, platform_ref: str, dataset_ref: str, calibration: str = "shipped"
 ) -> Scenario:
-    """:func:`build_scenario`, once per process, with ``calibration`` = ``shipped``, ``none`` or
-    a calibration file path."""
+    """:func:`build_scenario`, once per process, with ``calibration`` = ``shipped`` (the default,
+    as on the command line: the shipped ensemble's posterior median draw), ``none`` or a
+    calibration file path."""
     from elmoe_dse.calibration import resolve_calibration
 
     return build_scenario(model_ref, platform_ref, dataset_ref, resolve_calibration(calibration))

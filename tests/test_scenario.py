@@ -44,3 +44,15 @@ def test_an_unknown_knob_is_refused() -> None:
     sc = load_scenario("gpt-oss-20b", "xpu", "gsm8k", "none")
     with pytest.raises(KnobError, match="unknown knob 'batch'"):
         sc.knobs(batch=4)
+
+
+def test_the_api_default_calibration_is_the_clis() -> None:
+    """``load_scenario`` and the CLI's ``--calibration shipped`` build the same specs: the shipped
+    ensemble's posterior median draw (issue 13: the API used to default to none)."""
+    from elmoe_dse.calibration import load_calibration
+
+    api = load_scenario("glm-4.7-flash", "elmoe3d-8g", "mt-bench")
+    cli = build_scenario("glm-4.7-flash", "elmoe3d-8g", "mt-bench", load_calibration())
+    assert api.platform == cli.platform and api.profile == cli.profile
+    assert api.quality.params == cli.quality.params
+    assert api.platform != build_scenario("glm-4.7-flash", "elmoe3d-8g", "mt-bench", None).platform

@@ -35,6 +35,10 @@ def explain(
         [], "--set", help="override a knob, model or platform field: KEY=VALUE (repeatable)"
     ),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    bands: bool = typer.Option(
+        False, "--bands", help="90 % bands of the totals over the shipped posterior ensemble"
+    ),
+    draws: int = typer.Option(64, "--draws", min=1, help="ensemble draws for --bands"),
 ) -> None:
     """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator."""
     from elmoe_dse.calibration import resolve_calibration
@@ -58,10 +62,47 @@ def explain(
         data = explain_data(step, m, spec, knobs.validated(), routing)
         data["dataset"] = dataset
         data["calibration"] = calibration
+        if bands:
+            data["bands"] = _bands(model, platform, dataset, knobs, sets, draws)
         if json_out:
             print_json(data)
             return
         render(data)
+        if bands:
+            render_bands(data["bands"])
+
+
+def _bands(
+    model: str,
+    platform: str,
+    dataset: str,
+    knobs: Any,
+    sets: list[str],
+    draws: int,
+) -> dict[str, Any]:
+    """Bands over the shipped ensemble's cut posterior at this design point (routing: each
+    draw's dataset-profile skew)."""
+    from dataclasses import asdict
+
+    from elmoe_dse.calibration import load_ensemble
+    from elmoe_dse.explore.ensemble import point_bands
+
+    knob_values = {k: v for k, v in asdict(knobs).items() if k != "overlap_frac"}
+    point: dict[str, Any] = {"model": model, "platform": platform, "dataset": dataset}
+    point |= {"knobs": knob_values, "sets": sets}
+    return point_bands(point, load_ensemble().posterior(), draws, seed=20260417)
+
+
+def render_bands(bands: dict[str, Any]) -> None:
+    """The bands of ``explain --bands``."""
+    from rich.table import Table
+
+    table = Table(title="90 % bands over the posterior ensemble (p50 \\[p5, p95])")
+    table.add_column("metric")
+    table.add_column("band", justify="right")
+    for name, b in bands.items():
+        table.add_row(name, f"{b['p50']:.4g} [{b['p5']:.4g}, {b['p95']:.4g}] (n={b['n']})")
+    console().print(table)
 
 
 def render(data: dict[str, Any]) -> None:

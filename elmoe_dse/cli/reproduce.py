@@ -17,32 +17,127 @@ def reproduce(
     calibration: str = typer.Option(
         "shipped",
         "--calibration",
-        help="calibration file to apply, 'shipped' (the package's) or 'none' (spec defaults)",
+        help="the fixed draw of the per-cell tables: 'shipped' (the ensemble's posterior median"
+        " draw), 'none' (spec defaults), a calibration TOML or an ensemble JSON file",
     ),
+    ensemble: str = typer.Option(
+        "shipped",
+        "--ensemble",
+        help="posterior ensemble for the bands: 'shipped', 'none' or a file",
+    ),
+    assume: list[str] = typer.Option(  # noqa: B008
+        [], "--assume", help="structural assumption KEY=VALUE (repeatable; default: defaults)"
+    ),
+    draws: int = typer.Option(40, "--draws", min=0, help="draws per band (0: no bands)"),
+    alt_draws: int = typer.Option(
+        10, "--alt-draws", min=1, help="draws per band under each other assumption alternative"
+    ),
+    seed: int = typer.Option(20260417, "--seed", help="seed of the prior and cut-posterior draws"),
+    processes: int = typer.Option(2, "--processes", min=1, help="worker processes for the draws"),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """The paper's headline numbers regenerated, next to the paper's values and the error."""
-    from elmoe_dse.calibration import resolve_calibration
+    """The paper's headline numbers: the model at one fixed draw, prior and posterior 90 % bands,
+    P(within 10 % of the paper | prior), under each structural assumption."""
+    import time
+
+    from elmoe_dse.calibration import load_ensemble, resolve_calibration
+    from elmoe_dse.explore.alternatives import assumption_table, label, parse_assume
+    from elmoe_dse.explore.ensemble import BandSettings, ensemble_bands
     from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.reproduce import reproduce as run_reproduce
-    from elmoe_dse.explore.reproduce import save_reproduce
+    from elmoe_dse.explore.reproduce import save_bands, save_reproduce
     from elmoe_dse.results import CELLS_FILE, REPRODUCE_DIR, RUN_FILE, SYSTEMS_CSV_FILE, ensure_dir
 
     with guarded():
-        cal = resolve_calibration(calibration)
+        start = time.perf_counter()
+        table = assumption_table()
+        choice = parse_assume(assume, table)
+        cal = resolve_calibration(calibration, label(choice, table))
+        ens = (
+            None
+            if ensemble == "none"
+            else load_ensemble(None if ensemble == "shipped" else ensemble)
+        )
         folder = ensure_dir(out / REPRODUCE_DIR)
-        result = run_reproduce(cal)
+        result = run_reproduce(cal, choice=choice, table=table)
+        bands = None
+        if draws > 0:
+            settings = BandSettings(draws, alt_draws, seed, processes)
+            bands = ensemble_bands(ens, choice, table, settings)
+            bands["elapsed_s"] = time.perf_counter() - start
+            save_bands(bands, folder)
         save_reproduce(result, folder)
         write_figure_tables(folder)
-        targets = [t.as_dict() for t in result.targets]
+        targets = merged_targets([t.as_dict() for t in result.targets], bands)
         if json_out:
-            print_json({"targets": targets, "out": str(folder)})
+            print_json({"targets": targets, "bands": bands, "out": str(folder)})
             return
         render(targets, result.cells, cal is not None)
+        if bands is not None:
+            render_bands(bands)
         console().print(
             f"per-cell table: {folder / CELLS_FILE}; per-system rows: "
-            f"{folder / SYSTEMS_CSV_FILE}; targets: {folder / RUN_FILE}"
+            f"{folder / SYSTEMS_CSV_FILE}; targets: {folder / RUN_FILE}; bands: {folder}/bands.json"
+            f" ({time.perf_counter() - start:.1f} s)"
         )
+
+
+def merged_targets(
+    targets: list[dict[str, Any]], bands: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The fixed-draw targets with the selected alternative's ``paper``/``prior``/``posterior``
+    bands and ``p_within_10pct_prior`` merged in."""
+    if bands is None:
+        return targets
+    sel = bands["alternatives"][bands["selected"]]["targets"]
+    return [{**t, **sel[t["name"]]} for t in targets]
+
+
+def _band_text(b: dict[str, Any] | None) -> str:
+    if b is None or b["n"] == 0:
+        return "n/a"
+    return f"{b['p50']:.2f}x [{b['p5']:.2f}, {b['p95']:.2f}]"
+
+
+def render_bands(bands: dict[str, Any]) -> None:
+    """Per alternative: paper, prior band, posterior band, P(within 10 % | prior); tension."""
+    from rich.table import Table
+
+    con = console()
+    for lab, alt in bands["alternatives"].items():
+        table = Table(
+            title=f"Bands under assumptions: {lab} (posterior from: {alt['posterior_from']})"
+        )
+        for col in (
+            "target",
+            "paper",
+            "prior p50 \\[p5, p95]",
+            "posterior p50 \\[p5, p95]",
+            "P(10%|prior)",
+        ):
+            table.add_column(col, justify="left" if col == "target" else "right")
+        for name, t in alt["targets"].items():
+            table.add_row(
+                name,
+                f"{t['paper']:.2f}x",
+                _band_text(t["prior"]),
+                _band_text(t["posterior"]),
+                f"{t['p_within_10pct_prior']:.2f} of {t['prior']['n']}",
+            )
+        con.print(table)
+    tt = Table(title="Tension: paper-informed parameters, furthest from their prior first")
+    for col in ("parameter", "prior p50", "posterior p50 \\[p5, p95]", "z"):
+        tt.add_column(col, justify="left" if col == "parameter" else "right")
+    for row in bands["tension"][:12]:
+        p = row["posterior"]
+        many = f" ({row['members']} moved together)" if row["members"] > 1 else ""
+        tt.add_row(
+            row["parameter"] + many,
+            f"{row['prior_p50']:.4g}",
+            f"{p['p50']:.4g} [{p['p5']:.4g}, {p['p95']:.4g}]",
+            f"{row['z']:+.2f}",
+        )
+    con.print(tt)
 
 
 def render(targets: list[dict[str, Any]], cells: Any, calibrated: bool) -> None:
@@ -50,8 +145,8 @@ def render(targets: list[dict[str, Any]], cells: Any, calibrated: bool) -> None:
 
     con = console()
     table = Table(
-        title="ELMoE-3D (8 GB) headline numbers: paper vs model "
-        f"({'calibrated' if calibrated else 'spec defaults'})"
+        title="ELMoE-3D (8 GB) headline numbers: paper vs model at one draw "
+        f"({'posterior median draw' if calibrated else 'spec defaults'})"
     )
     for col in ("target", "paper", "model (arith. mean/max)", "geo. mean", "rel. error", ""):
         table.add_column(col, justify="left" if col in ("target", "") else "right")
@@ -65,7 +160,7 @@ def render(targets: list[dict[str, Any]], cells: Any, calibrated: bool) -> None:
             f"{t['model']:.2f}x",
             geo,
             f"[{style}]{err:+.1%}[/{style}]",
-            "fitted" if t["fitted"] else "check",
+            "observed" if t["fitted"] else "check",
         )
     con.print(table)
     per_batch = cells.groupby("knob.batch_size")[
@@ -91,34 +186,70 @@ def render(targets: list[dict[str, Any]], cells: Any, calibrated: bool) -> None:
 
 
 def calibrate(
-    trials: int = typer.Option(800, "--trials", min=1, help="Optuna trials"),
+    walkers: int = typer.Option(
+        16, "--walkers", min=2, help="emcee walkers (at least 2 x dims + 2)"
+    ),
+    steps: int = typer.Option(120, "--steps", min=2, help="emcee steps per walker"),
+    burn_in: int = typer.Option(40, "--burn-in", min=0, help="steps discarded as burn-in"),
+    keep: int = typer.Option(256, "--keep", min=1, help="posterior draws kept in the file"),
     seed: int = typer.Option(20260417, "--seed", help="sampler seed"),
-    out: Path = typer.Option(  # noqa: B008
-        Path("results/calibration.toml"), "--out", help="calibration file to write"
+    models: list[str] = typer.Option(  # noqa: B008
+        [], "--model", help="models of the grid (default: the paper's 4)"
     ),
+    informed: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--informed",
+        help="parameter key or pattern the paper informs, one sampled dimension each (default:"
+        " the priors flagged paper_informed)",
+    ),
+    assume: list[str] = typer.Option([], "--assume", help="structural assumption KEY=VALUE"),  # noqa: B008
+    processes: int = typer.Option(2, "--processes", min=1, help="worker processes"),
+    out: Path = typer.Option(Path("results/ensemble.json"), "--out", help="ensemble file to write"),  # noqa: B008
+    append: bool = typer.Option(False, "--append", help="add this posterior to --out's ensemble"),
     date: str = typer.Option("", "--date", help="date to record (default: today)"),
-    start: str = typer.Option(
-        "", "--start", help="a calibration file to evaluate first (a refit never gets worse)"
-    ),
 ) -> None:
-    """Fit the free parameters, inside their ranges, to the paper's four mean targets."""
+    """Sample the posterior of the paper-informed parameters (emcee) given the paper's numbers,
+    and write the ensemble file."""
     from rich.progress import Progress
 
-    from elmoe_dse.calibration import calibration_toml, load_calibration
-    from elmoe_dse.explore.calibrate import calibrate as run_calibrate
+    from elmoe_dse.calibration import load_ensemble
+    from elmoe_dse.explore.alternatives import assumption_table, label, parse_assume
+    from elmoe_dse.explore.posterior import Settings, ensemble_json, make_problem
+    from elmoe_dse.explore.posterior import calibrate as run_calibrate
+    from elmoe_dse.explore.reproduce import PAPER_MODELS
     from elmoe_dse.results import write_text
 
+    command = " ".join(
+        [
+            "elmoe-dse calibrate",
+            f"--walkers {walkers} --steps {steps} --burn-in {burn_in}",
+            f"--keep {keep} --seed {seed}",
+            *[f"--model {m}" for m in models],
+            *[f"--informed '{k}'" for k in informed],
+            *[f"--assume {a}" for a in assume],
+            f"--out {out}",
+            *(["--append"] if append else []),
+        ]
+    )
     with guarded(), Progress(console=console(), transient=True) as bar:
-        task = bar.add_task("calibrating", total=trials)
-
-        def tick(done: int, total: int, loss: float) -> None:
-            bar.update(task, completed=done, description=f"calibrating (loss {loss:.4f})")
-
-        first = load_calibration(start) if start else None
-        cal = run_calibrate(trials, seed, date=date or None, progress=tick, start=first)
-        text = calibration_toml(cal)
-        write_text(out, text)
-    con = console()
-    for name, err in cal.fit_error.items():
-        con.print(f"{name}: model {cal.model[name]:.3f}x, error {err:+.1%}")
-    con.print(f"wrote {out} (loss {cal.loss:.4g}, seed {seed}, {trials} trials)")
+        table = assumption_table()
+        choice = parse_assume(assume, table)
+        problem = make_problem(informed or None, choice, tuple(models) or PAPER_MODELS)
+        task = bar.add_task("sampling", total=steps)
+        into = load_ensemble(out) if append and out.exists() else None
+        ens = run_calibrate(
+            problem,
+            Settings(walkers, steps, min(burn_in, steps - 1), keep, seed, processes),
+            command=command,
+            label=label(choice, table),
+            date=date or None,
+            into=into,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+        write_text(out, ensemble_json(ens))
+    post = ens.posterior(label(choice, table))
+    console().print(
+        f"wrote {out}: {len(post.draws)} draws of {len(post.groups)} dimensions, "
+        f"{post.walkers} walkers x {post.steps} steps (burn-in {post.burn_in}), "
+        f"acceptance fraction {post.acceptance_fraction:.2f}"
+    )

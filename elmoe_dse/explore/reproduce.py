@@ -18,7 +18,7 @@ value compared with the paper) and the geometric mean (the paper does not say wh
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ from elmoe_dse.columns import (
     knob_column,
 )
 from elmoe_dse.evaluator import StepCost, evaluate
+from elmoe_dse.explore.alternatives import AssumptionTable, assumption_table, defaults
 from elmoe_dse.policies import is_speculative
 from elmoe_dse.scenario import Inputs, resolve_inputs
 from elmoe_dse.specs.model import load_model
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from elmoe_dse.calibration import Calibration
+    from elmoe_dse.specs.platform import PlatformSpec
 
 PAPER_MODELS = ("qwen3-30b-a3b", "glm-4.7-flash", "deepseek-v2-lite", "gpt-oss-20b")
 PAPER_DATASETS = ("mt-bench", "gsm8k", "alpaca", "humaneval")
@@ -89,12 +91,8 @@ PAPER_TARGETS: dict[str, float] = {
     "elastic_vs_eagle_mean": 1.45,
     "elastic_vs_eagle_max": 2.08,
 }
-FIT_TARGETS = (
-    "speedup_vs_xpu_mean",
-    "energy_vs_xpu_mean",
-    "speedup_vs_best_prior_mean",
-    "energy_vs_best_prior_mean",
-)
+#: The targets the posterior takes as observations (``calibrate``): all ten.
+FIT_TARGETS = tuple(PAPER_TARGETS)
 
 
 @dataclass(frozen=True)
@@ -171,21 +169,86 @@ def load_inputs(
     return resolve_inputs(platforms, datasets, calibration)
 
 
-def evaluate_cell(model_id: str, dataset: str, inputs: Inputs) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class SystemRun:
+    """One system of the grid as evaluated: its platform spec (with the assumption choice's
+    platform fields set) and the knobs the choice sets."""
+
+    system: str
+    platform_ref: str
+    policy: str
+    platform: PlatformSpec
+    knobs: Mapping[str, Any]
+
+
+def system_runs(
+    inputs: Inputs,
+    choice: Mapping[str, str] | None = None,
+    table: AssumptionTable | None = None,
+    calibration: Calibration | None = None,
+) -> tuple[SystemRun, ...]:
+    """The systems of the grid under an assumption ``choice`` (default: every default).
+
+    An alternative that replaces a parameter's prior (a ``ranges.<path>`` override) also moves the
+    parameter: to the same prior quantile under the new prior as ``calibration``'s value has under
+    the shipped one (the new prior's median without a calibration), so a draw stays a draw.
+    """
+    table = table if table is not None else assumption_table()
+    choice = choice if choice is not None else defaults(table)
+    runs = []
+    for system, platform, policy in SYSTEMS:
+        over = table.overrides(choice, system)
+        spec = inputs.platforms[platform]
+        fields = dict(over.platform)
+        if fields:
+            fields = {**fields, **_requantiled(spec.name, fields, calibration)}
+            spec = table.apply_platform(spec, fields)
+        runs.append(SystemRun(system, platform, policy, spec, dict(over.knobs)))
+    return tuple(runs)
+
+
+def _requantiled(
+    name: str, fields: Mapping[str, Any], calibration: Calibration | None
+) -> dict[str, float]:
+    """Values of the parameters whose prior ``fields`` replace, at their calibrated quantile."""
+    from elmoe_dse.calibration import parameter_range
+    from elmoe_dse.specs._base import RangeSpec
+
+    out: dict[str, float] = {}
+    for path, prior in fields.items():
+        if not path.startswith("ranges."):
+            continue
+        field = path[len("ranges.") :]
+        key = f"platform.{name}.{field}"
+        cv = calibration.parameters.get(key) if calibration is not None else None
+        q = 0.5 if cv is None else float(parameter_range(key).cdf(cv.value))
+        out[field] = float(RangeSpec.model_validate(dict(prior)).ppf(q))
+    return out
+
+
+def evaluate_cell(
+    model_id: str,
+    dataset: str,
+    inputs: Inputs,
+    runs: tuple[SystemRun, ...] | None = None,
+) -> list[dict[str, Any]]:
     """Rows (one per system and batch) of one (model, dataset) cell of the grid."""
     model = load_model(model_id)
     batches = np.asarray(PAPER_BATCHES, dtype=float)[:, None]
     gammas = np.asarray(GAMMAS, dtype=float)[None, :]
     rows: list[dict[str, Any]] = []
-    for system, platform, policy in SYSTEMS:
-        sc = inputs.scenario(model, platform, dataset)
+    for run in runs if runs is not None else system_runs(inputs):
+        sc = inputs.scenario(model, run.platform_ref, dataset)
         knobs = sc.knobs(
-            batch_size=batches,
-            context_len=PAPER_CONTEXT,
-            policy=policy,
-            draft_length=gammas if system in SPECULATIVE else 0,
+            **{
+                "batch_size": batches,
+                "context_len": PAPER_CONTEXT,
+                "policy": run.policy,
+                "draft_length": gammas if is_speculative(run.policy) else 0,
+                **run.knobs,
+            }
         )
-        step = evaluate(sc.model, sc.platform, knobs, sc.p, quality=sc.quality)
+        step = evaluate(sc.model, run.platform, knobs, sc.p, quality=sc.quality)
         best = best_over_gamma(step)
         for i, b in enumerate(PAPER_BATCHES):
             rows.append(
@@ -193,9 +256,9 @@ def evaluate_cell(model_id: str, dataset: str, inputs: Inputs) -> list[dict[str,
                     MODEL: model_id,
                     DATASET: dataset,
                     knob_column("batch_size"): b,
-                    SYSTEM: system,
-                    PLATFORM: platform,
-                    POLICY: policy,
+                    SYSTEM: run.system,
+                    PLATFORM: run.platform_ref,
+                    POLICY: run.policy,
                     **{
                         k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in best.items()
                     },
@@ -275,17 +338,20 @@ def reproduce(
     *,
     models: tuple[str, ...] = PAPER_MODELS,
     datasets: tuple[str, ...] = PAPER_DATASETS,
+    choice: Mapping[str, str] | None = None,
+    table: AssumptionTable | None = None,
 ) -> Reproduction:
-    """Evaluate the paper's grid (or the ``models`` x ``datasets`` part of it) and compute the
-    headline targets."""
+    """Evaluate the paper's grid (or the ``models`` x ``datasets`` part of it) under an
+    assumption ``choice`` (default: the defaults) and compute the headline targets."""
     import pandas as pd
 
     start = time.perf_counter()
     inputs = load_inputs(calibration, datasets)
+    runs = system_runs(inputs, choice, table, calibration)
     rows: list[dict[str, Any]] = []
     for model_id in models:
         for dataset in datasets:
-            rows.extend(evaluate_cell(model_id, dataset, inputs))
+            rows.extend(evaluate_cell(model_id, dataset, inputs, runs))
     systems = pd.DataFrame(rows)
     cells = cell_ratios(systems)
     return Reproduction(
@@ -329,3 +395,83 @@ def save_reproduce(result: Reproduction, out_dir: Path) -> list[Path]:
             ),
         ),
     ]
+
+
+#: The systems whose speculating cells carry Elastic-SD's per-token acceptance.
+ELASTIC_SYSTEMS = ("elmoe3d", "elastic-sd")
+#: The systems of the SD-method comparison, needed on MT-Bench only (:func:`target_values`).
+SD_COMPARISON = ("elastic-sd", "eagle-sd")
+SD_DATASET = "mt-bench"
+SD_MIN_BATCH = 4
+
+
+def target_rows(
+    inputs: Inputs,
+    runs: tuple[SystemRun, ...],
+    models: tuple[str, ...] = PAPER_MODELS,
+    datasets: tuple[str, ...] = PAPER_DATASETS,
+) -> list[dict[str, Any]]:
+    """The rows the targets and the acceptance constraint need: every system on every cell,
+    except EAGLE-SD off MT-Bench (it enters only the SD-method comparison)."""
+    rows: list[dict[str, Any]] = []
+    for dataset in datasets:
+        keep = tuple(r for r in runs if dataset == SD_DATASET or r.system != "eagle-sd")
+        for model_id in models:
+            rows.extend(evaluate_cell(model_id, dataset, inputs, keep))
+    return rows
+
+
+def target_values(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The ten targets (arithmetic means and maxima, :data:`PAPER_TARGETS` order) from per-system
+    rows, without pandas: the same numbers as :func:`headline_targets` of :func:`cell_ratios`."""
+    bkey = knob_column("batch_size")
+    tput: dict[tuple[Any, ...], dict[str, float]] = {}
+    energy: dict[tuple[Any, ...], dict[str, float]] = {}
+    for r in rows:
+        key = (r[MODEL], r[DATASET], r[bkey])
+        tput.setdefault(key, {})[r[SYSTEM]] = float(r[THROUGHPUT_TOK_PER_S])
+        energy.setdefault(key, {})[r[SYSTEM]] = float(r[ENERGY_PER_TOKEN_J])
+    metrics: dict[str, list[float]] = {m: [] for m in _CELL_METRICS}
+    sd: list[float] = []
+    for key in sorted(tput):
+        t, e = tput[key], energy[key]
+        metrics["speedup_vs_xpu"].append(t["elmoe3d"] / t["xpu"])
+        metrics["energy_vs_xpu"].append(e["xpu"] / e["elmoe3d"])
+        metrics["speedup_vs_best_prior"].append(t["elmoe3d"] / max(t[s] for s in PRIOR))
+        metrics["energy_vs_best_prior"].append(min(e[s] for s in PRIOR) / e["elmoe3d"])
+        if key[1] == SD_DATASET and key[2] >= SD_MIN_BATCH and "eagle-sd" in t:
+            sd.append(t["elastic-sd"] / t["eagle-sd"])
+    metrics["elastic_vs_eagle"] = sd
+    out: dict[str, float] = {}
+    for metric, values in metrics.items():
+        arr = np.asarray(values, dtype=float)
+        out[f"{metric}_mean"] = float(np.mean(arr)) if arr.size else float("nan")
+        out[f"{metric}_max"] = float(np.max(arr)) if arr.size else float("nan")
+    return {name: out[name] for name in PAPER_TARGETS}
+
+
+_CELL_METRICS = ("speedup_vs_xpu", "energy_vs_xpu", "speedup_vs_best_prior", "energy_vs_best_prior")
+
+
+def max_elastic_acceptance(rows: list[dict[str, Any]]) -> float:
+    """The highest per-token acceptance of any Elastic-SD cell (0 if none speculates)."""
+    values = [
+        float(r[ACCEPTANCE_FRAC])
+        for r in rows
+        if r[SYSTEM] in ELASTIC_SYSTEMS
+        and float(r[DRAFT_LENGTH_TOKENS]) > 0
+        and np.isfinite(float(r[ACCEPTANCE_FRAC]))
+    ]
+    return max(values, default=0.0)
+
+
+BANDS_FILE = "bands.json"
+
+
+def save_bands(bands: dict[str, Any], out_dir: Path) -> Path:
+    """Write the ensemble summary (:func:`elmoe_dse.explore.ensemble.ensemble_bands`) beside the
+    per-cell tables (``bands.json``), atomically."""
+    from elmoe_dse.results import ensure_dir, write_json
+
+    ensure_dir(out_dir)
+    return write_json(out_dir / BANDS_FILE, bands)

@@ -1,0 +1,509 @@
+"""Prior and posterior ensembles of the reproduction, and a 90 % band on every target.
+
+- **Prior set** (:func:`paper_priors`): the prior of every free parameter of the specs the
+  reproduction grid uses (:func:`elmoe_dse.calibration.prior_set`), keyed by calibration key.
+- **Draws**: a seeded Latin hypercube in prior quantiles, mapped through each prior's ``ppf``
+  (:func:`prior_draws`). Tied parameters (:func:`tied_source`) share a quantile. A posterior
+  ensemble (:func:`posterior_draws`) pairs each posterior draw of the paper-informed parameters
+  with an independent prior draw of every other parameter: the "cut" posterior, in which the
+  paper's numbers never inform a baseline's parameters.
+- **Evaluation**: each draw goes through the one path that builds calibrated specs
+  (:func:`elmoe_dse.explore.reproduce.load_inputs`) and the reproduction's target rows, in
+  worker processes (:func:`evaluate_draws`; the shipped specs are parsed once per process).
+- **Bands** (:func:`band`): p5, p50, p95 of each target over an ensemble, and the share of prior
+  draws within 10 % of the paper.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from elmoe_dse.calibration import Posterior, draw_calibration, prior_median, prior_set
+from elmoe_dse.columns import (
+    ACCEPTANCE_FRAC,
+    DATASET,
+    DRAFT_LENGTH_TOKENS,
+    ENERGY_PER_TOKEN_J,
+    MODEL,
+    SYSTEM,
+    THROUGHPUT_TOK_PER_S,
+    knob_column,
+)
+from elmoe_dse.errors import ElmoeError
+from elmoe_dse.explore.alternatives import AssumptionTable, assumption_table
+from elmoe_dse.explore.reproduce import (
+    PAPER_DATASETS,
+    PAPER_MODELS,
+    PAPER_TARGETS,
+    SYSTEMS,
+    load_inputs,
+    max_elastic_acceptance,
+    system_runs,
+    target_rows,
+    target_values,
+)
+from elmoe_dse.specs._base import RangeSpec
+
+#: Relative distance to the paper's value counted as "within" (P(within 10 % | prior)).
+WITHIN_FRAC = 0.10
+#: Quantiles of a band (a 90 % central interval and the median).
+BAND_QUANTILES = (0.05, 0.50, 0.95)
+
+
+@cache
+def paper_priors(
+    models: tuple[str, ...] = PAPER_MODELS, datasets: tuple[str, ...] = PAPER_DATASETS
+) -> dict[str, RangeSpec]:
+    """The prior of every free parameter of the reproduction grid's specs."""
+    platforms = tuple(dict.fromkeys(platform for _, platform, _ in SYSTEMS))
+    return prior_set(platforms, datasets, models)
+
+
+def informed_keys(priors: Mapping[str, RangeSpec]) -> list[str]:
+    """The parameters the paper's numbers may move (``paper_informed = true`` in their spec)."""
+    return [key for key, rng in priors.items() if rng.paper_informed]
+
+
+def _prior_id(rng: RangeSpec) -> tuple[Any, ...]:
+    return (rng.dist, rng.min, rng.max, rng.center, rng.spread)
+
+
+def ties(priors: Mapping[str, RangeSpec]) -> dict[str, str]:
+    """Parameters that share a prior quantile with an earlier one (key -> source): the same
+    platform field with the same prior on several platforms of the grid is one physical part (the
+    systems share the xPU host and compute, its LPDDR, the HB stack, the xPU's compute energy), so
+    it takes one draw. A paper-informed prior is never tied (ELMoE-3D's own logic die)."""
+    first: dict[tuple[Any, ...], str] = {}
+    out: dict[str, str] = {}
+    for key, rng in priors.items():
+        kind, _, rest = key.partition(".")
+        if kind != "platform" or rng.paper_informed:
+            continue
+        ident = (rest.partition(".")[2], *_prior_id(rng))
+        if ident in first:
+            out[key] = first[ident]
+        else:
+            first[ident] = key
+    return out
+
+
+def tied_source(key: str, priors: Mapping[str, RangeSpec]) -> str | None:
+    """The parameter ``key`` shares its prior quantile with, if any (:func:`ties`)."""
+    return ties(priors).get(key)
+
+
+def latin_hypercube(n: int, dims: int, seed: int) -> np.ndarray:
+    """``n`` points in [0, 1)^dims, one per stratum of each axis (seeded)."""
+    rng = np.random.default_rng(seed)
+    u = (rng.random((n, dims)) + np.arange(n)[:, None]) / max(n, 1)
+    for j in range(dims):
+        u[:, j] = u[rng.permutation(n), j]
+    return u
+
+
+def values_at(
+    u: Mapping[str, float],
+    priors: Mapping[str, RangeSpec],
+    keys: list[str],
+    tie: Mapping[str, str] | None = None,
+) -> dict[str, float]:
+    """Parameter values at prior quantiles ``u`` (a tied key takes its source's quantile)."""
+    tie = ties(priors) if tie is None else tie
+    return {k: float(priors[k].ppf(u.get(tie.get(k, k), 0.5))) for k in keys}
+
+
+def prior_draws(
+    priors: Mapping[str, RangeSpec], n: int, seed: int, keys: list[str] | None = None
+) -> list[dict[str, float]]:
+    """``n`` seeded Latin-hypercube prior draws of ``keys`` (default: every parameter)."""
+    keys = list(priors) if keys is None else keys
+    tie = ties(priors)
+    free = [k for k in keys if tie.get(k) not in keys]
+    u = latin_hypercube(n, len(free), seed)
+    return [values_at(dict(zip(free, row, strict=True)), priors, keys, tie) for row in u]
+
+
+def posterior_draws(
+    post: Posterior, priors: Mapping[str, RangeSpec], n: int, seed: int
+) -> list[dict[str, float]]:
+    """``n`` draws of the cut posterior: evenly spaced posterior draws of the paper-informed
+    parameters, each paired with an independent prior draw (seed ``seed``) of every other."""
+    others = [k for k in priors if k not in post.informed]
+    base = prior_draws(priors, n, seed, others)
+    if not post.draws:
+        return base
+    picks = np.linspace(0, len(post.draws) - 1, n).round().astype(int)
+    return [{**b, **post.values(int(i))} for b, i in zip(base, picks, strict=True)]
+
+
+def median_values(priors: Mapping[str, RangeSpec], post: Posterior | None) -> dict[str, float]:
+    """The posterior median draw: informed parameters at the file's median draw, the rest at
+    their prior medians."""
+    values = {k: prior_median(r) for k, r in priors.items()}
+    if post is not None:
+        values.update(post.values(post.median_draw))
+    return values
+
+
+@dataclass(frozen=True)
+class Task:
+    """One draw to evaluate under an assumption choice: every system, or only ``systems`` (then
+    the outcome holds their rows only, to be combined with another outcome's,
+    :func:`combine`); ``keep_rows`` keeps the rows of a full evaluation for that."""
+
+    values: dict[str, float]
+    choice: dict[str, str]
+    models: tuple[str, ...] = PAPER_MODELS
+    datasets: tuple[str, ...] = PAPER_DATASETS
+    systems: tuple[str, ...] | None = None
+    keep_rows: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The targets of one draw (NaN where the draw is infeasible), the highest Elastic-SD
+    per-token acceptance of its cells, and (when asked) its per-system rows."""
+
+    targets: dict[str, float]
+    max_acceptance_frac: float
+    rows: tuple[dict[str, Any], ...] = ()
+
+
+_TABLE: list[AssumptionTable] = []
+_ROW_KEYS = (
+    MODEL,
+    DATASET,
+    knob_column("batch_size"),
+    SYSTEM,
+    THROUGHPUT_TOK_PER_S,
+    ENERGY_PER_TOKEN_J,
+    ACCEPTANCE_FRAC,
+    DRAFT_LENGTH_TOKENS,
+)
+
+
+def _table() -> AssumptionTable:
+    if not _TABLE:
+        _TABLE.append(assumption_table())
+    return _TABLE[0]
+
+
+def _failed() -> Outcome:
+    return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan)
+
+
+def evaluate_task(task: Task) -> Outcome:
+    """The targets of one draw (the reproduction's target rows; an infeasible draw gives NaN)."""
+    priors = paper_priors(task.models, task.datasets)
+    cal = draw_calibration(task.values, priors, "ensemble draw")
+    try:
+        inputs = load_inputs(cal, task.datasets)
+        runs = system_runs(inputs, task.choice, _table(), cal)
+        if task.systems is not None:
+            runs = tuple(r for r in runs if r.system in task.systems)
+        rows = target_rows(inputs, runs, task.models, task.datasets)
+    except ElmoeError:
+        return _failed()
+    slim = tuple({k: r[k] for k in _ROW_KEYS} for r in rows)
+    if task.systems is not None:
+        return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan, slim)
+    return Outcome(
+        target_values(rows), max_elastic_acceptance(rows), slim if task.keep_rows else ()
+    )
+
+
+def combine(full: Outcome, part: Outcome, systems: tuple[str, ...]) -> Outcome:
+    """The outcome of a full evaluation with ``systems``' rows replaced by ``part``'s."""
+    if not full.rows or not part.rows:
+        return _failed()
+    rows = [r for r in full.rows if r[SYSTEM] not in systems] + list(part.rows)
+    return Outcome(target_values(rows), max_elastic_acceptance(rows))
+
+
+def changed_systems(
+    choice: Mapping[str, str], base: Mapping[str, str], table: AssumptionTable
+) -> tuple[str, ...]:
+    """The systems whose overrides differ between two choices."""
+    return tuple(s for s, _, _ in SYSTEMS if table.overrides(choice, s) != table.overrides(base, s))
+
+
+def evaluate_draws(tasks: list[Task], processes: int = 2) -> list[Outcome]:
+    """Evaluate ``tasks`` in ``processes`` worker processes (forked, so the parsed specs are
+    shared), in order; ``processes <= 1`` evaluates in this process."""
+    if processes <= 1 or len(tasks) < 2:
+        return [evaluate_task(t) for t in tasks]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(min(processes, len(tasks))) as pool:
+        return pool.map(evaluate_task, tasks, chunksize=max(1, len(tasks) // (4 * processes)))
+
+
+def band(values: np.ndarray, paper: float | None = None) -> dict[str, Any]:
+    """p5, p50 and p95 over the finite values (``n``: how many), and with ``paper`` the share of
+    all draws within :data:`WITHIN_FRAC` of it (an infeasible draw counts as outside)."""
+    arr = np.asarray(values, dtype=float)
+    ok = arr[np.isfinite(arr)]
+    q = np.quantile(ok, BAND_QUANTILES) if ok.size else np.full(3, math.nan)
+    out: dict[str, Any] = {"p5": float(q[0]), "p50": float(q[1]), "p95": float(q[2])}
+    out["n"] = int(ok.size)
+    if paper is not None:
+        within = np.abs(ok / paper - 1.0) <= WITHIN_FRAC
+        out["p_within_10pct"] = float(within.sum() / max(arr.size, 1))
+    return out
+
+
+def target_bands(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
+    """Per target, the band over ``outcomes`` with the share within 10 % of the paper."""
+    return {
+        name: band(np.asarray([o.targets[name] for o in outcomes]), paper)
+        for name, paper in PAPER_TARGETS.items()
+    }
+
+
+def tension(post: Posterior, priors: Mapping[str, RangeSpec]) -> list[dict[str, Any]]:
+    """The sampled dimensions of a posterior, furthest from the prior first: per dimension (a
+    parameter, or a group of parameters moved together) its first member's prior median,
+    posterior band, and the z-score of the posterior median under the prior
+    (:meth:`RangeSpec.z_score`)."""
+    from fnmatch import fnmatchcase
+
+    draws = np.asarray(post.draws, dtype=float).reshape(len(post.draws), len(post.informed))
+    rows = []
+    for group in post.groups or post.informed:
+        members = [j for j, k in enumerate(post.informed) if fnmatchcase(k, group)]
+        key = post.informed[members[0]]
+        col = draws[:, members[0]]
+        q = np.quantile(col, BAND_QUANTILES) if col.size else np.full(3, math.nan)
+        rows.append(
+            {
+                "parameter": group,
+                "members": len(members),
+                "shown": key,
+                "prior_p50": prior_median(priors[key]),
+                "posterior": {"p5": float(q[0]), "p50": float(q[1]), "p95": float(q[2])},
+                "z": float(priors[key].z_score(q[1])),
+            }
+        )
+    return sorted(rows, key=lambda r: -abs(r["z"]))
+
+
+@dataclass(frozen=True)
+class BandSettings:
+    """Draw counts of ``reproduce``'s bands: ``draws`` per band under the selected assumptions,
+    ``alt_draws`` per band under each other alternative; seeded.
+
+    The defaults keep ``reproduce`` under 30 s on 2 cores with the shipped assumption table
+    (9 alternatives): a draw costs about 0.25 s of one core, and the alternatives, re-evaluating
+    only the systems each changes, cost about 3.5 draws per pair of draws. 2 x 40 + 10 x 2 x 3.5
+    = 150 draw-equivalents = 38 core-s, about 20 s on two workers (measured: 30 s at 2 x 48 +
+    12 x 2 x 3.5, too close to the limit)."""
+
+    draws: int = 40
+    alt_draws: int = 10
+    seed: int = 20260417
+    processes: int = 2
+
+
+def _variants(
+    choice: dict[str, str], table: AssumptionTable, s: BandSettings
+) -> list[tuple[str, dict[str, str], int]]:
+    from elmoe_dse.explore.alternatives import defaults, label, one_at_a_time
+
+    seen = {label(choice, table)}
+    out = [(label(choice, table), choice, s.draws)]
+    for c in [defaults(table), *one_at_a_time(table)]:
+        if label(c, table) not in seen:
+            seen.add(label(c, table))
+            out.append((label(c, table), c, s.alt_draws))
+    return out
+
+
+def _summary(prior: list[Outcome], post: list[Outcome] | None) -> dict[str, dict[str, Any]]:
+    pb = target_bands(prior)
+    qb = target_bands(post) if post is not None else None
+    out: dict[str, dict[str, Any]] = {}
+    for name, paper in PAPER_TARGETS.items():
+        p = {k: v for k, v in pb[name].items() if k != "p_within_10pct"}
+        entry: dict[str, Any] = {"paper": paper, "prior": p, "posterior": None}
+        entry["p_within_10pct_prior"] = pb[name]["p_within_10pct"]
+        if qb is not None:
+            entry["posterior"] = qb[name]
+        out[name] = entry
+    return out
+
+
+def _above(outcomes: list[Outcome], limit: float) -> float:
+    acc = np.asarray([o.max_acceptance_frac for o in outcomes], dtype=float)
+    return float(np.mean(acc > limit)) if acc.size else math.nan
+
+
+def _posterior_of(ens: Any, lab: str) -> tuple[Posterior | None, str | None]:
+    if ens is None:
+        return None, None
+    if lab in ens.posteriors:
+        return ens.posteriors[lab], lab
+    return ens.posteriors.get("default"), "default" if "default" in ens.posteriors else None
+
+
+def _alt_tasks(
+    main: list[Task], c: dict[str, str], n: int, table: AssumptionTable
+) -> tuple[list[Task], tuple[str, ...] | None]:
+    """Tasks of an alternative on the first ``n`` main draws (common random numbers): only the
+    systems the alternative changes, or every system when it changes all of them."""
+    changed = changed_systems(c, main[0].choice, table) if main else ()
+    subset = None if len(changed) == len(SYSTEMS) else changed
+    return [Task(t.values, c, systems=subset) for t in main[:n]], subset
+
+
+def ensemble_bands(
+    ens: Any, choice: dict[str, str], table: AssumptionTable, s: BandSettings
+) -> dict[str, Any]:
+    """The bands of ``reproduce``: per target the paper's value, the prior predictive band, the
+    cut-posterior band (the ensemble's posterior of the same assumption label, else its
+    ``default``) and P(within 10 % | prior), under ``choice`` (``s.draws`` each) and under each
+    other alternative (``s.alt_draws`` each, on the first of the same draws, re-evaluating only
+    the systems the alternative changes); and the tension table. ``ens``: an
+    :class:`~elmoe_dse.calibration.Ensemble` or ``None``."""
+    priors = paper_priors()
+    variants = _variants(choice, table, s)
+    post, source = _posterior_of(ens, variants[0][0])
+    keep = s.alt_draws if len(variants) > 1 else 0
+    prior = [
+        Task(v, choice, keep_rows=i < keep)
+        for i, v in enumerate(prior_draws(priors, s.draws, s.seed))
+    ]
+    postt = []
+    if post is not None:
+        draws = posterior_draws(post, priors, s.draws, s.seed + 1)
+        postt = [Task(v, choice, keep_rows=i < keep) for i, v in enumerate(draws)]
+    tasks, plan = prior + postt, []
+    for lab, c, n in variants[1:]:
+        pt, subset = _alt_tasks(prior, c, n, table)
+        qt, _ = _alt_tasks(postt, c, n, table)
+        plan.append((lab, c, subset, len(pt), len(qt)))
+        tasks += pt + qt
+    outcomes = evaluate_draws(tasks, s.processes)
+    pr, po = outcomes[: len(prior)], outcomes[len(prior) : len(prior) + len(postt)]
+    out: dict[str, Any] = {"settings": s.__dict__, "selected": variants[0][0]}
+    out["alternatives"] = {variants[0][0]: _alt_entry(choice, source, pr, po if post else None)}
+    i = len(prior) + len(postt)
+    for lab, c, subset, n_p, n_q in plan:
+        a, b = outcomes[i : i + n_p], outcomes[i + n_p : i + n_p + n_q]
+        i += n_p + n_q
+        if subset is not None:
+            a = [combine(f, x, subset) for f, x in zip(pr, a, strict=False)]
+            b = [combine(f, x, subset) for f, x in zip(po, b, strict=False)]
+        alt_post, alt_source = _posterior_of(ens, lab)
+        if alt_post is not post:  # a posterior of its own: not on the selected draws' values
+            b = _own_posterior(alt_post, priors, c, n_q, s)
+        out["alternatives"][lab] = _alt_entry(c, alt_source, a, b if post else None)
+    out["tension"] = [] if post is None else tension(post, priors)
+    return out
+
+
+def _own_posterior(
+    post: Posterior | None,
+    priors: Mapping[str, RangeSpec],
+    c: dict[str, str],
+    n: int,
+    s: BandSettings,
+) -> list[Outcome]:
+    if post is None:
+        return []
+    draws = posterior_draws(post, priors, n, s.seed + 1)
+    return evaluate_draws([Task(v, c) for v in draws], s.processes)
+
+
+def _alt_entry(
+    c: dict[str, str], source: str | None, prior: list[Outcome], post: list[Outcome] | None
+) -> dict[str, Any]:
+    return {
+        "assumptions": c,
+        "posterior_from": source,
+        "targets": _summary(prior, post),
+        "share_acceptance_above_0_91": {
+            "prior": _above(prior, 0.91),
+            "posterior": _above(post or [], 0.91),
+        },
+    }
+
+
+def bands_table(bands: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bands as tidy rows (alternative, target, kind, p5, p50, p95, n, p_within_10pct):
+    the seeded ensemble summary the CI regression locks."""
+    rows = []
+    for lab, alt in bands["alternatives"].items():
+        for name, t in alt["targets"].items():
+            for kind in ("prior", "posterior"):
+                b = t[kind]
+                if b is None:
+                    continue
+                within = t["p_within_10pct_prior"] if kind == "prior" else b["p_within_10pct"]
+                rows.append(
+                    {
+                        "alternative": lab,
+                        "target": name,
+                        "kind": kind,
+                        "p5": b["p5"],
+                        "p50": b["p50"],
+                        "p95": b["p95"],
+                        "n": b["n"],
+                        "p_within_10pct": within,
+                    }
+                )
+    return rows
+
+
+#: The metrics of one design point that ``explain --bands`` gives a band on.
+POINT_METRICS = (
+    "throughput_tok_per_s",
+    "energy_per_token_j",
+    "time_per_step_s",
+    "latency_per_token_s",
+)
+
+
+def point_priors(model_id: str, platform: str, dataset: str) -> dict[str, RangeSpec]:
+    """The paper grid's priors and those of one point's shipped platform and dataset."""
+    from elmoe_dse.specs.dataset import list_datasets
+    from elmoe_dse.specs.platform import list_platforms
+
+    plats = (platform,) if platform.strip().lower() in list_platforms() else ()
+    dsets = (dataset,) if dataset.strip().lower() in list_datasets() else ()
+    return {**paper_priors(), **prior_set(plats, dsets, (model_id,))}
+
+
+def point_bands(
+    point: Mapping[str, Any], post: Posterior | None, n: int, seed: int
+) -> dict[str, dict[str, Any]]:
+    """Bands of :data:`POINT_METRICS` (and the acceptance and hit rate) at one design point over
+    ``n`` draws of the cut posterior (``post`` None: the prior). ``point`` holds ``model``,
+    ``platform``, ``dataset``, ``knobs`` (knob values) and ``sets`` (``--set`` pairs)."""
+    from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.overrides import apply_overrides
+    from elmoe_dse.scenario import build_scenario
+    from elmoe_dse.specs.model import load_model
+
+    model_id = load_model(point["model"]).id
+    priors = point_priors(model_id, point["platform"], point["dataset"])
+    draws = prior_draws(priors, n, seed) if post is None else posterior_draws(post, priors, n, seed)
+    values: dict[str, list[float]] = {m: [] for m in (*POINT_METRICS, "acceptance", "hit_rate")}
+    for v in draws:
+        cal = draw_calibration(v, priors, "ensemble draw")
+        sc = build_scenario(point["model"], point["platform"], point["dataset"], cal)
+        m, spec, knobs = apply_overrides(
+            sc.model, sc.platform, sc.knobs(**point["knobs"]), list(point["sets"])
+        )
+        step = evaluate(m, spec, knobs, sc.p, quality=sc.quality)
+        ok = bool(step.feasible)
+        for name in POINT_METRICS:
+            values[name].append(float(getattr(step, name)) if ok else math.nan)
+        values["acceptance"].append(float(step.speculative.acceptance_frac) if ok else math.nan)
+        values["hit_rate"].append(float(step.cache.hit_rate_frac) if ok else math.nan)
+    return {name: band(np.asarray(v)) for name, v in values.items()}
