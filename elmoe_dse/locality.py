@@ -68,6 +68,7 @@ Monte-Carlo references for tests and the benchmark script.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -137,12 +138,20 @@ def _levels(p: npt.ArrayLike) -> tuple[FloatArray, FloatArray, int]:
     return values[keep], counts[keep], k
 
 
+@functools.lru_cache(maxsize=64)
+def _log_choose(n: int) -> FloatArray:
+    """ln C(n, j), j = 0..n (read-only)."""
+    out = np.array(
+        [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(n + 1)]
+    )
+    out.flags.writeable = False
+    return out
+
+
 def _binomial_weights(n: int, rho: FloatArray) -> FloatArray:
     """P(K = j), j = 0..n, for K ~ Binomial(n, rho), rows of ``rho``: shape (rows, n + 1)."""
     j = np.arange(n + 1, dtype=np.float64)
-    log_choose = np.array(
-        [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(n + 1)]
-    )
+    log_choose = _log_choose(n)
     r = np.clip(rho, 1e-300, 1.0 - 1e-16)[:, None]
     w = np.exp(log_choose + j * np.log(r) + (n - j) * np.log1p(-r))
     w[rho <= 0.0] = np.eye(1, n + 1)[0]
@@ -175,7 +184,24 @@ class _Chain:
     lag: FloatArray
 
 
+#: Memo of :func:`_chain` by its inputs' bytes: the same routing levels and reuse recur across
+#: the systems, policies and passes of one evaluation (a pure function of its arguments).
+_CHAIN_MEMO: dict[tuple[bytes, bytes, int, bytes], _Chain] = {}
+_CHAIN_MEMO_SIZE = 512
+
+
 def _chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _Chain:
+    """The chain of every level at every rho (module docstring), memoized."""
+    key = (values.tobytes(), counts.tobytes(), k, np.ascontiguousarray(rho).tobytes())
+    hit = _CHAIN_MEMO.get(key)
+    if hit is None:
+        if len(_CHAIN_MEMO) >= _CHAIN_MEMO_SIZE:
+            _CHAIN_MEMO.clear()
+        hit = _CHAIN_MEMO[key] = _solve_chain(values, counts, k, rho)
+    return hit
+
+
+def _solve_chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _Chain:
     """The chain of every level at every rho (module docstring)."""
     r = rho[:, None]
     mean_kept = np.full(rho.size, float(values**2 @ counts) / k)
