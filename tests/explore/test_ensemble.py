@@ -97,12 +97,19 @@ def test_the_cut_posterior_pairs_fixed_informed_values_with_fresh_prior_draws() 
     assert spread > 0
 
 
+#: Prior fields added after the shipped ensemble was sampled (the locality terms).
+NEW_SINCE_SAMPLING = {"batch_locality_scale", "pool_window_tokens"}
+
+
 def test_the_shipped_median_draw_is_a_posterior_draw_with_prior_medians_elsewhere() -> None:
     ens = load_ensemble()
     post = ens.posterior()
     cal = median_calibration(ens)
     priors = paper_priors()
-    assert set(cal.parameters) == set(priors)
+    # Priors declared after the ensemble was sampled keep their spec default (the prior's
+    # centre) until `calibrate` is rerun; every parameter the ensemble knows is set.
+    assert set(cal.parameters) <= set(priors)
+    assert all(k.split(".")[-1] in NEW_SINCE_SAMPLING for k in set(priors) - set(cal.parameters))
     for key, value in post.values(post.median_draw).items():
         assert cal.parameters[key].value == value
     for key in post.fixed:
