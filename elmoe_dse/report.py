@@ -67,6 +67,7 @@ class Report:
     calibration: tuple[Table, ...]
     calibration_text: str
     notes: tuple[str, ...]
+    claims: tuple[str, ...] = ()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,6 +306,24 @@ def _calibration(run: RunDir) -> tuple[list[Table], str]:
     return tables, " ".join(texts)
 
 
+def _claims(run: RunDir) -> list[str]:
+    """Markdown lines classifying each paper claim (from priors, under tension, not reproduced),
+    from the reproduce folder's ``bands.json``; none without it."""
+    import json
+
+    from elmoe_dse.claims import claims_markdown
+
+    if run.reproduce is None:
+        return []
+    path = run.reproduce.folder / "bands.json"
+    if not path.is_file():
+        return []
+    try:
+        return claims_markdown(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError):
+        return [f"(bands.json in {run.reproduce.folder} cannot be read; rerun `reproduce`)"]
+
+
 def report_data(
     run: RunDir,
     records: Sequence[FigureRecord],
@@ -335,7 +354,9 @@ def report_data(
                 headline.append(_designs_table(ends, title))
     calibration, text = _calibration(run)
     notes = tuple(f"{family}: not drawn, {reason}." for family, reason in skipped)
+    claims = tuple(_claims(run))
     return Report(
+        claims=claims,
         title=f"elmoe-dse report: {run.title}",
         facts=tuple(_facts(run)),
         config=tuple(_config(run)),
@@ -396,6 +417,8 @@ def render_markdown(report: Report) -> str:
         lines += _md_table(table)
     if not report.headline:
         lines += ["No headline table: the directory holds no targets and no Pareto front.", ""]
+    if report.claims:
+        lines += ["## Which claims the model supports", "", *report.claims, ""]
     lines += ["## Figures", ""]
     for i, fig in enumerate(report.figures, 1):
         lines += [
@@ -470,6 +493,9 @@ def render_html(report: Report, images: Mapping[str, bytes]) -> str:
     out += [_html_table(t) for t in report.headline] or [
         "<p>No headline table: the directory holds no targets and no Pareto front.</p>"
     ]
+    if report.claims:
+        out.append("<h2>Which claims the model supports</h2>")
+        out += [f"<p>{esc(line)}</p>" for line in report.claims if line.strip()]
     out.append("<h2>Figures</h2>")
     for i, fig in enumerate(report.figures, 1):
         data = base64.b64encode(images.get(fig.name, b"")).decode()
