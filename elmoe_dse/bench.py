@@ -31,8 +31,8 @@ from typing import Any
 TARGET_POINTS_PER_S = 1_000_000.0
 #: Enough for ``optimize sweeps/paper.toml --trials 300`` (20 studies, 6,000 trials) in ~10 min.
 TARGET_TRIALS_PER_S = 10.0
-#: Issue 6: ``elmoe-dse --help`` starts in under 0.3 s.
-TARGET_STARTUP_S = 0.3
+#: ``elmoe-dse --help`` in under 0.15 s of CPU (answered by cli/toplevel.py, without Typer).
+TARGET_STARTUP_S = 0.15
 #: Issue 6: ``reproduce`` finishes in under 10 s.
 TARGET_REPRODUCE_S = 10.0
 
@@ -99,21 +99,25 @@ def bench_trials(trials: int = 100) -> tuple[int, float]:
     return done, result.timing_s["search_s"]
 
 
-def bench_startup(repeats: int = 5) -> float:
-    """Best wall time of ``elmoe-dse --help`` in a fresh interpreter, seconds."""
+def bench_startup(entry: str = "elmoe_dse.cli.toplevel", repeats: int = 5) -> float:
+    """Least CPU time (user + sys) of ``elmoe-dse --help`` through ENTRY's ``main`` in a fresh
+    interpreter, seconds. ``elmoe_dse.cli.main`` is the previous release's entry point (it builds
+    the whole Typer app), measured in the same run for the ratio."""
+    import resource
     import subprocess
 
     cmd = [
         sys.executable,
         "-c",
-        "import sys; sys.argv = ['elmoe-dse', '--help']; "
-        "from elmoe_dse.cli.main import main; main()",
+        f"import sys; sys.argv = ['elmoe-dse', '--help']; from {entry} import main; main()",
     ]
     best = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(cmd, capture_output=True, check=False)
-        best = min(best, time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        best = min(best, cpu)
     return best
 
 
@@ -207,9 +211,10 @@ def main() -> int:
         f"{trate:,.1f} trials/s (target >= {TARGET_TRIALS_PER_S:g}: "
         f"{verdict(trate, TARGET_TRIALS_PER_S)})"
     )
-    startup = bench_startup()
+    startup, typer_help = bench_startup(), bench_startup("elmoe_dse.cli.main")
     print(
-        f"start-up: elmoe-dse --help in {startup:.3f} s "
+        f"start-up: elmoe-dse --help in {startup:.3f} s CPU, {typer_help / startup:.1f}x less than "
+        f"building the Typer app ({typer_help:.3f} s, the previous release's path) "
         f"(target < {TARGET_STARTUP_S:g} s: {verdict_under(startup, TARGET_STARTUP_S)})"
     )
     repro = bench_reproduce()
