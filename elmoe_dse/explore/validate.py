@@ -200,8 +200,8 @@ def with_engine(spec: Any, engine: str) -> Any:
 
 
 def point_role(point: MeasuredPoint) -> str:
-    """What the point fitted in its preset (``fit: kernel_gap_s``, ``fit: <engine> factors``),
-    from the ids stored with the fitted constants, or ``held out``."""
+    """What the point fitted in its preset (``fit: kernel_gap_s``, ``fit: engine``: its
+    engine's factors, or both), from the ids stored with the fitted constants, or ``held out``."""
     from elmoe_dse.platforms import load_platform
 
     kspec = getattr(load_platform(point.platform), "kernels", None)
@@ -212,7 +212,7 @@ def point_role(point: MeasuredPoint) -> str:
         roles.append("kernel_gap_s")
     eng = kspec.engines.get(point.engine)
     if eng is not None and any(point.id in q.fit_points for q in eng.params.values()):
-        roles.append(f"{point.engine} factors")
+        roles.append("engine")
     return "fit: " + " + ".join(roles) if roles else HELD_OUT
 
 
@@ -388,12 +388,15 @@ def _fit_one_engine(spec: Any, engine: str) -> tuple[Any, str]:
         trial = kspec.model_copy(update={"engines": engines})
         return spec.model_copy(update={"kernels": trial})
 
+    def loss_of(name: str) -> Callable[[float], float]:
+        return lambda v: _log_sq_error(pts, at({**values, name: v}))
+
     for _ in range(2):
         for name in ENGINE_FACTORS:
             lo, hi = _factor_bounds(kspec, engine, name)
-            values[name] = _refine(
-                lambda v, n=name: _log_sq_error(pts, at({**values, n: v})), lo, hi
-            )
+            best = _refine(loss_of(name), lo, hi)
+            grid_lo, grid_hi = np.ceil(lo * 1e4) / 1e4, np.floor(hi * 1e4) / 1e4
+            values[name] = float(np.clip(round(best, 4), grid_lo, grid_hi))
     ids = [p.id for p in pts]
     rms = float(np.sqrt(_log_sq_error(pts, at(values)) / len(pts)))
     fitted = (
@@ -402,9 +405,7 @@ def _fit_one_engine(spec: Any, engine: str) -> tuple[Any, str]:
         "larger batches held out"
     )
     params = {
-        n: q.model_copy(
-            update={"value": round(values[n], 4), "fitted_on": fitted, "fit_points": ids}
-        )
+        n: q.model_copy(update={"value": values[n], "fitted_on": fitted, "fit_points": ids})
         for n, q in eng.params.items()
     }
     new = eng.model_copy(update={"params": params})

@@ -126,8 +126,7 @@ class EngineSpec(Spec):
         extra = sorted(set(self.params) - set(ENGINE_FACTORS))
         if extra:
             raise ValueError(
-                f"params.{extra[0]} is not an engine factor; use one of "
-                f"{', '.join(ENGINE_FACTORS)}"
+                f"params.{extra[0]} is not an engine factor; use one of {', '.join(ENGINE_FACTORS)}"
             )
         return self
 
