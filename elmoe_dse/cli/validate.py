@@ -74,6 +74,7 @@ def validate(
             f"{int(s['held_out_points'])} held-out headline points (fitted nothing): median "
             f"|error| {s['median_abs_error_held_out_frac']:.1%}, worst "
             f"{s['worst_abs_error_held_out_frac']:.1%} (role 'fit: ...': the point fitted that "
-            "term of its preset: kernel_gap_s on batch <= 4, its engine's factors on batch <= 16)"
+            "term of its preset: kernel_gap_s on batch <= 4, an engine's factors on its points at "
+            "batch <= 16)"
         )
         con.print(f"table: {csv}; scatter: {png}; summary: {out / JSON_NAME}")

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from elmoe_dse.errors import SpecError
+from elmoe_dse.explore.lm_fit import levenberg_marquardt
 from elmoe_dse.platforms.gpu import attention_time_s, gemm_time_s, moe_time_s
 from elmoe_dse.routing import expert_probabilities, unique_experts
 from elmoe_dse.specs.kernels import FitError, KernelParam, KernelSpec
@@ -193,30 +194,12 @@ def huber_lm(
     hi = np.log([q.max for q in prm])
     mu = np.log([q.prior for q in prm])
     sigma = np.maximum((hi - lo) / 4.0, 1e-6)
-    theta, lam = mu.copy(), 1e-2
 
-    def objective(t: Array) -> tuple[Array, Array]:
+    def objective(t: Array) -> Array:
         r = _residuals(rows, base, t)
-        w = _huber_weights(r)
-        return np.concatenate([np.sqrt(w) * r, (t - mu) / sigma]), w
+        return np.concatenate([np.sqrt(_huber_weights(r)) * r, (t - mu) / sigma])
 
-    res, _ = objective(theta)
-    for _ in range(iterations):
-        jac = np.empty((res.size, theta.size))
-        for j in range(theta.size):
-            step = np.zeros_like(theta)
-            step[j] = 1e-5
-            jac[:, j] = (objective(theta + step)[0] - res) / 1e-5
-        g, h = jac.T @ res, jac.T @ jac
-        new = np.clip(theta - np.linalg.solve(h + lam * np.diag(np.diag(h) + 1e-12), g), lo, hi)
-        new_res, _ = objective(new)
-        if new_res @ new_res < res @ res:
-            converged = np.max(np.abs(new - theta)) < 1e-7
-            theta, res, lam = new, new_res, lam / 3.0
-            if converged:
-                break
-        else:
-            lam *= 4.0
+    theta = levenberg_marquardt(objective, mu.copy(), lo, hi, iterations)
     return {n: float(np.exp(t)) for n, t in zip(rows.names, theta, strict=True)}
 
 

@@ -41,14 +41,18 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from elmoe_dse.errors import SpecError
+from elmoe_dse.explore.lm_fit import levenberg_marquardt
 from elmoe_dse.specs._base import DATA_DIR, Spec, read_text, validate
 from elmoe_dse.specs.kernels import ENGINE_FACTORS, ENGINES
 
+Array = np.ndarray
 SHIPPED_POINTS = DATA_DIR / "measured" / "gpu-decode.json"
 DATASET = "benchmark"
 HOST_FIT_MAX_BATCH = 4
 ENGINE_FIT_MAX_BATCH = 16
 ENGINE_FIT_MIN_POINTS = 3
+#: Most Levenberg-Marquardt iterations of the engine-factor fit.
+ENGINE_FIT_ITERATIONS = 30
 HELD_OUT = "held out"
 
 
@@ -297,13 +301,32 @@ def _updated(kspec: Any, params: dict[str, Any], engines: dict[str, Any] | None 
     return type(kspec).model_validate(data)
 
 
+def _engines_at_prior(kspec: Any) -> Any:
+    """``kspec`` with every engine factor at its prior (no re-validation: priors are in range)."""
+    engines = {
+        e: spec.model_copy(
+            update={
+                "params": {
+                    n: q.model_copy(update={"value": q.prior}) for n, q in spec.params.items()
+                }
+            }
+        )
+        for e, spec in kspec.engines.items()
+    }
+    return kspec.model_copy(update={"engines": engines})
+
+
 def fit_host_terms(spec: Any, command: str) -> tuple[Any, str]:
     """``spec.kernels`` with ``kernel_gap_s`` fitted on the shipped points of this GPU at batch
     <= HOST_FIT_MAX_BATCH (least squares on log TPOT, inside its range), and a one-line note.
 
-    Without such points the gap keeps its prior, and the note says so.
+    The gap between graph-replayed kernels is taken as the GPU's, for every engine; the fit
+    runs with every engine's factors at their priors (and returns them so), so it does not
+    depend on an earlier engine fit: :func:`fit_engine_terms` runs after it. Without such
+    points the gap keeps its prior, and the note says so.
     """
-    kspec = spec.kernels
+    kspec = _engines_at_prior(spec.kernels)
+    spec = spec.model_copy(update={"kernels": kspec})
     pts = [
         p
         for p in load_points()
@@ -320,8 +343,9 @@ def fit_host_terms(spec: Any, command: str) -> tuple[Any, str]:
         lambda v: _log_sq_error(pts, _with_param(spec, "kernel_gap_s", v)), gap.min, gap.max
     )
     fitted = (
-        f"least squares on log TPOT of the measured points at batch <= {HOST_FIT_MAX_BATCH} "
-        f"({', '.join(p.id for p in pts)}); larger batches held out"
+        f"least squares on log TPOT of the measured points at batch <= {HOST_FIT_MAX_BATCH}, "
+        f"engine factors at their priors ({', '.join(p.id for p in pts)}); larger batches "
+        "held out"
     )
     new = gap.model_copy(
         update={"value": round(value, 9), "fitted_on": fitted, "fit_points": [p.id for p in pts]}
@@ -334,13 +358,15 @@ def fit_host_terms(spec: Any, command: str) -> tuple[Any, str]:
     )
 
 
-def engine_fit_points(spec: Any, engine: str) -> list[MeasuredPoint]:
-    """The shipped headline points of ``engine`` on this GPU that fit its factors: batch <=
-    ENGINE_FIT_MAX_BATCH (the larger batches, where KV reads and prompt chunks weigh most, are
-    held out)."""
+def engine_fit_points(
+    spec: Any, engine: str, points: list[MeasuredPoint] | None = None
+) -> list[MeasuredPoint]:
+    """The headline points of ``engine`` on this GPU (of ``points``, default the shipped table)
+    that fit its factors: batch <= ENGINE_FIT_MAX_BATCH (the larger batches, where KV reads and
+    prompt chunks weigh most, are held out)."""
     return [
         p
-        for p in load_points()
+        for p in (load_points() if points is None else points)
         if p.platform == spec.name
         and p.engine == engine
         and p.headline
@@ -358,28 +384,33 @@ def _factor_bounds(kspec: Any, engine: str, factor: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _fit_one_engine(spec: Any, engine: str) -> tuple[Any, str]:
-    """The engine's factors by coordinate descent on log TPOT over its fit points (bounds only,
-    no prior term: five points would be outweighed by any prior), or its priors kept."""
+def _engine_priors_kept(spec: Any, engine: str, found: int) -> tuple[Any, str]:
+    """``spec.kernels`` with ``engine``'s factors at their priors (too few points to fit)."""
     kspec = spec.kernels
     eng = kspec.engines[engine]
-    pts = engine_fit_points(spec, engine)
+    why = (
+        f"fewer than {ENGINE_FIT_MIN_POINTS} headline {engine} points at batch <= "
+        f"{ENGINE_FIT_MAX_BATCH} on {spec.name} ({found}): prior kept"
+    )
+    params = {
+        n: q.model_copy(update={"value": q.prior, "fit_points": [], "fitted_on": why})
+        for n, q in eng.params.items()
+    }
+    new = eng.model_copy(update={"params": params})
+    return _updated(kspec, kspec.params, {**kspec.engines, engine: new}), (
+        f"{engine}: {found} points at batch <= {ENGINE_FIT_MAX_BATCH}; priors kept"
+    )
+
+
+def _fit_one_engine(spec: Any, engine: str, points: list[MeasuredPoint] | None) -> tuple[Any, str]:
+    """The engine's factors by Levenberg-Marquardt on log TPOT over its fit points, over the
+    log factors inside their bounds (no prior term: a handful of points would be outweighed by
+    any prior), or its priors kept."""
+    kspec = spec.kernels
+    eng = kspec.engines[engine]
+    pts = engine_fit_points(spec, engine, points)
     if len(pts) < ENGINE_FIT_MIN_POINTS:
-        params = {
-            n: q.model_copy(
-                update={
-                    "value": q.prior,
-                    "fit_points": [],
-                    "fitted_on": f"fewer than {ENGINE_FIT_MIN_POINTS} headline {engine} points "
-                    f"at batch <= {ENGINE_FIT_MAX_BATCH} on {spec.name} ({len(pts)}): prior kept",
-                }
-            )
-            for n, q in eng.params.items()
-        }
-        new = eng.model_copy(update={"params": params})
-        return _updated(kspec, kspec.params, {**kspec.engines, engine: new}), (
-            f"{engine}: {len(pts)} points at batch <= {ENGINE_FIT_MAX_BATCH}; priors kept"
-        )
+        return _engine_priors_kept(spec, engine, len(pts))
     values = {n: q.prior for n, q in eng.params.items()}
 
     def at(vals: dict[str, float]) -> Any:
@@ -388,15 +419,24 @@ def _fit_one_engine(spec: Any, engine: str) -> tuple[Any, str]:
         trial = kspec.model_copy(update={"engines": engines})
         return spec.model_copy(update={"kernels": trial})
 
-    def loss_of(name: str) -> Callable[[float], float]:
-        return lambda v: _log_sq_error(pts, at({**values, name: v}))
+    names = tuple(ENGINE_FACTORS)
+    bounds = [_factor_bounds(kspec, engine, n) for n in names]
+    lo_v = [np.ceil(b[0] * 1e4) / 1e4 for b in bounds]
+    hi_v = [np.floor(b[1] * 1e4) / 1e4 for b in bounds]
 
-    for _ in range(2):
-        for name in ENGINE_FACTORS:
-            lo, hi = _factor_bounds(kspec, engine, name)
-            best = _refine(loss_of(name), lo, hi)
-            grid_lo, grid_hi = np.ceil(lo * 1e4) / 1e4, np.floor(hi * 1e4) / 1e4
-            values[name] = float(np.clip(round(best, 4), grid_lo, grid_hi))
+    def residuals(theta: Array) -> Array:
+        trial = at({n: float(np.exp(t)) for n, t in zip(names, theta, strict=True)})
+        pred = np.array([predict_s(p, platform=trial) * 1e3 for p in pts])
+        return np.log(pred / np.array([p.measured_ms_per_token for p in pts]))
+
+    start = np.log([values[n] for n in names])
+    theta = levenberg_marquardt(
+        residuals, start, np.log(lo_v), np.log(hi_v), iterations=ENGINE_FIT_ITERATIONS
+    )
+    values = {
+        n: float(np.clip(round(float(np.exp(t)), 4), a, b))
+        for n, t, a, b in zip(names, theta, lo_v, hi_v, strict=True)
+    }
     ids = [p.id for p in pts]
     rms = float(np.sqrt(_log_sq_error(pts, at(values)) / len(pts)))
     fitted = (
@@ -415,11 +455,12 @@ def _fit_one_engine(spec: Any, engine: str) -> tuple[Any, str]:
     )
 
 
-def fit_engine_terms(spec: Any) -> tuple[Any, str]:
-    """``spec.kernels`` with every listed engine's factors fitted (or their priors kept)."""
+def fit_engine_terms(spec: Any, points: list[MeasuredPoint] | None = None) -> tuple[Any, str]:
+    """``spec.kernels`` with every listed engine's factors fitted on ``points`` (default the
+    shipped table), or their priors kept."""
     notes = []
     for engine in spec.kernels.engines:
-        kspec, note = _fit_one_engine(spec, engine)
+        kspec, note = _fit_one_engine(spec, engine, points)
         spec = spec.model_copy(update={"kernels": kspec})
         notes.append(note)
     return spec.kernels, "; ".join(notes) if notes else "no engine factors listed"
