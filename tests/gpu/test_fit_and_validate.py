@@ -86,6 +86,24 @@ def test_validate_cli_writes_csv_and_png(tmp_path: Path) -> None:
         ("missing.json", json.dumps([{"id": "x", "model": "qwen3-30b-a3b"}])),
         ("bad.csv", "id,model\nx,qwen3-30b-a3b\n"),
         ("bad.txt", "hello"),
+        (
+            "engine.json",
+            json.dumps(
+                [
+                    {
+                        "id": "x",
+                        "model": "qwen3-30b-a3b",
+                        "platform": "a100-80g",
+                        "batch": 1,
+                        "context": 512.0,
+                        "weight_format": "bf16",
+                        "measured_ms_per_token": 10.0,
+                        "source": "test",
+                        "engine": "tgi",
+                    }
+                ]
+            ),
+        ),
     ],
 )
 def test_bad_validate_input_is_one_line_exit_2(tmp_path: Path, name: str, text: str) -> None:
