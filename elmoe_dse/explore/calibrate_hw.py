@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 
 from elmoe_dse.errors import SpecError
+from elmoe_dse.explore.lm_fit import levenberg_marquardt
 from elmoe_dse.platforms.gpu import attention_time_s, gemm_time_s, moe_time_s
 from elmoe_dse.routing import expert_probabilities, unique_experts
-from elmoe_dse.specs.kernels import FitError, KernelSpec
+from elmoe_dse.specs.kernels import FitError, KernelParam, KernelSpec
 from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.units import GB, TERA
 
@@ -193,30 +194,12 @@ def huber_lm(
     hi = np.log([q.max for q in prm])
     mu = np.log([q.prior for q in prm])
     sigma = np.maximum((hi - lo) / 4.0, 1e-6)
-    theta, lam = mu.copy(), 1e-2
 
-    def objective(t: Array) -> tuple[Array, Array]:
+    def objective(t: Array) -> Array:
         r = _residuals(rows, base, t)
-        w = _huber_weights(r)
-        return np.concatenate([np.sqrt(w) * r, (t - mu) / sigma]), w
+        return np.concatenate([np.sqrt(_huber_weights(r)) * r, (t - mu) / sigma])
 
-    res, _ = objective(theta)
-    for _ in range(iterations):
-        jac = np.empty((res.size, theta.size))
-        for j in range(theta.size):
-            step = np.zeros_like(theta)
-            step[j] = 1e-5
-            jac[:, j] = (objective(theta + step)[0] - res) / 1e-5
-        g, h = jac.T @ res, jac.T @ jac
-        new = np.clip(theta - np.linalg.solve(h + lam * np.diag(np.diag(h) + 1e-12), g), lo, hi)
-        new_res, _ = objective(new)
-        if new_res @ new_res < res @ res:
-            converged = np.max(np.abs(new - theta)) < 1e-7
-            theta, res, lam = new, new_res, lam / 3.0
-            if converged:
-                break
-        else:
-            lam *= 4.0
+    theta = levenberg_marquardt(objective, mu.copy(), lo, hi, iterations)
     return {n: float(np.exp(t)) for n, t in zip(rows.names, theta, strict=True)}
 
 
@@ -284,20 +267,29 @@ def _esc(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _param_lines(header: str, q: KernelParam) -> list[str]:
+    lines = [
+        header,
+        f"value = {_num(q.value)}",
+        f"prior = {_num(q.prior)}",
+        f"min = {_num(q.min)}",
+        f"max = {_num(q.max)}",
+        f'source = "{_esc(q.source)}"',
+        f'fitted_on = "{_esc(q.fitted_on)}"',
+    ]
+    if q.fit_points:
+        lines.append("fit_points = [" + ", ".join(f'"{_esc(i)}"' for i in q.fit_points) + "]")
+    return [*lines, ""]
+
+
 def kernels_toml(k: KernelSpec) -> str:
     """The ``[kernels]`` section of a preset file (always the file's last section)."""
-    lines = ["[kernels]", f'source = "{_esc(k.source)}"', f'command = "{_esc(k.command)}"', ""]
+    lines = ["[kernels]", f'source = "{_esc(k.source)}"', f'command = "{_esc(k.command)}"']
+    lines += [f'measured_engine = "{k.measured_engine}"', ""]
+    if k.engine:
+        lines.insert(-1, f'engine = "{k.engine}"')
     for name, q in k.params.items():
-        lines += [
-            f"[kernels.params.{name}]",
-            f"value = {_num(q.value)}",
-            f"prior = {_num(q.prior)}",
-            f"min = {_num(q.min)}",
-            f"max = {_num(q.max)}",
-            f'source = "{_esc(q.source)}"',
-            f'fitted_on = "{_esc(q.fitted_on)}"',
-            "",
-        ]
+        lines += _param_lines(f"[kernels.params.{name}]", q)
     for table, e in k.fit_error.items():
         lines += [
             f"[kernels.fit_error.{table}]",
@@ -307,6 +299,10 @@ def kernels_toml(k: KernelSpec) -> str:
             f"worst_abs_frac = {_num(e.worst_abs_frac)}",
             "",
         ]
+    for engine, spec in k.engines.items():
+        lines += [f"[kernels.engines.{engine}]", f'source = "{_esc(spec.source)}"', ""]
+        for name, q in spec.params.items():
+            lines += _param_lines(f"[kernels.engines.{engine}.params.{name}]", q)
     return "\n".join(lines)
 
 
@@ -324,16 +320,21 @@ def calibrated(spec: PlatformSpec, folder: str | Path, command: str) -> KernelSp
         n: q.model_copy(update={"value": values[n], "fitted_on": fitted_on.get(n, q.fitted_on)})
         for n, q in spec.kernels.params.items()
     }
-    return KernelSpec(source=spec.kernels.source, command=command, params=params, fit_error=errors)
+    return spec.kernels.model_copy(
+        update={"command": command, "params": params, "fit_error": errors}
+    )
 
 
 def calibrate_preset(
     spec: PlatformSpec, folder: str | Path, command: str, *, fit_host: bool
 ) -> tuple[KernelSpec, str]:
-    """Kernel terms fitted to ``folder``, then (``fit_host``) the host term to measured points."""
-    from elmoe_dse.explore.validate import fit_host_terms
+    """Kernel terms fitted to ``folder``, then (``fit_host``) the host term and the serving
+    engines' factors to the shipped measured points (:mod:`elmoe_dse.explore.validate`)."""
+    from elmoe_dse.explore.validate import fit_engine_terms, fit_host_terms
 
     kspec = calibrated(spec, folder, command)
     if not fit_host:
-        return kspec, "host terms: kept (--no-host)"
-    return fit_host_terms(spec.model_copy(update={"kernels": kspec}), command)
+        return kspec, "host terms and engine factors: kept (--no-host)"
+    kspec, host = fit_host_terms(spec.model_copy(update={"kernels": kspec}), command)
+    kspec, engines = fit_engine_terms(spec.model_copy(update={"kernels": kspec}))
+    return kspec, f"{host}; {engines}"

@@ -180,7 +180,9 @@ def kernel_cost(
 
 
 def kernel_params(spec: PlatformSpec) -> dict[str, float]:
-    """The ``[kernels]`` constants of a GPU preset (the family requires the section)."""
+    """The ``[kernels]`` constants of a GPU preset (the family requires the section), with the
+    factors of the serving engine it models (``kernels.engine``, default the kernel database's
+    engine: no factors; :mod:`elmoe_dse.specs.kernels`)."""
     if spec.kernels is None:  # pragma: no cover - check_spec requires it
         raise ValueError(f"platform '{spec.name}' has no [kernels] section")
     return spec.kernels.values()

@@ -1,6 +1,8 @@
 """Predicted vs measured decode time per token (``validate``'s scatter), from its CSV table only.
 
-Log-log axes, the y = x line and +-25 % guides; points coloured by model, marked by batch.
+Log-log axes, the y = x line and +-25 % guides; points coloured by model, marked by batch;
+points that fitted an end-to-end term (``role`` starting with ``fit``) are drawn faded, the
+held-out ones solid.
 """
 
 from __future__ import annotations
@@ -26,13 +28,19 @@ def validate_figure(table: pd.DataFrame) -> Figure:
     ax = fig.add_subplot(1, 1, 1)
     models = sorted(table.model.unique())
     batches = sorted(table.batch.unique())
-    for (model, batch), rows in table.groupby(["model", "batch"]):
+    fitted = (
+        table.role.astype(str).str.startswith("fit")
+        if "role" in table
+        else pd.Series(False, index=table.index)
+    )
+    for (model, batch, fit), rows in table.assign(fit=fitted).groupby(["model", "batch", "fit"]):
         ax.scatter(
             rows.measured_ms_per_token,
             rows.predicted_ms_per_token,
             color=COLORS[models.index(model) % len(COLORS)],
             marker=MARKERS[batches.index(batch) % len(MARKERS)],
             s=42,
+            alpha=0.35 if fit else 1.0,
             edgecolor="black",
             linewidth=0.4,
             zorder=3,
@@ -59,6 +67,8 @@ def validate_figure(table: pd.DataFrame) -> Figure:
             label=f"batch {b}",
         )
     ax.plot([], [], color="grey", linestyle="--", linewidth=0.7, label="+-25 %")
+    if fitted.any():
+        ax.scatter([], [], color="grey", alpha=0.35, marker="o", label="faded: fit point")
     ax.legend(loc="upper left", fontsize=7, frameon=False)
     ax.set_title("elmoe-dse validate: model vs measured GPU decode", fontsize=9)
     return fig

@@ -54,19 +54,20 @@ def test_fitted_preset_reproduces_its_kernel_database(preset: str) -> None:
 
 
 def test_validate_median_on_the_shipped_public_set() -> None:
-    # Decode step + the chunked-prefill tokens of the serving run: median 4.9 % over 24 points
-    # (6.2 % decode-only). Bound 7 %: a refit of the kernel terms moves it by a point or so;
-    # dropping the prefill term breaks the vLLM 8192x1024 check below. The worst points (TRT-LLM
-    # 8192x1024 b64, +34 %: its prompt tokens cost ~3x less than the vLLM kernels the presets
-    # are fitted to; TRT-LLM 1024x8192 b32, +30 %: below the same engine's neighbours) stay
-    # under 40 % (see docs/model.md section 11).
+    # Decode step + the chunked-prefill tokens of the serving run, each point with its engine's
+    # factors: median 3.8 % over 24 points, worst +25.7 % (TensorRT-LLM 1024x8192 b32, held
+    # out: faster than the same engine's 1024x1024 b16 and b64 neighbours allow, see
+    # docs/model.md section 11). Bounds: median 6 % (a refit of the kernel terms moves it by a
+    # point or so), worst 30 %; the vLLM 8192x1024 points (chunked prefill) within 10 %.
     table = validation_table(load_points())
     s = summary(table)
     assert s["points"] == 24
-    assert s["median_abs_error_frac"] <= 0.07
-    assert s["worst_abs_error_frac"] < 0.40
+    assert s["median_abs_error_frac"] <= 0.06
+    assert s["worst_abs_error_frac"] < 0.30
     vllm_long = table[table.id.str.contains("vllm018-8192x1024")]
     assert (vllm_long.error_frac.abs() < 0.10).all()  # decode-only: -3 .. -36 %
+    # Held out from every end-to-end fit (11 points): median 4.9 %; bound 7 %.
+    assert s["median_abs_error_held_out_frac"] <= 0.07
 
 
 def test_validate_cli_writes_csv_and_png(tmp_path: Path) -> None:
@@ -85,6 +86,24 @@ def test_validate_cli_writes_csv_and_png(tmp_path: Path) -> None:
         ("missing.json", json.dumps([{"id": "x", "model": "qwen3-30b-a3b"}])),
         ("bad.csv", "id,model\nx,qwen3-30b-a3b\n"),
         ("bad.txt", "hello"),
+        (
+            "engine.json",
+            json.dumps(
+                [
+                    {
+                        "id": "x",
+                        "model": "qwen3-30b-a3b",
+                        "platform": "a100-80g",
+                        "batch": 1,
+                        "context": 512.0,
+                        "weight_format": "bf16",
+                        "measured_ms_per_token": 10.0,
+                        "source": "test",
+                        "engine": "tgi",
+                    }
+                ]
+            ),
+        ),
     ],
 )
 def test_bad_validate_input_is_one_line_exit_2(tmp_path: Path, name: str, text: str) -> None:
