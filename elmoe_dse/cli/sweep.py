@@ -36,6 +36,7 @@ def sweep(
     from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.grid import expand
     from elmoe_dse.explore.sweep import check_out_dir, stream_sweep
+    from elmoe_dse.results import staged_run
     from elmoe_dse.specs.sweep import load_sweep
 
     with guarded():
@@ -49,9 +50,14 @@ def sweep(
             f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} knob "
             "settings)"
         )
-        with progress_bar("evaluating", grid.size, enabled=grid.size >= PROGRESS_MIN_POINTS) as bar:
-            result, paths = stream_sweep(spec, out_dir, sweep_file=str(file), progress=bar.advance)
-        paths += write_figure_tables(out_dir)
+        with staged_run(out_dir) as stage:  # the table, run.json and figure tables: one commit
+            enabled = grid.size >= PROGRESS_MIN_POINTS
+            with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
+                result, _ = stream_sweep(
+                    spec, stage.folder, sweep_file=str(file), progress=bar.advance
+                )
+            write_figure_tables(stage.folder)
+        paths = stage.written
         render_summary(result.summary, result.timing_s)
         render_pareto(result.groups(max_rows=show), spec)
         for path in paths:

@@ -409,10 +409,42 @@ def figures_record(
 def write_figure_tables(folder: Path) -> list[Path]:
     """Compute every figure table of the run in ``folder`` (its ``run.json``) and write them
     beside its results, then ``figures.json``; a table whose specs cannot be loaded is left out
-    (and any older copy removed), with the reason in ``figures.json``."""
-    from elmoe_dse.results import write_json, write_table
+    (and any older copy removed), with the reason in ``figures.json``.
+
+    Into a run's stage (the run being written) they go straight; into a committed run folder
+    its files are first checked to belong together, and the new tables are committed as one
+    step with the run's own files kept (:func:`elmoe_dse.results.staged_run`)."""
+    from elmoe_dse.results import in_stage, staged_run
+
+    if in_stage(folder):
+        return _write_figure_tables(folder, folder)
+    keep = _run_files(folder)
+    with staged_run(folder, keep=keep) as stage:
+        _write_figure_tables(folder, stage.folder)
+    return stage.written
+
+
+def _run_files(folder: Path) -> list[str]:
+    """The files of the committed run in ``folder`` other than its figure tables (checked to
+    belong together; for a folder an older elmoe-dse wrote, the run files present)."""
+    from elmoe_dse.results import LEGACY_RUN_FILES, verify_run
+
+    files = verify_run(folder)
+    if files is None:
+        return [name for name in LEGACY_RUN_FILES if (folder / name).is_file()]
+    return [name for name in files if not _is_figure_file(name)]
+
+
+def _is_figure_file(name: str) -> bool:
+    return name == FIGURES_FILE or (name.startswith("figure_") and name.endswith(".parquet"))
+
+
+def _write_figure_tables(folder: Path, out: Path) -> list[Path]:
+    """The figure tables of the run in ``folder``, written to ``out``."""
+    from elmoe_dse.results import check_inputs, write_json, write_table
 
     record = _read_record(folder)
+    check_inputs(folder, record)
     specs = specs_of(record)
     builds, ctx = _builds(folder, record, specs)
     tables: dict[str, pd.DataFrame] = {}
@@ -424,12 +456,12 @@ def write_figure_tables(folder: Path) -> list[Path]:
             tables.update(build())
         except ElmoeError as err:  # a spec file the run named has moved or changed
             skipped[name] = f"its specs cannot be loaded ({err})"
-    for stale in folder.glob("figure_*.parquet"):
+    for stale in out.glob("figure_*.parquet"):
         if stale.name not in tables:
             stale.unlink()
-    written = [write_table(folder / name, frame) for name, frame in tables.items()]
+    written = [write_table(out / name, frame) for name, frame in tables.items()]
     info = figures_record(record, ctx, tables, skipped)
-    return [*written, write_json(folder / FIGURES_FILE, info)]
+    return [*written, write_json(out / FIGURES_FILE, info)]
 
 
 def analyze_directory(folder: Path) -> list[Path]:

@@ -49,9 +49,12 @@ from elmoe_dse.results import (
     RESULTS_FILE,
     RUN_FILE,
     atomic_write,
+    check_targets,
     ensure_dir,
+    in_stage,
     sidecar,
     spec_hash,
+    staged_run,
     temp_prefix,
     write_json,
     write_table,
@@ -391,8 +394,19 @@ def stream_sweep(
     dtypes, categories, row order and flags). Kept rows are spooled to a temporary file beside the
     output, removed whatever happens; both outputs are written to temporary names and renamed.
     Timing: ``evaluate_s`` in the evaluator, ``table_and_pareto_s`` the rest (spooling, fronts,
-    writing the table), ``total_s`` both.
+    writing the table), ``total_s`` both. Unless ``out_dir`` is a run's stage, the two files are
+    staged and committed together (:func:`~elmoe_dse.results.staged_run`).
     """
+    if not in_stage(out_dir):
+        with staged_run(out_dir) as stage:
+            run, _ = stream_sweep(
+                spec,
+                stage.folder,
+                sweep_file=sweep_file,
+                chunk_points=chunk_points,
+                progress=progress,
+            )
+        return run, stage.written
     start = time.perf_counter()
     grid = expand(spec)
     ensure_dir(out_dir)
@@ -668,6 +682,34 @@ def spec_hashes(spec: SweepSpec) -> dict[str, dict[str, str]]:
     }
 
 
+def input_record(axis: str, ref: str) -> dict[str, Any]:
+    """What a model, platform or dataset reference resolved to: ``shipped:NAME`` or the file's
+    absolute path, with the sha256 of the file read (``run.json``'s ``inputs``)."""
+    from elmoe_dse.results import SHIPPED_PREFIX, file_sha256, shipped_file
+    from elmoe_dse.specs.dataset import list_datasets
+    from elmoe_dse.specs.model import list_models
+    from elmoe_dse.specs.platform import list_platforms
+
+    shipped = {"model": list_models, "platform": list_platforms, "dataset": list_datasets}[axis]()
+    key = ref.strip().lower()
+    if key in shipped and not Path(ref).is_file():
+        resolved, path = f"{SHIPPED_PREFIX}{key}", shipped_file(axis, key)
+    else:
+        path = Path(ref).resolve()
+        if path.is_dir():
+            path = path / "config.json"
+        resolved = str(path)
+    return {"id": scenario_id(axis, ref), "resolved": resolved, "sha256": file_sha256(path)}
+
+
+def spec_inputs(spec: SweepSpec) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per axis (models, platforms, datasets) and reference: :func:`input_record`."""
+    return {
+        f"{axis}s": {ref: input_record(axis, ref) for ref in getattr(spec, f"{axis}s")}
+        for axis in ("model", "platform", "dataset")
+    }
+
+
 def resolved_sweep(spec: SweepSpec) -> dict[str, Any]:
     """The sweep as run: the file's fields plus every axis expanded (auto shown as "auto")."""
     axes = {
@@ -687,13 +729,19 @@ def run_record(spec: SweepSpec, command: str, **extra: Any) -> dict[str, Any]:
         sweep=resolved_sweep(spec),
         calibration=None if cal is None else cal.model_dump(),
         spec_hashes=spec_hashes(spec),
+        inputs=spec_inputs(spec),
         seed=spec.seed,
         **extra,
     )
 
 
 def write_results(out_dir: Path, frame: pd.DataFrame, record: Mapping[str, Any]) -> list[Path]:
-    """Write ``results.parquet`` and ``run.json`` atomically (the table first, then the record)."""
+    """Write ``results.parquet`` and ``run.json`` as one run: straight into ``out_dir`` if it is
+    a run's stage (:func:`~elmoe_dse.results.staged_run`), else staged and committed together."""
+    if not in_stage(out_dir):
+        with staged_run(out_dir) as stage:
+            write_results(stage.folder, frame, record)
+        return stage.written
     ensure_dir(out_dir)
     return [
         write_table(out_dir / RESULTS_FILE, frame),
@@ -758,8 +806,11 @@ def _plain(value: Any) -> Any:
 
 
 def check_out_dir(out_dir: Path) -> Path:
-    """Fail early (before any work) if ``out_dir`` cannot be created or written."""
-    return ensure_dir(out_dir)
+    """Fail early (before any work) if ``out_dir`` cannot be created or written, or a file of
+    the run cannot take its place there."""
+    ensure_dir(out_dir)
+    check_targets(out_dir, (RESULTS_FILE, RUN_FILE))
+    return out_dir
 
 
 # ----------------------------------------------------------------------------------------------
