@@ -369,10 +369,15 @@ def _builds(folder: Path, record: Mapping[str, Any], specs: Specs) -> tuple[dict
 
     command = str(record["command"])
     path = folder / SOURCES[command]
+    import pyarrow as pa
+
     try:
         frame = pd.read_parquet(path)
-    except (OSError, ValueError) as err:
-        raise FigureTableError(f"{path}: cannot read the table ({err})") from None
+    except (OSError, ValueError, pa.ArrowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FigureTableError(
+            f"{path}: cannot read the table ({first}); re-run `elmoe-dse {command}`"
+        ) from None
     if frame.empty:
         return {}, None
     if command == "reproduce":
