@@ -8,10 +8,10 @@ written to a temporary name in the same folder and renamed into place, so a read
 half-written file and an interrupted run leaves nothing partial behind. Nothing is appended.
 
 A run folder is one consistent thing (:func:`staged_run`): a run writes every file into a fresh
-hidden stage folder inside its output folder (``.run.<pid>.XXXX.stage``), then commits in one step
-under the folder's lock (``.elmoe-dse.lock``): ``manifest.json`` is first replaced by a *pending*
-one, the files are renamed into place, and the final ``manifest.json`` (every file with its
-sha256 and size) is renamed into place last. Readers (:func:`verify_run`) refuse a folder whose
+hidden stage folder inside its output folder (``.run.<pid>.XXXX.stage``), then commits in one
+step under the folder's lock (``flock`` on the folder): ``manifest.json`` is first replaced by a
+*pending* one, the files are renamed into place, and the final ``manifest.json`` (every file with
+its sha256 and size) is renamed into place last. Readers (:func:`verify_run`) refuse a folder whose
 manifest is pending (a run killed while committing) or whose files differ from it (a mix of two
 runs, a truncated or edited file), in one line. A folder without a manifest was written by an
 older elmoe-dse and is read as it is. Subfolders (``reproduce/``) are run folders of their own;
@@ -110,8 +110,6 @@ FIGURE_HIT_RATE_FILE = "figure_hit_rate.parquet"
 FIGURE_DRAFT_LENGTH_FILE = "figure_draft_length.parquet"
 #: Every file of a run folder with its sha256 and size, written last (see the module docstring).
 MANIFEST_FILE = "manifest.json"
-#: The lock a commit holds exclusively and a reader shares (hidden, in the run folder).
-LOCK_FILE = ".elmoe-dse.lock"
 #: Test hook: seconds to pause in the middle of a commit (after the first file is renamed), so a
 #: test can kill the run at its commit point.
 COMMIT_PAUSE_ENV = "ELMOE_DSE_COMMIT_PAUSE_S"
@@ -300,10 +298,14 @@ def shipped_file(axis: str, name: str) -> Path:
     return _DATA_DIR / f"{axis}s" / f"{name}.toml"
 
 
-def check_inputs(folder: Path, record: Mapping[str, Any]) -> None:
+def check_inputs(folder: Path, record: Mapping[str, Any], *, missing_ok: bool = False) -> None:
     """Check that every model, platform and dataset file the run in ``folder`` read (its
     ``run.json``'s ``inputs``) is still there with the same sha256; one line naming the first
-    that is not (a folder from an older elmoe-dse records none: nothing to check)."""
+    that is not (a folder from an older elmoe-dse records none: nothing to check).
+
+    ``missing_ok``: a file that no longer exists passes (``plot`` and ``report`` draw from the
+    tables the run wrote, which need no spec; a file that is there but changed is refused, as
+    the figures would no longer describe it)."""
     inputs = record.get("inputs")
     if inputs is None:
         return
@@ -321,14 +323,16 @@ def check_inputs(folder: Path, record: Mapping[str, Any]) -> None:
                     f"{where}: 'inputs.{axis_key}' entry {ref!r} lacks 'resolved' or 'sha256'; "
                     "re-run the command that wrote it"
                 )
-            _check_input(where, axis_key.rstrip("s"), resolved, digest)
+            _check_input(where, axis_key.rstrip("s"), resolved, digest, missing_ok)
 
 
-def _check_input(where: Path, axis: str, resolved: str, digest: str) -> None:
+def _check_input(where: Path, axis: str, resolved: str, digest: str, missing_ok: bool) -> None:
     if resolved.startswith(SHIPPED_PREFIX):
         path = shipped_file(axis, resolved[len(SHIPPED_PREFIX) :])
     else:
         path = Path(resolved)
+    if missing_ok and not path.exists():
+        return
     try:
         now = file_sha256(path)
     except OSError as err:
@@ -359,23 +363,16 @@ def _entry(path: Path) -> dict[str, Any]:
 
 @contextmanager
 def folder_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
-    """Hold ``folder``'s lock: exclusive for a commit, shared for a reader (a reader of a folder
-    it cannot write to, a read-only copy, goes without)."""
+    """Hold ``folder``'s lock (``flock`` on the folder itself, no lock file): exclusive for a
+    commit, shared for a reader."""
     import fcntl
 
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        fh = open(folder / LOCK_FILE, "a+b")  # noqa: SIM115 (held for the block)
-    except OSError:
-        if not shared:
-            raise
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
-        return
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @dataclass
@@ -465,7 +462,8 @@ def commit(stage: Stage) -> list[Path]:
             if i == 0 and pause > 0:
                 time.sleep(pause)
         write_json(target / MANIFEST_FILE, manifest)
-        for name in set(old) - set(files):
+        stale = set(old) | {p.name for p in target.iterdir() if is_figure_file(p.name)}
+        for name in stale - set(files):  # the previous run's files (figure tables of any run)
             with suppress(OSError):
                 (target / name).unlink()
     return [target / name for name in names]
@@ -510,10 +508,24 @@ def read_manifest(folder: Path) -> dict[str, dict[str, Any]] | None:
     return files
 
 
-def verify_run(folder: Path, required: Iterable[str] = ()) -> dict[str, dict[str, Any]] | None:
+def is_figure_file(name: str) -> bool:
+    """Whether ``name`` is a figure table or their sidecar (derived: ``analyze`` rewrites them)."""
+    return name == FIGURES_FILE or (name.startswith("figure_") and name.endswith(".parquet"))
+
+
+def verify_run(
+    folder: Path,
+    required: Iterable[str] = (),
+    *,
+    derived: Callable[[str], bool] | None = is_figure_file,
+    skip_derived: bool = False,
+) -> dict[str, dict[str, Any]] | None:
     """Check that the files of the run in ``folder`` belong together: every file its manifest
     lists is there with its size and sha256, and every ``required`` file is listed. None (and no
-    check) for a folder without a manifest; a one-line :class:`RunFolderError` otherwise."""
+    check) for a folder without a manifest; a one-line :class:`RunFolderError` otherwise.
+
+    A ``derived`` file (the figure tables) may be missing (a reader treats it as not computed);
+    ``skip_derived`` leaves them unchecked (``analyze`` rewrites them)."""
     with folder_lock(folder, shared=True):
         files = read_manifest(folder)
         if files is None:
@@ -526,6 +538,9 @@ def verify_run(folder: Path, required: Iterable[str] = ()) -> dict[str, dict[str
                 )
         for name, entry in sorted(files.items()):
             path = folder / name
+            is_derived = derived is not None and derived(name)
+            if is_derived and (skip_derived or not path.exists()):
+                continue
             why = _differs(path, entry)
             if why:
                 raise RunFolderError(

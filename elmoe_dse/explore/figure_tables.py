@@ -432,16 +432,12 @@ def write_figure_tables(folder: Path) -> list[Path]:
 def _run_files(folder: Path) -> list[str]:
     """The files of the committed run in ``folder`` other than its figure tables (checked to
     belong together; for a folder an older elmoe-dse wrote, the run files present)."""
-    from elmoe_dse.results import LEGACY_RUN_FILES, verify_run
+    from elmoe_dse.results import LEGACY_RUN_FILES, is_figure_file, verify_run
 
-    files = verify_run(folder)
+    files = verify_run(folder, skip_derived=True)
     if files is None:
         return [name for name in LEGACY_RUN_FILES if (folder / name).is_file()]
-    return [name for name in files if not _is_figure_file(name)]
-
-
-def _is_figure_file(name: str) -> bool:
-    return name == FIGURES_FILE or (name.startswith("figure_") and name.endswith(".parquet"))
+    return [name for name in files if not is_figure_file(name)]
 
 
 def _write_figure_tables(folder: Path, out: Path) -> list[Path]:

@@ -324,7 +324,7 @@ def _check_run(folder: Path, record: dict[str, Any], table: str) -> None:
     types, and the spec files it read are unchanged; one line otherwise."""
     try:
         verify_run(folder, required=(RUN_FILE, table))
-        check_inputs(folder, record)
+        check_inputs(folder, record, missing_ok=True)
     except ElmoeError as err:
         raise PlotInputError(str(err)) from None
     expected = {"sweep": dict, "calibration": dict, "targets": list, "points": dict}
