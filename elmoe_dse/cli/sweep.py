@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 #: Grids at least this large get a progress bar.
 PROGRESS_MIN_POINTS = 200_000
+#: Groups whose Pareto designs are printed (the others: "N more in FILE").
+MAX_GROUPS = 20
 
 
 def sweep(
@@ -59,7 +61,15 @@ def sweep(
             write_figure_tables(stage.folder)
         paths = stage.written
         render_summary(result.summary, result.timing_s)
-        render_pareto(result.groups(max_rows=show), spec)
+        render_pareto(result.groups(max_rows=show, max_groups=MAX_GROUPS), spec)
+        more = len(result.group_points) - MAX_GROUPS
+        if more > 0:
+            con.print(
+                f"{more:,} more groups in {escape(str(out_dir / 'results.parquet'))} (their "
+                f"Pareto designs: rows with meta.pareto; per group counts: "
+                f"{escape(str(out_dir / 'run.json'))} 'pareto')",
+                highlight=False,
+            )
         for path in paths:
             con.print(f"wrote {escape(str(path))}", highlight=False)
 

@@ -272,9 +272,12 @@ class SweepRun:
         """Per group: its key, kept points and Pareto points (the sidecar's ``pareto``)."""
         return front_summary(self.front, self.group_points, self.spec)
 
-    def groups(self, *, max_rows: int = 8) -> list[ParetoGroup]:
-        """Per group, a sample of at most ``max_rows`` distinct Pareto designs."""
-        return front_groups(self.front, self.group_points, self.spec, max_rows=max_rows)
+    def groups(self, *, max_rows: int = 8, max_groups: int | None = None) -> list[ParetoGroup]:
+        """Per group (the first ``max_groups`` by key), a sample of at most ``max_rows``
+        distinct Pareto designs."""
+        return front_groups(
+            self.front, self.group_points, self.spec, max_rows=max_rows, max_groups=max_groups
+        )
 
 
 @dataclass(kw_only=True)
@@ -851,10 +854,16 @@ def pareto_groups(frame: pd.DataFrame, spec: SweepSpec, *, max_rows: int = 8) ->
 
 
 def front_groups(
-    front: pd.DataFrame, points: Mapping[GroupKey, int], spec: SweepSpec, *, max_rows: int = 8
+    front: pd.DataFrame,
+    points: Mapping[GroupKey, int],
+    spec: SweepSpec,
+    *,
+    max_rows: int = 8,
+    max_groups: int | None = None,
 ) -> list[ParetoGroup]:
-    """Per group of the Pareto-optimal rows ``front`` (``points``: kept points per group), a
-    sample of at most ``max_rows`` distinct Pareto designs (see ParetoGroup)."""
+    """Per group of the Pareto-optimal rows ``front`` (``points``: kept points per group; only
+    the first ``max_groups`` groups by key if given), a sample of at most ``max_rows`` distinct
+    Pareto designs (see ParetoGroup)."""
     if front.empty:
         return []
     objectives = [o.metric for o in spec.objectives]
@@ -863,7 +872,8 @@ def front_groups(
     columns = (*varying, *objectives, *dict.fromkeys(extra))
     out = []
     first = spec.objectives[0]
-    for key, idx in group_indices(front, spec.group_columns()).items():
+    groups = list(group_indices(front, spec.group_columns()).items())
+    for key, idx in groups if max_groups is None else groups[:max_groups]:
         group = front.iloc[idx].sort_values(
             first.metric, ascending=first.direction == "minimize", kind="stable"
         )
