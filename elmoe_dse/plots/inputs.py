@@ -344,9 +344,34 @@ def _check_run(folder: Path, record: dict[str, Any], table: str) -> None:
             )
 
 
+def _read_results(path: Path, record: dict[str, Any]) -> pd.DataFrame:
+    """The figure columns of a results table; above :data:`~elmoe_dse.plots.reduce.
+    FULL_READ_ROWS` rows only the rows a figure can show (:mod:`elmoe_dse.plots.reduce`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from elmoe_dse.plots.pareto import THIN_CELLS
+    from elmoe_dse.plots.reduce import FULL_READ_ROWS, reduced_results
+    from elmoe_dse.specs.sweep import axis_column
+
+    columns = figure_columns(path)
+    try:
+        rows = pq.read_metadata(path).num_rows
+        if rows <= FULL_READ_ROWS:
+            return _read_table(path, columns)
+        sweep = record.get("sweep") or {}
+        groups = [axis_column(str(a)) for a in sweep.get("group_by", ["batch_size"])]
+        return reduced_results(path, columns, groups, cells=THIN_CELLS)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PlotInputError(
+            f"{path}: cannot read the table ({first}); re-run the command that wrote it"
+        ) from None
+
+
 def _load_sweep(folder: Path, record: dict[str, Any]) -> SweepRun:
     _check_run(folder, record, RESULTS_FILE)
-    frame = _read_table(folder / RESULTS_FILE, figure_columns(folder / RESULTS_FILE))
+    frame = _read_results(folder / RESULTS_FILE, record)
     run = SweepRun(folder, frame, record)
     run.require(SWEEP_COLUMNS, "any figure")
     if frame.empty:
