@@ -372,7 +372,7 @@ def _builds(folder: Path, record: Mapping[str, Any], specs: Specs) -> tuple[dict
     import pyarrow as pa
 
     try:
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(path) if command == "reproduce" else fastest_rows(path)
     except (OSError, ValueError, pa.ArrowException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FigureTableError(
@@ -385,6 +385,46 @@ def _builds(folder: Path, record: Mapping[str, Any], specs: Specs) -> tuple[dict
         return reproduce_builds(specs, frame, ctx), ctx
     ctx = sweep_context(frame, record, specs)
     return sweep_builds(specs, frame, ctx), ctx
+
+
+#: A results table's rows that decide its figure tables: per workload, platform and batch
+#: size, the fastest (the first of equals, as :func:`~elmoe_dse.explore.figure_steps.best_row`).
+FASTEST_KEYS = (MODEL, DATASET, CONTEXT_LEN_COLUMN, PLATFORM, BATCH_SIZE_COLUMN)
+
+
+def fastest_rows(path: Path, batch_rows: int = 1 << 17) -> pd.DataFrame:
+    """The rows of a sweep's or optimize's ``results.parquet`` the figure tables use, read one
+    row group at a time (bounded memory at any size): its first row and, per
+    :data:`FASTEST_KEYS` group and batch of rows, the first fastest row, with the ``meta.*``,
+    ``knob.*`` and throughput columns. Every fastest row of any coarser grouping (per batch
+    size, per platform, overall) is among them, in table order."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kept = []
+    with pq.ParquetFile(path, pre_buffer=False) as file:
+        names = file.schema_arrow.names
+        columns = [
+            n for n in names if n.startswith(("meta.", "knob.")) or n == THROUGHPUT_TOK_PER_S
+        ]
+        keys = [k for k in FASTEST_KEYS if k in columns]
+        for i, batch in enumerate(file.iter_batches(batch_size=batch_rows, columns=columns)):
+            frame = batch.to_pandas()
+            rows = {0} if i == 0 and len(frame) else set()
+            values = frame[THROUGHPUT_TOK_PER_S].to_numpy(dtype=float)
+            for idx in frame.groupby(
+                keys, sort=False, observed=True, dropna=False
+            ).indices.values():
+                v = values[idx]
+                if np.isfinite(v).any():
+                    rows.add(int(idx[int(np.nanargmax(v))]))
+            mask = np.zeros(len(frame), dtype=bool)
+            mask[sorted(rows)] = True
+            kept.append(pa.Table.from_batches([batch]).filter(pa.array(mask)))
+    if not kept:
+        return pd.read_parquet(path, columns=columns)
+    return pa.concat_tables(kept).to_pandas()
 
 
 def figures_record(
