@@ -466,3 +466,74 @@ def test_config_json_errors_name_the_hugging_face_key(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     code, out = cli("models", "show", str(path))
     assert code == 2 and "'num_experts_per_tok'" in out
+
+
+# ----------------------------------------------------------------------------------------------
+# Absurd sizes, deep nesting, negative seeds, paths with spaces and accents (issue 15)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("num_experts", 1_000_000_000, "num_experts"),
+        ("num_hidden_layers", 10_000_000, "num_layers"),
+        ("hidden_size", 1_000_000_000, "hidden_size"),
+    ],
+)
+def test_absurd_model_sizes_are_refused_before_any_allocation(
+    tmp_path: Path, key: str, value: int, field: str
+) -> None:
+    import resource
+
+    config = json.loads((FIXTURES / "qwen3-30b-a3b.json").read_text())
+    config[key] = value
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(config))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code, out = cli("explain", "-m", str(path), "-p", "elmoe3d-8g")
+    assert code == 2
+    assert f"{field} = {value:,} is far beyond any real model" in out and str(path) in out
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 1_000_000  # the 7.45 GiB routing vector was never allocated
+
+
+def test_the_largest_real_models_pass_the_size_check() -> None:
+    for name in ("gpt-oss-120b", "mixtral-8x7b"):
+        load_model(name)  # raises if a bound were below a real model
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_deeply_nested_spec_files_are_one_line(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"nested{suffix}"
+    if suffix == ".json":
+        path.write_text('{"a":' * 5000 + "1" + "}" * 5000)
+        code, out = cli("models", "show", str(path))
+    else:
+        path.write_text("schema_version = 1\n[knobs]\nbatch_size = " + "[" * 500 + "1" + "]" * 500)
+        code, out = cli("sweep", str(path), "--out", str(tmp_path / "o"))
+    assert code == 2 and "nested deeper than 16 levels" in out
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_negative_seed_is_refused(tmp_path: Path) -> None:
+    quick = Path(__file__).resolve().parents[1] / "sweeps" / "quick.toml"
+    code, out = cli("optimize", str(quick), "--seed", "-1", "--out", str(tmp_path / "o"))
+    assert code == 2 and "--seed" in out and "greater than or equal to 0" in out
+    assert "Traceback" not in out and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("folder", ["My Model", "Mein Modèl", "模型 v2"])
+def test_a_model_path_with_spaces_or_accents_is_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / "config.json").write_text((FIXTURES / "mixtral-8x7b.json").read_text())
+    monkeypatch.chdir(tmp_path)
+    for ref in (f"{folder}/config.json", folder):
+        code, out = cli("models", "show", ref, "--json")
+        assert code == 0, out
+        model_id = json.loads(out)["id"]
+        assert model_id == {"My Model": "my-model", "Mein Modèl": "mein-model"}.get(folder, "v2")

@@ -47,7 +47,7 @@ def best(
     to the higher throughput, then the lower energy per token. Short column names work
     (model, batch_size, throughput_tok_per_s)."""
     from elmoe_dse.errors import SpecError
-    from elmoe_dse.results import RESULTS_FILE
+    from elmoe_dse.results import RESULTS_FILE, verify_run
 
     with guarded():
         if (minimize is None) == (maximize is None):
@@ -58,6 +58,7 @@ def best(
                 f"no {RESULTS_FILE} here; run `elmoe-dse sweep FILE --out {directory}` first",
                 path=str(directory),
             )
+        verify_run(directory, required=(RESULTS_FILE,))  # its files belong together
         frame = _answer(table, where or [], minimize, maximize, by)
     if as_json:
         print_json(json.loads(frame.to_json(orient="records")))

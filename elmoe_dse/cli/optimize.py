@@ -74,6 +74,7 @@ def optimize(
     from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.optimize import resolve_options, save_optimize
     from elmoe_dse.explore.sweep import check_out_dir
+    from elmoe_dse.results import staged_run
     from elmoe_dse.specs.sweep import load_sweep
 
     with guarded():
@@ -91,7 +92,10 @@ def optimize(
         )
         check_out_dir(out_dir)
         result = _search(spec, options, compare_grid=grid)
-        paths = save_optimize(result, out_dir, sweep_file=str(file)) + write_figure_tables(out_dir)
+        with staged_run(out_dir) as stage:  # the table, run.json and figure tables: one commit
+            save_optimize(result, stage.folder, sweep_file=str(file))
+            write_figure_tables(stage.folder)
+        paths = stage.written
         _render(result, show, paths)
 
 

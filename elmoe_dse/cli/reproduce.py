@@ -46,7 +46,14 @@ def reproduce(
     from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.reproduce import reproduce as run_reproduce
     from elmoe_dse.explore.reproduce import save_bands, save_reproduce
-    from elmoe_dse.results import CELLS_FILE, REPRODUCE_DIR, RUN_FILE, SYSTEMS_CSV_FILE, ensure_dir
+    from elmoe_dse.results import (
+        CELLS_FILE,
+        REPRODUCE_DIR,
+        RUN_FILE,
+        SYSTEMS_CSV_FILE,
+        ensure_dir,
+        staged_run,
+    )
 
     with guarded():
         start = time.perf_counter()
@@ -61,13 +68,14 @@ def reproduce(
         folder = ensure_dir(out / REPRODUCE_DIR)
         result = run_reproduce(cal, choice=choice, table=table)
         bands = None
-        if draws > 0:
-            settings = BandSettings(draws, alt_draws, seed, processes)
-            bands = ensemble_bands(ens, choice, table, settings)
-            bands["elapsed_s"] = time.perf_counter() - start
-            save_bands(bands, folder)
-        save_reproduce(result, folder)
-        write_figure_tables(folder)
+        with staged_run(folder) as stage:  # tables, bands, run.json, figure tables: one commit
+            if draws > 0:
+                settings = BandSettings(draws, alt_draws, seed, processes)
+                bands = ensemble_bands(ens, choice, table, settings)
+                bands["elapsed_s"] = time.perf_counter() - start
+                save_bands(bands, stage.folder)
+            save_reproduce(result, stage.folder)
+            write_figure_tables(stage.folder)
         targets = merged_targets([t.as_dict() for t in result.targets], bands)
         if json_out:
             print_json({"targets": targets, "bands": bands, "out": str(folder)})

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 #: Grids at least this large get a progress bar.
 PROGRESS_MIN_POINTS = 200_000
+#: Groups whose Pareto designs are printed (the others: "N more in FILE").
+MAX_GROUPS = 20
 
 
 def sweep(
@@ -36,6 +38,7 @@ def sweep(
     from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.grid import expand
     from elmoe_dse.explore.sweep import check_out_dir, stream_sweep
+    from elmoe_dse.results import staged_run
     from elmoe_dse.specs.sweep import load_sweep
 
     with guarded():
@@ -49,11 +52,24 @@ def sweep(
             f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} knob "
             "settings)"
         )
-        with progress_bar("evaluating", grid.size, enabled=grid.size >= PROGRESS_MIN_POINTS) as bar:
-            result, paths = stream_sweep(spec, out_dir, sweep_file=str(file), progress=bar.advance)
-        paths += write_figure_tables(out_dir)
+        with staged_run(out_dir) as stage:  # the table, run.json and figure tables: one commit
+            enabled = grid.size >= PROGRESS_MIN_POINTS
+            with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
+                result, _ = stream_sweep(
+                    spec, stage.folder, sweep_file=str(file), progress=bar.advance
+                )
+            write_figure_tables(stage.folder)
+        paths = stage.written
         render_summary(result.summary, result.timing_s)
-        render_pareto(result.groups(max_rows=show), spec)
+        render_pareto(result.groups(max_rows=show, max_groups=MAX_GROUPS), spec)
+        more = len(result.group_points) - MAX_GROUPS
+        if more > 0:
+            con.print(
+                f"{more:,} more groups in {escape(str(out_dir / 'results.parquet'))} (their "
+                f"Pareto designs: rows with meta.pareto; per group counts: "
+                f"{escape(str(out_dir / 'run.json'))} 'pareto')",
+                highlight=False,
+            )
         for path in paths:
             con.print(f"wrote {escape(str(path))}", highlight=False)
 

@@ -369,10 +369,15 @@ def _builds(folder: Path, record: Mapping[str, Any], specs: Specs) -> tuple[dict
 
     command = str(record["command"])
     path = folder / SOURCES[command]
+    import pyarrow as pa
+
     try:
-        frame = pd.read_parquet(path)
-    except (OSError, ValueError) as err:
-        raise FigureTableError(f"{path}: cannot read the table ({err})") from None
+        frame = pd.read_parquet(path) if command == "reproduce" else fastest_rows(path)
+    except (OSError, ValueError, pa.ArrowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FigureTableError(
+            f"{path}: cannot read the table ({first}); re-run `elmoe-dse {command}`"
+        ) from None
     if frame.empty:
         return {}, None
     if command == "reproduce":
@@ -380,6 +385,46 @@ def _builds(folder: Path, record: Mapping[str, Any], specs: Specs) -> tuple[dict
         return reproduce_builds(specs, frame, ctx), ctx
     ctx = sweep_context(frame, record, specs)
     return sweep_builds(specs, frame, ctx), ctx
+
+
+#: A results table's rows that decide its figure tables: per workload, platform and batch
+#: size, the fastest (the first of equals, as :func:`~elmoe_dse.explore.figure_steps.best_row`).
+FASTEST_KEYS = (MODEL, DATASET, CONTEXT_LEN_COLUMN, PLATFORM, BATCH_SIZE_COLUMN)
+
+
+def fastest_rows(path: Path, batch_rows: int = 1 << 17) -> pd.DataFrame:
+    """The rows of a sweep's or optimize's ``results.parquet`` the figure tables use, read one
+    row group at a time (bounded memory at any size): its first row and, per
+    :data:`FASTEST_KEYS` group and batch of rows, the first fastest row, with the ``meta.*``,
+    ``knob.*`` and throughput columns. Every fastest row of any coarser grouping (per batch
+    size, per platform, overall) is among them, in table order."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kept = []
+    with pq.ParquetFile(path, pre_buffer=False) as file:
+        names = file.schema_arrow.names
+        columns = [
+            n for n in names if n.startswith(("meta.", "knob.")) or n == THROUGHPUT_TOK_PER_S
+        ]
+        keys = [k for k in FASTEST_KEYS if k in columns]
+        for i, batch in enumerate(file.iter_batches(batch_size=batch_rows, columns=columns)):
+            frame = batch.to_pandas()
+            rows = {0} if i == 0 and len(frame) else set()
+            values = frame[THROUGHPUT_TOK_PER_S].to_numpy(dtype=float)
+            for idx in frame.groupby(
+                keys, sort=False, observed=True, dropna=False
+            ).indices.values():
+                v = values[idx]
+                if np.isfinite(v).any():
+                    rows.add(int(idx[int(np.nanargmax(v))]))
+            mask = np.zeros(len(frame), dtype=bool)
+            mask[sorted(rows)] = True
+            kept.append(pa.Table.from_batches([batch]).filter(pa.array(mask)))
+    if not kept:
+        return pd.read_parquet(path, columns=columns)
+    return pa.concat_tables(kept).to_pandas()
 
 
 def figures_record(
@@ -409,10 +454,38 @@ def figures_record(
 def write_figure_tables(folder: Path) -> list[Path]:
     """Compute every figure table of the run in ``folder`` (its ``run.json``) and write them
     beside its results, then ``figures.json``; a table whose specs cannot be loaded is left out
-    (and any older copy removed), with the reason in ``figures.json``."""
-    from elmoe_dse.results import write_json, write_table
+    (and any older copy removed), with the reason in ``figures.json``.
+
+    Into a run's stage (the run being written) they go straight; into a committed run folder
+    its files are first checked to belong together, and the new tables are committed as one
+    step with the run's own files kept (:func:`elmoe_dse.results.staged_run`)."""
+    from elmoe_dse.results import in_stage, staged_run
+
+    if in_stage(folder):
+        return _write_figure_tables(folder, folder)
+    keep = _run_files(folder)
+    with staged_run(folder, keep=keep) as stage:
+        _write_figure_tables(folder, stage.folder)
+    return stage.written
+
+
+def _run_files(folder: Path) -> list[str]:
+    """The files of the committed run in ``folder`` other than its figure tables (checked to
+    belong together; for a folder an older elmoe-dse wrote, the run files present)."""
+    from elmoe_dse.results import LEGACY_RUN_FILES, is_figure_file, verify_run
+
+    files = verify_run(folder, skip_derived=True)
+    if files is None:
+        return [name for name in LEGACY_RUN_FILES if (folder / name).is_file()]
+    return [name for name in files if not is_figure_file(name)]
+
+
+def _write_figure_tables(folder: Path, out: Path) -> list[Path]:
+    """The figure tables of the run in ``folder``, written to ``out``."""
+    from elmoe_dse.results import check_inputs, write_json, write_table
 
     record = _read_record(folder)
+    check_inputs(folder, record)
     specs = specs_of(record)
     builds, ctx = _builds(folder, record, specs)
     tables: dict[str, pd.DataFrame] = {}
@@ -424,12 +497,12 @@ def write_figure_tables(folder: Path) -> list[Path]:
             tables.update(build())
         except ElmoeError as err:  # a spec file the run named has moved or changed
             skipped[name] = f"its specs cannot be loaded ({err})"
-    for stale in folder.glob("figure_*.parquet"):
+    for stale in out.glob("figure_*.parquet"):
         if stale.name not in tables:
             stale.unlink()
-    written = [write_table(folder / name, frame) for name, frame in tables.items()]
+    written = [write_table(out / name, frame) for name, frame in tables.items()]
     info = figures_record(record, ctx, tables, skipped)
-    return [*written, write_json(folder / FIGURES_FILE, info)]
+    return [*written, write_json(out / FIGURES_FILE, info)]
 
 
 def analyze_directory(folder: Path) -> list[Path]:

@@ -49,9 +49,12 @@ from elmoe_dse.results import (
     RESULTS_FILE,
     RUN_FILE,
     atomic_write,
+    check_targets,
     ensure_dir,
+    in_stage,
     sidecar,
     spec_hash,
+    staged_run,
     temp_prefix,
     write_json,
     write_table,
@@ -269,9 +272,12 @@ class SweepRun:
         """Per group: its key, kept points and Pareto points (the sidecar's ``pareto``)."""
         return front_summary(self.front, self.group_points, self.spec)
 
-    def groups(self, *, max_rows: int = 8) -> list[ParetoGroup]:
-        """Per group, a sample of at most ``max_rows`` distinct Pareto designs."""
-        return front_groups(self.front, self.group_points, self.spec, max_rows=max_rows)
+    def groups(self, *, max_rows: int = 8, max_groups: int | None = None) -> list[ParetoGroup]:
+        """Per group (the first ``max_groups`` by key), a sample of at most ``max_rows``
+        distinct Pareto designs."""
+        return front_groups(
+            self.front, self.group_points, self.spec, max_rows=max_rows, max_groups=max_groups
+        )
 
 
 @dataclass(kw_only=True)
@@ -391,8 +397,19 @@ def stream_sweep(
     dtypes, categories, row order and flags). Kept rows are spooled to a temporary file beside the
     output, removed whatever happens; both outputs are written to temporary names and renamed.
     Timing: ``evaluate_s`` in the evaluator, ``table_and_pareto_s`` the rest (spooling, fronts,
-    writing the table), ``total_s`` both.
+    writing the table), ``total_s`` both. Unless ``out_dir`` is a run's stage, the two files are
+    staged and committed together (:func:`~elmoe_dse.results.staged_run`).
     """
+    if not in_stage(out_dir):
+        with staged_run(out_dir) as stage:
+            run, _ = stream_sweep(
+                spec,
+                stage.folder,
+                sweep_file=sweep_file,
+                chunk_points=chunk_points,
+                progress=progress,
+            )
+        return run, stage.written
     start = time.perf_counter()
     grid = expand(spec)
     ensure_dir(out_dir)
@@ -668,6 +685,34 @@ def spec_hashes(spec: SweepSpec) -> dict[str, dict[str, str]]:
     }
 
 
+def input_record(axis: str, ref: str) -> dict[str, Any]:
+    """What a model, platform or dataset reference resolved to: ``shipped:NAME`` or the file's
+    absolute path, with the sha256 of the file read (``run.json``'s ``inputs``)."""
+    from elmoe_dse.results import SHIPPED_PREFIX, file_sha256, shipped_file
+    from elmoe_dse.specs.dataset import list_datasets
+    from elmoe_dse.specs.model import list_models
+    from elmoe_dse.specs.platform import list_platforms
+
+    shipped = {"model": list_models, "platform": list_platforms, "dataset": list_datasets}[axis]()
+    key = ref.strip().lower()
+    if key in shipped and not Path(ref).is_file():
+        resolved, path = f"{SHIPPED_PREFIX}{key}", shipped_file(axis, key)
+    else:
+        path = Path(ref).resolve()
+        if path.is_dir():
+            path = path / "config.json"
+        resolved = str(path)
+    return {"id": scenario_id(axis, ref), "resolved": resolved, "sha256": file_sha256(path)}
+
+
+def spec_inputs(spec: SweepSpec) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per axis (models, platforms, datasets) and reference: :func:`input_record`."""
+    return {
+        f"{axis}s": {ref: input_record(axis, ref) for ref in getattr(spec, f"{axis}s")}
+        for axis in ("model", "platform", "dataset")
+    }
+
+
 def resolved_sweep(spec: SweepSpec) -> dict[str, Any]:
     """The sweep as run: the file's fields plus every axis expanded (auto shown as "auto")."""
     axes = {
@@ -687,13 +732,19 @@ def run_record(spec: SweepSpec, command: str, **extra: Any) -> dict[str, Any]:
         sweep=resolved_sweep(spec),
         calibration=None if cal is None else cal.model_dump(),
         spec_hashes=spec_hashes(spec),
+        inputs=spec_inputs(spec),
         seed=spec.seed,
         **extra,
     )
 
 
 def write_results(out_dir: Path, frame: pd.DataFrame, record: Mapping[str, Any]) -> list[Path]:
-    """Write ``results.parquet`` and ``run.json`` atomically (the table first, then the record)."""
+    """Write ``results.parquet`` and ``run.json`` as one run: straight into ``out_dir`` if it is
+    a run's stage (:func:`~elmoe_dse.results.staged_run`), else staged and committed together."""
+    if not in_stage(out_dir):
+        with staged_run(out_dir) as stage:
+            write_results(stage.folder, frame, record)
+        return stage.written
     ensure_dir(out_dir)
     return [
         write_table(out_dir / RESULTS_FILE, frame),
@@ -758,8 +809,11 @@ def _plain(value: Any) -> Any:
 
 
 def check_out_dir(out_dir: Path) -> Path:
-    """Fail early (before any work) if ``out_dir`` cannot be created or written."""
-    return ensure_dir(out_dir)
+    """Fail early (before any work) if ``out_dir`` cannot be created or written, or a file of
+    the run cannot take its place there."""
+    ensure_dir(out_dir)
+    check_targets(out_dir, (RESULTS_FILE, RUN_FILE))
+    return out_dir
 
 
 # ----------------------------------------------------------------------------------------------
@@ -800,10 +854,16 @@ def pareto_groups(frame: pd.DataFrame, spec: SweepSpec, *, max_rows: int = 8) ->
 
 
 def front_groups(
-    front: pd.DataFrame, points: Mapping[GroupKey, int], spec: SweepSpec, *, max_rows: int = 8
+    front: pd.DataFrame,
+    points: Mapping[GroupKey, int],
+    spec: SweepSpec,
+    *,
+    max_rows: int = 8,
+    max_groups: int | None = None,
 ) -> list[ParetoGroup]:
-    """Per group of the Pareto-optimal rows ``front`` (``points``: kept points per group), a
-    sample of at most ``max_rows`` distinct Pareto designs (see ParetoGroup)."""
+    """Per group of the Pareto-optimal rows ``front`` (``points``: kept points per group; only
+    the first ``max_groups`` groups by key if given), a sample of at most ``max_rows`` distinct
+    Pareto designs (see ParetoGroup)."""
     if front.empty:
         return []
     objectives = [o.metric for o in spec.objectives]
@@ -812,7 +872,8 @@ def front_groups(
     columns = (*varying, *objectives, *dict.fromkeys(extra))
     out = []
     first = spec.objectives[0]
-    for key, idx in group_indices(front, spec.group_columns()).items():
+    groups = list(group_indices(front, spec.group_columns()).items())
+    for key, idx in groups if max_groups is None else groups[:max_groups]:
         group = front.iloc[idx].sort_values(
             first.metric, ascending=first.direction == "minimize", kind="stable"
         )

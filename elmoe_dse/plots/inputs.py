@@ -16,11 +16,18 @@ figure tables beside it (``figure_*.parquet`` and ``figures.json``, written by t
 or by ``elmoe-dse analyze DIR``; :mod:`elmoe_dse.explore.figure_tables`) by :meth:`SweepRun.table`
 / :meth:`ReproduceRun.table`: a missing one makes the figure :class:`NotApplicable`, with the
 command that writes it. Nothing here loads a spec or runs the model.
+
+Before anything is read, the run's files are checked to belong together (its ``manifest.json``,
+:func:`elmoe_dse.results.verify_run`) and the model, platform and dataset files it read to be
+unchanged (:func:`elmoe_dse.results.check_inputs`); a figure table the manifest does not list
+(left from another run) counts as absent. The results table is read with only the columns the
+figures use.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 from elmoe_dse.columns import DRAFT_LENGTH_TOKENS
 from elmoe_dse.errors import ElmoeError
-from elmoe_dse.results import FIGURES_FILE, REPRODUCE_DIR, RESULTS_FILE, RUN_FILE, SYSTEMS_FILE
+from elmoe_dse.results import (
+    FIGURES_FILE,
+    REPRODUCE_DIR,
+    RESULTS_FILE,
+    RUN_FILE,
+    SYSTEMS_FILE,
+    check_inputs,
+    read_manifest,
+    verify_run,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,7 +92,7 @@ def figure_table(folder: Path, command: str, name: str, need: str) -> pd.DataFra
     """The figure table ``name`` of the run in ``folder``; :class:`NotApplicable` naming the
     command that writes it (and why it was not written, if ``figures.json`` says) if absent."""
     path = folder / name
-    if path.exists():
+    if path.exists() and _listed(folder, name):
         return _read_table(path)
     why = _figures_info(folder).get("skipped", {})
     reason = why.get(need) or why.get("all")
@@ -86,6 +102,13 @@ def figure_table(folder: Path, command: str, name: str, need: str) -> pd.DataFra
         f"needs {path.name}, which `elmoe-dse {command}` writes; run `elmoe-dse analyze "
         f"{folder}` to compute it for this folder"
     )
+
+
+def _listed(folder: Path, name: str) -> bool:
+    """Whether ``name`` belongs to the run in ``folder`` (any file, for a folder without a
+    manifest)."""
+    files = read_manifest(folder)
+    return files is None or name in files
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -100,17 +123,51 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """A Parquet or CSV table (only ``columns`` of a Parquet file, those it has, if given)."""
     import pandas as pd
+    import pyarrow as pa
 
     try:
         if path.suffix == ".parquet":
-            return pd.read_parquet(path)
+            if columns is None:
+                return pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            names = set(pq.read_schema(path).names)
+            return pd.read_parquet(path, columns=[c for c in columns if c in names])
         return pd.read_csv(path)
     except FileNotFoundError:
         raise PlotInputError(f"{path}: file not found") from None
-    except (OSError, ValueError) as err:
-        raise PlotInputError(f"{path}: cannot read the table ({err})") from None
+    except (OSError, ValueError, pa.ArrowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PlotInputError(
+            f"{path}: cannot read the table ({first}); re-run the command that wrote it"
+        ) from None
+
+
+#: Metric columns of a results table the figures read (besides every ``knob.*`` and ``meta.*``).
+FIGURE_METRICS = re.compile(
+    r"^metric\.(throughput_tok_per_s|energy_per_token_j|tokens_per_step|energy_[a-z0-9_]+_per_step_j)$"
+)
+
+
+def figure_columns(path: Path) -> list[str]:
+    """The columns of the results table at ``path`` the figures read: ``knob.*``, ``meta.*``
+    and :data:`FIGURE_METRICS` (a 49-column table is read as about 30)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except FileNotFoundError:
+        raise PlotInputError(f"{path}: file not found") from None
+    except (OSError, ValueError, pa.ArrowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PlotInputError(
+            f"{path}: cannot read the table ({first}); re-run the command that wrote it"
+        ) from None
+    return [n for n in names if n.startswith(("knob.", "meta.")) or FIGURE_METRICS.match(n)]
 
 
 def best_row(frame: pd.DataFrame, column: str, *, largest: bool = True) -> pd.Series:
@@ -262,8 +319,59 @@ class RunDir:
         return "reproduce (ELMoE-3D paper grid)"
 
 
+def _check_run(folder: Path, record: dict[str, Any], table: str) -> None:
+    """The run's files belong together (its manifest), the fields the figures read have their
+    types, and the spec files it read are unchanged; one line otherwise."""
+    try:
+        verify_run(folder, required=(RUN_FILE, table))
+        check_inputs(folder, record, missing_ok=True)
+    except ElmoeError as err:
+        raise PlotInputError(str(err)) from None
+    expected = {"sweep": dict, "calibration": dict, "targets": list, "points": dict}
+    for key, kind in expected.items():
+        if record.get(key) is not None and not isinstance(record[key], kind):
+            raise PlotInputError(
+                f"{folder / RUN_FILE}: '{key}' is a {type(record[key]).__name__}, not a "
+                f"{'table' if kind is dict else 'list'} (edited by hand?); re-run "
+                f"`elmoe-dse {record.get('command')}` to rewrite it"
+            )
+    sweep = record.get("sweep") or {}
+    for key in ("group_by", "objectives", "models", "platforms", "datasets"):
+        if sweep.get(key) is not None and not isinstance(sweep[key], list):
+            raise PlotInputError(
+                f"{folder / RUN_FILE}: 'sweep.{key}' is not a list (edited by hand?); re-run "
+                f"`elmoe-dse {record.get('command')}` to rewrite it"
+            )
+
+
+def _read_results(path: Path, record: dict[str, Any]) -> pd.DataFrame:
+    """The figure columns of a results table; above :data:`~elmoe_dse.plots.reduce.
+    FULL_READ_ROWS` rows only the rows a figure can show (:mod:`elmoe_dse.plots.reduce`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from elmoe_dse.plots.pareto import THIN_CELLS
+    from elmoe_dse.plots.reduce import FULL_READ_ROWS, reduced_results
+    from elmoe_dse.specs.sweep import axis_column
+
+    columns = figure_columns(path)
+    try:
+        rows = pq.read_metadata(path).num_rows
+        if rows <= FULL_READ_ROWS:
+            return _read_table(path, columns)
+        sweep = record.get("sweep") or {}
+        groups = [axis_column(str(a)) for a in sweep.get("group_by", ["batch_size"])]
+        return reduced_results(path, columns, groups, cells=THIN_CELLS)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PlotInputError(
+            f"{path}: cannot read the table ({first}); re-run the command that wrote it"
+        ) from None
+
+
 def _load_sweep(folder: Path, record: dict[str, Any]) -> SweepRun:
-    frame = _read_table(folder / RESULTS_FILE)
+    _check_run(folder, record, RESULTS_FILE)
+    frame = _read_results(folder / RESULTS_FILE, record)
     run = SweepRun(folder, frame, record)
     run.require(SWEEP_COLUMNS, "any figure")
     if frame.empty:
@@ -281,6 +389,7 @@ def _load_reproduce(folder: Path, record: dict[str, Any]) -> ReproduceRun:
             f"{systems_path}: file not found (written by an older elmoe-dse?); re-run "
             "`elmoe-dse reproduce`"
         )
+    _check_run(folder, record, SYSTEMS_FILE)
     run = ReproduceRun(folder, _read_table(systems_path), record)
     run.require(SYSTEMS_COLUMNS, "any figure")
     if run.systems.empty or "xpu" not in set(run.systems["meta.system"].astype(str)):

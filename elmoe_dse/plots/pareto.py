@@ -26,6 +26,7 @@ import numpy as np
 
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.plots import style
+from elmoe_dse.plots.reduce import row_count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -317,7 +318,7 @@ def _clouds(rows: pd.DataFrame, thin_cells: int) -> list[Cloud]:
         clouds.append(
             Cloud(
                 platform=str(platform),
-                points=len(prow),
+                points=row_count(prow),
                 energy_j_per_token=tuple(x[idx].tolist()),
                 throughput_tok_per_s=tuple(y[idx].tolist()),
             )
@@ -393,7 +394,7 @@ def pareto_data(
         panel = ParetoPanel(
             batch_size=float(key_t[-1]),
             group=other,
-            points=len(rows),
+            points=row_count(rows),
             clouds=tuple(clouds),
             front=front,
             baselines=marks,

@@ -32,6 +32,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from elmoe_dse.errors import SpecError
 from elmoe_dse.specs._base import SCHEMA_VERSION, Spec, load_json, load_toml, validate
+from elmoe_dse.specs.model_limits import check_sizes
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -143,6 +144,7 @@ class ModelSpec(Spec):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
+        check_sizes(self)  # absurd sizes, before anything is allocated for them
         if self.experts_per_token > self.num_experts:
             raise ValueError(
                 f"experts_per_token ({self.experts_per_token}) exceeds num_experts "
@@ -831,6 +833,17 @@ def list_models() -> list[str]:
     return sorted(p.stem for p in MODELS_DIR.glob("*.toml"))
 
 
+def path_id(name: str) -> str:
+    """A model id derived from a file or folder name (``My Modèl`` -> ``my-model``): accents
+    dropped, every character the id pattern does not allow replaced by ``-``."""
+    import unicodedata
+
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    cleaned = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9._+-]", "-", ascii_name))
+    cleaned = cleaned.lstrip("._+-").rstrip("-")
+    return cleaned or "model"
+
+
 def load_model(name_or_path: str) -> ModelSpec:
     """A registered id (case-insensitive), a project model ``.toml`` or a HF ``config.json``.
 
@@ -854,6 +867,7 @@ def load_model(name_or_path: str) -> ModelSpec:
         stem = Path(name_or_path).stem.lower()
         if stem == "config":
             stem = Path(name_or_path).resolve().parent.name.lower() or stem
+        stem = path_id(stem)  # derived from a path: sanitized, never validated as user input
         return from_hf_config(config, id=stem, source=str(name_or_path), path=str(name_or_path))
     key = name_or_path.strip().lower()
     registered = list_models()

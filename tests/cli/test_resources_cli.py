@@ -4,6 +4,7 @@ temporary files left behind."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import subprocess
@@ -71,3 +72,21 @@ def test_temporary_files_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: P
     stale.write_bytes(b"x")
     ensure_dir(tmp_path)  # every writer goes through it
     assert not stale.exists()
+
+
+def test_a_sweep_whose_every_design_is_its_own_group_prints_a_bounded_summary(
+    tmp_path: Path,
+) -> None:
+    from elmoe_dse.cli.sweep import MAX_GROUPS
+
+    every = tmp_path / "every.toml"
+    groups = '["batch_size", "hb_capacity_gb", "pool_experts", "draft_bits", "draft_length"]'
+    every.write_text(QUICK.read_text().replace('group_by = ["batch_size"]', f"group_by = {groups}"))
+    out = tmp_path / "o"
+    result = _cli(["sweep", str(every), "--out", str(out)])
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "run.json").read_text())
+    more = len(record["pareto"]) - MAX_GROUPS
+    assert more > 100
+    assert f"{more:,} more groups in {out / 'results.parquet'}" in result.stdout
+    assert len(result.stdout.splitlines()) < 40 + 4 * MAX_GROUPS

@@ -54,7 +54,11 @@ def test_cli_sweep_writes_the_in_memory_table_and_nothing_else(tmp_path: Path) -
     assert "Pareto-optimal designs per batch_size, platform" in result.stdout
     written = sorted(p.name for p in (tmp_path / "cli").iterdir())
     # besides the figure tables (figure_*.parquet, figures.json; explore/figure_tables.py)
-    assert [n for n in written if not n.startswith("figure")] == ["results.parquet", "run.json"]
+    assert [n for n in written if not n.startswith("figure")] == [
+        "manifest.json",
+        "results.parquet",
+        "run.json",
+    ]
 
     spec = load_sweep(sweep_file)
     save_sweep(run_sweep(spec), tmp_path / "memory", sweep_file=str(sweep_file))

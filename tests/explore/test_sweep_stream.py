@@ -107,6 +107,7 @@ def test_streamed_table_and_record_equal_the_in_memory_ones(
         run.front.reset_index(drop=True), reference.front.reset_index(drop=True)
     )
     assert sorted(p.name for p in (tmp_path / "stream").iterdir()) == [
+        "manifest.json",
         "results.parquet",
         "run.json",
     ]

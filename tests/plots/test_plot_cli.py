@@ -105,6 +105,7 @@ def test_an_older_reproduce_dir_fails_in_one_line(
         (folder / "run.json").write_text(json.dumps(record))
     else:
         (folder / "systems.parquet").unlink()
+    (folder / "manifest.json").unlink()  # as an older elmoe-dse wrote it (no manifest)
     code, _, err = run("report", str(reproduce_dir))
     assert code == 2
     assert message in err
@@ -121,6 +122,7 @@ def test_a_sweep_table_missing_energy_columns_fails_before_writing(sweep_dir: Pa
         if not c.startswith("metric.energy_") or c == "metric.energy_per_token_j"
     ]
     table[keep].to_parquet(sweep_dir / "results.parquet")
+    (sweep_dir / "manifest.json").unlink()  # as an older elmoe-dse wrote it (no manifest)
     code, _, err = run("plot", str(sweep_dir))
     assert code == 2
     assert "lacks column(s) metric.energy_static_per_step_j that 'energy' needs" in err
