@@ -65,7 +65,8 @@ def written_line(paths: list[Path]) -> str:
     main.sort(key=lambda p: p.suffix != ".json")
     text = "wrote " + ", ".join(str(p) for p in main)
     if figures:
-        text += f" and {len(figures)} figure tables (figure_*.parquet, figures.json) in {figures[0].parent}"
+        where = figures[0].parent
+        text += f" and {len(figures)} figure tables (figure_*.parquet, figures.json) in {where}"
     return text
 
 
