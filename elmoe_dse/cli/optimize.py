@@ -134,6 +134,11 @@ def _render(result: OptimizeResult, show: int, paths: list[Path]) -> None:
     )
     for path in paths:
         console().print(f"wrote {escape(str(path))}", highlight=False)
+    console().print(
+        f"browse the studies: optuna-dashboard {escape(result.storage_display)} "
+        "(pip install optuna-dashboard)",
+        highlight=False,
+    )
 
 
 def render_studies(result: OptimizeResult) -> None:
