@@ -155,7 +155,23 @@ def _facts(run: RunDir) -> list[tuple[str, str]]:
         fraction = rec.get("hypervolume_fraction_of_grid")
         if isinstance(fraction, int | float) and math.isfinite(fraction):
             out.append((f"{prefix}hypervolume vs grid", f"{fraction:.1%} (mean over studies)"))
+    if run.reproduce is not None:
+        out += _bands_facts(run.reproduce.folder / "bands.json", len(records) > 1)
     return out
+
+
+def _bands_facts(path: Path, prefixed: bool) -> list[tuple[str, str]]:
+    """The draws and time of a reproduce run's bands (its run time above is the fixed draw's)."""
+    try:
+        bands = json.loads(path.read_text(encoding="utf-8"))
+        settings = bands["settings"]
+        text = (
+            f"{settings['draws']} draws per band ({settings['alt_draws']} under each other "
+            f"assumption), {float(bands['elapsed_s']):.1f} s with the fixed draw"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [(f"{'reproduce: ' if prefixed else ''}bands", text)]
 
 
 def _config(run: RunDir) -> list[tuple[str, str]]:
@@ -609,13 +625,11 @@ def _html_table(table: Table) -> str:
     if table.fixed:
         parts.append(f"<p class='fixed'>Every row: {esc(table.fixed)}.</p>")
     head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(table.columns) else ""
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table.rows
     )
-    parts.append(
-        f"<div class='table'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-        "</table></div>"
-    )
+    parts.append(f"<div class='table'><table>{thead}<tbody>{body}</tbody></table></div>")
     if table.note:
         parts.append(f"<p class='note'>{esc(table.note)}</p>")
     if len(table.rows) > FOLD_ROWS:
