@@ -708,27 +708,37 @@ SUMMARY_COLUMNS = (
 
 def text_table(table: Table, columns: Sequence[str] = ()) -> list[str]:
     """``table`` (only ``columns`` where given, by header) as plain fixed-width lines: a header,
-    a rule and one line per row, columns two spaces apart, the first and last left-aligned."""
+    a rule and one line per row, columns two spaces apart; numbers right-aligned, text and the
+    first column left-aligned."""
     index = [table.columns.index(c) for c in columns if c in table.columns] or list(
         range(len(table.columns))
     )
     cells = [[table.columns[i] for i in index], *([row[i] for i in index] for row in table.rows)]
     widths = [max(len(r[j]) for r in cells) for j in range(len(index))]
 
+    numeric = [
+        j > 0 and all(r[j][:1].isdigit() or r[j][:1] in "+-" for r in cells[1:])
+        for j in range(len(index))
+    ]
+
     def line(row: Sequence[str]) -> str:
-        last = len(row) - 1
         parts = [
-            c.ljust(w) if j in (0, last) else c.rjust(w)
-            for j, (c, w) in enumerate(zip(row, widths, strict=True))
+            c.rjust(w) if right else c.ljust(w)
+            for c, w, right in zip(row, widths, numeric, strict=True)
         ]
         return "  ".join(parts).rstrip()
 
     return [line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])]
 
 
+#: Without findings, the summary prints at most this many best-design tables.
+SUMMARY_MAX_TABLES = 2
+
+
 def summary_lines(report: Report, folder: Path) -> list[str]:
-    """The few lines ``report --summary`` prints: the findings table (the headline columns), the
-    verdicts, the design points of a sweep, and where to look."""
+    """The few lines ``report --summary`` prints: the findings table (the headline columns) with
+    a count of verdicts, or else the first best-design tables; the design points of a sweep;
+    where to look."""
     out: list[str] = []
     for table in report.findings:
         columns = next((c for c in SUMMARY_COLUMNS if c[0] == table.columns[0]), ())
@@ -741,11 +751,19 @@ def summary_lines(report: Report, folder: Path) -> list[str]:
                 + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common())
             )
     out += [f"{key}: {value}" for key, value in report.facts if key.endswith("design points")]
-    if report.headline:
-        out.append(f"best designs per group: {len(report.headline)} tables in the report")
+    shown = [] if report.findings else list(report.headline[:SUMMARY_MAX_TABLES])
+    for table in shown:
+        out += [table.title, *([f"every row: {table.fixed}"] if table.fixed else [])]
+        out += text_table(table)
+    if len(report.headline) > len(shown):
+        n = len(report.headline) - len(shown)
+        out.append(
+            f"{n} {'more ' if shown else ''}best-design table{'s' if n > 1 else ''}: see the report"
+        )
+    files = [n for n in ("results.parquet", "run.json", "reproduce/") if (folder / n).exists()]
     out += [
         f"start with {folder / REPORT_HTML} (or {REPORT_MD}): findings first, then every figure",
-        f"figures: {folder / 'plots'}/; tables: results.parquet, run.json, reproduce/ in {folder}",
+        f"figures: {folder / 'plots'}/; tables: {', '.join(files)} in {folder}",
     ]
     return out
 

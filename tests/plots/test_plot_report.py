@@ -255,3 +255,15 @@ def test_summary_is_short_and_says_where_to_look(reproduce_dir: Path) -> None:
         "\n".join(lines)
     )
     assert lines[-2].startswith(f"start with {reproduce_dir / 'report.html'}")
+
+
+def test_a_sweep_summary_shows_its_best_designs(sweep_dir: Path) -> None:
+    from elmoe_dse.report import summary_lines
+
+    data = _report(sweep_dir)
+    lines = summary_lines(data, sweep_dir)
+    assert lines[0].startswith("design points: ")
+    assert lines[1] == data.headline[0].title
+    header = next(line for line in lines if line.startswith("B "))
+    assert "throughput" in header and len(lines) <= 20
+    assert lines[-1].endswith(f"tables: results.parquet, run.json in {sweep_dir}")
