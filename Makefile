@@ -15,13 +15,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -qq -e '.[test]'
 	touch $(STAMP)
 
+# `make run` prints a short summary; each step's full output goes to $(OUT)/logs/STEP.log (on a
+# failure its last lines are shown). `report` reuses the figures `plot` drew.
+LOGS := $(OUT)/logs
+define step
+	@echo "$(1): $(2) (full output: $(LOGS)/$(1).log)"
+	@start=$$(date +%s); $(BIN)/elmoe-dse $(3) > $(LOGS)/$(1).log 2>&1 \
+	  || { tail -n 15 $(LOGS)/$(1).log; echo "make run: $(1) failed, see $(LOGS)/$(1).log"; exit 1; }; \
+	  echo "  done in $$(( $$(date +%s) - start )) s"
+endef
+
 run: install
-	$(BIN)/elmoe-dse reproduce --out $(OUT)
-	$(BIN)/elmoe-dse sweep sweeps/paper.toml --out $(OUT)
-	$(BIN)/elmoe-dse plot $(OUT)
-	$(BIN)/elmoe-dse report $(OUT)
-	@echo "outputs in $(OUT)/: report.md and report.html (start here), plots/*.png,"
-	@echo "  results.parquet + run.json (paper sweep), reproduce/ (paper targets: cells.csv, run.json)"
+	@mkdir -p $(LOGS)
+	$(call step,reproduce,the paper's headline numbers with prior and posterior bands,reproduce --out $(OUT))
+	$(call step,sweep,the paper's design space sweeps/paper.toml,sweep sweeps/paper.toml --out $(OUT))
+	$(call step,plot,every figure into $(OUT)/plots,plot $(OUT))
+	@echo
+	@$(BIN)/elmoe-dse report $(OUT) --summary
 
 lint: install
 	$(BIN)/ruff check elmoe_dse tests

@@ -1,9 +1,14 @@
 """``DIR/report.md`` and a self-contained ``DIR/report.html`` for a results directory.
 
-The report says what was run (command, package version, git commit, the resolved configuration),
-gives the headline table (a reproduce run's targets: paper, model, relative error; a sweep's best
-designs per batch size), shows every figure of :mod:`elmoe_dse.plots.figures` with a caption that
-says what to read from it and where its numbers come from, and states the calibration in force.
+The report opens with the findings: the paper's headline numbers against the model (the prior and
+posterior 90 % bands of a reproduce run's ``bands.json``, with which claims the model supports; the
+targets at one fixed draw without bands), the figure that matters most (the speedup over xPU for a
+reproduce run, else the Pareto front) and a sweep's best designs per batch size. Then it says what
+was run (command, package version, git commit, the resolved configuration), shows the other
+figures of :mod:`elmoe_dse.plots.figures` with a caption that says what to read from each and
+where its numbers come from, and states the calibration in force (once, however many runs share
+it). Tables show only the columns that vary; a column constant over a table is said once above
+it (:func:`compact`).
 
 :func:`report_data` is pure: it turns a loaded directory and its figure records into a
 :class:`Report` of display strings. :func:`render_markdown` and :func:`render_html` only format
@@ -19,8 +24,9 @@ import base64
 import html
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +49,7 @@ class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     note: str = ""
+    fixed: str = ""  # the columns :func:`compact` dropped, as "column value; ..."
 
 
 @dataclass(frozen=True)
@@ -62,12 +69,15 @@ class Report:
     title: str
     facts: tuple[tuple[str, str], ...]
     config: tuple[tuple[str, str], ...]
-    headline: tuple[Table, ...]
-    figures: tuple[FigureEntry, ...]
+    headline: tuple[Table, ...]  # the sweep's best designs per batch size
+    figures: tuple[FigureEntry, ...]  # the key figure first
     calibration: tuple[Table, ...]
     calibration_text: str
     notes: tuple[str, ...]
-    claims: tuple[str, ...] = ()
+    claims: tuple[str, ...] = ()  # which claims the model supports, one line each
+    findings: tuple[Table, ...] = ()  # paper vs model: bands, or the targets at one draw
+    detail: tuple[Table, ...] = ()  # the targets at one draw when the bands lead
+    other_claims: tuple[str, ...] = ()  # claims whose verdict another assumption changes
 
 
 # ----------------------------------------------------------------------------------------------
@@ -145,7 +155,23 @@ def _facts(run: RunDir) -> list[tuple[str, str]]:
         fraction = rec.get("hypervolume_fraction_of_grid")
         if isinstance(fraction, int | float) and math.isfinite(fraction):
             out.append((f"{prefix}hypervolume vs grid", f"{fraction:.1%} (mean over studies)"))
+    if run.reproduce is not None:
+        out += _bands_facts(run.reproduce.folder / "bands.json", len(records) > 1)
     return out
+
+
+def _bands_facts(path: Path, prefixed: bool) -> list[tuple[str, str]]:
+    """The draws and time of a reproduce run's bands (its run time above is the fixed draw's)."""
+    try:
+        bands = json.loads(path.read_text(encoding="utf-8"))
+        settings = bands["settings"]
+        text = (
+            f"{settings['draws']} draws per band ({settings['alt_draws']} under each other "
+            f"assumption), {float(bands['elapsed_s']):.1f} s with the fixed draw"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [(f"{'reproduce: ' if prefixed else ''}bands", text)]
 
 
 def _config(run: RunDir) -> list[tuple[str, str]]:
@@ -213,6 +239,77 @@ def targets_table(reproduce: ReproduceRun) -> Table:
     )
 
 
+def compact(table: Table, *, keep: int = 1) -> Table:
+    """``table`` without the columns whose cell is the same in every row (the first ``keep``
+    columns always stay); each dropped column and its value go to ``fixed``, said once above
+    the table (a column empty in every row is dropped without a word). Tables of one row stay."""
+    if len(table.rows) < 2:
+        return table
+    drop = [i for i in range(keep, len(table.columns)) if len({row[i] for row in table.rows}) == 1]
+    if not drop:
+        return table
+    first = table.rows[0]
+    said = [f"{table.columns[i]} {first[i]}".strip() for i in drop if first[i]]
+    stay = [i for i in range(len(table.columns)) if i not in drop]
+    return replace(
+        table,
+        columns=tuple(table.columns[i] for i in stay),
+        rows=tuple(tuple(row[i] for i in stay) for row in table.rows),
+        fixed="; ".join(x for x in (table.fixed, *said) if x),
+    )
+
+
+def _band(band: Mapping[str, Any] | None) -> str:
+    if band is None or band.get("n", 0) == 0:
+        return "n/a"
+    return f"{band['p50']:.2f}x [{band['p5']:.2f}, {band['p95']:.2f}]"
+
+
+def bands_table(bands: Mapping[str, Any], targets: Sequence[Mapping[str, Any]] = ()) -> Table:
+    """The paper's headline numbers against the model under the selected assumptions: the
+    paper's value, the model at the fixed draw (from ``targets``), the prior and posterior 90 %
+    bands, P(within 10 % of the paper | prior) and the verdict of :func:`claims.classify`."""
+    from elmoe_dse.claims import classify
+    from elmoe_dse.explore.reproduce import PAPER_TARGETS
+
+    label = str(bands["selected"])
+    given = bands["alternatives"][label]["targets"]
+    order = [n for n in PAPER_TARGETS if n in given] + [n for n in given if n not in PAPER_TARGETS]
+    at_draw = {str(t["name"]): float(t["model"]) for t in targets}
+    rows = []
+    for name in order:
+        t = given[name]
+        rows.append(
+            (
+                name.replace("_", " "),
+                f"{float(t['paper']):.2f}x",
+                f"{at_draw[name]:.2f}x" if name in at_draw else "",
+                _band(t.get("prior")),
+                _band(t.get("posterior")),
+                f"{float(t['p_within_10pct_prior']):.2f}",
+                classify(t),
+            )
+        )
+    draws = max((int((given[n].get("prior") or {}).get("n", 0)) for n in order), default=0)
+    return Table(
+        f"ELMoE-3D (8 GB) headline numbers: paper vs model (assumptions: {label})",
+        (
+            "claim",
+            "paper",
+            "model, one draw",
+            "prior band",
+            "posterior band",
+            "P(within 10 % | prior)",
+            "verdict",
+        ),
+        tuple(rows),
+        f"Bands: median [5th, 95th percentile] of {draws} draws. Prior: from the literature "
+        "priors alone; posterior: with the paper-informed parameters fitted to the paper's "
+        "numbers. One draw: the fixed draw every per-cell table and figure uses. Means are "
+        "arithmetic over the 4 models x 4 datasets x 4 batch sizes.",
+    )
+
+
 def _designs_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
     from elmoe_dse.plots.pareto import ENERGY, THROUGHPUT
 
@@ -238,7 +335,7 @@ def _designs_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
                 *(fmt(c, row[c]) for c in extra),
             )
         )
-    return Table(title, columns, tuple(out))
+    return compact(Table(title, columns, tuple(out)))
 
 
 #: A calibrated value this close to a bound (share of its range) is flagged.
@@ -259,14 +356,19 @@ def at_bound(value: float, lo: float, hi: float) -> str:
 
 
 def _calibration(run: RunDir) -> tuple[list[Table], str]:
+    """The calibration text and tables, once per distinct calibration (a sweep and a reproduce
+    run under the same one share a single table)."""
+    runs: dict[str, tuple[list[str], dict[str, Any] | None]] = {}
+    if run.sweep is not None:
+        cal = run.sweep.calibration
+        runs.setdefault(json.dumps(cal, sort_keys=True), ([], cal))[0].append(run.sweep.command)
+    if run.reproduce is not None:
+        cal = run.reproduce.calibration
+        runs.setdefault(json.dumps(cal, sort_keys=True), ([], cal))[0].append("reproduce")
     tables: list[Table] = []
     texts: list[str] = []
-    runs: list[tuple[str, dict[str, Any] | None]] = []
-    if run.sweep is not None:
-        runs.append((run.sweep.command, run.sweep.calibration))
-    if run.reproduce is not None:
-        runs.append(("reproduce", run.reproduce.calibration))
-    for label, cal in runs:
+    for labels, cal in runs.values():
+        label = " and ".join(labels)
         if cal is None:
             texts.append(f"{label}: none (spec defaults, the shipped spec files as they are).")
             continue
@@ -275,11 +377,17 @@ def _calibration(run: RunDir) -> tuple[list[Table], str]:
             f"{cal.get('trials', '?')} trials, loss {float(cal.get('loss', math.nan)):.4g}; "
             "every value stays inside its declared range."
         )
-        params = cal.get("parameters") or {}
-        title = "Calibrated parameters" + (f" ({label})" if len(runs) > 1 else "")
-        tables.append(
+        suffix = f" ({label})" if len(runs) > 1 else ""
+        tables += _calibration_tables(cal, suffix)
+    return tables, " ".join(texts)
+
+
+def _calibration_tables(cal: Mapping[str, Any], suffix: str) -> list[Table]:
+    params = cal.get("parameters") or {}
+    tables = [
+        compact(
             Table(
-                title,
+                f"Calibrated parameters{suffix}",
                 ("parameter", "value", "range", ""),
                 tuple(
                     (
@@ -294,34 +402,56 @@ def _calibration(run: RunDir) -> tuple[list[Table], str]:
                 "range, not the data, decides it.",
             )
         )
-        errors = cal.get("fit_error") or {}
-        if errors:
-            tables.append(
-                Table(
-                    "Fit error of the calibrated targets",
-                    ("target", "rel. error"),
-                    tuple((k.replace("_", " "), f"{float(v):+.1%}") for k, v in errors.items()),
-                )
+    ]
+    errors = cal.get("fit_error") or {}
+    if errors:
+        tables.append(
+            Table(
+                f"Fit error of the calibrated targets{suffix}",
+                ("target", "rel. error"),
+                tuple((k.replace("_", " "), f"{float(v):+.1%}") for k, v in errors.items()),
             )
-    return tables, " ".join(texts)
+        )
+    return tables
 
 
-def _claims(run: RunDir) -> list[str]:
-    """Markdown lines classifying each paper claim (from priors, under tension, not reproduced),
-    from the reproduce folder's ``bands.json``; none without it."""
-    import json
-
+def _findings(run: RunDir) -> tuple[list[Table], list[str], list[Table], list[str]]:
+    """The findings tables, the claims lines, the detail tables and the claims under the other
+    structural assumptions of a reproduce run: with its ``bands.json`` the bands lead and the
+    targets at one draw become detail; without it the targets at one draw lead."""
     from elmoe_dse.claims import claims_markdown
 
     if run.reproduce is None:
-        return []
+        return [], [], [], []
+    targets = targets_table(run.reproduce)
     path = run.reproduce.folder / "bands.json"
     if not path.is_file():
-        return []
+        return [targets], [], [], []
     try:
-        return claims_markdown(json.loads(path.read_text(encoding="utf-8")))
+        bands = json.loads(path.read_text(encoding="utf-8"))
+        table = bands_table(bands, run.reproduce.targets)
+        lines = [line[2:] for line in claims_markdown(bands) if line.startswith("- ")]
     except (ValueError, KeyError, TypeError):
-        return [f"(bands.json in {run.reproduce.folder} cannot be read; rerun `reproduce`)"]
+        problem = f"bands.json in {run.reproduce.folder} cannot be read; rerun `reproduce`"
+        return [targets], [problem], [], []
+    # "Under <alternative>: ..." lines go to the detail; the verdicts and what moved lead.
+    other = [line for line in lines if line.startswith("Under ")]
+    claims = [line for line in lines if not line.startswith("Under ")]
+    return [table], claims, [targets], other
+
+
+#: The figure that matters most, by kind of run: a reproduce run's speedup over xPU against the
+#: paper's means; else the Pareto front.
+KEY_FIGURES = {"reproduce": ("speedup", "pareto"), "search": ("pareto", "speedup")}
+
+
+def key_first(records: Sequence[FigureRecord], *, reproduce: bool) -> list[FigureRecord]:
+    """``records`` with the figure that matters most (:data:`KEY_FIGURES`) first."""
+    for name in KEY_FIGURES["reproduce" if reproduce else "search"]:
+        for r in records:
+            if r.name == name:
+                return [r, *(x for x in records if x is not r)]
+    return list(records)
 
 
 def report_data(
@@ -333,10 +463,8 @@ def report_data(
 ) -> Report:
     """The report of a loaded directory and its figure records (display strings only)."""
     headline: list[Table] = []
-    if run.reproduce is not None:
-        headline.append(targets_table(run.reproduce))
     figures = []
-    for r in records:
+    for r in key_first(records, reproduce=run.reproduce is not None):
         table = None
         if r.table:
             table = _designs_table(list(r.table), "Numbered front points (knobs)")
@@ -353,10 +481,8 @@ def report_data(
                     title += f": {r.title.split('(', 1)[-1].rstrip(')')}"
                 headline.append(_designs_table(ends, title))
     calibration, text = _calibration(run)
-    notes = tuple(f"{family}: not drawn, {reason}." for family, reason in skipped)
-    claims = tuple(_claims(run))
+    findings, claims, detail, other = _findings(run)
     return Report(
-        claims=claims,
         title=f"elmoe-dse report: {run.title}",
         facts=tuple(_facts(run)),
         config=tuple(_config(run)),
@@ -364,7 +490,11 @@ def report_data(
         figures=tuple(figures),
         calibration=tuple(calibration),
         calibration_text=text,
-        notes=notes,
+        notes=tuple(f"{family}: not drawn, {reason}." for family, reason in skipped),
+        claims=tuple(claims),
+        findings=tuple(findings),
+        detail=tuple(detail),
+        other_claims=tuple(other),
     )
 
 
@@ -395,8 +525,15 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+NO_HEADLINE = "No headline table: the directory holds no targets and no Pareto front."
+CLAIMS_TITLE = "Which claims the model supports"
+OTHER_TITLE = "Verdicts under the other structural assumptions"
+
+
 def _md_table(table: Table) -> list[str]:
     lines = [f"**{table.title}**", ""] if table.title else []
+    if table.fixed:
+        lines += [f"_Every row: {_md_cell(table.fixed)}._", ""]
     lines.append("| " + " | ".join(_md_cell(c) for c in table.columns) + " |")
     lines.append("|" + "|".join("---" for _ in table.columns) + "|")
     lines.extend("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows)
@@ -405,36 +542,50 @@ def _md_table(table: Table) -> list[str]:
     return [*lines, ""]
 
 
+def _md_figure(number: int, fig: FigureEntry) -> list[str]:
+    lines = [
+        f"### Figure {number}. {fig.title}",
+        "",
+        f"![{fig.title}]({fig.file})",
+        "",
+        f"**What to read:** {fig.caption}",
+        "",
+        f"_Source: {fig.source}._",
+        "",
+    ]
+    return lines + (_md_table(fig.table) if fig.table is not None else [])
+
+
 def render_markdown(report: Report) -> str:
-    """The report as Markdown; images are linked as ``plots/<name>.png``."""
-    lines = [f"# {report.title}", "", "## What was run", ""]
+    """The report as Markdown (findings, what was run, the other figures, the calibration);
+    images are linked as ``plots/<name>.png``."""
+    lines = [f"# {report.title}", "", "## Findings", ""]
+    for table in report.findings:
+        lines += _md_table(table)
+    if report.claims:
+        lines += [f"**{CLAIMS_TITLE}**", "", *(f"- {c}" for c in report.claims), ""]
+    if report.figures:
+        lines += _md_figure(1, report.figures[0])
+    for table in report.headline:
+        lines += _md_table(table)
+    if not report.findings and not report.headline:
+        lines += [NO_HEADLINE, ""]
+    lines += ["## What was run", ""]
     lines += _md_table(Table("", ("", ""), report.facts))
     if report.config:
         lines += ["### Resolved configuration", ""]
         lines += _md_table(Table("", ("setting", "value"), report.config))
-    lines += ["## Headline", ""]
-    for table in report.headline:
-        lines += _md_table(table)
-    if not report.headline:
-        lines += ["No headline table: the directory holds no targets and no Pareto front.", ""]
-    if report.claims:
-        lines += ["## Which claims the model supports", "", *report.claims, ""]
-    lines += ["## Figures", ""]
-    for i, fig in enumerate(report.figures, 1):
-        lines += [
-            f"### Figure {i}. {fig.title}",
-            "",
-            f"![{fig.title}]({fig.file})",
-            "",
-            f"**What to read:** {fig.caption}",
-            "",
-            f"_Source: {fig.source}._",
-            "",
-        ]
-        if fig.table is not None:
-            lines += _md_table(fig.table)
-    for note in report.notes:
-        lines += [f"- {note}"]
+    if report.detail:
+        lines += ["## The model at one draw", ""]
+        for table in report.detail:
+            lines += _md_table(table)
+    if report.other_claims:
+        lines += [f"## {OTHER_TITLE}", "", *(f"- {c}" for c in report.other_claims), ""]
+    if len(report.figures) > 1:
+        lines += ["## More figures", ""]
+        for i, fig in enumerate(report.figures[1:], 2):
+            lines += _md_figure(i, fig)
+    lines += [f"- {note}" for note in report.notes]
     if report.notes:
         lines.append("")
     lines += ["## Calibration in force", "", report.calibration_text, ""]
@@ -443,72 +594,101 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-_CSS = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
-       color: #222; line-height: 1.45; }
-table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.2rem 0.6rem; text-align: left; }
-th { background: #f4f4f4; }
-figure { margin: 1.5rem 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: 0.92rem; }
-.source { color: #555; font-size: 0.85rem; font-style: italic; }
-.note { color: #555; font-size: 0.85rem; }
+#: The page is at most :data:`PAGE_MAX_WIDTH_PX` wide; a table wider than that scrolls inside
+#: its own box, and long cells wrap anywhere rather than widen the page.
+PAGE_MAX_WIDTH_PX = 1400
+_CSS = f"""
+body {{ font-family: system-ui, sans-serif; max-width: {PAGE_MAX_WIDTH_PX - 64}px;
+       margin: 1.5rem auto; padding: 0 1rem; color: #222; line-height: 1.4; }}
+.table {{ max-width: 100%; overflow-x: auto; margin: 0.4rem 0 1rem; }}
+table {{ border-collapse: collapse; font-size: 0.85rem; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.15rem 0.5rem; text-align: left;
+         vertical-align: top; overflow-wrap: anywhere; }}
+td {{ max-width: 36rem; }}
+th {{ background: #f4f4f4; }}
+figure {{ margin: 1.2rem 0; }}
+figure img {{ max-width: 100%; height: auto; border: 1px solid #eee; }}
+figcaption {{ font-size: 0.9rem; }}
+.source {{ color: #555; font-size: 0.85rem; font-style: italic; }}
+.note, .fixed {{ color: #555; font-size: 0.85rem; margin: 0.2rem 0; }}
+details summary {{ cursor: pointer; font-weight: bold; margin: 0.4rem 0; }}
 """
+#: Tables longer than this fold into a <details> element (the calibration's parameters).
+FOLD_ROWS = 25
 
 
 def _html_table(table: Table) -> str:
     esc = html.escape
     parts = []
-    if table.title:
+    if table.title and len(table.rows) <= FOLD_ROWS:
         parts.append(f"<p><strong>{esc(table.title)}</strong></p>")
+    if table.fixed:
+        parts.append(f"<p class='fixed'>Every row: {esc(table.fixed)}.</p>")
     head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(table.columns) else ""
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table.rows
     )
-    parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    parts.append(f"<div class='table'><table>{thead}<tbody>{body}</tbody></table></div>")
     if table.note:
         parts.append(f"<p class='note'>{esc(table.note)}</p>")
+    if len(table.rows) > FOLD_ROWS:
+        summary = f"{esc(table.title or 'Table')} ({len(table.rows)} rows)"
+        return f"<details><summary>{summary}</summary>\n" + "\n".join(parts) + "\n</details>"
     return "\n".join(parts)
 
 
+def _html_figure(number: int, fig: FigureEntry, images: Mapping[str, bytes]) -> list[str]:
+    esc = html.escape
+    data = base64.b64encode(images.get(fig.name, b"")).decode()
+    out = [
+        "<figure>",
+        f"<h3>Figure {number}. {esc(fig.title)}</h3>",
+        f"<img alt='{esc(fig.title)}' src='data:image/png;base64,{data}'>",
+        f"<figcaption><strong>What to read:</strong> {esc(fig.caption)}"
+        f"<br><span class='source'>Source: {esc(fig.source)}.</span></figcaption>",
+        "</figure>",
+    ]
+    return out + ([_html_table(fig.table)] if fig.table is not None else [])
+
+
 def render_html(report: Report, images: Mapping[str, bytes]) -> str:
-    """The report as one HTML file; ``images`` (figure name -> PNG bytes) embedded as base64."""
+    """The report as one HTML file in the order of :func:`render_markdown`; ``images`` (figure
+    name -> PNG bytes) embedded as base64."""
     esc = html.escape
     out = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{esc(report.title)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{esc(report.title)}</h1>",
-        "<h2>What was run</h2>",
-        _html_table(Table("", ("", ""), report.facts)),
+        "<h2>Findings</h2>",
     ]
+    out += [_html_table(t) for t in report.findings]
+    if report.claims:
+        out.append(f"<p><strong>{CLAIMS_TITLE}</strong></p>")
+        out.append("<ul>" + "".join(f"<li>{esc(c)}</li>" for c in report.claims) + "</ul>")
+    if report.figures:
+        out += _html_figure(1, report.figures[0], images)
+    out += [_html_table(t) for t in report.headline]
+    if not report.findings and not report.headline:
+        out.append(f"<p>{NO_HEADLINE}</p>")
+    out += ["<h2>What was run</h2>", _html_table(Table("", ("", ""), report.facts))]
     if report.config:
         out += [
             "<h3>Resolved configuration</h3>",
             _html_table(Table("", ("setting", "value"), report.config)),
         ]
-    out.append("<h2>Headline</h2>")
-    out += [_html_table(t) for t in report.headline] or [
-        "<p>No headline table: the directory holds no targets and no Pareto front.</p>"
-    ]
-    if report.claims:
-        out.append("<h2>Which claims the model supports</h2>")
-        out += [f"<p>{esc(line)}</p>" for line in report.claims if line.strip()]
-    out.append("<h2>Figures</h2>")
-    for i, fig in enumerate(report.figures, 1):
-        data = base64.b64encode(images.get(fig.name, b"")).decode()
-        out += [
-            "<figure>",
-            f"<h3>Figure {i}. {esc(fig.title)}</h3>",
-            f"<img alt='{esc(fig.title)}' src='data:image/png;base64,{data}'>",
-            f"<figcaption><strong>What to read:</strong> {esc(fig.caption)}"
-            f"<br><span class='source'>Source: {esc(fig.source)}.</span></figcaption>",
-            "</figure>",
-        ]
-        if fig.table is not None:
-            out.append(_html_table(fig.table))
+    if report.detail:
+        out += ["<h2>The model at one draw</h2>", *(_html_table(t) for t in report.detail)]
+    if report.other_claims:
+        out.append(f"<h2>{OTHER_TITLE}</h2>")
+        out.append("<ul>" + "".join(f"<li>{esc(c)}</li>" for c in report.other_claims) + "</ul>")
+    if len(report.figures) > 1:
+        out.append("<h2>More figures</h2>")
+        for i, fig in enumerate(report.figures[1:], 2):
+            out += _html_figure(i, fig, images)
     if report.notes:
         out.append(
             "<ul class='note'>" + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>"
@@ -517,6 +697,75 @@ def render_html(report: Report, images: Mapping[str, bytes]) -> str:
     out += [_html_table(t) for t in report.calibration]
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+#: The columns of the findings table that the terminal summary shows (by header), in order.
+SUMMARY_COLUMNS = (
+    ("claim", "paper", "prior band", "posterior band", "verdict"),
+    ("target", "paper", "model (arith. mean / max)", "rel. error"),
+)
+
+
+def text_table(table: Table, columns: Sequence[str] = ()) -> list[str]:
+    """``table`` (only ``columns`` where given, by header) as plain fixed-width lines: a header,
+    a rule and one line per row, columns two spaces apart; numbers right-aligned, text and the
+    first column left-aligned."""
+    index = [table.columns.index(c) for c in columns if c in table.columns] or list(
+        range(len(table.columns))
+    )
+    cells = [[table.columns[i] for i in index], *([row[i] for i in index] for row in table.rows)]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(index))]
+
+    numeric = [
+        j > 0 and all(r[j][:1].isdigit() or r[j][:1] in "+-" for r in cells[1:])
+        for j in range(len(index))
+    ]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if right else c.ljust(w)
+            for c, w, right in zip(row, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    return [line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])]
+
+
+#: Without findings, the summary prints at most this many best-design tables.
+SUMMARY_MAX_TABLES = 2
+
+
+def summary_lines(report: Report, folder: Path) -> list[str]:
+    """The few lines ``report --summary`` prints: the findings table (the headline columns) with
+    a count of verdicts, or else the first best-design tables; the design points of a sweep;
+    where to look."""
+    out: list[str] = []
+    for table in report.findings:
+        columns = next((c for c in SUMMARY_COLUMNS if c[0] == table.columns[0]), ())
+        out += [table.title, *text_table(table, columns)]
+        if table.columns[0] == "claim":
+            verdicts = Counter(row[-1] for row in table.rows)
+            out.append(
+                "bands: median [5th, 95th percentile]; of "
+                f"{len(table.rows)} claims: "
+                + ", ".join(f"{n} {verdict}" for verdict, n in verdicts.most_common())
+            )
+    out += [f"{key}: {value}" for key, value in report.facts if key.endswith("design points")]
+    shown = [] if report.findings else list(report.headline[:SUMMARY_MAX_TABLES])
+    for table in shown:
+        out += [table.title, *([f"every row: {table.fixed}"] if table.fixed else [])]
+        out += text_table(table)
+    if len(report.headline) > len(shown):
+        n = len(report.headline) - len(shown)
+        out.append(
+            f"{n} {'more ' if shown else ''}best-design table{'s' if n > 1 else ''}: see the report"
+        )
+    files = [n for n in ("results.parquet", "run.json", "reproduce/") if (folder / n).exists()]
+    out += [
+        f"start with {folder / REPORT_HTML} (or {REPORT_MD}): findings first, then every figure",
+        f"figures: {folder / 'plots'}/; tables: {', '.join(files)} in {folder}",
+    ]
+    return out
 
 
 def _inputs_mtime(run: RunDir) -> float:
@@ -554,9 +803,14 @@ def figure_images(
 
 
 def write_report(folder: Path) -> list[Path]:
+    """Write ``report.md`` and ``report.html`` (:func:`write_report_data`); the files written."""
+    return write_report_data(folder)[0]
+
+
+def write_report_data(folder: Path) -> tuple[list[Path], Report]:
     """Write ``report.md`` and ``report.html``; figures come from ``plots/*.png`` where ``plot``
     wrote them up to date, and the missing or older ones are rendered and written there too
-    (nothing is written if any step before fails)."""
+    (nothing is written if any step before fails). The files written and the report."""
     from elmoe_dse.plots.figures import PLOTS_DIR, build_records, write_files
     from elmoe_dse.plots.inputs import load_run_dir
 
@@ -573,4 +827,4 @@ def write_report(folder: Path) -> list[Path]:
         files.extend((name, text.encode()) for name, text in r.companions)
     written = write_files(folder / PLOTS_DIR, files)
     written += write_files(folder, [(REPORT_MD, markdown.encode()), (REPORT_HTML, page.encode())])
-    return written
+    return written, report

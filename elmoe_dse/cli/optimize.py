@@ -138,6 +138,11 @@ def _render(result: OptimizeResult, show: int, paths: list[Path]) -> None:
     )
     for path in paths:
         console().print(f"wrote {escape(str(path))}", highlight=False)
+    console().print(
+        f"browse the studies: optuna-dashboard {escape(result.storage_display)} "
+        "(pip install optuna-dashboard)",
+        highlight=False,
+    )
 
 
 def render_studies(result: OptimizeResult) -> None:
@@ -154,13 +159,22 @@ def render_studies(result: OptimizeResult) -> None:
         f"{search_s:.1f} s; storage {escape(result.storage_display)}"
     )
     table = Table(title="Studies (hypervolume normalized by the reference front, ref. point 1.1)")
-    for col in ("study", "trials", "feasible", "hypervolume", "grid", "fraction of grid"):
+    for col in (
+        "study",
+        "trials",
+        "feasible",
+        "infeasible",
+        "hypervolume",
+        "grid",
+        "fraction of grid",
+    ):
         table.add_column(col, justify="left" if col == "study" else "right")
     for s in result.studies:
         table.add_row(
             escape(s["study"]),
             str(s["complete_trials"]),
             str(s["feasible_trials"]),
+            str(s["complete_trials"] - s["feasible_trials"]),
             _num(s.get("hypervolume")),
             _num(s.get("grid_hypervolume")),
             _num(s.get("hypervolume_fraction_of_grid")),

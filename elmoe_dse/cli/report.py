@@ -14,12 +14,23 @@ def report(
     directory: Annotated[
         Path, typer.Argument(help="a sweep, optimize or reproduce output directory")
     ],
+    summary: Annotated[
+        bool,
+        typer.Option(
+            "--summary", help="print the headline findings and where to look (a few lines)"
+        ),
+    ] = False,
 ) -> None:
-    """What was run, the headline table, every figure with its caption, the calibration."""
-    from elmoe_dse.report import REPORT_HTML, REPORT_MD, write_report
+    """The findings (headline, the figure that matters most), what was run, every figure with
+    its caption, the calibration."""
+    from elmoe_dse.report import REPORT_HTML, REPORT_MD, summary_lines, write_report_data
 
     with guarded():
-        written = write_report(directory)
+        written, data = write_report_data(directory)
+    if summary:
+        for line in summary_lines(data, directory):
+            typer.echo(line)
+        return
     figures = sum(1 for p in written if p.suffix == ".png")
     console().print(
         f"wrote {directory / REPORT_MD} and {directory / REPORT_HTML} ({figures} figures drawn "

@@ -70,8 +70,20 @@ def sweep(
                 f"{escape(str(out_dir / 'run.json'))} 'pareto')",
                 highlight=False,
             )
-        for path in paths:
-            con.print(f"wrote {escape(str(path))}", highlight=False)
+        con.print(escape(written_line(paths)), highlight=False)
+
+
+def written_line(paths: list[Path]) -> str:
+    """One line for the files a run wrote: the record and the table by path, the figure tables
+    (``figure_*.parquet``, ``figures.json``) counted."""
+    main = [p for p in paths if not p.name.startswith("figure")]
+    figures = [p for p in paths if p.name.startswith("figure")]
+    main.sort(key=lambda p: p.suffix != ".json")
+    text = "wrote " + ", ".join(str(p) for p in main)
+    if figures:
+        where = figures[0].parent
+        text += f" and {len(figures)} figure tables (figure_*.parquet, figures.json) in {where}"
+    return text
 
 
 def render_summary(summary: Mapping[str, Any], timing: Mapping[str, float]) -> None:

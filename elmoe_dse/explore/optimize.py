@@ -24,6 +24,11 @@ same command again therefore continues where the study stopped.
 (``<out>/study.db``); PostgreSQL (``postgresql+psycopg2://...``) lets processes on many machines
 share a study. ``workers = K`` starts K local processes on the same storage.
 
+**What optuna-dashboard shows.** Each study names its objectives by their metric columns
+(``set_metric_names``) and carries as user attributes the resolved sweep (JSON text), the tool
+version, its group and, after each run, its complete / feasible / infeasible trial counts; each
+trial carries its constraint values (``constraint: <name>``) and ``feasible``.
+
 **Quality of the search.** Where the space is small enough to enumerate, the exhaustive grid of the
 same file is evaluated too and, per group, the hypervolume of the study's feasible front is
 reported as a fraction of the grid front's, both normalized by the grid front's ideal and nadir
@@ -89,6 +94,16 @@ STALE_AFTER_S = 300.0
 GRID_COMPARE_MAX_POINTS = 5_000_000
 OWNER_ATTR = "elmoe_dse.worker"
 SWEEP_HASH_ATTR = "elmoe_dse.sweep_hash"
+#: Study user attributes that optuna-dashboard shows: the resolved sweep (JSON text), the tool
+#: version that last ran the study, the study's group, and its trial counts after the last run.
+SWEEP_ATTR = "elmoe_dse.sweep"
+VERSION_ATTR = "elmoe_dse.version"
+GROUP_ATTR = "elmoe_dse.group"
+COUNTS_ATTR = "elmoe_dse.trials"
+#: Trial user attributes: each constraint value (feasible when <= 0) under this prefix, and
+#: whether every one holds.
+CONSTRAINT_ATTR_PREFIX = "constraint: "
+FEASIBLE_ATTR = "feasible"
 
 Param = float | int | str
 
@@ -392,8 +407,7 @@ def run_worker(task: WorkerTask, tick: Callable[[], None] | None = None) -> int:
                     study.tell(trial, state=TrialState.FAIL)  # lost the race for the last slot
                     break
                 values, constraints = run_trial(task.spec, plan, trial)
-                for key, value in constraints.items():
-                    trial.set_constraint(key, value)
+                record_constraints(trial, constraints)
                 study.tell(trial, values)
             except BaseException:
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -402,6 +416,16 @@ def run_worker(task: WorkerTask, tick: Callable[[], None] | None = None) -> int:
             if tick is not None:
                 tick()
     return done
+
+
+def record_constraints(trial: optuna.Trial, constraints: Mapping[str, float]) -> None:
+    """Give Optuna the constraint values (``set_constraint``, which the samplers read) and keep
+    them as user attributes too (``constraint: <name>`` and ``feasible``), which optuna-dashboard
+    lists beside each trial."""
+    for key, value in constraints.items():
+        trial.set_constraint(key, value)
+        trial.set_user_attr(f"{CONSTRAINT_ATTR_PREFIX}{key}", float(value))
+    trial.set_user_attr(FEASIBLE_ATTR, all(v <= 0.0 for v in constraints.values()))
 
 
 def quiet_optuna() -> None:
@@ -509,7 +533,45 @@ def prepare_studies(
                 "(space, objectives or constraints changed); give a new --study NAME, or remove "
                 "the storage to start over"
             )
+        describe_study(study, spec, plan)
     return storage
+
+
+def describe_study(study: optuna.Study, spec: SweepSpec, plan: StudyPlan) -> None:
+    """What optuna-dashboard shows of a study: the objectives' metric names, and as user
+    attributes the resolved sweep (JSON), the tool version and the group."""
+    import json
+
+    from elmoe_dse import __version__
+    from elmoe_dse.explore.sweep import resolved_sweep
+
+    names = [o.metric for o in spec.objectives]
+    if study.metric_names != names:
+        study.set_metric_names(names)
+    sweep = json.dumps(resolved_sweep(spec), sort_keys=True, default=str)
+    attrs = {
+        SWEEP_ATTR: sweep,
+        VERSION_ATTR: f"elmoe-dse {__version__}",
+        GROUP_ATTR: {axis_column(k): v for k, v in plan.group.items()},
+    }
+    for key, value in attrs.items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
+
+
+def record_counts(storage: optuna.storages.RDBStorage, studies: Sequence[StudyRecord]) -> None:
+    """Each study's trial counts after the run as its user attribute :data:`COUNTS_ATTR`
+    (complete, feasible, infeasible), so optuna-dashboard shows how many trials were infeasible."""
+    import optuna
+
+    for record in studies:
+        study = optuna.load_study(study_name=record["study"], storage=storage)
+        complete = record["complete_trials"]
+        feasible = record["feasible_trials"]
+        study.set_user_attr(
+            COUNTS_ATTR,
+            {"complete": complete, "feasible": feasible, "infeasible": complete - feasible},
+        )
 
 
 def sweep_digest(spec: SweepSpec) -> str:
@@ -649,6 +711,7 @@ def run_studies(
         search(task, options.workers, rdb, progress)
         search_s = time.perf_counter() - t_search
         result = tabulate(spec, rdb, plans, options.storage, task.trials, compare_grid=compare_grid)
+        record_counts(rdb, result.studies)
     except KeyboardInterrupt:
         raise Interrupted(_complete_total(rdb, plans), task.trials * len(plans)) from None
     result.timing_s = {

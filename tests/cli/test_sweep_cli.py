@@ -124,6 +124,7 @@ def test_optimize_runs_prints_studies_and_resumes(tmp_path: Path) -> None:
     assert code == 0, err
     assert "tiny[batch_size=1]" in out and "fraction of grid" in out
     assert "Best designs found" in out
+    assert f"optuna-dashboard sqlite:///{out_dir / 'study.db'}" in out
     record = json.loads((out_dir / "run.json").read_text())
     assert record["points"]["complete_trials"] == 12
     assert 0.0 < record["hypervolume_fraction_of_grid"] <= 1.0 + 1e-9

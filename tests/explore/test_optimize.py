@@ -348,3 +348,43 @@ def test_studies_can_be_grouped_by_scenario_axes() -> None:
         ("olmoe-1b-7b", 8.0),
     ]
     assert "model" not in plans[0].space and "batch_size" not in plans[0].space
+
+
+# ---- what optuna-dashboard shows ---------------------------------------------------------------
+
+
+def test_studies_carry_metric_names_sweep_version_and_infeasible_counts(tmp_path: Path) -> None:
+    from elmoe_dse import __version__
+    from elmoe_dse.explore.sweep import resolved_sweep
+
+    spec = tiny(group_by=[], constraints=["metric.latency_per_token_s <= 0.012"])
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    run_optimize(spec, out_dir=tmp_path, storage=url, trials=20, sampler="random")
+    study = optuna.load_study(study_name="tiny", storage=open_storage(url))
+    assert study.metric_names == ["metric.throughput_tok_per_s", "metric.energy_per_token_j"]
+    assert json.loads(study.user_attrs["elmoe_dse.sweep"]) == json.loads(
+        json.dumps(resolved_sweep(spec), default=str)
+    )
+    assert study.user_attrs["elmoe_dse.version"] == f"elmoe-dse {__version__}"
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    for t in trials:
+        values = {k: v for k, v in t.user_attrs.items() if k.startswith("constraint: ")}
+        assert set(values) == {
+            "constraint: feasible",
+            "constraint: c0: metric.latency_per_token_s <= 0.012",
+            "constraint: objectives finite",
+        }
+        assert t.user_attrs["feasible"] == all(v <= 0 for v in values.values())
+        optuna_own = {
+            k.removeprefix("constraints:"): v
+            for k, v in t.system_attrs.items()
+            if k.startswith("constraints:")
+        }
+        assert optuna_own == {k.removeprefix("constraint: "): v for k, v in values.items()}
+    infeasible = sum(not t.user_attrs["feasible"] for t in trials)
+    assert 0 < infeasible < len(trials), "the constraint should reject some trials, not all"
+    assert study.user_attrs["elmoe_dse.trials"] == {
+        "complete": 20,
+        "feasible": 20 - infeasible,
+        "infeasible": infeasible,
+    }

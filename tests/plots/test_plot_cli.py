@@ -172,3 +172,16 @@ def test_a_missing_figure_table_skips_its_figure_naming_the_command(sweep_dir: P
     assert code == 0 and "figure_roofline_points.parquet" in out
     code, out, _ = run("plot", str(sweep_dir), "--only", "roofline,speedup")
     assert code == 0, out
+
+
+def test_report_summary_prints_the_headline_in_a_few_lines(reproduce_dir: Path) -> None:
+    from tests.plots.test_plot_report import write_bands
+
+    write_bands(reproduce_dir)
+    assert run("plot", str(reproduce_dir))[0] == 0
+    code, out, _ = run("report", str(reproduce_dir), "--summary")
+    assert code == 0, out
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("ELMoE-3D (8 GB) headline numbers: paper vs model")
+    assert "prior band" in lines[1] and len(lines) <= 20
+    assert (reproduce_dir / "report.html").is_file()
