@@ -156,24 +156,22 @@ def max_group_unique(p: Array, unique: float, ep: int) -> float:
 
 def max_group_tokens(p: Array, tokens: float, ep: int) -> float:
     """Expected token-expert pairs of the busiest of ``ep`` groups for ``tokens`` independent
-    tokens: the largest group mean plus the largest standard deviation times the expected
-    maximum of ``ep`` standard normals (Blom's approximation)."""
+    tokens: each group's count taken normal (mean N sum p_i, variance N sum p_i (1 - p_i)) and
+    independent, E[max] = sum over c >= 1 of 1 - prod_g Phi((c - 1/2 - mu_g) / sigma_g)."""
+    p = np.asarray(p, dtype=float)
     if ep <= 1:
         return float(tokens * np.sum(p))
-    p = np.asarray(p, dtype=float)
-    means = [tokens * float(np.sum(p[g::ep])) for g in range(ep)]
-    sds = [math.sqrt(tokens * float(np.sum(p[g::ep] * (1.0 - p[g::ep])))) for g in range(ep)]
-    z = _normal_ppf((ep - 0.375) / (ep + 0.25))
-    return max(means) + max(sds) * z
+    mu = np.array([tokens * np.sum(p[g::ep]) for g in range(ep)])
+    sd = np.sqrt([tokens * np.sum(p[g::ep] * (1.0 - p[g::ep])) for g in range(ep)])
+    c = np.arange(1.0, np.ceil(tokens * np.sum(p)) + 1.0)
+    z = (c[:, None] - 0.5 - mu[None, :]) / np.maximum(sd[None, :], 1e-12)
+    below = np.prod(0.5 * (1.0 + _erf(z / np.sqrt(2.0))), axis=1)
+    return float(np.sum(1.0 - below))
 
 
-def _normal_ppf(u: float) -> float:
-    """Inverse standard normal CDF by bisection on math.erf (scalar, 1e-10)."""
-    lo, hi = -10.0, 10.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < u else (lo, mid)
-    return 0.5 * (lo + hi)
+def _erf(x: Array) -> Array:
+    """Element-wise error function (math.erf)."""
+    return np.vectorize(math.erf)(x)
 
 
 def expert_imbalance(p: Array, unique: Array, ep: Array) -> Array:
