@@ -172,11 +172,13 @@ KNOB_INFO: dict[str, KnobInfo] = {
     ),
     "dp_attention": KnobInfo(
         "attention data-parallel groups (each decodes ceil(B/dp) sequences with a full copy of"
-        " the non-expert weights; experts shared through ep)",
+        " the non-expert weights; experts shared through ep; auto: ep / tp where ep > tp, else"
+        " 1, so that tp x dp_attention devices hold the ep expert groups)",
         "groups",
         1,
         64,
         integer=True,
+        auto=True,
     ),
     "pp": KnobInfo(
         "pipeline stages (each holds 1/pp of the layers; stages run one after another in a"
@@ -213,7 +215,7 @@ class Knobs:
     slm_kv_bytes_per_token: Any = 12288.0
     tp: Any = 1
     ep: Any = 1
-    dp_attention: Any = 1
+    dp_attention: Any = AUTO
     pp: Any = 1
 
     def numeric_names(self) -> list[str]:

@@ -119,3 +119,11 @@ def test_layout_errors_are_one_line() -> None:
         evaluate_mt_bench(model, load_platform("h100"), knobs(tp=4, ep=3), p)
     with pytest.raises(KnobError, match="device_link"):
         evaluate_mt_bench(model, load_platform("xpu"), knobs(tp=2), p)
+
+
+def test_gpt_fast_tensor_parallel_speedups_within_ten_percent() -> None:
+    from elmoe_dse.explore.validate_multi import load_multi_points, multi_validation_table
+
+    table = multi_validation_table(load_multi_points())
+    assert len(table) == 7
+    assert table["speedup_error_frac"].abs().max() < 0.10

@@ -64,10 +64,12 @@ def device_layout(
 ) -> DeviceLayout | None:
     """The layout of the knobs, or None on one device."""
     f = np.asarray
+    tp, ep = f(knobs.tp, dtype=float), f(knobs.ep, dtype=float)
+    dp = f(knobs.dp_attention, dtype=float)
     layout = parallel.Layout(
-        tp=f(knobs.tp, dtype=float),
-        dp=f(knobs.dp_attention, dtype=float),
-        ep=f(knobs.ep, dtype=float),
+        tp=tp,
+        dp=np.where(np.isfinite(dp), dp, np.maximum(1.0, np.ceil(ep / tp))),
+        ep=ep,
         pp=f(knobs.pp, dtype=float),
     )
     if layout.trivial:
