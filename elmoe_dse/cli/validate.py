@@ -58,3 +58,7 @@ def validate(
             )
         )
         con.print(f"table: {csv}; scatter: {png}")
+        if file is None:
+            from elmoe_dse.cli.validate_multi import report_multi
+
+            report_multi(con, out)

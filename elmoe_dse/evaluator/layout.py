@@ -195,7 +195,8 @@ def collectives(dl: DeviceLayout, tokens: Array) -> list[OpCost]:
         ("allgather_logits", 1, ar(gather, lay.tp), ring(gather, lay.tp)),
         ("send_stage", 1, (lay.pp - 1) * sent(act, lay.pp > 1), (lay.pp - 1) * act),
     ]
-    return [_link_op(name, layers, t, b, link) for name, layers, t, b in rows if layers > 0]
+    active = [row for row in rows if row[1] > 0 and np.any(np.asarray(row[2]) > 0)]
+    return [_link_op(name, layers, t, b, link) for name, layers, t, b in active]
 
 
 def _link_op(name: str, layers: int, t: Array, nbytes: Array, link: DeviceLinkSpec) -> OpCost:
