@@ -127,3 +127,13 @@ def test_gpt_fast_tensor_parallel_speedups_within_ten_percent() -> None:
     table = multi_validation_table(load_multi_points())
     assert len(table) == 7
     assert table["speedup_error_frac"].abs().max() < 0.10
+
+
+def test_one_device_points_of_a_layout_grid_equal_the_single_device_model() -> None:
+    model, spec = load_model("qwen3-30b-a3b"), load_platform("elmoe3d-8g")
+    p = uniform(model)
+    alone = evaluate_mt_bench(model, spec, knobs(batch_size=4), p)
+    grid = evaluate_mt_bench(model, spec, knobs(batch_size=4, ep=np.array([1, 2])), p)
+    assert grid.time_per_step_s[0] == pytest.approx(float(alone.time_per_step_s), rel=1e-12)
+    assert grid.energy_per_token_j[0] == pytest.approx(float(alone.energy_per_token_j), rel=1e-12)
+    assert grid.time_per_step_s[1] < grid.time_per_step_s[0]
