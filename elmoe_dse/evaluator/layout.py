@@ -141,12 +141,11 @@ def shard_loads(dl: DeviceLayout, loads: list[OpLoad], unique: Array) -> list[Op
 
 
 def _pass_tokens(loads: list[OpLoad], dl: DeviceLayout) -> Array:
-    """Tokens N of a pass, from the routed experts' ops (2 N k params per expert)."""
-    for load in loads:
-        if load.name == "routed_experts":
-            per_token = 2.0 * dl.model.experts_per_token * dl.model.expert_params()
-            return np.asarray(load.ops) / per_token
-    return np.zeros(())
+    """Tokens N of a pass, from the routed experts' ops (2 N k params per expert; a pass split
+    into a narrow and a wide expert operator has its ops in the two)."""
+    ops = [np.asarray(load.ops) for load in loads if load.name in EXPERT_OPS]
+    per_token = 2.0 * dl.model.experts_per_token * dl.model.expert_params()
+    return np.asarray(sum(ops)) / per_token if ops else np.zeros(())
 
 
 def _scaled(load: OpLoad, bytes_f: Array, ops_f: Array) -> OpLoad:
