@@ -154,6 +154,40 @@ KNOB_INFO: dict[str, KnobInfo] = {
         0.0,
         1e8,
     ),
+    "tp": KnobInfo(
+        "tensor-parallel devices of attention and dense layers (each holds 1/tp of their"
+        " weights and heads; an all-reduce after each block; elmoe_dse.parallel)",
+        "devices",
+        1,
+        64,
+        integer=True,
+    ),
+    "ep": KnobInfo(
+        "expert-parallel groups over the tp x dp_attention devices of a stage (each holds 1/ep"
+        " of the experts; dispatch and combine all-to-all; the busiest group sets the time)",
+        "groups",
+        1,
+        64,
+        integer=True,
+    ),
+    "dp_attention": KnobInfo(
+        "attention data-parallel groups (each decodes ceil(B/dp) sequences with a full copy of"
+        " the non-expert weights; experts shared through ep; auto: ep / tp where ep > tp, else"
+        " 1, so that tp x dp_attention devices hold the ep expert groups)",
+        "groups",
+        1,
+        64,
+        integer=True,
+        auto=True,
+    ),
+    "pp": KnobInfo(
+        "pipeline stages (each holds 1/pp of the layers; stages run one after another in a"
+        " decode step, with a send between them)",
+        "stages",
+        1,
+        64,
+        integer=True,
+    ),
 }
 
 
@@ -179,6 +213,10 @@ class Knobs:
     mode_threshold: Any = AUTO
     slm_params: Any = 494e6
     slm_kv_bytes_per_token: Any = 12288.0
+    tp: Any = 1
+    ep: Any = 1
+    dp_attention: Any = AUTO
+    pp: Any = 1
 
     def numeric_names(self) -> list[str]:
         return [f.name for f in fields(self) if not KNOB_INFO[f.name].choices]

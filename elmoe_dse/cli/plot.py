@@ -10,7 +10,8 @@ import typer
 from elmoe_dse.cli._common import console, guarded
 
 FAMILIES_HELP = (
-    "pareto, speedup, energy, roofline, acceptance, hit_rate, draft_length, hypervolume, importance"
+    "pareto, speedup, energy, roofline, acceptance, hit_rate, draft_length, hypervolume,"
+    " importance, stacks"
 )
 
 

@@ -78,3 +78,7 @@ def validate(
             "batch <= 16)"
         )
         con.print(f"table: {csv}; scatter: {png}; summary: {out / JSON_NAME}")
+        if file is None:
+            from elmoe_dse.cli.validate_multi import report_multi
+
+            report_multi(con, out)

@@ -42,6 +42,7 @@ import numpy as np
 from elmoe_dse import platforms
 from elmoe_dse.errors import KnobError
 from elmoe_dse.evaluator.assemble import step_cost
+from elmoe_dse.evaluator.layout import device_footprint, device_layout, device_plan
 from elmoe_dse.evaluator.records import (
     Design,
     Machine,
@@ -139,8 +140,13 @@ def _step(
     separate_loads, reserved = separate_draft(model, design, knobs)
     demand = demand_of(model, design, knobs, reserved)
     platform_knobs = PlatformKnobs.of(knobs)
+    layout = device_layout(model, spec, knobs, p)
+    if layout is not None:
+        demand = device_footprint(layout, demand)
     plan = family.memory_plan(spec, platform_knobs, demand)
-    machine = Machine(spec, family, platform_knobs, plan)
+    if layout is not None:
+        plan = device_plan(layout, plan, demand, spec, model.num_experts)
+    machine = Machine(spec, family, platform_knobs, plan, layout)
     pool, violations = pool_in_force(plan, design, knobs.pool_experts, model.num_experts)
     residency = residency_of(design, p, pool, knobs.overlap_frac, quality)
     speculation = acceptance_of(model, design, residency, knobs, quality)
@@ -155,6 +161,7 @@ def _step(
         speculation,
         violations,
         plan=plan,
-        static_power_w=platforms.static_power_w(spec, platform_knobs),
+        static_power_w=platforms.static_power_w(spec, platform_knobs)
+        * (1.0 if layout is None else layout.layout.devices),
         num_experts=model.num_experts,
     )

@@ -8,6 +8,7 @@ design grid; in :class:`StepCost` each is broadcast to the grid's shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from elmoe_dse.platforms import MemoryPlan, PlatformKnobs, PlatformModel
 from elmoe_dse.policies import DraftKind, Policy
 from elmoe_dse.roofline import PassCost, add_dicts, sum_arrays
 from elmoe_dse.specs.platform import PlatformSpec
+
+if TYPE_CHECKING:
+    from elmoe_dse.evaluator.layout import DeviceLayout
 
 Array = np.ndarray
 
@@ -58,6 +62,8 @@ class Machine:
     family: PlatformModel
     knobs: PlatformKnobs
     plan: MemoryPlan
+    #: the parallel layout stage (elmoe_dse.evaluator.layout.DeviceLayout); None on one device
+    layout: DeviceLayout | None = None
 
 
 @dataclass(frozen=True)

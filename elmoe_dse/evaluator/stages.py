@@ -13,6 +13,7 @@ import numpy as np
 
 from elmoe_dse import locality, platforms, routing
 from elmoe_dse.errors import KnobError, SpecError
+from elmoe_dse.evaluator.layout import device_loads, device_ops
 from elmoe_dse.evaluator.records import Design, Machine, Residency, Speculation, Violations
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms import MemoryPlan, PlatformModel
@@ -208,7 +209,13 @@ def pass_cost(
     repeats: Array | None = None,
 ) -> PassCost:
     """Cost one pass's operator loads on the machine (``experts``: the routed-expert traffic)."""
+    layout = machine.layout
+    if layout is not None:
+        unique = np.zeros(()) if experts is None else np.asarray(experts.unique)
+        loads = device_loads(layout, loads, unique)
     ops = machine.family.cost_pass(machine.spec, machine.knobs, loads, machine.plan)
+    if layout is not None:
+        ops = device_ops(layout, loads, tuple(ops), np.asarray(sequences) * tokens_per_sequence)
     return PassCost(
         kind=kind,
         tokens=np.asarray(sequences) * np.asarray(tokens_per_sequence),

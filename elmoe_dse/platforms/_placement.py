@@ -14,6 +14,7 @@ import numpy as np
 from elmoe_dse.cache import expert_slots_per_layer
 from elmoe_dse.platforms._base import READ_CLASSES, Footprint, MemoryPlan, PlatformKnobs
 from elmoe_dse.specs.platform import PlatformSpec
+from elmoe_dse.units import GB
 
 Array = np.ndarray
 
@@ -24,13 +25,17 @@ def main_tier_plan(spec: PlatformSpec, knobs: PlatformKnobs, fp: Footprint) -> M
     one = np.ones(())
     total = fp.nonexpert_bytes + fp.expert_bytes + fp.kv_bytes + fp.reserved_bytes
     cap = spec.tiers[tier].capacity_bytes
+    fits = np.asarray(total <= cap)
+    need_gb = float(np.max(np.where(fits, 0.0, total))) / GB
     return MemoryPlan(
         read_split={c: {tier: one} for c in READ_CLASSES},
         write_split={"kv": {tier: one}, "draft": {tier: one}, "expert_fill": {tier: one}},
         expert_slots=np.zeros(np.shape(total)),
         fast_tier=None,
-        fits=np.asarray(total <= cap),
-        reason=f"weights + KV exceed the {tier} capacity ({spec.tiers[tier].capacity_gb:.0f} GB)",
+        fits=fits,
+        reason=f"weights + KV need {need_gb:.1f} GB, more than the {tier} capacity "
+        f"({spec.tiers[tier].capacity_gb:.0f} GB); spread them over devices (knobs tp, ep, pp) "
+        "or use a smaller weight_format",
     )
 
 

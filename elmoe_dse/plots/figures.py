@@ -499,6 +499,14 @@ def build_importance(run: RunDir) -> list[FigureRecord]:
 
 
 Builder = Callable[[RunDir], list[FigureRecord]]
+
+
+def build_stacks(run: RunDir) -> list[FigureRecord]:
+    from elmoe_dse.plots import stacks
+
+    return stacks.build_stacks(run, FigureRecord)
+
+
 FAMILIES: dict[str, Builder] = {
     "pareto": build_pareto,
     "speedup": build_speedup,
@@ -509,6 +517,7 @@ FAMILIES: dict[str, Builder] = {
     "draft_length": build_draft_length,
     "hypervolume": build_hypervolume,
     "importance": build_importance,
+    "stacks": build_stacks,
 }
 
 

@@ -35,6 +35,7 @@ from elmoe_dse.specs._base import (
     shipped_names,
 )
 from elmoe_dse.specs.kernels import KernelSpec
+from elmoe_dse.specs.link import DeviceLinkSpec
 
 Precision = Literal["w4a8", "w8a8", "w16a16"]
 #: How a pass's operators overlap (docs/model.md §7): ``operator`` (operators serial, tiers in
@@ -220,6 +221,7 @@ class PlatformSpec(Spec):
         default_factory=dict, description="numbers a family reads that no shared section holds"
     )
     links: dict[str, LinkSpec] = Field(default_factory=dict)
+    device_link: DeviceLinkSpec | None = None
     static_power: StaticPowerSpec | None = None
     static_power_w: float | None = Field(
         None, ge=0, description="legacy: the whole static power, fixed; replaces the parts"
