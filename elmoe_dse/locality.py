@@ -106,8 +106,10 @@ __all__ = [
 #: sum_i pi_i = k (relative to k).
 _ROOT_MAX_ITER = 200
 _CHAIN_TOL = 1e-14
+#: Half-width (in ln scale) of the chain's bracket around the previous fixed-point iterate.
+_CHAIN_WARM = 0.02
 #: ... and the pool threshold's, on the pool size in experts.
-_POOL_TOL = 1e-12
+_POOL_TOL = 1e-14
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,7 +183,12 @@ def _fresh(scaled: FloatArray, weights: FloatArray, scale: FloatArray) -> FloatA
 
 
 def _root_increasing(
-    f: Callable[[FloatArray, IntArray], FloatArray], lo: FloatArray, hi: FloatArray, tol: float
+    f: Callable[[FloatArray, IntArray], FloatArray],
+    lo: FloatArray,
+    hi: FloatArray,
+    tol: float,
+    guess: FloatArray | None = None,
+    width: float = 0.0,
 ) -> FloatArray:
     """x in [lo, hi] with f(x, rows) = 0 per row, f increasing (vectorized Illinois false
     position; ``f`` evaluates the rows ``rows`` at ``x``, one value each).
@@ -189,9 +196,20 @@ def _root_increasing(
     A row whose f does not change sign returns the end nearer the root (lo if f(lo) >= 0, hi if
     f(hi) < 0), as a bisection would. A row stops when |f| <= tol or its bracket is narrower than
     1e-15 of its scale; superlinear, about a dozen evaluations instead of bisection's 40-80.
+    With ``guess``, the bracket [guess - width, guess + width] is tried first (rows where it does
+    not bracket the root fall back to [lo, hi]).
     """
     every = np.arange(lo.size)
-    f_lo, f_hi = f(lo, every), f(hi, every)
+    if guess is None:
+        f_lo, f_hi = f(lo, every), f(hi, every)
+    else:
+        full_lo, full_hi = lo, hi
+        lo, hi = np.maximum(lo, guess - width), np.minimum(hi, guess + width)
+        f_lo, f_hi = f(lo, every), f(hi, every)
+        bad = np.flatnonzero(~((f_lo < 0.0) & (f_hi >= 0.0)))
+        if bad.size:
+            lo[bad], hi[bad] = full_lo[bad], full_hi[bad]
+            f_lo[bad], f_hi[bad] = f(lo[bad], bad), f(hi[bad], bad)
     x = np.where(f_lo >= 0.0, lo, hi).astype(np.float64)
     todo = np.flatnonzero((f_lo < 0.0) & (f_hi >= 0.0))
     a, b, fa, fb = lo[todo], hi[todo], f_lo[todo], f_hi[todo]
@@ -259,6 +277,7 @@ def _solve_chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray
         stay = r[rows] + (1.0 - r[rows]) * g1
         return g0 / np.maximum(1.0 - stay + g0, 1e-300), g0, g1
 
+    root: FloatArray | None = None
     for _ in range(3):  # mean p of a kept expert depends on pi: fixed point
         s0 = _kept_scaling(values, k, k, mean_kept)
         s1 = _kept_scaling(values, k, k - 1, mean_kept)
@@ -270,7 +289,7 @@ def _solve_chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray
 
         lo = np.full(rho.size, np.log(1e-3))
         hi = np.full(rho.size, -np.log(values.min()) + np.log(2.0))
-        root = _root_increasing(excess, lo, hi, _CHAIN_TOL * goal)
+        root = _root_increasing(excess, lo, hi, _CHAIN_TOL * goal, root, _CHAIN_WARM)
         scale = np.where(rho > 0.0, np.exp(root), 1.0)
         pi, g0, g1 = solve(scale, every, s0, s1)
         mean_kept = row_dot(pi * values, counts) / k
