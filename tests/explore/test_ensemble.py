@@ -32,6 +32,7 @@ from elmoe_dse.explore.posterior import (
     log_likelihood,
     make_problem,
     observations,
+    warm_start,
 )
 from elmoe_dse.explore.reproduce import PAPER_TARGETS, load_inputs, reproduce
 from elmoe_dse.specs._base import RangeSpec
@@ -326,3 +327,20 @@ def test_the_kept_draws_never_vanish(
         _Chain(steps, walkers, 3), walkers, Settings(walkers, steps, burn_in, keep, 0)
     )
     assert (len(u), len(lp), got) == (n, n, thin)
+
+
+def test_a_warm_start_puts_the_walkers_on_the_earlier_posterior_draws() -> None:
+    post = load_ensemble().posterior()
+    problem = make_problem(None, dict(post.assumptions))
+    start = warm_start(post, problem, 18)
+    assert len(start) == 18 and all(0.0 < q < 1.0 for row in start for q in row)
+    first = problem.informed_values(np.asarray(start[0]))
+    for key, value in post.values(0).items():
+        assert first[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    last = problem.informed_values(np.asarray(start[-1]))
+    assert last == pytest.approx(post.values(len(post.draws) - 1), rel=1e-9)
+    with pytest.raises(SpecError, match="fewer than"):
+        warm_start(post, problem, len(post.draws) + 2)
+    other = make_problem([post.groups[0]], dict(post.assumptions))
+    with pytest.raises(SpecError, match="other dimensions"):
+        warm_start(post, other, 2)
