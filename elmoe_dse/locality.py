@@ -251,14 +251,19 @@ _CHAIN_MEMO_SIZE = 512
 
 
 def _chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _Chain:
-    """The chain of every level at every rho (module docstring), memoized."""
-    key = (values.tobytes(), counts.tobytes(), k, np.ascontiguousarray(rho).tobytes())
+    """The chain of every level at every rho (module docstring), memoized; each distinct rho is
+    solved once (rows are independent, so repeated rows get the same numbers)."""
+    levels, back = np.unique(rho, return_inverse=True)
+    key = (values.tobytes(), counts.tobytes(), k, levels.tobytes())
     hit = _CHAIN_MEMO.get(key)
     if hit is None:
         if len(_CHAIN_MEMO) >= _CHAIN_MEMO_SIZE:
             _CHAIN_MEMO.clear()
-        hit = _CHAIN_MEMO[key] = _solve_chain(values, counts, k, rho)
-    return hit
+        hit = _CHAIN_MEMO[key] = _solve_chain(values, counts, k, levels)
+    if levels.size == rho.size and np.array_equal(levels, rho):
+        return hit
+    back = back.reshape(-1)
+    return _Chain(hit.pi[back], hit.g0[back], hit.lag[back])
 
 
 def _solve_chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _Chain:
@@ -550,17 +555,24 @@ def window_pool(
     c = np.clip(np.floor(as_knob(pool_experts, "pool_experts", allow_inf=True)), 0.0, e)
     t = as_knob(tokens_per_sequence, "tokens_per_sequence", minimum=1.0)
     shape, (rho_d, b_d, w_d, c_d, t_d), inverse = distinct_points(rho, b, w, c, t)
-    chain = _chain(values, counts, k, rho_d)
-    pi, g = chain.pi, chain.g0
-    mean, sd, kappa, cov_next = _count_moments(pi, chain.lag, b_d, w_d)
-    theta = _threshold(mean, sd, counts, c_d)
+    # The pool (threshold, selection, churn) does not depend on T: solve it once per (rho, B,
+    # W, C) and expand to the rows (row-independent numbers, so the same as row by row).
+    _, first, per = np.unique(
+        np.stack([rho_d, b_d, w_d, c_d]), axis=1, return_index=True, return_inverse=True
+    )
+    per = per.reshape(-1)
+    chain = _chain(values, counts, k, rho_d[first])
+    pi_p = chain.pi
+    mean, sd, kappa, cov_next = _count_moments(pi_p, chain.lag, b_d[first], w_d[first])
+    theta = _threshold(mean, sd, counts, c_d[first])
     z = (theta[:, None] - mean) / sd
     sel = norm_cdf(-z)
-    used = np.minimum(pi * sel + kappa * _norm_pdf(z) / sd, pi)
-    share = np.where(pi > 0.0, used / pi, 0.0)
+    used = np.minimum(pi_p * sel + kappa * _norm_pdf(z) / sd, pi_p)
+    share = np.where(pi_p > 0.0, used / pi_p, 0.0)[per]
+    changes = row_dot(np.clip(sel - _upper_orthant(z, cov_next / sd**2), 0.0, None), counts)[per]
+    used = used[per]
+    pi, g = chain.pi[per], chain.g0[per]
     touched = 1.0 - _absent_pass(pi, g, b_d, t_d)
-    both = _upper_orthant(z, cov_next / sd**2)
-    changes = row_dot(np.clip(sel - both, 0.0, None), counts)
     full, empty = c_d >= e, c_d <= 0.0
     hit = np.where(full, 1.0, np.where(empty, 0.0, row_dot(used, counts) / k))
     res = row_dot(touched * share, counts) / row_dot(touched, counts)
