@@ -277,9 +277,14 @@ def _solve_chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray
     def solve(
         scale: FloatArray, rows: IntArray, s0: FloatArray, s1: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        g0 = _fresh(s0[rows], w0[rows], scale)
-        g1 = _fresh(s1[rows], w1[rows], scale)
-        stay = r[rows] + (1.0 - r[rows]) * g1
+        if rows.size < rho.size:  # the rows still being solved (a copy)
+            s0, s1 = s0[rows], s1[rows]
+            a0, a1, rr = w0[rows], w1[rows], r[rows]
+        else:
+            a0, a1, rr = w0, w1, r
+        g0 = _fresh(s0, a0, scale)
+        g1 = _fresh(s1, a1, scale)
+        stay = rr + (1.0 - rr) * g1
         return g0 / np.maximum(1.0 - stay + g0, 1e-300), g0, g1
 
     root: FloatArray | None = None
