@@ -105,8 +105,11 @@ def render_bands(bands: dict[str, Any]) -> None:
 
     con = console()
     for lab, alt in bands["alternatives"].items():
+        first = next(iter(alt["targets"].values()))
+        n_post = first["posterior"]["n"] if first["posterior"] else 0
         table = Table(
-            title=f"Bands under assumptions: {lab} (posterior from: {alt['posterior_from']})"
+            title=f"Bands under assumptions: {lab} (posterior from: {alt['posterior_from']}; "
+            f"bands from {first['prior']['n']} prior / {n_post} posterior draws)"
         )
         for col in (
             "target",
