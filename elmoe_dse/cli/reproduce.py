@@ -113,8 +113,11 @@ def render_bands(bands: dict[str, Any]) -> None:
 
     con = console()
     for lab, alt in bands["alternatives"].items():
+        first = next(iter(alt["targets"].values()))
+        n_post = first["posterior"]["n"] if first["posterior"] else 0
         table = Table(
-            title=f"Bands under assumptions: {lab} (posterior from: {alt['posterior_from']})"
+            title=f"Bands under assumptions: {lab} (posterior from: {alt['posterior_from']}; "
+            f"bands from {first['prior']['n']} prior / {n_post} posterior draws)"
         )
         for col in (
             "target",
@@ -215,6 +218,12 @@ def calibrate(
     out: Path = typer.Option(Path("results/ensemble.json"), "--out", help="ensemble file to write"),  # noqa: B008
     append: bool = typer.Option(False, "--append", help="add this posterior to --out's ensemble"),
     date: str = typer.Option("", "--date", help="date to record (default: today)"),
+    start_from: str = typer.Option(
+        "",
+        "--start-from",
+        help="start the walkers at draws of this ensemble's posterior of the same parameters"
+        " ('shipped' or a file; default: the best prior Latin-hypercube points)",
+    ),
 ) -> None:
     """Sample the posterior of the paper-informed parameters (emcee) given the paper's numbers,
     and write the ensemble file."""
@@ -222,7 +231,7 @@ def calibrate(
 
     from elmoe_dse.calibration import load_ensemble
     from elmoe_dse.explore.alternatives import assumption_table, label, parse_assume
-    from elmoe_dse.explore.posterior import Settings, ensemble_json, make_problem
+    from elmoe_dse.explore.posterior import Settings, ensemble_json, make_problem, warm_start
     from elmoe_dse.explore.posterior import calibrate as run_calibrate
     from elmoe_dse.explore.reproduce import PAPER_MODELS
     from elmoe_dse.results import write_text
@@ -237,6 +246,7 @@ def calibrate(
             *[f"--assume {a}" for a in assume],
             f"--out {out}",
             *(["--append"] if append else []),
+            *([f"--start-from {start_from}"] if start_from else []),
         ]
     )
     with guarded(), Progress(console=console(), transient=True) as bar:
@@ -245,9 +255,13 @@ def calibrate(
         problem = make_problem(informed or None, choice, tuple(models) or PAPER_MODELS)
         task = bar.add_task("sampling", total=steps)
         into = load_ensemble(out) if append and out.exists() else None
+        start = None
+        if start_from:
+            previous = load_ensemble(None if start_from == "shipped" else start_from)
+            start = warm_start(previous.posterior(label(choice, table)), problem, walkers)
         ens = run_calibrate(
             problem,
-            Settings(walkers, steps, min(burn_in, steps - 1), keep, seed, processes),
+            Settings(walkers, steps, min(burn_in, steps - 1), keep, seed, processes, start),
             command=command,
             label=label(choice, table),
             date=date or None,

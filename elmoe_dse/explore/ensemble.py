@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -42,6 +42,7 @@ from elmoe_dse.explore.reproduce import (
     PAPER_DATASETS,
     PAPER_MODELS,
     PAPER_TARGETS,
+    SPECULATIVE,
     SYSTEMS,
     load_inputs,
     max_elastic_acceptance,
@@ -131,12 +132,21 @@ def prior_draws(
 
 
 def posterior_draws(
-    post: Posterior, priors: Mapping[str, RangeSpec], n: int, seed: int
+    post: Posterior,
+    priors: Mapping[str, RangeSpec],
+    n: int,
+    seed: int,
+    base: list[dict[str, float]] | None = None,
 ) -> list[dict[str, float]]:
     """``n`` draws of the cut posterior: evenly spaced posterior draws of the paper-informed
-    parameters, each paired with an independent prior draw (seed ``seed``) of every other."""
+    parameters, each paired with an independent prior draw (seed ``seed``) of every other, or
+    with the other parameters of ``base``'s draws (common random numbers with a prior ensemble:
+    the informed values are drawn independently of them, so each pair is still a draw)."""
     others = [k for k in priors if k not in post.informed]
-    base = prior_draws(priors, n, seed, others)
+    if base is None:
+        base = prior_draws(priors, n, seed, others)
+    else:
+        base = [{k: b[k] for k in others} for b in base[:n]]
     if not post.draws:
         return base
     picks = np.linspace(0, len(post.draws) - 1, n).round().astype(int)
@@ -219,12 +229,38 @@ def evaluate_task(task: Task) -> Outcome:
     )
 
 
-def combine(full: Outcome, part: Outcome, systems: tuple[str, ...]) -> Outcome:
+def combine(
+    full: Outcome, part: Outcome, systems: tuple[str, ...], keep_rows: bool = False
+) -> Outcome:
     """The outcome of a full evaluation with ``systems``' rows replaced by ``part``'s."""
     if not full.rows or not part.rows:
         return _failed()
     rows = [r for r in full.rows if r[SYSTEM] not in systems] + list(part.rows)
-    return Outcome(target_values(rows), max_elastic_acceptance(rows))
+    return Outcome(
+        target_values(rows), max_elastic_acceptance(rows), tuple(rows) if keep_rows else ()
+    )
+
+
+#: Dataset-profile fields that only a speculating system reads (its draft's acceptance).
+SD_ONLY_FIELDS = ("alpha_max", "eagle_acceptance_frac", "slm_acceptance_frac")
+
+
+def informed_systems(keys: Iterable[str]) -> tuple[str, ...]:
+    """The systems of the grid whose rows calibration ``keys`` can change: those on a platform a
+    ``platform.NAME.*`` key names, the speculating ones for ``acceptance.*`` keys and the
+    dataset fields :data:`SD_ONLY_FIELDS`, and every system for any other key."""
+    from elmoe_dse.calibration import split_key
+
+    out: set[str] = set()
+    for key in keys:
+        kind, name, path = split_key(key)
+        if kind == "platform":
+            out |= {s for s, platform, _ in SYSTEMS if platform == name}
+        elif kind == "acceptance" or path.split(".")[-1] in SD_ONLY_FIELDS:
+            out |= set(SPECULATIVE)
+        else:
+            out |= {s for s, _, _ in SYSTEMS}
+    return tuple(s for s, _, _ in SYSTEMS if s in out)
 
 
 def changed_systems(
@@ -298,11 +334,13 @@ class BandSettings:
     """Draw counts of ``reproduce``'s bands: ``draws`` per band under the selected assumptions,
     ``alt_draws`` per band under each other alternative; seeded.
 
-    The defaults keep ``reproduce`` under 30 s on 2 cores with the shipped assumption table
-    (9 alternatives): a draw costs about 0.25 s of one core, and the alternatives, re-evaluating
-    only the systems each changes, cost about 3.5 draws per pair of draws. 2 x 40 + 10 x 2 x 3.5
-    = 150 draw-equivalents = 38 core-s, about 20 s on two workers (measured: 30 s at 2 x 48 +
-    12 x 2 x 3.5, too close to the limit)."""
+    Cost (:func:`ensemble_bands` shares work): a prior draw is one full evaluation, about
+    0.7 s of one core (the locality solves vectorized; the specs' re-validation per calibrated
+    field and the evaluator's per-call overhead are most of the rest); a posterior draw
+    re-evaluates only the ELMoE-3D platform's three systems (about half a draw); an alternative
+    re-evaluates the systems it changes. 40 + 40 main draws and 10 per alternative are about
+    110 draw-equivalents, 75 core-s: above the issue's 30 s on two cores; the sample axis through
+    the evaluator is what is left to get there (``make bench`` prints the time)."""
 
     draws: int = 40
     alt_draws: int = 10
@@ -351,14 +389,100 @@ def _posterior_of(ens: Any, lab: str) -> tuple[Posterior | None, str | None]:
     return ens.posteriors.get("default"), "default" if "default" in ens.posteriors else None
 
 
-def _alt_tasks(
-    main: list[Task], c: dict[str, str], n: int, table: AssumptionTable
-) -> tuple[list[Task], tuple[str, ...] | None]:
-    """Tasks of an alternative on the first ``n`` main draws (common random numbers): only the
-    systems the alternative changes, or every system when it changes all of them."""
-    changed = changed_systems(c, main[0].choice, table) if main else ()
-    subset = None if len(changed) == len(SYSTEMS) else changed
-    return [Task(t.values, c, systems=subset) for t in main[:n]], subset
+def _merged(parts: list[tuple[Outcome, Iterable[str]]]) -> Outcome:
+    """The outcome whose rows are, system by system, those of several outcomes (each part:
+    an outcome and the systems taken from it); failed if a part it needs rows from failed."""
+    rows: list[dict[str, Any]] = []
+    for outcome, systems in parts:
+        want = set(systems)
+        if want and not outcome.rows:
+            return _failed()
+        rows += [r for r in outcome.rows if r[SYSTEM] in want]
+    return Outcome(target_values(rows), max_elastic_acceptance(rows), tuple(rows))
+
+
+_NOTHING = Outcome({}, math.nan)
+_EVERY = tuple(system for system, _, _ in SYSTEMS)
+
+
+def _but(*groups: Iterable[str]) -> tuple[str, ...]:
+    """The systems in none of ``groups``."""
+    drop = {s for g in groups for s in g}
+    return tuple(s for s in _EVERY if s not in drop)
+
+
+def _both(a: Iterable[str], b: Iterable[str]) -> tuple[str, ...]:
+    keep = set(b)
+    return tuple(s for s in a if s in keep)
+
+
+@dataclass(frozen=True)
+class _Alt:
+    """One other alternative of the bands: which systems it changes (``changed``), which of
+    those the posterior's informed parameters also change (``need``: re-evaluated on the
+    posterior draws; every other row of a posterior draw is shared with its prior draw), and
+    where its tasks sit in the task list."""
+
+    label: str
+    choice: dict[str, str]
+    changed: tuple[str, ...]
+    need: tuple[str, ...]
+    at: int
+    n_prior: int
+    n_post: int
+
+
+def _plan(
+    variants: list[tuple[str, dict[str, str], int]],
+    table: AssumptionTable,
+    values: list[dict[str, float]],
+    post_values: list[dict[str, float]],
+    informed: tuple[str, ...],
+    at: int,
+) -> tuple[list[_Alt], list[Task]]:
+    """The tasks of the other alternatives, on the first of the main draws (common random
+    numbers): only the systems each changes, and on the posterior draws only those the
+    informed parameters change too."""
+    plan: list[_Alt] = []
+    tasks: list[Task] = []
+    choice = variants[0][1]
+    for lab, c, n in variants[1:]:
+        changed = changed_systems(c, choice, table)
+        need = _both(changed, informed) if post_values else ()
+        pt = [Task(v, c, systems=changed) for v in values[:n]] if changed else []
+        qt = [Task(v, c, systems=need) for v in post_values[:n]] if need else []
+        plan.append(_Alt(lab, c, changed, need, at + len(tasks), len(pt), len(qt)))
+        tasks += pt + qt
+    return plan, tasks
+
+
+def _alt_outcomes(
+    a: _Alt,
+    outcomes: list[Outcome],
+    main: tuple[list[Outcome], list[Outcome]],
+    informed: tuple[str, ...],
+    n: int,
+) -> tuple[list[Outcome], list[Outcome]]:
+    """(prior, posterior) outcomes of an alternative on the first ``n`` main draws, from the
+    main outcomes ``(prior, posterior)`` and the alternative's re-evaluated rows."""
+    pr, po = main
+    pa = outcomes[a.at : a.at + a.n_prior] or [_NOTHING] * n
+    qa = outcomes[a.at + a.n_prior : a.at + a.n_prior + a.n_post] or [_NOTHING] * n
+    prior = [
+        _merged([(f, _but(a.changed)), (x, a.changed)]) for f, x in zip(pr[:n], pa, strict=True)
+    ]
+    post = [
+        _merged(
+            [
+                (f, _but(a.changed, informed)),
+                (x, _both(a.changed, _but(informed))),
+                (g, _both(informed, _but(a.changed))),
+                (y, a.need),
+            ]
+        )
+        for f, x, g, y in zip(pr[:n], pa, po[:n], qa, strict=False)
+    ]
+    return prior, post
 
 
 def ensemble_bands(
@@ -367,42 +491,40 @@ def ensemble_bands(
     """The bands of ``reproduce``: per target the paper's value, the prior predictive band, the
     cut-posterior band (the ensemble's posterior of the same assumption label, else its
     ``default``) and P(within 10 % | prior), under ``choice`` (``s.draws`` each) and under each
-    other alternative (``s.alt_draws`` each, on the first of the same draws, re-evaluating only
-    the systems the alternative changes); and the tension table. ``ens``: an
-    :class:`~elmoe_dse.calibration.Ensemble` or ``None``."""
+    other alternative (``s.alt_draws`` each, on the first of the same draws); and the tension
+    table. ``ens``: an :class:`~elmoe_dse.calibration.Ensemble` or ``None``.
+
+    Work is shared where the draws are the same: posterior draw i takes prior draw i's values
+    of every parameter the paper does not inform (:func:`posterior_draws` with ``base``), so
+    only the systems the informed parameters change (:func:`informed_systems`) are evaluated
+    on it; an alternative re-evaluates only the systems it changes, and on a posterior draw
+    only those the informed parameters change too."""
     priors = paper_priors()
     variants = _variants(choice, table, s)
     post, source = _posterior_of(ens, variants[0][0])
-    keep = s.alt_draws if len(variants) > 1 else 0
-    prior = [
-        Task(v, choice, keep_rows=i < keep)
-        for i, v in enumerate(prior_draws(priors, s.draws, s.seed))
-    ]
-    postt = []
-    if post is not None:
-        draws = posterior_draws(post, priors, s.draws, s.seed + 1)
-        postt = [Task(v, choice, keep_rows=i < keep) for i, v in enumerate(draws)]
-    tasks, plan = prior + postt, []
-    for lab, c, n in variants[1:]:
-        pt, subset = _alt_tasks(prior, c, n, table)
-        qt, _ = _alt_tasks(postt, c, n, table)
-        plan.append((lab, c, subset, len(pt), len(qt)))
-        tasks += pt + qt
-    outcomes = evaluate_draws(tasks, s.processes)
-    pr, po = outcomes[: len(prior)], outcomes[len(prior) : len(prior) + len(postt)]
+    values = prior_draws(priors, s.draws, s.seed)
+    informed = informed_systems(post.informed) if post is not None else ()
+    post_values = [] if post is None else posterior_draws(post, priors, s.draws, 0, values)
+    tasks = [Task(v, choice, keep_rows=True) for v in values]
+    tasks += [Task(v, choice, systems=informed) for v in post_values]
+    plan, more = _plan(variants, table, values, post_values, informed, len(tasks))
+    outcomes = evaluate_draws(tasks + more, s.processes)
+    pr = outcomes[: len(values)]
+    parts = outcomes[len(values) : len(values) + len(post_values)]
+    po = [_merged([(f, _but(informed)), (g, informed)]) for f, g in zip(pr, parts, strict=True)]
+    redo = [i for i, o in enumerate(po) if not o.rows]  # its prior draw failed: evaluate it all
+    again = evaluate_draws([Task(post_values[i], choice, keep_rows=True) for i in redo], 1)
+    for i, o in zip(redo, again, strict=True):
+        po[i] = o
     out: dict[str, Any] = {"settings": s.__dict__, "selected": variants[0][0]}
     out["alternatives"] = {variants[0][0]: _alt_entry(choice, source, pr, po if post else None)}
-    i = len(prior) + len(postt)
-    for lab, c, subset, n_p, n_q in plan:
-        a, b = outcomes[i : i + n_p], outcomes[i + n_p : i + n_p + n_q]
-        i += n_p + n_q
-        if subset is not None:
-            a = [combine(f, x, subset) for f, x in zip(pr, a, strict=False)]
-            b = [combine(f, x, subset) for f, x in zip(po, b, strict=False)]
-        alt_post, alt_source = _posterior_of(ens, lab)
+    for a, (_, _, n) in zip(plan, variants[1:], strict=True):
+        a_prior, a_post = _alt_outcomes(a, outcomes, (pr, po), informed, n)
+        alt_post, alt_source = _posterior_of(ens, a.label)
         if alt_post is not post:  # a posterior of its own: not on the selected draws' values
-            b = _own_posterior(alt_post, priors, c, n_q, s)
-        out["alternatives"][lab] = _alt_entry(c, alt_source, a, b if post else None)
+            a_post = _own_posterior(alt_post, priors, a.choice, n, s)
+        entry = _alt_entry(a.choice, alt_source, a_prior, a_post if post else None)
+        out["alternatives"][a.label] = entry
     out["tension"] = [] if post is None else tension(post, priors)
     return out
 

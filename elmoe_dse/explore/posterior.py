@@ -142,6 +142,32 @@ def _start(problem: Problem, walkers: int, seed: int, processes: int) -> np.ndar
     return np.asarray(u[best])
 
 
+def warm_start(
+    previous: Posterior, problem: Problem, walkers: int
+) -> tuple[tuple[float, ...], ...]:
+    """Walker starts from an earlier posterior of the same groups: ``walkers`` of its draws,
+    evenly spaced, as prior quantiles (each group at its first member's quantile). The burn-in
+    then only has to forget the earlier model, not the prior."""
+    if list(previous.groups) != list(problem.groups):
+        raise SpecError(
+            "calibrate: --start-from holds a posterior of other dimensions "
+            f"({', '.join(previous.groups)}); start from an ensemble of the same parameters"
+        )
+    if len(previous.draws) < walkers:
+        raise SpecError(
+            f"calibrate: --start-from has {len(previous.draws)} draws, fewer than the "
+            f"{walkers} walkers; use fewer walkers or another ensemble"
+        )
+    priors = paper_priors(problem.models, problem.datasets)
+    rows = np.linspace(0, len(previous.draws) - 1, walkers).round().astype(int)
+    out = []
+    for i in rows:
+        values = previous.values(int(i))
+        q = [priors[m].cdf(values[m]) for m in (problem.members[g][0] for g in problem.groups)]
+        out.append(tuple(float(np.clip(v, 1e-6, 1 - 1e-6)) for v in q))
+    return tuple(out)
+
+
 def _autocorr(sampler: Any, burn_in: int, keys: tuple[str, ...]) -> dict[str, float | None]:
     try:
         with np.errstate(all="ignore"):
@@ -166,6 +192,8 @@ class Settings:
     keep: int
     seed: int
     processes: int = 2
+    #: Walker starts in prior-quantile space (walkers x dims); ``None``: :func:`_start`.
+    start: tuple[tuple[float, ...], ...] | None = None
 
 
 def sample_posterior(
@@ -178,7 +206,11 @@ def sample_posterior(
     dims = len(problem.groups)
     walkers = max(s.walkers, 2 * dims + 2)
     walkers += walkers % 2
-    start = _start(problem, walkers, s.seed, s.processes)
+    if s.start is not None:
+        start = np.asarray(s.start, dtype=float)
+        walkers = start.shape[0]
+    else:
+        start = _start(problem, walkers, s.seed, s.processes)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(s.processes) if s.processes > 1 else _Serial() as pool:
         sampler = emcee.EnsembleSampler(walkers, dims, log_prob, pool=pool)

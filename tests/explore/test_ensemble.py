@@ -15,11 +15,15 @@ from typer.testing import CliRunner
 from elmoe_dse.calibration import Ensemble, load_ensemble, median_calibration, validate
 from elmoe_dse.claims import FROM_PRIORS, NOT_REPRODUCED, UNDER_TENSION, claims_markdown, classify
 from elmoe_dse.cli.main import app
+from elmoe_dse.columns import SYSTEM
 from elmoe_dse.errors import KnobError, SpecError
 from elmoe_dse.explore import alternatives as alt
 from elmoe_dse.explore.ensemble import (
     Outcome,
+    Task,
     band,
+    evaluate_task,
+    informed_systems,
     latin_hypercube,
     paper_priors,
     posterior_draws,
@@ -32,8 +36,9 @@ from elmoe_dse.explore.posterior import (
     log_likelihood,
     make_problem,
     observations,
+    warm_start,
 )
-from elmoe_dse.explore.reproduce import PAPER_TARGETS, load_inputs, reproduce
+from elmoe_dse.explore.reproduce import PAPER_TARGETS, load_inputs, reproduce, target_values
 from elmoe_dse.specs._base import RangeSpec
 
 PERFECT = dict(PAPER_TARGETS)
@@ -97,19 +102,13 @@ def test_the_cut_posterior_pairs_fixed_informed_values_with_fresh_prior_draws() 
     assert spread > 0
 
 
-#: Prior fields added after the shipped ensemble was sampled (the locality terms).
-NEW_SINCE_SAMPLING = {"batch_locality_scale", "pool_window_tokens"}
-
-
 def test_the_shipped_median_draw_is_a_posterior_draw_with_prior_medians_elsewhere() -> None:
     ens = load_ensemble()
     post = ens.posterior()
     cal = median_calibration(ens)
     priors = paper_priors()
-    # Priors declared after the ensemble was sampled keep their spec default (the prior's
-    # centre) until `calibrate` is rerun; every parameter the ensemble knows is set.
-    assert set(cal.parameters) <= set(priors)
-    assert all(k.split(".")[-1] in NEW_SINCE_SAMPLING for k in set(priors) - set(cal.parameters))
+    # The ensemble was sampled on today's priors: it sets every parameter.
+    assert set(cal.parameters) == set(priors)
     for key, value in post.values(post.median_draw).items():
         assert cal.parameters[key].value == value
     for key in post.fixed:
@@ -326,3 +325,54 @@ def test_the_kept_draws_never_vanish(
         _Chain(steps, walkers, 3), walkers, Settings(walkers, steps, burn_in, keep, 0)
     )
     assert (len(u), len(lp), got) == (n, n, thin)
+
+
+def test_a_warm_start_puts_the_walkers_on_the_earlier_posterior_draws() -> None:
+    post = load_ensemble().posterior()
+    problem = make_problem(None, dict(post.assumptions))
+    start = warm_start(post, problem, 18)
+    assert len(start) == 18 and all(0.0 < q < 1.0 for row in start for q in row)
+    first = problem.informed_values(np.asarray(start[0]))
+    for key, value in post.values(0).items():
+        assert first[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    last = problem.informed_values(np.asarray(start[-1]))
+    assert last == pytest.approx(post.values(len(post.draws) - 1), rel=1e-9)
+    with pytest.raises(SpecError, match="fewer than"):
+        warm_start(post, problem, len(post.draws) + 2)
+    other = make_problem([post.groups[0]], dict(post.assumptions))
+    with pytest.raises(SpecError, match="other dimensions"):
+        warm_start(post, other, 2)
+
+
+def test_a_posterior_draw_shares_the_rows_its_informed_parameters_do_not_change() -> None:
+    """The bands evaluate a posterior draw only on the systems its informed parameters change
+    and take the other rows from its prior draw (the same values there): the targets equal a
+    full evaluation's."""
+    post = load_ensemble().posterior()
+    priors = paper_priors()
+    choice = alt.defaults(alt.assumption_table())
+    base = prior_draws(priors, 1, seed=5)
+    values = posterior_draws(post, priors, 1, 0, base)[0]
+    assert all(values[k] == base[0][k] for k in priors if k not in post.informed)
+    informed = informed_systems(post.informed)
+    assert "elmoe3d" in informed and "hb-xpu" not in informed and "xpu" not in informed
+    prior = evaluate_task(Task(base[0], choice, keep_rows=True))
+    full = evaluate_task(Task(values, choice, keep_rows=True))
+    part = evaluate_task(Task(values, choice, systems=informed))
+    assert {r[SYSTEM] for r in part.rows} == set(informed)
+    shared = [r for r in prior.rows if r[SYSTEM] not in informed]
+    same = [r for r in full.rows if r[SYSTEM] not in informed]
+    assert shared and repr(shared) == repr(same)  # bit for bit (repr: NaN equals NaN)
+    merged = target_values(shared + list(part.rows))
+    assert merged == pytest.approx(full.targets, rel=1e-12)
+
+
+def test_keys_outside_the_platform_and_acceptance_fields_change_every_system() -> None:
+    assert informed_systems(["platform.xpu.static_power_w"]) == ("xpu",)
+    assert set(informed_systems(["acceptance.round_4bit_quality_frac"])) == {
+        "elmoe3d",
+        "elastic-sd",
+        "eagle-sd",
+    }
+    every = informed_systems(["dataset.mt-bench.locality.batch_locality_scale"])
+    assert "hb-xpu" in every and len(every) == 8
