@@ -113,7 +113,9 @@ KNOB_INFO: dict[str, KnobInfo] = {
     ),
     "draft_bits": KnobInfo(
         "b_d: top bits of each INT8 expert weight held in a bit-nested pool slot and used by the"
-        " self-draft",
+        " self-draft; under plain decoding with a bit-nested cache (ar-cache on elmoe3d-*) it"
+        " still sets the bits each slot holds (the cache precision; explain warns), elsewhere"
+        " under plain decoding it does nothing",
         "bits",
         1,
         8,
@@ -245,3 +247,56 @@ def parse_knob_value(name: str, text: str) -> Any:
         hint = " or auto" if info.auto else ""
         raise KnobError(f"--set {name}={text}: write a finite number{hint}")
     return value
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(default, str) or isinstance(value, str):
+        return bool(value != default)
+    a, b = np.asarray(value, dtype=float), np.asarray(default, dtype=float)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    return not bool(np.all(same))
+
+
+def inactive_knobs(
+    knobs: Knobs,
+    *,
+    tiers: tuple[str, ...],
+    logic_die: bool,
+    policy: str,
+    draft: str,
+    cache_policy: str,
+    bit_nested: bool,
+) -> dict[str, str]:
+    """Knobs set away from their default that do not act at this design point (knob -> "does
+    not act here: why"),
+    and ``draft_bits`` under plain decoding with a bit-nested cache (it sets the cache
+    precision there, set or not). ``policy``/``draft``/``cache_policy``: as resolved."""
+    plain = draft == "none"
+    rules: dict[str, tuple[bool, str]] = {
+        "hb_capacity_gb": ("hb" not in tiers, "the platform has no HB tier"),
+        "pe_count": (not logic_die, "the platform has no logic die"),
+        "draft_length": (plain, f"policy {policy} decodes plainly (no draft)"),
+        "draft_width": (plain, f"policy {policy} decodes plainly (no draft)"),
+        "acceptance": (plain, f"policy {policy} decodes plainly (no draft)"),
+        "draft_bits": (
+            draft != "self" and not bit_nested,
+            f"policy {policy} has no self-draft and no bit-nested cache",
+        ),
+        "rounding": (draft != "self", f"policy {policy} has no self-draft"),
+        "slm_params": (draft != "slm", f"policy {policy} has no small-model draft"),
+        "slm_kv_bytes_per_token": (draft != "slm", f"policy {policy} has no small-model draft"),
+        "pool_experts": (cache_policy == "none", "no expert pool or cache at this point"),
+        "mode_threshold": (policy != "elmoe3d", "only policy elmoe3d switches modes"),
+    }
+    default = Knobs()
+    out = {
+        name: f"does not act here: {why}"
+        for name, (idle, why) in rules.items()
+        if idle and _differs(getattr(knobs, name), getattr(default, name))
+    }
+    if plain and bit_nested:
+        out["draft_bits"] = (
+            f"= {np.asarray(knobs.draft_bits).item():g} acts as the cache precision: under plain "
+            "decoding it sets the MSB bits each bit-nested pool slot holds (there is no draft)"
+        )
+    return out
