@@ -126,15 +126,20 @@ def explain_point(
     from elmoe_dse.errors import KnobError
     from elmoe_dse.evaluator import evaluate
     from elmoe_dse.overrides import apply_overrides
-    from elmoe_dse.routing import parse_routing
+    from elmoe_dse.routing import expert_probabilities, parse_routing
     from elmoe_dse.scenario import build_scenario
 
     cal = resolve_calibration(calibration)
     sc = build_scenario(model_ref, platform_ref, dataset_ref, cal, calibrate_as)
     knobs = sc.knobs(batch_size=batch, context_len=context)
     m, spec, knobs = apply_overrides(sc.model, sc.platform, knobs, list(sets or []))
-    routing = routing or f"zipf:{sc.profile.zipf_exponent:g}"
-    p = parse_routing(routing, m.num_experts, m.experts_per_token)
+    if routing:
+        p = parse_routing(routing, m.num_experts, m.experts_per_token)
+    else:  # the profile's exact skew (the label rounds it)
+        routing = f"zipf:{sc.profile.zipf_exponent:g}"
+        p = expert_probabilities(
+            m.num_experts, m.experts_per_token, "zipf", sc.profile.zipf_exponent
+        )
     step = evaluate(m, spec, knobs, p, quality=sc.quality)
     if not bool(step.feasible):
         raise KnobError(f"design does not fit: {step.reason}")
