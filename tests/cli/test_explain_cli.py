@@ -234,7 +234,7 @@ def test_knobs_that_do_not_act_are_reported(args: list[str], knob: str, needle: 
 
 
 def test_knobs_that_act_are_not_reported() -> None:
-    code, out, err = run(
+    code, out, _ = run(
         "explain",
         "-m",
         "qwen3-30b-a3b",
