@@ -257,6 +257,43 @@ def _differs(value: Any, default: Any) -> bool:
     return not bool(np.all(same))
 
 
+def _idle_rules(
+    *,
+    tiers: tuple[str, ...],
+    logic_die: bool,
+    policy: str,
+    draft: str,
+    cache_policy: str,
+    bit_nested: bool,
+    plain: Any,
+) -> dict[str, tuple[Any, str]]:
+    """knob -> (where it cannot act: a bool or a per-point bool array, why)."""
+    nodraft = f"policy {policy} decodes plainly (no draft)"
+    return {
+        "hb_capacity_gb": ("hb" not in tiers, "the platform has no HB tier"),
+        "pe_count": (not logic_die, "the platform has no logic die"),
+        "draft_length": (plain, nodraft),
+        "draft_width": (plain, nodraft),
+        "acceptance": (plain, nodraft),
+        "draft_bits": (
+            (np.asarray(plain) | (draft != "self")) & (not bit_nested),
+            f"policy {policy} has no self-draft and no bit-nested cache",
+        ),
+        "rounding": (np.asarray(plain) | (draft != "self"), f"policy {policy} has no self-draft"),
+        "slm_params": (draft != "slm", f"policy {policy} has no small-model draft"),
+        "slm_kv_bytes_per_token": (draft != "slm", f"policy {policy} has no small-model draft"),
+        "pool_experts": (cache_policy == "none", "no expert pool or cache at this point"),
+        "mode_threshold": (policy != "elmoe3d", "only policy elmoe3d switches modes"),
+    }
+
+
+def _differs_mask(value: Any, default: Any) -> Any:
+    if isinstance(default, str) or isinstance(value, str):
+        return np.asarray(value != default)
+    a, b = np.asarray(value, dtype=float), np.asarray(default, dtype=float)
+    return ~((a == b) | (np.isnan(a) & np.isnan(b)))
+
+
 def inactive_knobs(
     knobs: Knobs,
     *,
@@ -267,36 +304,62 @@ def inactive_knobs(
     cache_policy: str,
     bit_nested: bool,
 ) -> dict[str, str]:
-    """Knobs set away from their default that do not act at this design point (knob -> "does
-    not act here: why"),
-    and ``draft_bits`` under plain decoding with a bit-nested cache (it sets the cache
-    precision there, set or not). ``policy``/``draft``/``cache_policy``: as resolved."""
+    """Knobs set away from their default that do not act at this (one) design point (knob ->
+    "does not act here: why"), and ``draft_bits`` under plain decoding with a bit-nested cache
+    (it sets the cache precision there, set or not). ``policy``/``draft``/``cache_policy``: as
+    resolved; ``draft = "none"`` is plain decoding."""
     plain = draft == "none"
-    rules: dict[str, tuple[bool, str]] = {
-        "hb_capacity_gb": ("hb" not in tiers, "the platform has no HB tier"),
-        "pe_count": (not logic_die, "the platform has no logic die"),
-        "draft_length": (plain, f"policy {policy} decodes plainly (no draft)"),
-        "draft_width": (plain, f"policy {policy} decodes plainly (no draft)"),
-        "acceptance": (plain, f"policy {policy} decodes plainly (no draft)"),
-        "draft_bits": (
-            draft != "self" and not bit_nested,
-            f"policy {policy} has no self-draft and no bit-nested cache",
-        ),
-        "rounding": (draft != "self", f"policy {policy} has no self-draft"),
-        "slm_params": (draft != "slm", f"policy {policy} has no small-model draft"),
-        "slm_kv_bytes_per_token": (draft != "slm", f"policy {policy} has no small-model draft"),
-        "pool_experts": (cache_policy == "none", "no expert pool or cache at this point"),
-        "mode_threshold": (policy != "elmoe3d", "only policy elmoe3d switches modes"),
-    }
+    rules = _idle_rules(
+        tiers=tiers, logic_die=logic_die, policy=policy, draft=draft,
+        cache_policy=cache_policy, bit_nested=bit_nested, plain=plain,
+    )  # fmt: skip
     default = Knobs()
     out = {
         name: f"does not act here: {why}"
         for name, (idle, why) in rules.items()
-        if idle and _differs(getattr(knobs, name), getattr(default, name))
+        if bool(np.all(idle))
+        and bool(np.any(_differs_mask(getattr(knobs, name), getattr(default, name))))
     }
     if plain and bit_nested:
         out["draft_bits"] = (
             f"= {np.asarray(knobs.draft_bits).item():g} acts as the cache precision: under plain "
             "decoding it sets the MSB bits each bit-nested pool slot holds (there is no draft)"
         )
+    return out
+
+
+def inactive_knob_names(
+    knobs: Knobs,
+    shape: tuple[int, ...],
+    *,
+    tiers: tuple[str, ...],
+    logic_die: bool,
+    policy: str,
+    draft: str,
+    cache_policy: str,
+    bit_nested: bool,
+    plain: Any,
+) -> np.ndarray:
+    """Per design point of a grid of ``shape``, the knobs set away from their default that do
+    not act there, comma-joined in :data:`KNOB_INFO` order ('' where none): the
+    ``meta.inactive_knobs`` column. ``plain``: where the point decodes plainly (per point)."""
+    rules = _idle_rules(
+        tiers=tiers, logic_die=logic_die, policy=policy, draft=draft,
+        cache_policy=cache_policy, bit_nested=bit_nested, plain=plain,
+    )  # fmt: skip
+    default = Knobs()
+    names = list(rules)
+    codes = np.zeros(shape, dtype=np.int64)
+    for bit, name in enumerate(names):
+        idle = np.asarray(rules[name][0]) & _differs_mask(
+            getattr(knobs, name), getattr(default, name)
+        )
+        codes |= np.broadcast_to(idle, shape).astype(np.int64) << bit
+    labels = {
+        int(c): ",".join(n for b, n in enumerate(names) if int(c) >> b & 1)
+        for c in np.unique(codes)
+    }
+    out = np.empty(shape, dtype=object)
+    for c, text in labels.items():
+        out[codes == c] = text
     return out
