@@ -2,8 +2,9 @@
 
 One path builds calibrated specs, :func:`resolve_inputs`: ``explain``, ``sweep``, ``optimize``,
 ``reproduce`` and the plots all go through it (:func:`build_scenario` and :func:`load_scenario`
-for one model x platform x dataset). A calibration is applied to a platform or dataset only where
-it is the shipped spec of that name; a user's own spec file is taken as written. Routing is the
+for one model x platform x dataset). A calibration applies by explicit mapping: a shipped name
+gets it; a user's own spec file is taken as written (with a note) unless a platform file opts in
+with ``calibration = "shipped:NAME"`` (or ``calibrate_as``). Routing is the
 dataset profile's Zipf skew for the model (docs/model.md §4).
 
 Knob layering, lowest first, lives in :meth:`Scenario.knob_values`: the knob defaults

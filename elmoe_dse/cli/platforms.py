@@ -15,7 +15,10 @@ app = typer.Typer(
 
 
 @app.command("list")
-def list_cmd(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def list_cmd(
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    csv_out: bool = typer.Option(False, "--csv", help="print the table as CSV"),
+) -> None:
     """List the shipped platforms."""
     from rich.table import Table
 
@@ -41,6 +44,9 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="print JSON")) 
         if json_out:
             print_json(rows)
             return
+        if csv_out:
+            typer.echo(_list_csv(rows), nl=False)
+            return
         table = Table(title="Shipped platforms")
         for col in ("name", "family", "tiers (GB @ GB/s)", "W8A8 TOPS", "description"):
             table.add_column(col)
@@ -53,6 +59,20 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="print JSON")) 
                 r["name"], r["family"], tiers, f"{r['peak_tops_w8a8']:g}", r["description"]
             )
         console().print(table)
+
+
+def _list_csv(rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["name", "family", "tier", "capacity_gb", "peak_bw_gb_per_s", "peak_tops_w8a8"])
+    for r in rows:
+        for t, v in r["tiers"].items():
+            cap, bw = v["capacity_gb"], v["peak_bw_gb_per_s"]
+            w.writerow([r["name"], r["family"], t, cap, bw, r["peak_tops_w8a8"]])
+    return buf.getvalue()
 
 
 @app.command("show")

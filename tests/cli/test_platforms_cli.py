@@ -62,3 +62,13 @@ def test_platforms_show_gives_the_value_that_runs_with_its_source(tmp_path: Path
     copy.write_text('calibration = "shipped:elmoe3d-8g"\n' + copy.read_text())
     code, out, _ = run("platforms", "show", str(copy), "--json")
     assert json.loads(out)["calibrated"] == data["calibrated"]
+
+
+def test_platforms_list_csv_has_a_row_per_tier() -> None:
+    import csv
+    import io
+
+    code, out, _ = run("platforms", "list", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    hb = [r for r in rows if r["name"] == "elmoe3d-8g" and r["tier"] == "hb"]
+    assert code == 0 and len(hb) == 1 and float(hb[0]["peak_bw_gb_per_s"]) == 1638.4
