@@ -1,15 +1,17 @@
 """elmoe-dse: analytical design-space exploration of MoE decoding on memory-centric hardware.
 
-The public API, imported lazily so that ``elmoe-dse --help`` stays fast::
+The public API, imported lazily so that ``elmoe-dse --help`` stays fast. The entry point,
+:class:`~elmoe_dse.api.Scenario`, gives exactly the numbers ``elmoe-dse explain`` gives (the
+shipped calibration, the dataset profile's routing and overlap)::
 
-    from elmoe_dse import DraftQuality, Knobs, evaluate, expert_probabilities, load_dataset
-    from elmoe_dse import load_acceptance_params, load_model, load_platform
+    from elmoe_dse import Scenario
 
-    model, hw = load_model("qwen3-30b-a3b"), load_platform("elmoe3d-8g")
-    p = expert_probabilities(model.num_experts, model.experts_per_token, "zipf", 0.8)
-    quality = DraftQuality(load_dataset("mt-bench").for_model(model.id), load_acceptance_params())
-    step = evaluate(model, hw, Knobs(batch_size=[1, 4, 16]), p, quality=quality)
+    sc = Scenario(model="qwen3-30b-a3b", platform="elmoe3d-8g", dataset="mt-bench")
+    step = sc.evaluate(batch_size=[1, 4, 16], policy="elmoe3d")
     step.throughput_tok_per_s, step.energy_per_token_j
+
+The layers below (:func:`load_model`, :func:`load_platform`, :func:`expert_probabilities`,
+:class:`DraftQuality`, :func:`evaluate`) take specs as loaded, uncalibrated, and every knob.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "Scenario": "elmoe_dse.api",
     "evaluate": "elmoe_dse.evaluator",
     "StepCost": "elmoe_dse.evaluator",
     "DraftQuality": "elmoe_dse.speculative",

@@ -9,8 +9,12 @@ range.
 - A dataset key ``dataset.NAME.models.*.FIELD`` sets FIELD for every model of that dataset profile.
 - A near-memory unit's compute is one knob: setting ``near_memory.peak_tops.w8a8`` scales its whole
   per-precision table by the same factor (the precisions keep their ratios).
-- A calibration applies to the shipped specs of the names it lists. A user's own spec file is
-  taken as written, even when it is a copy of a shipped one (:func:`calibrate_shipped`).
+- A calibration applies by explicit mapping, never by a file's name: its keys name shipped specs,
+  and ``applies_to`` records the content hash (SHA-256) of each shipped spec file it was fitted
+  on (:func:`spec_sha256`). A shipped name gets it; a user's own platform file (a path) is taken
+  as written, even when it is a copy of a shipped one, unless it opts in with
+  ``calibration = "shipped:NAME"`` (or ``--calibrate-as NAME``): then NAME's calibrated values are
+  set on it (:func:`calibrate_platform`). :func:`calibration_notes` says which is which.
 
 A :class:`Calibration` is one parameter draw: every value with its range and source. The package
 ships a posterior **ensemble** (``data/ensemble.json``, :class:`Ensemble`, written by ``elmoe-dse
@@ -71,6 +75,79 @@ class Calibration(Spec):
     parameters: dict[str, CalibratedValue]
     fit_error: dict[str, float] = Field(default_factory=dict)
     model: dict[str, float] = Field(default_factory=dict)
+    #: ``platform.NAME`` / ``dataset.NAME`` -> SHA-256 of the shipped spec file it was fitted on.
+    applies_to: dict[str, str] = Field(default_factory=dict)
+
+
+def spec_sha256(kind: str, name: str) -> str:
+    """SHA-256 (hex) of the shipped spec file of ``kind`` (platform, dataset) ``name``."""
+    import hashlib
+
+    path = DATA_DIR / f"{kind}s" / f"{name}.toml"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def spec_hashes(platforms: list[str], datasets: list[str]) -> dict[str, str]:
+    """``applies_to`` of a calibration fitted on these shipped platforms and datasets."""
+    out = {f"platform.{n}": spec_sha256("platform", n) for n in platforms}
+    out |= {f"dataset.{n}": spec_sha256("dataset", n) for n in datasets}
+    return out
+
+
+def fitted_on(cal: Calibration) -> dict[str, str]:
+    """``applies_to`` of ``cal``, or (a file without it) the shipped specs its keys name, at
+    their current hashes."""
+    return dict(cal.applies_to) if cal.applies_to else keys_applies_to(list(cal.parameters))
+
+
+def keys_applies_to(keys: list[str]) -> dict[str, str]:
+    """``applies_to`` of calibration ``keys``: the shipped specs they name, at today's hashes."""
+    plats = sorted({split_key(k)[1] for k in keys if k.startswith("platform.")})
+    dsets = sorted({split_key(k)[1] for k in keys if k.startswith("dataset.")})
+    return spec_hashes(plats, dsets)
+
+
+def calibrate_platform(cal: Calibration, spec: PlatformSpec, target: str) -> PlatformSpec:
+    """``spec`` with the calibrated values of shipped platform ``target`` set on it."""
+    if target not in list_platforms():
+        raise SpecError(
+            f"calibrate as '{target}': no shipped platform of that name; use one of "
+            f"{', '.join(list_platforms())}"
+        )
+    prefix = f"platform.{target}."
+    for key, cv in cal.parameters.items():
+        if key.startswith(prefix):
+            spec = _set_platform(spec, key[len(prefix) :], cv.value)
+    return spec
+
+
+def calibration_notes(
+    cal: Calibration, ref: str, spec: PlatformSpec, target: str | None, shipped: bool
+) -> list[str]:
+    """One-line notes on how ``cal`` reached platform ``ref`` (calibrated as ``target``, or as
+    written): an uncalibrated user file, or a spec that differs from the one it was fitted on."""
+    fitted = fitted_on(cal)
+    if target is None:
+        if shipped:
+            return []
+        return [
+            f"platform {ref}: runs uncalibrated (as written); the calibration applies to the "
+            f"shipped {', '.join(k.split('.', 1)[1] for k in fitted if k.startswith('platform.'))}"
+            f'; to use one, add calibration = "shipped:NAME" to the file or pass --calibrate-as'
+            " NAME"
+        ]
+    want = fitted.get(f"platform.{target}")
+    if want is None:
+        return [f"platform {ref}: the calibration has no values for '{target}'; runs as written"]
+    if shipped:
+        have = spec_sha256("platform", target)
+        if have != want:
+            return [
+                f"platform {target}: the calibration was fitted on the file with sha256 "
+                f"{want[:12]}, the shipped file is now {have[:12]}; rerun elmoe-dse calibrate"
+            ]
+        return []
+    return [f"platform {ref}: calibrated as the shipped {target} (sha256 {want[:12]}), by opt-in"]
 
 
 def split_key(key: str) -> tuple[str, str, str]:
@@ -320,6 +397,9 @@ class Ensemble(Spec):
     observations: dict[str, Observation]
     acceptance_max_frac: float = Field(gt=0, le=1)
     posteriors: dict[str, Posterior]
+    #: ``platform.NAME`` / ``dataset.NAME`` -> SHA-256 of the shipped spec file sampled on
+    #: (:func:`spec_hashes`; an older file without it: the shipped specs its keys name).
+    applies_to: dict[str, str] = Field(default_factory=dict)
 
     def posterior(self, label: str = "default") -> Posterior:
         """The posterior of an assumption label."""
@@ -374,4 +454,5 @@ def median_calibration(ens: Ensemble, label: str = "default") -> Calibration:
         )
     values.update(post.values(post.median_draw))
     cal = draw_calibration(values, priors, "posterior median draw of the elmoe-dse ensemble")
-    return cal.model_copy(update={"seed": ens.seed, "trials": len(post.draws), "date": ens.date})
+    update = {"seed": ens.seed, "trials": len(post.draws), "date": ens.date}
+    return cal.model_copy(update={**update, "applies_to": dict(ens.applies_to)})

@@ -85,6 +85,8 @@ SYSTEM = "meta.system"
 BOUND = "meta.bound"
 FEASIBLE = "meta.feasible"
 INFEASIBLE_REASON = "meta.infeasible_reason"
+#: The knobs set away from their default that do not act at the point, comma-joined ('' if none).
+INACTIVE_KNOBS = "meta.inactive_knobs"
 
 
 def knob_column(name: str) -> str:

@@ -105,3 +105,65 @@ def explain_data(
         },
         "passes": _expand(step.passes),
     }
+
+
+def explain_point(
+    model_ref: str,
+    platform_ref: str,
+    dataset_ref: str = "mt-bench",
+    calibration: str = "shipped",
+    *,
+    batch: int = 1,
+    context: int = 1024,
+    routing: str = "",
+    sets: list[str] | None = None,
+    calibrate_as: str | None = None,
+) -> dict[str, Any]:
+    """Everything ``explain`` prints for one point, from references (names or paths): the one
+    path the CLI and :class:`elmoe_dse.api.Scenario` share. Routing defaults to the dataset
+    profile's Zipf skew; an infeasible point raises :class:`~elmoe_dse.errors.KnobError`."""
+    from elmoe_dse.calibration import resolve_calibration
+    from elmoe_dse.errors import KnobError
+    from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.overrides import apply_overrides
+    from elmoe_dse.routing import expert_probabilities, parse_routing
+    from elmoe_dse.scenario import build_scenario
+
+    cal = resolve_calibration(calibration)
+    sc = build_scenario(model_ref, platform_ref, dataset_ref, cal, calibrate_as)
+    knobs = sc.knobs(batch_size=batch, context_len=context)
+    m, spec, knobs = apply_overrides(sc.model, sc.platform, knobs, list(sets or []))
+    if routing:
+        p = parse_routing(routing, m.num_experts, m.experts_per_token)
+    else:  # the profile's exact skew (the label rounds it)
+        routing = f"zipf:{sc.profile.zipf_exponent:g}"
+        p = expert_probabilities(
+            m.num_experts, m.experts_per_token, "zipf", sc.profile.zipf_exponent
+        )
+    step = evaluate(m, spec, knobs, p, quality=sc.quality)
+    if not bool(step.feasible):
+        raise KnobError(f"design does not fit: {step.reason}")
+    knobs = knobs.validated()
+    data = explain_data(step, m, spec, knobs, routing)
+    data["dataset"] = dataset_ref
+    data["calibration"] = calibration
+    data["notes"] = list(sc.notes)
+    data["inactive_knobs"] = step_inactive_knobs(step, spec, knobs)
+    return data
+
+
+def step_inactive_knobs(step: StepCost, spec: PlatformSpec, knobs: Knobs) -> dict[str, str]:
+    """:func:`~elmoe_dse.knobs.inactive_knobs` at a 0-d step (a zero draft length is plain)."""
+    from elmoe_dse.knobs import inactive_knobs
+
+    sp = step.speculative
+    plain = sp.draft == "none" or not float(np.asarray(sp.draft_length_tokens)) > 0
+    return inactive_knobs(
+        knobs,
+        tiers=tuple(spec.tiers),
+        logic_die=spec.logic_die is not None,
+        policy=sp.policy,
+        draft="none" if plain else sp.draft,
+        cache_policy=step.cache.policy,
+        bit_nested=step.cache.bit_nested,
+    )

@@ -113,7 +113,9 @@ KNOB_INFO: dict[str, KnobInfo] = {
     ),
     "draft_bits": KnobInfo(
         "b_d: top bits of each INT8 expert weight held in a bit-nested pool slot and used by the"
-        " self-draft",
+        " self-draft; under plain decoding with a bit-nested cache (ar-cache on elmoe3d-*) it"
+        " still sets the bits each slot holds (the cache precision; explain warns), elsewhere"
+        " under plain decoding it does nothing",
         "bits",
         1,
         8,
@@ -283,3 +285,119 @@ def parse_knob_value(name: str, text: str) -> Any:
         hint = " or auto" if info.auto else ""
         raise KnobError(f"--set {name}={text}: write a finite number{hint}")
     return value
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(default, str) or isinstance(value, str):
+        return bool(value != default)
+    a, b = np.asarray(value, dtype=float), np.asarray(default, dtype=float)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    return not bool(np.all(same))
+
+
+def _idle_rules(
+    *,
+    tiers: tuple[str, ...],
+    logic_die: bool,
+    policy: str,
+    draft: str,
+    cache_policy: str,
+    bit_nested: bool,
+    plain: Any,
+) -> dict[str, tuple[Any, str]]:
+    """knob -> (where it cannot act: a bool or a per-point bool array, why)."""
+    nodraft = f"policy {policy} decodes plainly (no draft)"
+    return {
+        "hb_capacity_gb": ("hb" not in tiers, "the platform has no HB tier"),
+        "pe_count": (not logic_die, "the platform has no logic die"),
+        "draft_length": (plain, nodraft),
+        "draft_width": (plain, nodraft),
+        "acceptance": (plain, nodraft),
+        "draft_bits": (
+            (np.asarray(plain) | (draft != "self")) & (not bit_nested),
+            f"policy {policy} has no self-draft and no bit-nested cache",
+        ),
+        "rounding": (np.asarray(plain) | (draft != "self"), f"policy {policy} has no self-draft"),
+        "slm_params": (draft != "slm", f"policy {policy} has no small-model draft"),
+        "slm_kv_bytes_per_token": (draft != "slm", f"policy {policy} has no small-model draft"),
+        "pool_experts": (cache_policy == "none", "no expert pool or cache at this point"),
+        "mode_threshold": (policy != "elmoe3d", "only policy elmoe3d switches modes"),
+    }
+
+
+def _differs_mask(value: Any, default: Any) -> Any:
+    if isinstance(default, str) or isinstance(value, str):
+        return np.asarray(value != default)
+    a, b = np.asarray(value, dtype=float), np.asarray(default, dtype=float)
+    return ~((a == b) | (np.isnan(a) & np.isnan(b)))
+
+
+def inactive_knobs(
+    knobs: Knobs,
+    *,
+    tiers: tuple[str, ...],
+    logic_die: bool,
+    policy: str,
+    draft: str,
+    cache_policy: str,
+    bit_nested: bool,
+) -> dict[str, str]:
+    """Knobs set away from their default that do not act at this (one) design point (knob ->
+    "does not act here: why"), and ``draft_bits`` under plain decoding with a bit-nested cache
+    (it sets the cache precision there, set or not). ``policy``/``draft``/``cache_policy``: as
+    resolved; ``draft = "none"`` is plain decoding."""
+    plain = draft == "none"
+    rules = _idle_rules(
+        tiers=tiers, logic_die=logic_die, policy=policy, draft=draft,
+        cache_policy=cache_policy, bit_nested=bit_nested, plain=plain,
+    )  # fmt: skip
+    default = Knobs()
+    out = {
+        name: f"does not act here: {why}"
+        for name, (idle, why) in rules.items()
+        if bool(np.all(idle))
+        and bool(np.any(_differs_mask(getattr(knobs, name), getattr(default, name))))
+    }
+    if plain and bit_nested:
+        out["draft_bits"] = (
+            f"= {np.asarray(knobs.draft_bits).item():g} acts as the cache precision: under plain "
+            "decoding it sets the MSB bits each bit-nested pool slot holds (there is no draft)"
+        )
+    return out
+
+
+def inactive_knob_names(
+    knobs: Knobs,
+    shape: tuple[int, ...],
+    *,
+    tiers: tuple[str, ...],
+    logic_die: bool,
+    policy: str,
+    draft: str,
+    cache_policy: str,
+    bit_nested: bool,
+    plain: Any,
+) -> np.ndarray:
+    """Per design point of a grid of ``shape``, the knobs set away from their default that do
+    not act there, comma-joined in :data:`KNOB_INFO` order ('' where none): the
+    ``meta.inactive_knobs`` column. ``plain``: where the point decodes plainly (per point)."""
+    rules = _idle_rules(
+        tiers=tiers, logic_die=logic_die, policy=policy, draft=draft,
+        cache_policy=cache_policy, bit_nested=bit_nested, plain=plain,
+    )  # fmt: skip
+    default = Knobs()
+    names = list(rules)
+    codes = np.zeros(shape, dtype=np.int64)
+    for bit, name in enumerate(names):
+        idle = np.asarray(rules[name][0]) & _differs_mask(
+            getattr(knobs, name), getattr(default, name)
+        )
+        codes |= np.broadcast_to(idle, shape).astype(np.int64) << bit
+    labels = {
+        int(c): ",".join(n for b, n in enumerate(names) if int(c) >> b & 1)
+        for c in np.unique(codes)
+    }
+    out = np.empty(shape, dtype=object)
+    for c, text in labels.items():
+        out[codes == c] = text
+    return out

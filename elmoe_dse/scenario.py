@@ -2,8 +2,9 @@
 
 One path builds calibrated specs, :func:`resolve_inputs`: ``explain``, ``sweep``, ``optimize``,
 ``reproduce`` and the plots all go through it (:func:`build_scenario` and :func:`load_scenario`
-for one model x platform x dataset). A calibration is applied to a platform or dataset only where
-it is the shipped spec of that name; a user's own spec file is taken as written. Routing is the
+for one model x platform x dataset). A calibration applies by explicit mapping: a shipped name
+gets it; a user's own spec file is taken as written (with a note) unless a platform file opts in
+with ``calibration = "shipped:NAME"`` (or ``calibrate_as``). Routing is the
 dataset profile's Zipf skew for the model (docs/model.md §4).
 
 Knob layering, lowest first, lives in :meth:`Scenario.knob_values`: the knob defaults
@@ -39,6 +40,8 @@ class Scenario:
     profile: ModelProfile
     p: np.ndarray
     quality: DraftQuality
+    #: How the calibration reached the platform, when not as a shipped name (one line each).
+    notes: tuple[str, ...] = ()
 
     def knob_values(self, **values: Any) -> dict[str, Any]:
         """Every knob's value: defaults < the dataset profile (``overlap_frac``) < ``values``.
@@ -72,6 +75,9 @@ class Inputs:
     platforms: dict[str, PlatformSpec]
     datasets: dict[str, DatasetProfile]
     params: AcceptanceParams
+    #: One line per platform the calibration did not reach as a user might expect
+    #: (:func:`~elmoe_dse.calibration.calibration_notes`).
+    notes: tuple[str, ...] = ()
 
     def scenario(self, model: ModelSpec, platform_ref: str, dataset_ref: str) -> Scenario:
         """``model`` on one of the platforms and dataset profiles, with its routing."""
@@ -84,7 +90,10 @@ class Inputs:
             model.num_experts, model.experts_per_token, "zipf", profile.zipf_exponent
         )
         quality = DraftQuality(profile, self.params)
-        return Scenario(model, self.platforms[platform_ref], dataset.name, profile, p, quality)
+        notes = tuple(n for n in self.notes if n.startswith(f"platform {platform_ref}:"))
+        spec = self.platforms[platform_ref]
+        notes += tuple(n for n in self.notes if n.startswith(f"platform {spec.name}:"))
+        return Scenario(model, spec, dataset.name, profile, p, quality, tuple(dict.fromkeys(notes)))
 
 
 def _is_shipped(ref: str, names: list[str]) -> bool:
@@ -92,15 +101,21 @@ def _is_shipped(ref: str, names: list[str]) -> bool:
 
 
 def resolve_inputs(
-    platforms: Iterable[str], datasets: Iterable[str], calibration: Calibration | None
+    platforms: Iterable[str],
+    datasets: Iterable[str],
+    calibration: Calibration | None,
+    calibrate_as: str | None = None,
 ) -> Inputs:
     """Load platforms and dataset profiles (names or paths) and the acceptance shape, and apply
-    ``calibration`` to the shipped ones (re-validated, so every value stays inside its range).
+    ``calibration`` by explicit mapping (re-validated, so every value stays inside its range).
 
-    Layering, lowest first: the spec file, then the calibration. A user's spec file (a path) is
-    taken as written, even when it is a copy of a shipped one.
+    Layering, lowest first: the spec file, then the calibration. A shipped name gets the
+    calibration of that name; a user's platform file (a path) is taken as written, even when it
+    is a copy of a shipped one, unless it opts in (``calibration = "shipped:NAME"`` in the file,
+    or ``calibrate_as`` = NAME for every path given here). A user's dataset file is taken as
+    written. :attr:`Inputs.notes` says how each platform was treated.
     """
-    from elmoe_dse.calibration import apply_calibration
+    from elmoe_dse.calibration import apply_calibration, calibrate_platform, calibration_notes
     from elmoe_dse.platforms import load_platform
     from elmoe_dse.specs.dataset import list_datasets, load_acceptance_params, load_dataset
     from elmoe_dse.specs.platform import list_platforms
@@ -117,27 +132,41 @@ def resolve_inputs(
         {s.name: s for ref, s in dsets.items() if _is_shipped(ref, shipped_dsets)},
         params,
     )
+    out_plats: dict[str, PlatformSpec] = {}
+    notes: list[str] = []
+    for ref, spec in plats.items():
+        shipped = _is_shipped(ref, shipped_plats)
+        target = spec.name if shipped else (calibrate_as or spec.calibrate_as)
+        if shipped:
+            out_plats[ref] = cal_plats[spec.name]
+        else:
+            out_plats[ref] = (
+                spec if target is None else calibrate_platform(calibration, spec, target)
+            )
+        notes += calibration_notes(calibration, ref, spec, target, shipped)
     return Inputs(
-        {
-            ref: cal_plats[s.name] if _is_shipped(ref, shipped_plats) else s
-            for ref, s in plats.items()
-        },
+        out_plats,
         {
             ref: cal_dsets[s.name] if _is_shipped(ref, shipped_dsets) else s
             for ref, s in dsets.items()
         },
         params,
+        tuple(notes),
     )
 
 
 def build_scenario(
-    model_ref: str, platform_ref: str, dataset_ref: str, calibration: Calibration | None
+    model_ref: str,
+    platform_ref: str,
+    dataset_ref: str,
+    calibration: Calibration | None,
+    calibrate_as: str | None = None,
 ) -> Scenario:
-    """Load the three specs (names or paths) and apply ``calibration`` to the shipped ones."""
+    """Load the three specs (names or paths) and apply ``calibration`` (:func:`resolve_inputs`)."""
     from elmoe_dse.specs.model import load_model
 
     model = load_model(model_ref)
-    inputs = resolve_inputs([platform_ref], [dataset_ref], calibration)
+    inputs = resolve_inputs([platform_ref], [dataset_ref], calibration, calibrate_as)
     return inputs.scenario(model, platform_ref, dataset_ref)
 
 

@@ -228,3 +228,66 @@ def test_the_paper_grid_does_not_import_the_search() -> None:
     assert "elmoe_dse.explore.reproduce" in _imports(PACKAGE / "explore" / "posterior.py")
     grid = _imports(PACKAGE / "explore" / "reproduce.py")
     assert not {m for m in grid if "posterior" in m or "ensemble" in m}
+
+
+def _copy_as(tmp_path: Path, name: str, opt_in: str | None) -> Path:
+    """A byte copy of the shipped elmoe3d-8g.toml under another name (and file), optionally
+    opting in to a shipped platform's calibration."""
+    text = (DATA_DIR / "platforms" / "elmoe3d-8g.toml").read_text()
+    text = text.replace('name = "elmoe3d-8g"', f'name = "{name}"')
+    if opt_in is not None:
+        text = f'calibration = "{opt_in}"\n' + text
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def _energy(platform: str, calibrate_as: str | None = None) -> tuple[float, tuple[str, ...]]:
+    from elmoe_dse.evaluator import evaluate
+
+    sc = build_scenario("qwen3-30b-a3b", platform, "mt-bench", load_calibration(), calibrate_as)
+    step = evaluate(sc.model, sc.platform, sc.knobs(batch_size=4), sc.p, quality=sc.quality)
+    return float(step.energy_per_token_j), sc.notes
+
+
+def test_a_copy_that_opts_in_gives_exactly_the_shipped_numbers(tmp_path: Path) -> None:
+    shipped, notes = _energy("elmoe3d-8g")
+    assert notes == ()
+    mine, notes = _energy(str(_copy_as(tmp_path, "my-3d", "shipped:elmoe3d-8g")))
+    assert mine == shipped  # bit-identical
+    assert len(notes) == 1 and "calibrated as the shipped elmoe3d-8g" in notes[0]
+    flag, _ = _energy(str(_copy_as(tmp_path, "my-flag", None)), calibrate_as="elmoe3d-8g")
+    assert flag == shipped
+
+
+def test_a_copy_without_opt_in_runs_uncalibrated_and_says_so(tmp_path: Path) -> None:
+    path = _copy_as(tmp_path, "my-3d", None)
+    mine, notes = _energy(str(path))
+    as_written = build_scenario("qwen3-30b-a3b", str(path), "mt-bench", None).platform
+    assert build_scenario("qwen3-30b-a3b", str(path), "mt-bench", load_calibration()).platform == (
+        as_written
+    )
+    assert mine != _energy("elmoe3d-8g")[0]
+    assert len(notes) == 1 and "runs uncalibrated" in notes[0]
+    assert 'calibration = "shipped:NAME"' in notes[0]
+
+
+def test_opt_in_must_name_a_shipped_platform(tmp_path: Path) -> None:
+    path = _copy_as(tmp_path, "my-3d", "shipped:elmoe3d-9g")
+    with pytest.raises(SpecError, match=r"calibration = 'shipped:elmoe3d-9g'.*elmoe3d-8g"):
+        load_platform(path)
+    with pytest.raises(SpecError, match="no shipped platform"):
+        _energy(str(_copy_as(tmp_path, "b", None)), calibrate_as="nope")
+
+
+def test_the_shipped_calibration_says_which_spec_files_it_applies_to() -> None:
+    from elmoe_dse.calibration import fitted_on, spec_sha256
+
+    fitted = fitted_on(load_calibration())
+    assert fitted["platform.elmoe3d-8g"] == spec_sha256("platform", "elmoe3d-8g")
+    assert len(fitted["dataset.mt-bench"]) == 64
+    stale = load_calibration().model_copy(
+        update={"applies_to": {**fitted, "platform.elmoe3d-8g": "0" * 64}}
+    )
+    sc = build_scenario("qwen3-30b-a3b", "elmoe3d-8g", "mt-bench", stale)
+    assert len(sc.notes) == 1 and "rerun elmoe-dse calibrate" in sc.notes[0]

@@ -34,60 +34,115 @@ def explain(
     sets: list[str] = typer.Option(  # noqa: B008
         [], "--set", help="override a knob, model or platform field: KEY=VALUE (repeatable)"
     ),
+    policy: str = typer.Option(
+        "",
+        "--policy",
+        help="decoding policy (same as --set policy=NAME; see 'elmoe-dse knobs'): ar, ar-cache,"
+        " elastic-sd, eagle-sd, slm-sd, quant-sd, elmoe3d or auto",
+    ),
+    calibrate_as: str = typer.Option(
+        "",
+        "--calibrate-as",
+        help="give a platform file (a path) the calibration of this shipped platform, as"
+        ' calibration = "shipped:NAME" in the file does',
+    ),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    csv_out: bool = typer.Option(
+        False, "--csv", help="print the operator table (every pass, and the step totals) as CSV"
+    ),
     bands: bool = typer.Option(
         False, "--bands", help="90 % bands of the totals over the shipped posterior ensemble"
     ),
     draws: int = typer.Option(64, "--draws", min=1, help="ensemble draws for --bands"),
 ) -> None:
     """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator."""
-    from elmoe_dse.calibration import resolve_calibration
-    from elmoe_dse.errors import KnobError
-    from elmoe_dse.evaluator import evaluate
-    from elmoe_dse.explain import explain_data
-    from elmoe_dse.overrides import apply_overrides
-    from elmoe_dse.routing import parse_routing
-    from elmoe_dse.scenario import build_scenario
+    from elmoe_dse.explain import explain_point
 
     with guarded():
-        sc = build_scenario(model, platform, dataset, resolve_calibration(calibration))
-        profile = sc.profile
-        knobs = sc.knobs(batch_size=batch, context_len=context)
-        m, spec, knobs = apply_overrides(sc.model, sc.platform, knobs, sets)
-        routing = routing or f"zipf:{profile.zipf_exponent:g}"
-        p = parse_routing(routing, m.num_experts, m.experts_per_token)
-        step = evaluate(m, spec, knobs, p, quality=sc.quality)
-        if not bool(step.feasible):
-            raise KnobError(f"design does not fit: {step.reason}")
-        data = explain_data(step, m, spec, knobs.validated(), routing)
-        data["dataset"] = dataset
-        data["calibration"] = calibration
+        if policy:
+            sets = [*sets, f"policy={policy}"]
+        data = explain_point(
+            model,
+            platform,
+            dataset,
+            calibration,
+            batch=batch,
+            context=context,
+            routing=routing,
+            sets=sets,
+            calibrate_as=calibrate_as or None,
+        )
         if bands:
-            data["bands"] = _bands(model, platform, dataset, knobs, sets, draws)
+            data["bands"] = _bands(model, platform, dataset, data["knobs"], sets, draws)
         if json_out:
             print_json(data)
+            return
+        warn(data)
+        if csv_out:
+            typer.echo(operators_csv(data), nl=False)
             return
         render(data)
         if bands:
             render_bands(data["bands"])
 
 
+def warn(data: dict[str, Any]) -> None:
+    """The calibration notes and the knobs that do not act at this point, one line each, on
+    stderr."""
+    for note in data["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    for name, why in data["inactive_knobs"].items():
+        typer.echo(f"warning: knob {name} {why}", err=True)
+
+
+def operators_csv(data: dict[str, Any]) -> str:
+    """Every operator of every pass (SI units), then one ``step total`` row, as CSV text."""
+    import csv
+    import io
+
+    tiers = sorted(
+        {t for ps in data["passes"] for op in ps["operators"] for t in op["bytes_read_by_tier"]}
+    )
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        ["pass", "pass_index", "operator", "layers", "unit", "time_s", "bound"]
+        + [f"{t}_read_bytes" for t in tiers]
+        + ["ops", "energy_j"]
+    )
+    for ps in data["passes"]:
+        for op in ps["operators"]:
+            w.writerow(
+                [
+                    *(ps["kind"], ps["index"], op["name"], op["layers"], op["unit"]),
+                    *(op["time_s"], op["bound"]),
+                    *[op["bytes_read_by_tier"].get(t, 0.0) for t in tiers],
+                    *(op["ops"], op["energy_j"]),
+                ]
+            )
+    m = data["metrics"]
+    w.writerow(
+        ["step", "", "step total", "", "", m["time_per_step_s"], data["bound"]]
+        + [data["bytes_by_tier"].get(t, 0.0) for t in tiers]
+        + ["", m["energy_per_step_j"]]
+    )
+    return buf.getvalue()
+
+
 def _bands(
     model: str,
     platform: str,
     dataset: str,
-    knobs: Any,
+    knobs: dict[str, Any],
     sets: list[str],
     draws: int,
 ) -> dict[str, Any]:
     """Bands over the shipped ensemble's cut posterior at this design point (routing: each
     draw's dataset-profile skew)."""
-    from dataclasses import asdict
-
     from elmoe_dse.calibration import load_ensemble
     from elmoe_dse.explore.ensemble import point_bands
 
-    knob_values = {k: v for k, v in asdict(knobs).items() if k != "overlap_frac"}
+    knob_values = {k: v for k, v in knobs.items() if k != "overlap_frac"}
     point: dict[str, Any] = {"model": model, "platform": platform, "dataset": dataset}
     point |= {"knobs": knob_values, "sets": sets}
     return point_bands(point, load_ensemble().posterior(), draws, seed=20260417)

@@ -46,7 +46,10 @@ def _allowed(row: dict[str, Any]) -> str:
     return f"{kind}{row['min']:g} .. {row['max']:g}{auto}"
 
 
-def knobs(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def knobs(
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    csv_out: bool = typer.Option(False, "--csv", help="print the table as CSV"),
+) -> None:
     """List every knob `--set`, sweep files and `optimize` accept: unit, range or choices,
     default and meaning."""
     from rich.table import Table
@@ -55,6 +58,17 @@ def knobs(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> 
         rows = knob_rows()
     if json_out:
         print_json(rows)
+        return
+    if csv_out:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["knob", "unit", "allowed", "default", "meaning"])
+        for r in rows:
+            w.writerow([r["name"], r["unit"], _allowed(r), r["default"], r["help"]])
+        typer.echo(buf.getvalue(), nl=False)
         return
     table = Table(title="Knobs (--set KEY=VALUE, \\[knobs] in sweep files)")
     for col in ("knob", "unit", "allowed", "default", "meaning"):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms import MemoryPlan, PlatformKnobs, PlatformModel
 from elmoe_dse.policies import DraftKind, Policy
 from elmoe_dse.roofline import PassCost, add_dicts, sum_arrays
@@ -161,6 +162,27 @@ class StepCost:
     violations: Violations
     violation_text: dict[str, str]
     static_power_w: Array = field(default_factory=lambda: np.zeros(()))
+
+    def inactive_knobs(self, knobs: Knobs, spec: PlatformSpec) -> Array:
+        """Per design point, the knobs set away from their default that do not act there,
+        comma-joined ('' where none): ``meta.inactive_knobs``
+        (:func:`~elmoe_dse.knobs.inactive_knob_names`; a point of zero draft length decodes
+        plainly)."""
+        from elmoe_dse.knobs import inactive_knob_names
+
+        sp = self.speculative
+        plain = (sp.draft == "none") | ~(np.asarray(sp.draft_length_tokens) > 0)
+        return inactive_knob_names(
+            knobs,
+            np.shape(self.feasible),
+            tiers=tuple(spec.tiers),
+            logic_die=spec.logic_die is not None,
+            policy=sp.policy,
+            draft=sp.draft,
+            cache_policy=self.cache.policy,
+            bit_nested=self.cache.bit_nested,
+            plain=plain,
+        )
 
     def reason_per_point(self) -> Array:
         """Per design point, the first violated rule's explanation ('' where feasible)."""

@@ -30,7 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from elmoe_dse.calibration import Ensemble, Observation, Posterior, prior_median
+from elmoe_dse.calibration import (
+    Ensemble,
+    Observation,
+    Posterior,
+    keys_applies_to,
+    prior_median,
+)
 from elmoe_dse.errors import SpecError
 from elmoe_dse.explore.ensemble import (
     Outcome,
@@ -339,6 +345,7 @@ def calibrate(
         observations=observations(),
         acceptance_max_frac=ACCEPTANCE_MAX_FRAC,
         posteriors=posteriors,
+        applies_to=keys_applies_to([*post.fixed, *post.informed]),
     )
 
 

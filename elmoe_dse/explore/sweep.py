@@ -141,6 +141,7 @@ def evaluate_block(spec: SweepSpec, combo: Combination, numeric: Mapping[str, np
     columns[f"{META}policy"] = _column(step.speculative.policy, n)
     columns[f"{META}draft"] = _column(step.speculative.draft, n)
     columns[f"{META}cache_policy"] = _column(step.cache.policy, n)
+    columns[f"{META}inactive_knobs"] = _column(step.inactive_knobs(Knobs(**values), sc.platform), n)
     infeasible = np.broadcast_to(step.reason_per_point(), (n,))
     return Block(columns, drop_reasons(spec, columns, infeasible))
 

@@ -85,6 +85,69 @@ UNIT_RULES: dict[str, UnitRule] = {
 }
 
 
+#: Plausible spans of the numeric spec fields whose name carries no unit suffix (a field with a
+#: suffix is covered by :data:`UNIT_RULES`): name -> (lo, hi, why). Wide on purpose: they catch a
+#: slipped digit or a wrong quantity, not a design choice; a free parameter's prior under
+#: ``[ranges]`` is the tight range. Every numeric field of a shipped spec has a rule, a unit rule
+#: or a prior (tests/specs/test_unit_plausibility.py).
+PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    # fractions (dimensionless, 0..1)
+    "bw_efficiency_frac": (0.01, 1.0, "achieved / peak bandwidth"),
+    "overlap_frac": (0.0, 1.0, "a fraction"),
+    "alpha_max": (0.0, 1.0, "an acceptance ceiling"),
+    "eagle_acceptance_frac": (0.0, 1.0, "a per-token acceptance"),
+    "slm_acceptance_frac": (0.0, 1.0, "a per-token acceptance"),
+    "median_abs_frac": (0.0, 10.0, "a relative fit error"),
+    "p90_abs_frac": (0.0, 10.0, "a relative fit error"),
+    "worst_abs_frac": (0.0, 100.0, "a relative fit error"),
+    # hardware counts and ratios
+    "pe_count": (1, 65536, "logic-die PEs"),
+    "internal_bw_multiplier": (1.0, 1024.0, "internal / external bandwidth of a memory"),
+    "ops_per_byte": (1e-3, 1e4, "ops per internal byte of a near-memory unit"),
+    "psum_bytes_per_element": (0.5, 16.0, "bytes of one partial-sum element (INT4 to FP128)"),
+    # routing and acceptance shape
+    "zipf_exponent": (0.0, 5.0, "Zipf skew of expert popularity (0 = uniform)"),
+    "batch_locality_scale": (0.0, 1e5, "batch size at which the reuse halves, sequences"),
+    "pool_window_tokens": (1.0, 1e7, "tokens of the hot-pool window"),
+    # model architecture (Hugging Face config integers)
+    "hidden_size": (16, 1_000_000, "model width"),
+    "num_layers": (1, 10_000, "decoder layers"),
+    "vocab_size": (16, 10_000_000, "vocabulary size"),
+    "num_attention_heads": (1, 10_000, "query heads"),
+    "num_kv_heads": (1, 10_000, "KV heads"),
+    "head_dim": (1, 100_000, "head dim"),
+    "q_lora_rank": (0, 1_000_000, "MLA query LoRA rank"),
+    "kv_lora_rank": (0, 1_000_000, "MLA KV latent rank"),
+    "qk_nope_head_dim": (0, 100_000, "MLA head dim"),
+    "qk_rope_head_dim": (0, 100_000, "MLA head dim"),
+    "v_head_dim": (0, 100_000, "MLA head dim"),
+    "sliding_window": (0, 100_000_000, "sliding window, tokens"),
+    "num_sliding_layers": (0, 10_000, "layers with a window"),
+    "num_experts": (1, 100_000, "routed experts per layer"),
+    "experts_per_token": (1, 10_000, "experts per token"),
+    "moe_intermediate_size": (1, 10_000_000, "expert FFN width"),
+    "num_shared_experts": (0, 10_000, "shared experts"),
+    "shared_expert_intermediate_size": (0, 10_000_000, "shared-expert FFN width"),
+    "num_dense_layers": (0, 10_000, "dense layers"),
+    "dense_intermediate_size": (0, 10_000_000, "dense FFN width"),
+    "card_total_params": (0.0, 1e14, "parameters (a count, not billions)"),
+    "card_active_params": (0.0, 1e14, "parameters (a count, not billions)"),
+}
+
+
+def check_plausible(name: str, value: float) -> str | None:
+    """None if ``value`` is plausible for field ``name`` (:data:`UNIT_RULES` by suffix, else
+    :data:`PLAUSIBLE` by name); else the reason and fix."""
+    if unit_rule(name) is not None:
+        return check_unit(name, value)
+    if name not in PLAUSIBLE:
+        return None
+    lo, hi, why = PLAUSIBLE[name]
+    if lo <= value <= hi:
+        return None
+    return f"{name} = {value:g} is outside its plausible span [{lo:g}, {hi:g}] ({why}); check it"
+
+
 def unit_rule(name: str) -> UnitRule | None:
     """The rule of a field name by its suffix (the longest suffix wins: ``_gb_per_s`` before
     ``_s``), or None."""
@@ -116,7 +179,7 @@ def _unit_violations(spec: BaseModel) -> list[str]:
         for _, v in items:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 continue
-            message = check_unit(name, float(v))
+            message = check_plausible(name, float(v))
             if message is not None:
                 out.append(message)
     return out

@@ -228,6 +228,11 @@ class PlatformSpec(Spec):
     )
     overlap: Overlap = "operator"
     op_overhead_s: float = Field(ge=0, description="fixed latency per operator instance, s")
+    calibration: str | None = Field(
+        None,
+        description="opt in to a shipped platform's calibration: 'shipped:NAME' (a copy of a "
+        "shipped platform under another name or path is otherwise taken as written)",
+    )
     ranges: dict[str, RangeSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -242,14 +247,37 @@ class PlatformSpec(Spec):
                     f"tiers.hb.peak_bw_gb_per_s = {hb.peak_bw_gb_per_s} but pe_count x "
                     f"hb_bw_per_pe_gb_per_s = {expected}; one HB bank per PE: make them equal"
                 )
+            capacity = die.pe_count * die.hb_capacity_per_pe_gb
+            if abs(hb.capacity_gb - capacity) > 1e-6 * capacity:
+                raise ValueError(
+                    f"tiers.hb.capacity_gb = {hb.capacity_gb:g} but logic_die.pe_count x "
+                    f"hb_capacity_per_pe_gb = {die.pe_count} x {die.hb_capacity_per_pe_gb:g} = "
+                    f"{capacity:g}; one HB bank per PE: make them equal"
+                )
         if self.near_memory is not None and self.near_memory.tier not in self.tiers:
             raise ValueError(
                 f"near_memory.tier '{self.near_memory.tier}' is not one of the tiers "
                 f"{sorted(self.tiers)}; use one of them"
             )
         self._check_static_parts()
+        self._check_calibration()
         check_ranges(self, self.ranges)
         return self
+
+    def _check_calibration(self) -> None:
+        if self.calibration is None:
+            return
+        kind, _, name = self.calibration.partition(":")
+        if kind != "shipped" or name not in list_platforms():
+            raise ValueError(
+                f"calibration = '{self.calibration}': write 'shipped:NAME' with NAME one of "
+                f"{', '.join(list_platforms())}, or remove the key"
+            )
+
+    @property
+    def calibrate_as(self) -> str | None:
+        """The shipped platform whose calibration this file opted in to, if any."""
+        return None if self.calibration is None else self.calibration.partition(":")[2]
 
     def _check_static_parts(self) -> None:
         parts = self.static_power

@@ -4,6 +4,7 @@ as one line with exit code 2."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,103 @@ def test_explain_layering_spec_then_calibration_then_set() -> None:
     forced = json.loads(run(*args, "--set", "static_power_w=3.0")[1])
     static = forced["energy_by_component_j"]["static"]
     assert static == pytest.approx(3.0 * forced["metrics"]["time_per_step_s"])
+
+
+def test_explain_policy_option_is_set_policy() -> None:
+    code, by_option, _ = run(
+        "explain",
+        "-m",
+        "glm-4.7-flash",
+        "-p",
+        "elmoe3d-8g",
+        "-b",
+        "8",
+        "--policy",
+        "elastic-sd",
+        "--json",
+    )
+    assert code == 0
+    code, by_set, _ = run(
+        "explain",
+        "-m",
+        "glm-4.7-flash",
+        "-p",
+        "elmoe3d-8g",
+        "-b",
+        "8",
+        "--set",
+        "policy=elastic-sd",
+        "--json",
+    )
+    assert code == 0 and json.loads(by_option) == json.loads(by_set)
+    assert json.loads(by_option)["speculative"]["policy"] == "elastic-sd"
+    code, _, err = run("explain", "-m", "glm-4.7-flash", "-p", "xpu", "--policy", "nope")
+    assert code == 2 and "elastic-sd" in err
+
+
+def test_explain_csv_is_the_operator_table_with_a_step_total() -> None:
+    import csv
+    import io
+
+    args = ("explain", "-m", "qwen3-30b-a3b", "-p", "xpu", "-b", "4")
+    code, out, _ = run(*args, "--csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    data = json.loads(run(*args, "--json")[1])
+    ops = [op for ps in data["passes"] for op in ps["operators"]]
+    assert [r["operator"] for r in rows[:-1]] == [op["name"] for op in ops]
+    assert rows[-1]["operator"] == "step total"
+    assert float(rows[-1]["time_s"]) == data["metrics"]["time_per_step_s"]
+    assert "lpddr_read_bytes" in rows[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "knob", "needle"),
+    [
+        (["-p", "xpu", "--set", "hb_capacity_gb=4"], "hb_capacity_gb", "no HB tier"),
+        (["-p", "xpu", "--set", "pe_count=16"], "pe_count", "no logic die"),
+        (["-p", "xpu", "--set", "draft_bits=3"], "draft_bits", "does not act here"),
+        (["-p", "elmoe3d-8g", "--policy", "ar-cache"], "draft_bits", "cache precision"),
+        (["-p", "hb-xpu", "--policy", "ar", "--set", "draft_length=6"], "draft_length", "plainly"),
+    ],
+)
+def test_knobs_that_do_not_act_are_reported(args: list[str], knob: str, needle: str) -> None:
+    code, out, err = run("explain", "-m", "qwen3-30b-a3b", *args)
+    assert code == 0
+    assert f"warning: knob {knob}" in err and needle in err
+    code, out, _ = run("explain", "-m", "qwen3-30b-a3b", *args, "--json")
+    assert needle in json.loads(out)["inactive_knobs"][knob]
+
+
+def test_knobs_that_act_are_not_reported() -> None:
+    code, out, _ = run(
+        "explain",
+        "-m",
+        "qwen3-30b-a3b",
+        "-p",
+        "elmoe3d-8g",
+        "-b",
+        "8",
+        "--policy",
+        "elastic-sd",
+        "--set",
+        "draft_bits=3",
+        "--set",
+        "hb_capacity_gb=4",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["inactive_knobs"] == {}
+
+
+def test_explain_notes_an_uncalibrated_copy_and_takes_calibrate_as(tmp_path: Path) -> None:
+    from elmoe_dse.specs._base import DATA_DIR
+
+    copy = tmp_path / "mine.toml"
+    text = (DATA_DIR / "platforms" / "elmoe3d-8g.toml").read_text()
+    copy.write_text(text.replace('name = "elmoe3d-8g"', 'name = "mine"'))
+    base = ("explain", "-m", "qwen3-30b-a3b", "-b", "4")
+    code, _, err = run(*base, "-p", str(copy))
+    assert code == 0 and "note: platform" in err and "runs uncalibrated" in err
+    shipped = json.loads(run(*base, "-p", "elmoe3d-8g", "--json")[1])["metrics"]
+    mine = json.loads(run(*base, "-p", str(copy), "--calibrate-as", "elmoe3d-8g", "--json")[1])
+    assert mine["metrics"] == shipped

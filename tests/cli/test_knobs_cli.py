@@ -24,3 +24,15 @@ def test_knobs_table_names_the_sweep_section() -> None:
     code, out, _ = run("knobs")
     assert code == 0
     assert "[knobs]" in out and "draft_length" in out
+
+
+def test_knobs_csv_lists_every_knob() -> None:
+    import csv
+    import io
+
+    from elmoe_dse.knobs import KNOB_INFO
+
+    code, out, _ = run("knobs", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [r["knob"] for r in rows] == list(KNOB_INFO)
+    assert {r["knob"]: r["unit"] for r in rows}["hb_capacity_gb"] == "GB"

@@ -61,3 +61,89 @@ def test_a_platform_file_with_a_wrong_unit_is_one_line(tmp_path: Path) -> None:
 def test_every_shipped_platform_is_plausible() -> None:
     for name in list_platforms():
         load_platform(name)
+
+
+def _numeric_fields(obj: object, name: str = "", path: str = "") -> list[tuple[str, str, float]]:
+    """(leaf field name, dotted path, value) of every number in a spec, outside [ranges] and
+    the kernel-fit records (each term there carries its own min and max)."""
+    from pydantic import BaseModel
+
+    from elmoe_dse.specs.platform import PrecisionTable
+
+    out: list[tuple[str, str, float]] = []
+    if isinstance(obj, PrecisionTable):  # a number per precision, under its table's unit
+        out += _numeric_fields(obj.model_dump(), name, path)
+    elif isinstance(obj, BaseModel):
+        for f in type(obj).model_fields:
+            if f not in ("ranges", "kernels", "schema_version"):
+                out += _numeric_fields(getattr(obj, f), f, f"{path}.{f}".lstrip("."))
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _numeric_fields(v, name, f"{path}.{k}")
+    elif isinstance(obj, int | float) and not isinstance(obj, bool):
+        out.append((name, path, float(obj)))
+    return out
+
+
+def test_every_numeric_constant_of_a_shipped_spec_has_a_declared_span_or_prior() -> None:
+    from elmoe_dse.specs._base import PLAUSIBLE
+    from elmoe_dse.specs.dataset import list_datasets, load_acceptance_params, load_dataset
+    from elmoe_dse.specs.model import list_models
+
+    specs: list[tuple[object, set[str]]] = []
+    for n in list_platforms():
+        p = load_platform(n)
+        specs.append((p, set(p.ranges)))
+    for n in list_models():
+        specs.append((load_model(n), set()))
+    for n in list_datasets():
+        d = load_dataset(n)
+        specs.append((d, {*d.ranges, *d.expanded_ranges()}))
+    acc = load_acceptance_params()
+    specs.append((acc, set(acc.ranges)))
+    uncovered = set()
+    for spec, priors in specs:
+        for name, path, _ in _numeric_fields(spec):
+            if unit_rule(name) is None and name not in PLAUSIBLE and path not in priors:
+                uncovered.add(name)
+    assert not uncovered, f"numeric fields without a plausible span or prior: {sorted(uncovered)}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ("pe_count = 32", "pe_count = 320000", "pe_count = 320000 is outside its plausible span"),
+        ("bw_efficiency_frac = 0.97", "bw_efficiency_frac = 97.0", "bw_efficiency_frac"),
+        ("psum_bytes_per_element = 2.0", "psum_bytes_per_element = 2000.0", "partial-sum"),
+    ],
+)
+def test_an_implausible_dimensionless_constant_is_one_line(
+    tmp_path: Path, old: str, new: str, needle: str
+) -> None:
+    text = (DATA_DIR / "platforms" / "elmoe3d-8g.toml").read_text()
+    assert old in text
+    bad = tmp_path / "mine.toml"
+    bad.write_text(text.replace(old, new))
+    with pytest.raises(SpecError, match=needle) as err:
+        load_platform(bad)
+    assert "mine.toml" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_implausible_model_count_is_caught() -> None:
+    from elmoe_dse.specs._base import check_plausible
+
+    message = check_plausible("card_total_params", 3.05e16)
+    assert message is not None and "a count, not billions" in message
+    assert check_plausible("num_experts", 128) is None
+
+
+def test_hb_capacity_must_equal_pes_times_capacity_per_pe(tmp_path: Path) -> None:
+    text = (DATA_DIR / "platforms" / "elmoe3d-8g.toml").read_text()
+    bad = tmp_path / "mine.toml"
+    bad.write_text(text.replace("capacity_gb = 8.0", "capacity_gb = 16.0", 1))
+    with pytest.raises(SpecError, match=r"capacity_gb = 16 but .* 32 x 0\.25 = 8") as err:
+        load_platform(bad)
+    assert "\n" not in str(err.value)
+    with pytest.raises(KnobError, match=r"32 x 0\.25 = 8"):
+        apply_overrides(load_model("qwen3-30b-a3b"), load_platform("elmoe3d-8g"), Knobs(),
+                        ["tiers.hb.capacity_gb=16"])  # fmt: skip
