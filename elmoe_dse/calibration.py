@@ -40,7 +40,7 @@ from pathlib import Path
 from pydantic import Field
 
 from elmoe_dse.errors import SpecError
-from elmoe_dse.overrides import with_field
+from elmoe_dse.overrides import with_fields
 from elmoe_dse.specs._base import DATA_DIR, RangeSpec, Spec, get_number, load_toml, validate
 from elmoe_dse.specs.dataset import (
     AcceptanceParams,
@@ -115,10 +115,11 @@ def calibrate_platform(cal: Calibration, spec: PlatformSpec, target: str) -> Pla
             f"{', '.join(list_platforms())}"
         )
     prefix = f"platform.{target}."
+    fields: dict[str, float] = {}
     for key, cv in cal.parameters.items():
         if key.startswith(prefix):
-            spec = _set_platform(spec, key[len(prefix) :], cv.value)
-    return spec
+            fields.update(_platform_fields(spec, key[len(prefix) :], cv.value))
+    return with_fields(spec, fields, where=f"calibration {spec.name}")
 
 
 def calibration_notes(
@@ -184,30 +185,26 @@ def parameter_range(key: str) -> RangeSpec:
     return ranges[path]
 
 
-def _set_platform(spec: PlatformSpec, path: str, value: float) -> PlatformSpec:
+def _platform_fields(spec: PlatformSpec, path: str, value: float) -> dict[str, float]:
+    """The fields one calibrated platform value sets: a near-memory unit's W8A8 peak scales its
+    other precisions' peaks by the same factor."""
     nm = spec.near_memory
+    out: dict[str, float] = {}
     if path.endswith("near_memory.peak_tops.w8a8") and nm is not None and nm.peak_tops:
         factor = value / nm.peak_tops.w8a8
         for prec in ("w4a8", "w16a16"):
-            old = get_number(spec, f"near_memory.peak_tops.{prec}")
-            spec = with_field(
-                spec,
-                f"near_memory.peak_tops.{prec}",
-                old * factor,
-                where=f"calibration {spec.name}",
-            )
-    return with_field(spec, path, value, where=f"calibration {spec.name}")
+            field = f"near_memory.peak_tops.{prec}"
+            out[field] = get_number(spec, field) * factor
+    out[path] = value
+    return out
 
 
-def _set_dataset(profile: DatasetProfile, path: str, value: float) -> DatasetProfile:
+def _dataset_fields(profile: DatasetProfile, path: str, value: float) -> dict[str, float]:
+    """The fields one calibrated dataset value sets (``models.*.F``: F of every model)."""
     if path.startswith("models.*."):
         field = path[len("models.*.") :]
-        for key in profile.models:
-            profile = with_field(
-                profile, f"models.{key}.{field}", value, where=f"calibration {profile.name}"
-            )
-        return profile
-    return with_field(profile, path, value, where=f"calibration {profile.name}")
+        return {f"models.{key}.{field}": value for key in profile.models}
+    return {path: value}
 
 
 def apply_calibration(
@@ -216,29 +213,39 @@ def apply_calibration(
     datasets: dict[str, DatasetProfile],
     params: AcceptanceParams,
 ) -> tuple[dict[str, PlatformSpec], dict[str, DatasetProfile], AcceptanceParams]:
-    """Specs with the calibrated values set (re-validated: a value outside its range fails).
+    """Specs with the calibrated values set (each spec re-validated once: a value outside its
+    range fails).
 
     ``platforms`` and ``datasets`` are keyed by shipped name; a key of the calibration that names
     no shipped platform or dataset is refused, one whose spec is not in the dicts is skipped.
     """
-    platforms, datasets = dict(platforms), dict(datasets)
+    per_platform: dict[str, dict[str, float]] = {}
+    per_dataset: dict[str, dict[str, float]] = {}
+    acceptance: dict[str, float] = {}
+    known = {"platform": list_platforms(), "dataset": list_datasets()}
     for key, cv in cal.parameters.items():
         kind, name, path = split_key(key)
-        known = list_platforms() if kind == "platform" else list_datasets()
-        if kind != "acceptance" and name not in known:
+        if kind != "acceptance" and name not in known[kind]:
             raise SpecError(
                 f"calibration key '{key}': no shipped {kind} '{name}'; use one of "
-                f"{', '.join(known)}"
+                f"{', '.join(known[kind])}"
             )
-        if kind == "platform":
-            if name in platforms:
-                platforms[name] = _set_platform(platforms[name], path, cv.value)
-        elif kind == "dataset":
-            if name in datasets:
-                datasets[name] = _set_dataset(datasets[name], path, cv.value)
-        else:
-            params = with_field(params, path, cv.value, where="calibration acceptance")
-    return platforms, datasets, params
+        if kind == "platform" and name in platforms:
+            fields = _platform_fields(platforms[name], path, cv.value)
+            per_platform.setdefault(name, {}).update(fields)
+        elif kind == "dataset" and name in datasets:
+            per_dataset.setdefault(name, {}).update(_dataset_fields(datasets[name], path, cv.value))
+        elif kind == "acceptance":
+            acceptance[path] = cv.value
+    platforms = {
+        n: with_fields(s, per_platform.get(n, {}), where=f"calibration {s.name}")
+        for n, s in platforms.items()
+    }
+    datasets = {
+        n: with_fields(d, per_dataset.get(n, {}), where=f"calibration {d.name}")
+        for n, d in datasets.items()
+    }
+    return platforms, datasets, with_fields(params, acceptance, where="calibration acceptance")
 
 
 def calibrate_shipped(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -130,12 +131,23 @@ def split_path(data: dict[str, Any], path: str) -> list[str]:
 
 def with_field(spec: S, path: str, value: Any, *, where: str = "override") -> S:
     """A re-validated copy of ``spec`` with the field at dotted ``path`` set to ``value``."""
+    return with_fields(spec, {path: value}, where=where)
+
+
+def with_fields(spec: S, values: Mapping[str, Any], *, where: str = "override") -> S:
+    """A copy of ``spec`` with every dotted path of ``values`` set, validated once at the end (a
+    value outside its range, or a combination the spec's cross-field checks refuse, fails)."""
+    if not values:
+        return spec
     data = spec.model_dump()
-    try:
-        parts = split_path(data, path)
-    except KeyError:
-        raise KnobError(f"{where}: '{path}' is not a field of {type(spec).__name__}") from None
-    _set_path(data, parts, value)
+    for path, value in values.items():
+        try:
+            parts = split_path(data, path)
+        except KeyError:
+            raise KnobError(
+                f"{where}: '{path}' is not a field of {type(spec).__name__}"
+            ) from None
+        _set_path(data, parts, value)
     return validate(type(spec), data, path=where)
 
 
