@@ -1,0 +1,50 @@
+"""The long-context speedup table and the halving context (elmoe_dse/explore/long_context.py)."""
+
+import math
+
+import pandas as pd
+
+from elmoe_dse.explore.long_context import halving_context, speedup_table
+
+
+def _frame() -> pd.DataFrame:
+    rows = []
+    for ctx, mine, xpu, pim in [
+        (1024, 40.0, 10.0, 20.0),
+        (4096, 30.0, 10.0, 40.0),
+        (16384, 10.0, 5.0, 4.0),
+    ]:
+        for platform, tput in [("elmoe3d-8g", mine), ("xpu", xpu), ("xpu-pim", pim)]:
+            rows.append(
+                {
+                    "meta.feasible": True,
+                    "meta.model": "m",
+                    "meta.platform": platform,
+                    "knob.context_len": ctx,
+                    "metric.throughput_tok_per_s": tput,
+                    "metric.pool_experts_per_layer": 8.0,
+                    "metric.hit_rate_frac": 0.5,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_speedups_over_xpu_and_best_prior() -> None:
+    t = speedup_table(_frame(), "elmoe3d-8g").set_index("knob.context_len")
+    assert t.loc[1024, "speedup_over_xpu"] == 4.0
+    assert t.loc[4096, "best_prior"] == "xpu-pim"
+    assert t.loc[4096, "speedup_over_best_prior"] == 0.75
+    assert t.loc[16384, "best_prior"] == "xpu"
+
+
+def test_halving_context_interpolates_in_log2() -> None:
+    t = speedup_table(_frame(), "elmoe3d-8g")
+    # speedup over xPU: 4, 3, 2 at 2^10, 2^12, 2^14 -> falls to 2 exactly at 16384
+    assert math.isclose(halving_context(t)["m"], 16384.0)
+    # throughput 40 -> 30 -> 10: half (20) is halfway from 30 to 10 in value, at 2^13
+    assert math.isclose(halving_context(t, "throughput_tok_per_s")["m"], 8192.0)
+
+
+def test_halving_context_is_nan_when_never_halved() -> None:
+    t = speedup_table(_frame(), "elmoe3d-8g")
+    assert math.isnan(halving_context(t, "hit_rate_frac")["m"])
