@@ -6,6 +6,7 @@ context at which ELMoE-3D's speedup over xPU halves from its shortest-context va
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -52,3 +53,32 @@ def halving_context(table: pd.DataFrame, column: str = "speedup_over_xpu") -> di
                 out[str(model)] = 2.0 ** (x0 + f * (x1 - x0))
                 break
     return out
+
+
+ELMOE_PLATFORMS = ("elmoe3d-4g", "elmoe3d-8g")
+
+
+def figure_table(results: pd.DataFrame) -> pd.DataFrame:
+    """:func:`speedup_table` for both ELMoE-3D sizes present in ``results``, stacked with a
+    ``meta.platform`` column (the long-context figure's input)."""
+    present = set(results["meta.platform"])
+    parts = [
+        speedup_table(results, p).assign(**{"meta.platform": p})
+        for p in ELMOE_PLATFORMS
+        if p in present
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_figure(run_dir: Path) -> list[Path]:
+    """Write ``figure_long_context.parquet`` and ``long_context.png`` into ``run_dir`` (a
+    ``sweeps/long_context.toml`` output folder); returns the written paths."""
+    from elmoe_dse.plots.long_context import long_context_figure
+    from elmoe_dse.plots.style import PNG_DPI
+
+    table = figure_table(pd.read_parquet(run_dir / "results.parquet"))
+    table_path = run_dir / "figure_long_context.parquet"
+    table.to_parquet(table_path)
+    png = run_dir / "long_context.png"
+    long_context_figure(table).savefig(png, dpi=PNG_DPI)
+    return [table_path, png]

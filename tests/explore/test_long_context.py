@@ -48,3 +48,16 @@ def test_halving_context_interpolates_in_log2() -> None:
 def test_halving_context_is_nan_when_never_halved() -> None:
     t = speedup_table(_frame(), "elmoe3d-8g")
     assert math.isnan(halving_context(t, "hit_rate_frac")["m"])
+
+
+def test_figure_table_and_figure(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from elmoe_dse.explore.long_context import write_figure
+
+    _frame().to_parquet(tmp_path / "results.parquet")
+    table_path, png = write_figure(tmp_path)
+    import pandas as pd
+
+    table = pd.read_parquet(table_path)
+    assert set(table["meta.platform"]) == {"elmoe3d-8g"}
+    assert len(table) == 3
+    assert png.stat().st_size > 0
