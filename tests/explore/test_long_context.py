@@ -61,3 +61,12 @@ def test_figure_table_and_figure(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert set(table["meta.platform"]) == {"elmoe3d-8g"}
     assert len(table) == 3
     assert png.stat().st_size > 0
+
+
+def test_report_section_names_the_halving_contexts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from elmoe_dse.report_design import long_context_section
+
+    _frame().to_parquet(tmp_path / "results.parquet")
+    text = long_context_section(tmp_path)
+    assert "| elmoe3d-8g | m | 4.00x -> 2.00x | 16.0k | 8.0k |" in text
+    assert "long_context.png" not in text
