@@ -21,7 +21,8 @@ def _ctx_text(value: float, top: float) -> str:
 
 def _halving_lines(results: pd.DataFrame, top: float) -> list[str]:
     lines = [
-        "| platform | model | speedup over xPU, 1k -> 128k | speedup halves at | throughput halves at |",
+        "| platform | model | speedup over xPU, 1k -> 128k | speedup halves at "
+        "| throughput halves at |",
         "|---|---|---|---|---|",
     ]
     for platform in ELMOE_PLATFORMS:
