@@ -70,3 +70,18 @@ def test_report_section_names_the_halving_contexts(tmp_path) -> None:  # type: i
     text = long_context_section(tmp_path)
     assert "| elmoe3d-8g | m | 4.00x -> 2.00x | 16.0k | 8.0k |" in text
     assert "long_context.png" not in text
+
+
+def test_cli_writes_section_and_fails_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from elmoe_dse.cli.main import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["long-context", str(tmp_path)])
+    assert missing.exit_code == 2
+    _frame().to_parquet(tmp_path / "results.parquet")
+    ok = runner.invoke(app, ["long-context", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+    assert "16.0k" in (tmp_path / "long_context.md").read_text()
+    assert (tmp_path / "long_context.png").exists()
