@@ -9,6 +9,7 @@ from elmoe_dse.cli import best as best_cmd
 from elmoe_dse.cli import calibrate_hw as calibrate_hw_cmd
 from elmoe_dse.cli import explain as explain_cmd
 from elmoe_dse.cli import knobs as knobs_cmd
+from elmoe_dse.cli import long_context as long_context_cmd
 from elmoe_dse.cli import models, platforms
 from elmoe_dse.cli import optimize as optimize_cmd
 from elmoe_dse.cli import plot as plot_cmd
@@ -37,6 +38,7 @@ app.command("analyze")(analyze_cmd.analyze)
 app.command("plot")(plot_cmd.plot)
 app.command("report")(report_cmd.report)
 app.command("best")(best_cmd.best)
+app.command("long-context")(long_context_cmd.long_context)
 app.command("knobs")(knobs_cmd.knobs)
 
 
