@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
         "best",
         "The design reaching a condition at least cost, per group of a results folder.",
     ),
+    ("long-context", "The long-context figure, table and report section from a sweep folder."),
     ("knobs", "Every knob --set, sweep files and optimize accept: unit, range, default, meaning."),
     ("models", "MoE models: the shipped specs, or any Hugging Face config.json."),
     ("platforms", "Hardware platforms: the shipped specs, or your own TOML."),
