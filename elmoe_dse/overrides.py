@@ -144,9 +144,7 @@ def with_fields(spec: S, values: Mapping[str, Any], *, where: str = "override") 
         try:
             parts = split_path(data, path)
         except KeyError:
-            raise KnobError(
-                f"{where}: '{path}' is not a field of {type(spec).__name__}"
-            ) from None
+            raise KnobError(f"{where}: '{path}' is not a field of {type(spec).__name__}") from None
         _set_path(data, parts, value)
     return validate(type(spec), data, path=where)
 
