@@ -164,6 +164,7 @@ def render_studies(result: OptimizeResult) -> None:
         "trials",
         "feasible",
         "infeasible",
+        "distinct",
         "hypervolume",
         "grid",
         "fraction of grid",
@@ -175,11 +176,28 @@ def render_studies(result: OptimizeResult) -> None:
             str(s["complete_trials"]),
             str(s["feasible_trials"]),
             str(s["complete_trials"] - s["feasible_trials"]),
+            str(s.get("distinct_points", "-")),
             _num(s.get("hypervolume")),
             _num(s.get("grid_hypervolume")),
             _num(s.get("hypervolume_fraction_of_grid")),
         )
     con.print(table)
+    note = enumerable_note(result)
+    if note:
+        con.print(escape(note), highlight=False)
+
+
+def enumerable_note(result: OptimizeResult) -> str | None:
+    """A line when each study's space is no larger than its trial budget: a sweep is exact."""
+    from elmoe_dse.explore.grid import expand
+
+    per_study = expand(result.spec).size / max(len(result.studies), 1)
+    if per_study > result.trials_requested:
+        return None
+    return (
+        f"each study's space has {per_study:,.0f} design points, no more than the "
+        f"{result.trials_requested:,} trials asked: `elmoe-dse sweep` enumerates it exactly"
+    )
 
 
 def _num(value: Any) -> str:

@@ -359,13 +359,16 @@ class WorkerTask:
 
 
 def make_sampler(kind: str, seed: int, *, shared: bool) -> optuna.samplers.BaseSampler:
-    """The seeded sampler. TPE's constant liar (running trials count as bad, so parallel workers
-    spread out) only when the study is shared; alone it costs a storage read per parameter."""
+    """The seeded sampler. TPE is multivariate (one joint density over all knobs: the default
+    independent TPE proposes the same design again and again on these small discrete spaces, and
+    misses joint optima such as a large pool only paying off with a long draft). Its constant
+    liar (running trials count as bad, so parallel workers spread out) only when the study is
+    shared; alone it costs a storage read per parameter."""
     import optuna
 
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=shared)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=shared)
 
 
 def derived_seed(seed: int, worker: int, existing: int, study: str) -> int:
@@ -865,6 +868,7 @@ class StudyRecord(TypedDict):
     group: dict[str, Param]  # the group's axis values, by results column
     complete_trials: int
     feasible_trials: int  # COMPLETE trials kept in the table
+    distinct_points: NotRequired[int]  # distinct design points among the COMPLETE trials
     normalization: NotRequired[str]  # "grid front" or "study front": what scales the volume
     hypervolume: NotRequired[float]  # of the feasible front after the last trial
     hypervolume_history: NotRequired[list[float]]  # after each trial, in trial order
@@ -883,6 +887,7 @@ class StudyTrials:
     trial_numbers: list[int]
     loss: np.ndarray  # (trials, objectives); NaN where not kept
     kept: np.ndarray  # (trials,) bool
+    distinct: int = 0  # distinct design points among the trials (a sampler repeats itself)
 
 
 def complete_trials(
@@ -925,7 +930,8 @@ def evaluate_trials(
             )
             kept_all[rows_arr[kept]] = True
         rejected.update(Counter(block.reasons[~kept].tolist()))
-    return blocks, StudyTrials(plan, [int(x) for x in numbers], loss, kept_all)
+    distinct = len({tuple(sorted(t.params.items())) for t in trials})
+    return blocks, StudyTrials(plan, [int(x) for x in numbers], loss, kept_all, distinct)
 
 
 def flagged_table(blocks: list[dict[str, np.ndarray]], spec: SweepSpec) -> pd.DataFrame:
@@ -959,6 +965,7 @@ def study_record(
         "group": {axis_column(k): v for k, v in plan.group.items()},
         "complete_trials": len(study.trial_numbers),
         "feasible_trials": int(kept.sum()),
+        "distinct_points": study.distinct,
     }
     scaled = normalization(grid_front, study.loss[kept])
     if scaled is None:

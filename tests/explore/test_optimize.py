@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,20 @@ def test_search_reaches_most_of_the_grid_hypervolume_on_quick(tmp_path: Path) ->
         frame.columns
     )
     assert (frame["metric.latency_per_token_s"] <= 0.1).all()
+    for study in result.studies:  # multivariate TPE repeats itself little on this space
+        assert 0.5 * study["complete_trials"] <= study["distinct_points"] <= 100
+
+
+def test_a_space_smaller_than_the_budget_suggests_a_sweep(tmp_path: Path) -> None:
+    from elmoe_dse.cli.optimize import enumerable_note
+    from elmoe_dse.explore.grid import expand
+
+    spec = load_sweep(SWEEPS / "quick.toml")
+    per_study = expand(spec).size / len(study_plans(spec, "quick"))
+    result = run_optimize(spec, out_dir=tmp_path, trials=5, seed=0)
+    assert enumerable_note(result) is None  # 5 trials of a 1,344-point space: search it
+    note = enumerable_note(replace(result, trials_requested=int(per_study)))
+    assert note is not None and "elmoe-dse sweep" in note and f"{per_study:,.0f}" in note
 
 
 # ---- resuming ----------------------------------------------------------------------------------
