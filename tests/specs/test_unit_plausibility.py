@@ -65,7 +65,8 @@ def test_every_shipped_platform_is_plausible() -> None:
 
 def _numeric_fields(obj: object, name: str = "", path: str = "") -> list[tuple[str, str, float]]:
     """(leaf field name, dotted path, value) of every number in a spec, outside [ranges] and
-    the kernel-fit records (each term there carries its own min and max)."""
+    the fitted-constant records of [kernels] and [device_link] (each term there is a KernelParam
+    that carries, and checks, its own min and max)."""
     from pydantic import BaseModel
 
     from elmoe_dse.specs.platform import PrecisionTable
@@ -75,7 +76,7 @@ def _numeric_fields(obj: object, name: str = "", path: str = "") -> list[tuple[s
         out += _numeric_fields(obj.model_dump(), name, path)
     elif isinstance(obj, BaseModel):
         for f in type(obj).model_fields:
-            if f not in ("ranges", "kernels", "schema_version"):
+            if f not in ("ranges", "kernels", "device_link", "schema_version"):
                 out += _numeric_fields(getattr(obj, f), f, f"{path}.{f}".lstrip("."))
     elif isinstance(obj, dict):
         for k, v in obj.items():
