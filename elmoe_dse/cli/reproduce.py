@@ -124,7 +124,7 @@ def render_bands(bands: dict[str, Any]) -> None:
             "paper",
             "prior p50 \\[p5, p95]",
             "posterior p50 \\[p5, p95]",
-            "P(10%|prior)",
+            "prior draws within 10 %",
         ):
             table.add_column(col, justify="left" if col == "target" else "right")
         for name, t in alt["targets"].items():
@@ -133,7 +133,7 @@ def render_bands(bands: dict[str, Any]) -> None:
                 f"{t['paper']:.2f}x",
                 _band_text(t["prior"]),
                 _band_text(t["posterior"]),
-                f"{t['p_within_10pct_prior']:.2f} of {t['prior']['n']}",
+                f"{round(t['p_within_10pct_prior'] * t['prior']['n'])} of {t['prior']['n']}",
             )
         con.print(table)
     tt = Table(title="Tension: paper-informed parameters, furthest from their prior first")

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from elmoe_dse.errors import SpecError
+from elmoe_dse.specs.model_limits import SIZE_LIMITS
 
 SCHEMA_VERSION = 1
 
@@ -110,26 +111,30 @@ PLAUSIBLE: dict[str, tuple[float, float, str]] = {
     "batch_locality_scale": (0.0, 1e5, "batch size at which the reuse halves, sequences"),
     "pool_window_tokens": (1.0, 1e7, "tokens of the hot-pool window"),
     # model architecture (Hugging Face config integers)
-    "hidden_size": (16, 1_000_000, "model width"),
-    "num_layers": (1, 10_000, "decoder layers"),
-    "vocab_size": (16, 10_000_000, "vocabulary size"),
-    "num_attention_heads": (1, 10_000, "query heads"),
-    "num_kv_heads": (1, 10_000, "KV heads"),
-    "head_dim": (1, 100_000, "head dim"),
-    "q_lora_rank": (0, 1_000_000, "MLA query LoRA rank"),
-    "kv_lora_rank": (0, 1_000_000, "MLA KV latent rank"),
+    "hidden_size": (16, SIZE_LIMITS["hidden_size"], "model width"),
+    "num_layers": (1, SIZE_LIMITS["num_layers"], "decoder layers"),
+    "vocab_size": (16, SIZE_LIMITS["vocab_size"], "vocabulary size"),
+    "num_attention_heads": (1, SIZE_LIMITS["num_attention_heads"], "query heads"),
+    "num_kv_heads": (1, SIZE_LIMITS["num_kv_heads"], "KV heads"),
+    "head_dim": (1, SIZE_LIMITS["head_dim"], "head dim"),
+    "q_lora_rank": (0, SIZE_LIMITS["q_lora_rank"], "MLA query LoRA rank"),
+    "kv_lora_rank": (0, SIZE_LIMITS["kv_lora_rank"], "MLA KV latent rank"),
     "qk_nope_head_dim": (0, 100_000, "MLA head dim"),
     "qk_rope_head_dim": (0, 100_000, "MLA head dim"),
     "v_head_dim": (0, 100_000, "MLA head dim"),
     "sliding_window": (0, 100_000_000, "sliding window, tokens"),
     "num_sliding_layers": (0, 10_000, "layers with a window"),
-    "num_experts": (1, 100_000, "routed experts per layer"),
-    "experts_per_token": (1, 10_000, "experts per token"),
-    "moe_intermediate_size": (1, 10_000_000, "expert FFN width"),
-    "num_shared_experts": (0, 10_000, "shared experts"),
-    "shared_expert_intermediate_size": (0, 10_000_000, "shared-expert FFN width"),
+    "num_experts": (1, SIZE_LIMITS["num_experts"], "routed experts per layer"),
+    "experts_per_token": (1, SIZE_LIMITS["experts_per_token"], "experts per token"),
+    "moe_intermediate_size": (1, SIZE_LIMITS["moe_intermediate_size"], "expert FFN width"),
+    "num_shared_experts": (0, SIZE_LIMITS["num_shared_experts"], "shared experts"),
+    "shared_expert_intermediate_size": (
+        0,
+        SIZE_LIMITS["shared_expert_intermediate_size"],
+        "shared-expert FFN width",
+    ),
     "num_dense_layers": (0, 10_000, "dense layers"),
-    "dense_intermediate_size": (0, 10_000_000, "dense FFN width"),
+    "dense_intermediate_size": (0, SIZE_LIMITS["dense_intermediate_size"], "dense FFN width"),
     "card_total_params": (0.0, 1e14, "parameters (a count, not billions)"),
     "card_active_params": (0.0, 1e14, "parameters (a count, not billions)"),
 }
@@ -145,6 +150,12 @@ def check_plausible(name: str, value: float) -> str | None:
     lo, hi, why = PLAUSIBLE[name]
     if lo <= value <= hi:
         return None
+    if value > hi and name in SIZE_LIMITS:
+        return (
+            f"{name} = {value:g} is far beyond any real model ({why}: at most {hi:,} is "
+            "accepted, far above the largest published model; see elmoe_dse/specs/"
+            "model_limits.py); check the value"
+        )
     return f"{name} = {value:g} is outside its plausible span [{lo:g}, {hi:g}] ({why}); check it"
 
 

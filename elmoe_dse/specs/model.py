@@ -32,7 +32,6 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from elmoe_dse.errors import SpecError
 from elmoe_dse.specs._base import SCHEMA_VERSION, Spec, load_json, load_toml, validate
-from elmoe_dse.specs.model_limits import check_sizes
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -144,7 +143,6 @@ class ModelSpec(Spec):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
-        check_sizes(self)  # absurd sizes, before anything is allocated for them
         if self.experts_per_token > self.num_experts:
             raise ValueError(
                 f"experts_per_token ({self.experts_per_token}) exceeds num_experts "

@@ -1,5 +1,8 @@
 """Sizes no real MoE model comes near, refused before anything is allocated for them.
 
+These are the upper bounds of the model-architecture entries of ``specs._base.PLAUSIBLE``, which
+every spec checks field by field while it is parsed (before any array is sized from it).
+
 A model spec with ``num_experts = 1e9`` would make the routing vectors (one float per expert)
 7.45 GiB; a million layers or a hidden size of 1e9 make the per-layer tables and the parameter
 counts absurd. Each bound is far above the largest published model of its kind, so a real model
@@ -14,8 +17,6 @@ is never refused:
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 #: Field -> the largest value accepted (see the module docstring for the sources).
 SIZE_LIMITS: dict[str, int] = {
@@ -34,14 +35,3 @@ SIZE_LIMITS: dict[str, int] = {
     "kv_lora_rank": 1 << 17,
     "q_lora_rank": 1 << 17,
 }
-
-
-def check_sizes(spec: Any) -> None:
-    """Raise ValueError naming the first field of a model spec above :data:`SIZE_LIMITS`."""
-    for name, limit in SIZE_LIMITS.items():
-        value = getattr(spec, name, 0)
-        if value > limit:
-            raise ValueError(
-                f"{name} = {value:,} is far beyond any real model (at most {limit:,} is "
-                "accepted; see elmoe_dse/specs/model_limits.py); check the value"
-            )
