@@ -108,6 +108,11 @@ def _rows_of(path: Path) -> list[Any]:
         return [{str(k): v for k, v in r.items() if not pd.isna(v)} for r in records]
     if path.suffix.lower() != ".json":
         raise SpecError("unknown file type; give a .json or .csv table of points", path=str(path))
+    return json_points(path)
+
+
+def json_points(path: Path) -> list[Any]:
+    """The raw rows of a measured-points JSON file (a list, or ``{"points": [...]}``)."""
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as err:

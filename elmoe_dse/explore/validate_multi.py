@@ -10,16 +10,14 @@ fewest devices), which separates the layout model from the one-device kernel mod
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import Field
 
-from elmoe_dse.errors import SpecError
-from elmoe_dse.explore.validate import DATASET, MeasuredPoint
-from elmoe_dse.specs._base import read_text, validate
+from elmoe_dse.explore.validate import DATASET, MeasuredPoint, json_points
+from elmoe_dse.specs._base import validate
 
 SHIPPED_MULTI = Path(__file__).resolve().parent.parent / "data" / "measured" / "gpu-multi.json"
 
@@ -40,13 +38,7 @@ class MultiMeasuredPoint(MeasuredPoint):
 def load_multi_points(path: str | Path | None = None) -> list[MultiMeasuredPoint]:
     """The points of ``path`` (the shipped table by default); one-line errors."""
     p = Path(path) if path is not None else SHIPPED_MULTI
-    try:
-        data = json.loads(read_text(p))
-    except json.JSONDecodeError as err:
-        raise SpecError(f"JSON syntax error: {err}", path=str(p)) from None
-    rows = data.get("points") if isinstance(data, dict) else data
-    if not isinstance(rows, list) or not rows:
-        raise SpecError('expected a non-empty list of points (or {"points": [...]})', path=str(p))
+    rows = json_points(p)
     return [
         validate(MultiMeasuredPoint, row, path=f"{p} (point {i + 1})") for i, row in enumerate(rows)
     ]

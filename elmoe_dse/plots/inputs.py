@@ -137,13 +137,18 @@ def _read_table(path: Path, columns: Iterable[str] | None = None) -> pd.DataFram
             names = set(pq.read_schema(path).names)
             return pd.read_parquet(path, columns=[c for c in columns if c in names])
         return pd.read_csv(path)
-    except FileNotFoundError:
-        raise PlotInputError(f"{path}: file not found") from None
     except (OSError, ValueError, pa.ArrowException) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PlotInputError(
-            f"{path}: cannot read the table ({first}); re-run the command that wrote it"
-        ) from None
+        raise unreadable(path, err) from None
+
+
+def unreadable(path: Path, err: Exception) -> PlotInputError:
+    """The one-line error for a table that is missing or cannot be read."""
+    if isinstance(err, FileNotFoundError):
+        return PlotInputError(f"{path}: file not found")
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return PlotInputError(
+        f"{path}: cannot read the table ({first}); re-run the command that wrote it"
+    )
 
 
 #: Metric columns of a results table the figures read (besides every ``knob.*`` and ``meta.*``).
@@ -160,13 +165,8 @@ def figure_columns(path: Path) -> list[str]:
 
     try:
         names = pq.read_schema(path).names
-    except FileNotFoundError:
-        raise PlotInputError(f"{path}: file not found") from None
     except (OSError, ValueError, pa.ArrowException) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PlotInputError(
-            f"{path}: cannot read the table ({first}); re-run the command that wrote it"
-        ) from None
+        raise unreadable(path, err) from None
     return [n for n in names if n.startswith(("knob.", "meta.")) or FIGURE_METRICS.match(n)]
 
 
