@@ -67,6 +67,36 @@ def main() -> None:
     if sys.argv[1:] == ["--help"]:
         sys.stdout.write(help_text())
         return
-    from elmoe_dse.cli.main import main as typer_main
+    from elmoe_dse.cli.main import app
 
-    typer_main()
+    sys.exit(run_app(app, sys.argv[1:]))
+
+
+def run_app(app: object, args: list[str]) -> int:
+    """Run the Typer ``app`` on ``args``; a usage error becomes one line on stderr and exit 2.
+
+    Typer's standalone mode draws usage errors in a rich box under the usage line; a user who
+    typed ``--seed -1`` should get one line naming the command, the option and the fix, like
+    every other input error of the tool.
+    """
+    import sys
+
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    from typer.exceptions import Abort, TyperException
+
+    try:
+        code = app(args=args, prog_name="elmoe-dse", standalone_mode=False)  # type: ignore[operator]
+    except NoArgsIsHelpError as e:
+        e.show()
+        return 2
+    except UsageError as e:
+        where = e.ctx.command_path if e.ctx is not None else "elmoe-dse"
+        sys.stderr.write(f"{where}: {e.format_message()} (see '{where} --help')\n")
+        return 2
+    except TyperException as e:
+        sys.stderr.write(f"elmoe-dse: {e.format_message()}\n")
+        return e.exit_code
+    except Abort:
+        sys.stderr.write("Aborted!\n")
+        return 1
+    return code if isinstance(code, int) else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from elmoe_dse.cli.main import app
 from elmoe_dse.cli.toplevel import COMMANDS, help_text
@@ -47,3 +48,29 @@ def test_other_arguments_reach_the_typer_app() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.lstrip().startswith(("[", "{"))
+
+
+def test_a_usage_error_is_one_line_naming_the_command_and_option(tmp_path: Path) -> None:
+    quick = Path(__file__).resolve().parents[2] / "sweeps" / "quick.toml"
+    args = ["optimize", str(quick), "--seed", "-1", "--out", str(tmp_path / "o")]
+    out = subprocess.run(
+        [sys.executable, "-m", "elmoe_dse", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("elmoe-dse optimize: ") and "'--seed'" in lines[0]
+    assert "elmoe-dse optimize --help" in lines[0] and "╭" not in out.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unknown_command_and_no_arguments_exit_2() -> None:
+    unknown = subprocess.run(
+        [sys.executable, "-m", "elmoe_dse", "frobnicate"], capture_output=True, text=True
+    )
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+    bare = subprocess.run([sys.executable, "-m", "elmoe_dse"], capture_output=True, text=True)
+    assert bare.returncode == 2 and "Usage: elmoe-dse" in bare.stdout + bare.stderr
