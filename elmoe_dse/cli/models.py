@@ -15,7 +15,10 @@ app = typer.Typer(
 
 
 @app.command("list")
-def list_cmd(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def list_cmd(
+    json_out: bool = typer.Option(False, "--json", help="print JSON"),
+    csv_out: bool = typer.Option(False, "--csv", help="print the table as CSV"),
+) -> None:
     """List the shipped models with their size."""
     from rich.table import Table
 
@@ -39,6 +42,9 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="print JSON")) 
         if json_out:
             print_json(rows)
             return
+        if csv_out:
+            typer.echo(_list_csv(rows), nl=False)
+            return
         table = Table(title="Shipped MoE models")
         for col in ("id", "name", "total", "active", "experts", "top-k", "attention"):
             table.add_column(col)
@@ -53,6 +59,18 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="print JSON")) 
                 r["attention"],
             )
         console().print(table)
+
+
+def _list_csv(rows: list[dict[str, Any]]) -> str:
+    """The model list as CSV, one row per model, parameter counts in parameters (not G)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
 
 
 @app.command("show")

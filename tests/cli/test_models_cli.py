@@ -35,3 +35,17 @@ def test_models_show_takes_a_config_json_path() -> None:
     code, out, _ = run("models", "show", str(path), "--json")
     assert code == 0
     assert json.loads(out)["num_experts"] == 8
+
+
+def test_models_list_csv_matches_the_json_list() -> None:
+    import csv
+    import io
+
+    code, out, _ = run("models", "list", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    _, js, _ = run("models", "list", "--json")
+    expected = {r["id"]: r for r in json.loads(js)}
+    assert code == 0 and [r["id"] for r in rows] == list(expected)
+    qwen = next(r for r in rows if r["id"] == "qwen3-30b-a3b")
+    assert int(qwen["total_params"]) == expected["qwen3-30b-a3b"]["total_params"]
+    assert int(qwen["num_experts"]) == 128 and qwen["attention"] == "gqa"
