@@ -226,14 +226,17 @@ class Knobs:
     def validated(self) -> Knobs:
         """Check every knob against its range or choices; arrays broadcast to one shape."""
         updates: dict[str, Any] = {}
-        for name in KNOB_INFO:
-            info = KNOB_INFO[name]
+        for name, info in KNOB_INFO.items():
             value = getattr(self, name)
             if info.choices:
                 if value not in info.choices:
                     raise KnobError(
                         f"knob '{name}' = {value!r}; use one of {', '.join(info.choices)}"
                     )
+                continue
+            if type(value) is float or type(value) is int:  # the common scalar: no numpy
+                _check_scalar(name, info, value)
+                updates[name] = np.asarray(value, dtype=float)
                 continue
             arr = np.asarray(value, dtype=float)
             finite = np.isfinite(arr)
@@ -264,6 +267,25 @@ class Knobs:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(np.shape(self.batch_size))
+
+
+def _check_scalar(name: str, info: KnobInfo, value: float) -> None:
+    """The checks of :meth:`Knobs.validated` on one Python number (the same messages)."""
+    v = float(value)
+    if math.isnan(v):
+        if not info.auto:
+            raise KnobError(f"knob '{name}' must be a finite number; got {value!r}")
+        return
+    if math.isinf(v):
+        if not info.auto:
+            raise KnobError(f"knob '{name}' must be a finite number; got {value!r}")
+        raise KnobError(f"knob '{name}' must be finite or auto; got {value!r}")
+    if info.lo is not None and v < info.lo:
+        raise KnobError(f"knob '{name}' = {value!r} is below {info.lo}; raise it")
+    if info.hi is not None and v > info.hi:
+        raise KnobError(f"knob '{name}' = {value!r} is above {info.hi}; lower it")
+    if info.integer and v != round(v):
+        raise KnobError(f"knob '{name}' = {value!r} must be a whole number")
 
 
 def parse_knob_value(name: str, text: str) -> Any:

@@ -90,6 +90,7 @@ def evaluate(
     routing_probs: Array,
     *,
     quality: DraftQuality,
+    residency_memo: ResidencyMemo | None = None,
 ) -> StepCost:
     """Cost of one decode step of ``model`` on ``spec`` at ``knobs`` (arrays broadcast).
 
@@ -101,6 +102,9 @@ def evaluate(
             sum = top-k (see :func:`elmoe_dse.routing.expert_probabilities`).
         quality: acceptance inputs (a dataset profile for this model + the acceptance shape),
             e.g. :attr:`elmoe_dse.scenario.Scenario.quality`.
+        residency_memo: where calls that share a routing process (the same routing, reuse,
+            pool and window, other parameters differing) keep the pool's residency, solved
+            once (:func:`memo_residency`); ``None`` solves it every call.
     """
     knobs = knobs.validated()
     p = np.asarray(routing_probs, dtype=float)
@@ -113,7 +117,7 @@ def evaluate(
     gamma = np.asarray(knobs.draft_length)
 
     def at(draft_length: Array) -> StepCost:
-        return _step(model, spec, family, policy, knobs, p, quality, draft_length)
+        return _step(model, spec, family, policy, knobs, p, quality, draft_length, residency_memo)
 
     if not policy.mode_switch:
         return at(gamma)
@@ -125,6 +129,45 @@ def evaluate(
     return at(np.where(speculate, gamma, 0))
 
 
+#: Residencies already solved, by everything :func:`residency_of` reads (:func:`memo_residency`).
+ResidencyMemo = dict[tuple[object, ...], Residency]
+
+
+def _array_key(x: object) -> tuple[object, ...]:
+    arr = np.asarray(x, dtype=float)
+    return (arr.shape, arr.tobytes())
+
+
+def memo_residency(
+    memo: ResidencyMemo | None,
+    design: Design,
+    p: Array,
+    pool: Array,
+    overlap_frac: Array,
+    quality: DraftQuality,
+) -> Residency:
+    """:func:`residency_of`, kept in ``memo`` under every input it reads: the cache policy, the
+    bit nesting, sequences and verify tokens per sequence, the routing, pool, reuse, and the
+    dataset's locality terms."""
+    if memo is None:
+        return residency_of(design, p, pool, overlap_frac, quality)
+    profile = quality.profile
+    key = (
+        design.cache_policy,
+        design.bit_nested,
+        _array_key(design.sequences),
+        _array_key(design.verify_tokens_per_sequence),
+        _array_key(p),
+        _array_key(pool),
+        _array_key(overlap_frac),
+        profile.batch_locality_scale,
+        profile.pool_window_tokens,
+    )
+    if key not in memo:
+        memo[key] = residency_of(design, p, pool, overlap_frac, quality)
+    return memo[key]
+
+
 def _step(
     model: ModelSpec,
     spec: PlatformSpec,
@@ -134,6 +177,7 @@ def _step(
     p: Array,
     quality: DraftQuality,
     gamma: Array,
+    memo: ResidencyMemo | None = None,
 ) -> StepCost:
     """One policy at draft lengths ``gamma`` (0 where the step decodes plainly)."""
     design = design_of(policy, family, knobs, gamma)
@@ -148,7 +192,7 @@ def _step(
         plan = device_plan(layout, plan, demand, spec, model.num_experts)
     machine = Machine(spec, family, platform_knobs, plan, layout)
     pool, violations = pool_in_force(plan, design, knobs.pool_experts, model.num_experts)
-    residency = residency_of(design, p, pool, knobs.overlap_frac, quality)
+    residency = memo_residency(memo, design, p, pool, knobs.overlap_frac, quality)
     speculation = acceptance_of(model, design, residency, knobs, quality)
     refresh = residency.refresh_experts_per_layer * refreshes_per_step(speculation, quality)
     verify = verify_pass(model, machine, design, residency, knobs, refresh)

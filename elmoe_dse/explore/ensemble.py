@@ -44,6 +44,7 @@ from elmoe_dse.explore.reproduce import (
     PAPER_TARGETS,
     SPECULATIVE,
     SYSTEMS,
+    DrawMemo,
     load_inputs,
     max_elastic_acceptance,
     system_runs,
@@ -174,6 +175,9 @@ class Task:
     datasets: tuple[str, ...] = PAPER_DATASETS
     systems: tuple[str, ...] | None = None
     keep_rows: bool = False
+    #: Tasks of one group (one draw and what is derived from it) run in one process, sharing a
+    #: memo of its evaluations (:class:`~elmoe_dse.explore.reproduce.DrawMemo`).
+    group: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,8 +213,9 @@ def _failed() -> Outcome:
     return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan)
 
 
-def evaluate_task(task: Task) -> Outcome:
-    """The targets of one draw (the reproduction's target rows; an infeasible draw gives NaN)."""
+def evaluate_task(task: Task, memo: DrawMemo | None = None) -> Outcome:
+    """The targets of one draw (the reproduction's target rows; an infeasible draw gives NaN);
+    ``memo`` shares mode-switching runs with other tasks of the same draw."""
     priors = paper_priors(task.models, task.datasets)
     cal = draw_calibration(task.values, priors, "ensemble draw")
     try:
@@ -218,7 +223,8 @@ def evaluate_task(task: Task) -> Outcome:
         runs = system_runs(inputs, task.choice, _table(), cal)
         if task.systems is not None:
             runs = tuple(r for r in runs if r.system in task.systems)
-        rows = target_rows(inputs, runs, task.models, task.datasets)
+        key = (hash(tuple(sorted(task.values.items()))),)
+        rows = target_rows(inputs, runs, task.models, task.datasets, memo, key)
     except ElmoeError:
         return _failed()
     slim = tuple({k: r[k] for k in _ROW_KEYS} for r in rows)
@@ -270,14 +276,31 @@ def changed_systems(
     return tuple(s for s, _, _ in SYSTEMS if table.overrides(choice, s) != table.overrides(base, s))
 
 
+def _evaluate_group(tasks: list[Task]) -> list[Outcome]:
+    memo = DrawMemo()
+    return [evaluate_task(t, memo) for t in tasks]
+
+
 def evaluate_draws(tasks: list[Task], processes: int = 2) -> list[Outcome]:
     """Evaluate ``tasks`` in ``processes`` worker processes (forked, so the parsed specs are
-    shared), in order; ``processes <= 1`` evaluates in this process."""
-    if processes <= 1 or len(tasks) < 2:
-        return [evaluate_task(t) for t in tasks]
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(min(processes, len(tasks))) as pool:
-        return pool.map(evaluate_task, tasks, chunksize=max(1, len(tasks) // (4 * processes)))
+    shared), in order; ``processes <= 1`` evaluates in this process. Tasks of one ``group`` run
+    together in one process (each task without a group is a group of its own)."""
+    groups: dict[Any, list[int]] = {}
+    for i, t in enumerate(tasks):
+        groups.setdefault(("g", t.group) if t.group is not None else ("t", i), []).append(i)
+    jobs = [[tasks[i] for i in idx] for idx in groups.values()]
+    if processes <= 1 or len(jobs) < 2:
+        results = [_evaluate_group(job) for job in jobs]
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(min(processes, len(jobs))) as pool:
+            size = max(1, len(jobs) // (4 * processes))
+            results = pool.map(_evaluate_group, jobs, chunksize=size)
+    out: list[Outcome | None] = [None] * len(tasks)
+    for idx, res in zip(groups.values(), results, strict=True):
+        for i, o in zip(idx, res, strict=True):
+            out[i] = o
+    return [o for o in out if o is not None]
 
 
 def band(values: np.ndarray, paper: float | None = None) -> dict[str, Any]:
@@ -449,8 +472,9 @@ def _plan(
     for lab, c, n in variants[1:]:
         changed = changed_systems(c, choice, table)
         need = _both(changed, informed) if post_values else ()
-        pt = [Task(v, c, systems=changed) for v in values[:n]] if changed else []
-        qt = [Task(v, c, systems=need) for v in post_values[:n]] if need else []
+        pt = [Task(v, c, systems=changed, group=i) for i, v in enumerate(values[:n])]
+        qt = [Task(v, c, systems=need, group=i) for i, v in enumerate(post_values[:n])]
+        pt, qt = (pt if changed else []), (qt if need else [])
         plan.append(_Alt(lab, c, changed, need, at + len(tasks), len(pt), len(qt)))
         tasks += pt + qt
     return plan, tasks
@@ -505,8 +529,8 @@ def ensemble_bands(
     values = prior_draws(priors, s.draws, s.seed)
     informed = informed_systems(post.informed) if post is not None else ()
     post_values = [] if post is None else posterior_draws(post, priors, s.draws, 0, values)
-    tasks = [Task(v, choice, keep_rows=True) for v in values]
-    tasks += [Task(v, choice, systems=informed) for v in post_values]
+    tasks = [Task(v, choice, keep_rows=True, group=i) for i, v in enumerate(values)]
+    tasks += [Task(v, choice, systems=informed, group=i) for i, v in enumerate(post_values)]
     plan, more = _plan(variants, table, values, post_values, informed, len(tasks))
     outcomes = evaluate_draws(tasks + more, s.processes)
     pr = outcomes[: len(values)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,7 @@ from elmoe_dse.columns import (
     TIME_PER_STEP_S,
     knob_column,
 )
-from elmoe_dse.evaluator import StepCost, evaluate
+from elmoe_dse.evaluator import ResidencyMemo, StepCost, evaluate
 from elmoe_dse.explore.alternatives import AssumptionTable, assumption_table, defaults
 from elmoe_dse.policies import is_speculative
 from elmoe_dse.scenario import Inputs, resolve_inputs
@@ -151,11 +151,10 @@ def best_over_gamma(step: StepCost) -> dict[str, np.ndarray]:
     """Per batch (axis 0), the columns :data:`BEST_COLUMNS` at the draft length (axis 1) with
     the highest throughput."""
     tput = np.asarray(step.throughput_tok_per_s)
-    best = np.argmax(tput, axis=-1)
+    pick = (*np.indices(tput.shape[:-1]), np.argmax(tput, axis=-1))
 
     def take(x: np.ndarray) -> np.ndarray:
-        arr = np.broadcast_to(np.asarray(x), tput.shape)
-        return np.take_along_axis(arr, best[..., None], axis=-1)[..., 0]
+        return np.broadcast_to(np.asarray(x), tput.shape)[pick]
 
     return {column: take(read(step)) for column, read in BEST_COLUMNS.items()}
 
@@ -179,6 +178,8 @@ class SystemRun:
     policy: str
     platform: PlatformSpec
     knobs: Mapping[str, Any]
+    #: What the choice sets for this system other than the batch threshold B* (a memo key).
+    mode_key: str = ""
 
 
 def system_runs(
@@ -203,7 +204,9 @@ def system_runs(
         if fields:
             fields = {**fields, **_requantiled(spec.name, fields, calibration)}
             spec = table.apply_platform(spec, fields)
-        runs.append(SystemRun(system, platform, policy, spec, dict(over.knobs)))
+        other = sorted((k, v) for k, v in over.knobs.items() if k != "mode_threshold")
+        key = repr((sorted(over.platform.items()), other))
+        runs.append(SystemRun(system, platform, policy, spec, dict(over.knobs), key))
     return tuple(runs)
 
 
@@ -226,30 +229,133 @@ def _requantiled(
     return out
 
 
+#: One draw's mode-switching runs, evaluated once for every batch threshold B* and for their
+#: speculating half: key -> the per-batch best columns in AR mode and in speculation
+#: (:func:`mode_columns`).
+ModeMemo = dict[tuple[Any, ...], tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
+
+
+@dataclass
+class DrawMemo:
+    """What the evaluations of one draw share: its mode-switching runs (:data:`ModeMemo`) and
+    the residencies of its routing processes (:data:`~elmoe_dse.evaluator.ResidencyMemo`: the
+    same for every parameter that does not move routing, reuse, pool or window)."""
+
+    modes: ModeMemo = field(default_factory=dict)
+    residency: ResidencyMemo = field(default_factory=dict)
+
+
+def switches_modes(policy: str) -> bool:
+    """Whether ``policy`` switches between AR and speculation at a batch threshold."""
+    from elmoe_dse.policies import POLICIES
+
+    row = POLICIES.get(policy)
+    return row is not None and row.mode_switch
+
+
+def mode_columns(step: StepCost) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per batch, the columns :data:`BEST_COLUMNS` of a mode-switching run evaluated with
+    speculation everywhere on draft lengths ``(0, *GAMMAS)``: draft length 0 (AR) and the best
+    of the others (speculation)."""
+    tput = np.asarray(step.throughput_tok_per_s)
+    best = 1 + np.argmax(tput[:, 1:], axis=-1)
+
+    rows = np.arange(tput.shape[0])
+
+    def at(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(np.asarray(x), tput.shape)[rows, idx]
+
+    zero = np.zeros(tput.shape[0], dtype=int)
+    ar = {column: at(read(step), zero) for column, read in BEST_COLUMNS.items()}
+    sd = {column: at(read(step), best) for column, read in BEST_COLUMNS.items()}
+    return ar, sd
+
+
+def select_mode(
+    ar: dict[str, np.ndarray], sd: dict[str, np.ndarray], threshold: float
+) -> dict[str, np.ndarray]:
+    """Per batch, AR below ``threshold`` and speculation at or above it; with a NaN threshold
+    (``auto``) the faster of the two (AR on a tie), as the evaluator's own switch decides."""
+    batches = np.asarray(PAPER_BATCHES, dtype=float)
+    if np.isfinite(threshold):
+        speculate = batches >= threshold
+    else:
+        speculate = sd[THROUGHPUT_TOK_PER_S] > ar[THROUGHPUT_TOK_PER_S]
+    return {k: np.where(speculate, sd[k], ar[k]) for k in ar}
+
+
+def speculating_half(policy: str) -> str | None:
+    """The policy a mode-switching ``policy`` runs where it speculates: the non-switching row
+    of the policy table with the same draft and pool (ELMoE-3D's is Elastic-SD)."""
+    from elmoe_dse.policies import POLICIES
+
+    row = POLICIES.get(policy)
+    if row is None or not row.mode_switch:
+        return None
+    same = ("draft", "needs_fast_tier", "caches_experts", "fixed_pool")
+    for other in POLICIES.values():
+        if not other.mode_switch and all(getattr(other, f) == getattr(row, f) for f in same):
+            return other.name
+    return None
+
+
+def _run_columns(
+    sc: Any, run: SystemRun, memo: DrawMemo | None, base: tuple[Any, ...]
+) -> dict[str, np.ndarray]:
+    """Per batch, the best columns of one system on one cell (``base``: the draw and cell).
+    A mode-switching run is evaluated once for AR and speculation, shared through ``memo``
+    across thresholds B* and with the run of its speculating half on the same platform."""
+    batches = np.asarray(PAPER_BATCHES, dtype=float)[:, None]
+    switch = switches_modes(run.policy)
+    gammas = np.asarray(((0,) if switch else ()) + GAMMAS, dtype=float)[None, :]
+    knobs = dict(run.knobs)
+    threshold = float(knobs.pop("mode_threshold", np.nan)) if switch else np.nan
+    key = (*base, run.platform_ref, run.policy, run.mode_key)
+    if memo is not None and key in memo.modes:
+        ar, sd = memo.modes[key]
+        return select_mode(ar, sd, threshold) if switch else sd
+    settings = {
+        "batch_size": batches,
+        "context_len": PAPER_CONTEXT,
+        "policy": run.policy,
+        "draft_length": gammas if is_speculative(run.policy) else 0,
+        **knobs,
+    }
+    if switch:
+        settings["mode_threshold"] = 1.0  # speculate at every batch (all >= 1)
+    shared = memo.residency if memo is not None else None
+    step = evaluate(
+        sc.model,
+        run.platform,
+        sc.knobs(**settings),
+        sc.p,
+        quality=sc.quality,
+        residency_memo=shared,
+    )
+    if not switch:
+        return best_over_gamma(step)
+    ar, sd = mode_columns(step)
+    if memo is not None:
+        memo.modes[key] = (ar, sd)
+        memo.modes[(*base, run.platform_ref, speculating_half(run.policy), run.mode_key)] = (ar, sd)
+    return select_mode(ar, sd, threshold)
+
+
 def evaluate_cell(
     model_id: str,
     dataset: str,
     inputs: Inputs,
     runs: tuple[SystemRun, ...] | None = None,
+    memo: DrawMemo | None = None,
+    memo_key: tuple[Any, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Rows (one per system and batch) of one (model, dataset) cell of the grid."""
+    """Rows (one per system and batch) of one (model, dataset) cell of the grid. ``memo``
+    (keyed by ``memo_key``, the draw) shares a mode-switching run across thresholds B*."""
     model = load_model(model_id)
-    batches = np.asarray(PAPER_BATCHES, dtype=float)[:, None]
-    gammas = np.asarray(GAMMAS, dtype=float)[None, :]
     rows: list[dict[str, Any]] = []
     for run in runs if runs is not None else system_runs(inputs):
         sc = inputs.scenario(model, run.platform_ref, dataset)
-        knobs = sc.knobs(
-            **{
-                "batch_size": batches,
-                "context_len": PAPER_CONTEXT,
-                "policy": run.policy,
-                "draft_length": gammas if is_speculative(run.policy) else 0,
-                **run.knobs,
-            }
-        )
-        step = evaluate(sc.model, run.platform, knobs, sc.p, quality=sc.quality)
-        best = best_over_gamma(step)
+        best = _run_columns(sc, run, memo, (*memo_key, model_id, dataset))
         for i, b in enumerate(PAPER_BATCHES):
             rows.append(
                 {
@@ -410,6 +516,8 @@ def target_rows(
     runs: tuple[SystemRun, ...],
     models: tuple[str, ...] = PAPER_MODELS,
     datasets: tuple[str, ...] = PAPER_DATASETS,
+    memo: DrawMemo | None = None,
+    memo_key: tuple[Any, ...] = (),
 ) -> list[dict[str, Any]]:
     """The rows the targets and the acceptance constraint need: every system on every cell,
     except EAGLE-SD off MT-Bench (it enters only the SD-method comparison)."""
@@ -417,7 +525,7 @@ def target_rows(
     for dataset in datasets:
         keep = tuple(r for r in runs if dataset == SD_DATASET or r.system != "eagle-sd")
         for model_id in models:
-            rows.extend(evaluate_cell(model_id, dataset, inputs, keep))
+            rows.extend(evaluate_cell(model_id, dataset, inputs, keep, memo, memo_key))
     return rows
 
 

@@ -233,3 +233,38 @@ def test_weight_format_changes_bytes() -> None:
     bf16 = evaluate(model, spec, replace(Knobs(batch_size=1), weight_format="bf16"), uniform(model))
     ratio = bf16.bytes_by_tier["hbm"] / int8.bytes_by_tier["hbm"]
     assert 1.8 < ratio < 16 / 8.5 + 0.01  # weights x 16/8.5, KV unchanged
+
+
+@pytest.mark.parametrize("platform", ["elmoe3d-8g", "hb-xpu", "xpu"])
+def test_residency_memo_gives_the_same_step_and_keys_on_every_routing_input(platform: str) -> None:
+    """A residency memo shared by calls that differ in a parameter the routing does not read
+    (an energy, a bandwidth) gives bit for bit the step of a call without it; a call whose reuse
+    differs solves its own residency (a new memo entry), not the first one's."""
+    from elmoe_dse.evaluator import ResidencyMemo
+    from elmoe_dse.evaluator import evaluate as evaluate_with
+    from elmoe_dse.scenario import resolve_inputs
+
+    inputs = resolve_inputs([platform], ["mt-bench"], None)
+    model = load_model("qwen3-30b-a3b")
+    sc = inputs.scenario(model, platform, "mt-bench")
+    spec = sc.platform
+    hotter = with_fields(spec, **{"compute__energy_pj_per_op__w8a8": 0.4})
+    batch = np.asarray([1.0, 4.0, 16.0])[:, None]
+    gamma = np.asarray([0.0, 3.0])[None, :] if platform == "elmoe3d-8g" else 0
+    policy = {"elmoe3d-8g": "elastic-sd", "hb-xpu": "ar-cache", "xpu": "ar"}[platform]
+    knobs = sc.knobs(batch_size=batch, draft_length=gamma, policy=policy)
+    memo: ResidencyMemo = {}
+    for s in (spec, hotter):
+        shared = evaluate_with(sc.model, s, knobs, sc.p, quality=sc.quality, residency_memo=memo)
+        alone = evaluate_with(sc.model, s, knobs, sc.p, quality=sc.quality)
+        for field in ("time_per_step_s", "energy_per_token_j", "throughput_tok_per_s"):
+            np.testing.assert_array_equal(getattr(shared, field), getattr(alone, field))
+    entries = len(memo)
+    assert entries >= 1
+    other = replace(knobs, overlap_frac=0.6)
+    moved = evaluate_with(sc.model, spec, other, sc.p, quality=sc.quality, residency_memo=memo)
+    assert len(memo) > entries
+    np.testing.assert_array_equal(
+        moved.time_per_step_s,
+        evaluate_with(sc.model, spec, other, sc.p, quality=sc.quality).time_per_step_s,
+    )

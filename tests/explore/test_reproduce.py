@@ -9,8 +9,10 @@ tests.regenerate_golden``; the shipped ensemble with the command recorded in
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -188,3 +190,86 @@ def test_the_fixed_draw_stays_inside_every_prior() -> None:
     assert set(cal.parameters) == set(priors)  # the ensemble was sampled on today's priors
     for key, cv in cal.parameters.items():
         assert priors[key].min <= cv.value <= priors[key].max, key
+
+
+@pytest.mark.parametrize("threshold", [1.0, 4.0, 8.0, 16.0, math.nan])
+def test_mode_split_equals_the_evaluators_own_switch(threshold: float) -> None:
+    """One evaluation of ELMoE-3D with speculation everywhere on draft lengths (0, 1..8), split
+    into AR and Elastic-SD per batch, gives bit for bit what the evaluator's mode switch gives at
+    every batch threshold B* (and ``auto``), through the memo too."""
+    from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.explore.reproduce import (
+        ELMOE,
+        GAMMAS,
+        PAPER_BATCHES,
+        PAPER_CONTEXT,
+        DrawMemo,
+        SystemRun,
+        best_over_gamma,
+        evaluate_cell,
+        load_inputs,
+        system_runs,
+    )
+    from elmoe_dse.specs.model import load_model
+
+    inputs = load_inputs()
+    base = next(r for r in system_runs(inputs) if r.system == "elmoe3d")
+    run = SystemRun(
+        base.system,
+        base.platform_ref,
+        base.policy,
+        base.platform,
+        {**base.knobs, "mode_threshold": threshold},
+        base.mode_key,
+    )
+    other = SystemRun(
+        *[getattr(run, f) for f in ("system", "platform_ref", "policy", "platform")],
+        {**base.knobs, "mode_threshold": 1.0 if threshold != 1.0 else 16.0},
+        base.mode_key,
+    )
+    memo = DrawMemo()
+    evaluate_cell("qwen3-30b-a3b", "gsm8k", inputs, (other,), memo)  # another B* fills the memo
+    split = evaluate_cell("qwen3-30b-a3b", "gsm8k", inputs, (run,), memo)
+    model = load_model("qwen3-30b-a3b")
+    sc = inputs.scenario(model, ELMOE, "gsm8k")
+    knobs = sc.knobs(
+        batch_size=np.asarray(PAPER_BATCHES, dtype=float)[:, None],
+        context_len=PAPER_CONTEXT,
+        policy="elmoe3d",
+        draft_length=np.asarray(GAMMAS, dtype=float)[None, :],
+        **{**base.knobs, "mode_threshold": threshold},
+    )
+    direct = best_over_gamma(evaluate(sc.model, run.platform, knobs, sc.p, quality=sc.quality))
+    assert memo.modes, "the mode-switching run was not memoized"
+    for i, row in enumerate(split):
+        for column, values in direct.items():
+            want = values[i].item() if hasattr(values[i], "item") else values[i]
+            both_nan = want != want and row[column] != row[column]
+            assert row[column] == want or both_nan, (column, PAPER_BATCHES[i], row[column], want)
+
+
+def test_speculating_half_of_the_mode_switch_is_elastic_sd_bit_for_bit() -> None:
+    """ELMoE-3D's speculating half is Elastic-SD on the same platform, so the memo serves the
+    elastic-sd system from the mode-switching run: the same rows as evaluating it directly."""
+    from elmoe_dse.explore.reproduce import (
+        DrawMemo,
+        evaluate_cell,
+        load_inputs,
+        speculating_half,
+        system_runs,
+    )
+
+    assert speculating_half("elmoe3d") == "elastic-sd"
+    assert speculating_half("elastic-sd") is None
+    inputs = load_inputs()
+    runs = tuple(r for r in system_runs(inputs) if r.system in ("elmoe3d", "elastic-sd"))
+    memo = DrawMemo()
+    shared = evaluate_cell("gpt-oss-20b", "mt-bench", inputs, runs, memo)
+    direct = evaluate_cell("gpt-oss-20b", "mt-bench", inputs, runs[1:])
+    assert len(memo.modes) == 2
+    got = [r for r in shared if r["meta.system"] == "elastic-sd"]
+    assert len(got) == len(direct) == 4
+    for a, b in zip(got, direct, strict=True):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]), k
