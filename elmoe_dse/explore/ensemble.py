@@ -213,17 +213,27 @@ def _failed() -> Outcome:
     return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan)
 
 
+def _draw_inputs(task: Task, key: tuple[Any, ...], memo: DrawMemo | None) -> tuple[Any, Any]:
+    """(calibration, inputs) of a task's draw, built once per draw and datasets in ``memo``."""
+    at = (*key, task.models, task.datasets)
+    if memo is not None and at in memo.inputs:
+        return memo.inputs[at]
+    cal = draw_calibration(task.values, paper_priors(task.models, task.datasets), "ensemble draw")
+    built = (cal, load_inputs(cal, task.datasets))
+    if memo is not None:
+        memo.inputs[at] = built
+    return built
+
+
 def evaluate_task(task: Task, memo: DrawMemo | None = None) -> Outcome:
     """The targets of one draw (the reproduction's target rows; an infeasible draw gives NaN);
-    ``memo`` shares mode-switching runs with other tasks of the same draw."""
-    priors = paper_priors(task.models, task.datasets)
-    cal = draw_calibration(task.values, priors, "ensemble draw")
+    ``memo`` shares the draw's specs and evaluations with other tasks of the same draw."""
+    key = (hash(tuple(sorted(task.values.items()))),)
     try:
-        inputs = load_inputs(cal, task.datasets)
+        cal, inputs = _draw_inputs(task, key, memo)
         runs = system_runs(inputs, task.choice, _table(), cal)
         if task.systems is not None:
             runs = tuple(r for r in runs if r.system in task.systems)
-        key = (hash(tuple(sorted(task.values.items()))),)
         rows = target_rows(inputs, runs, task.models, task.datasets, memo, key)
     except ElmoeError:
         return _failed()
@@ -294,8 +304,8 @@ def evaluate_draws(tasks: list[Task], processes: int = 2) -> list[Outcome]:
     else:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(min(processes, len(jobs))) as pool:
-            size = max(1, len(jobs) // (4 * processes))
-            results = pool.map(_evaluate_group, jobs, chunksize=size)
+            # one group at a time: the first groups carry the alternatives, the rest are light
+            results = pool.map(_evaluate_group, jobs, chunksize=1)
     out: list[Outcome | None] = [None] * len(tasks)
     for idx, res in zip(groups.values(), results, strict=True):
         for i, o in zip(idx, res, strict=True):

@@ -237,12 +237,15 @@ ModeMemo = dict[tuple[Any, ...], tuple[dict[str, np.ndarray], dict[str, np.ndarr
 
 @dataclass
 class DrawMemo:
-    """What the evaluations of one draw share: its mode-switching runs (:data:`ModeMemo`) and
-    the residencies of its routing processes (:data:`~elmoe_dse.evaluator.ResidencyMemo`: the
-    same for every parameter that does not move routing, reuse, pool or window)."""
+    """What the evaluations of one draw share: its specs, its mode-switching runs
+    (:data:`ModeMemo`) and the residencies of its routing processes
+    (:data:`~elmoe_dse.evaluator.ResidencyMemo`: the same for every parameter that does not
+    move routing, reuse, pool or window)."""
 
     modes: ModeMemo = field(default_factory=dict)
     residency: ResidencyMemo = field(default_factory=dict)
+    #: (calibration, inputs) by draw, models and datasets (the specs with the draw applied).
+    inputs: dict[tuple[Any, ...], tuple[Any, Inputs]] = field(default_factory=dict)
 
 
 def switches_modes(policy: str) -> bool:
