@@ -367,13 +367,16 @@ class BandSettings:
     """Draw counts of ``reproduce``'s bands: ``draws`` per band under the selected assumptions,
     ``alt_draws`` per band under each other alternative; seeded.
 
-    Cost (:func:`ensemble_bands` shares work): a prior draw is one full evaluation, about
-    0.7 s of one core (the locality solves vectorized; the specs' re-validation per calibrated
-    field and the evaluator's per-call overhead are most of the rest); a posterior draw
-    re-evaluates only the ELMoE-3D platform's three systems (about half a draw); an alternative
-    re-evaluates the systems it changes. 40 + 40 main draws and 10 per alternative are about
-    110 draw-equivalents, 75 core-s: above the issue's 30 s on two cores; the sample axis through
-    the evaluator is what is left to get there (``make bench`` prints the time)."""
+    Cost (:func:`ensemble_bands` shares work): a prior draw is one full evaluation of the 8
+    systems on 16 cells; a posterior draw re-evaluates only the ELMoE-3D platform's systems, an
+    alternative only the systems it changes. The tasks of one draw run in one process and share
+    a :class:`~elmoe_dse.explore.reproduce.DrawMemo`: the draw's specs, ELMoE-3D's
+    mode-switching run (evaluated once for AR and speculation: every batch threshold B* is a
+    selection, and Elastic-SD is its speculating half) and the residency of every routing
+    process (the same for every parameter that does not move routing, reuse, pool or window).
+    40 + 40 main draws and 10 per alternative take about 50 s of CPU, under 30 s on two idle
+    cores (``make bench`` prints the time). Draws are not stacked on a sample axis through the
+    evaluator: each draw has its own Zipf exponents, so its routing levels differ."""
 
     draws: int = 40
     alt_draws: int = 10
