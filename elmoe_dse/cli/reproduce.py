@@ -44,8 +44,8 @@ def reproduce(
     from elmoe_dse.explore.alternatives import assumption_table, label, parse_assume
     from elmoe_dse.explore.ensemble import BandSettings, ensemble_bands
     from elmoe_dse.explore.figure_tables import write_figure_tables
+    from elmoe_dse.explore.reproduce import draft_length_edges, save_bands, save_reproduce
     from elmoe_dse.explore.reproduce import reproduce as run_reproduce
-    from elmoe_dse.explore.reproduce import save_bands, save_reproduce
     from elmoe_dse.results import (
         CELLS_FILE,
         REPRODUCE_DIR,
@@ -77,10 +77,19 @@ def reproduce(
             save_reproduce(result, stage.folder)
             write_figure_tables(stage.folder)
         targets = merged_targets([t.as_dict() for t in result.targets], bands)
+        edges = draft_length_edges(result.systems)
         if json_out:
-            print_json({"targets": targets, "bands": bands, "out": str(folder)})
+            print_json(
+                {
+                    "targets": targets,
+                    "bands": bands,
+                    "draft_length_edges": edges,
+                    "out": str(folder),
+                }
+            )
             return
         render(targets, result.cells, cal is not None)
+        console().print(edges_line(edges))
         if bands is not None:
             render_bands(bands)
         console().print(
@@ -88,6 +97,17 @@ def reproduce(
             f"{folder / SYSTEMS_CSV_FILE}; targets: {folder / RUN_FILE}; bands: {folder}/bands.json"
             f" ({time.perf_counter() - start:.1f} s)"
         )
+
+
+def edges_line(edges: dict[str, dict[str, int]]) -> str:
+    """One line: per speculating system, its rows whose best draft length is on an edge."""
+    parts = [
+        f"{system} {e['at_top']} of {e['speculating']} at {e['range_hi']} ({e['at_bottom']} at"
+        f" {e['range_lo']})"
+        for system, e in edges.items()
+    ]
+    lo, hi = next(iter(edges.values()))["range_lo"], next(iter(edges.values()))["range_hi"]
+    return f"best draft length on the edge of its search range {lo}..{hi}: " + "; ".join(parts)
 
 
 def merged_targets(

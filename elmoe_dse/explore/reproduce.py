@@ -1,10 +1,13 @@
 """Reproduce the ELMoE-3D paper's headline numbers (docs/model.md §9).
 
 Grid: the paper's 4 models x 4 dataset profiles x B in {1, 4, 8, 16} at 1k context. Systems per
-cell, each at its own best draft length gamma in 1..8 where it speculates (the runtime chooses;
-the paper does not state gamma):
+cell, each at its own best draft length gamma in 1..16 (the search range
+:data:`~elmoe_dse.speculative.DRAFT_LENGTH_SEARCH`, wide enough that the optimum is interior;
+:func:`draft_length_edges` counts the rows on its edges) where it speculates (the runtime
+chooses; the paper does not state gamma):
 
-- ``elmoe3d``: ELMoE-3D 8 GB with its mode switch (ar-cache below B*, elastic-sd above; B* auto);
+- ``elmoe3d``: ELMoE-3D 8 GB with its mode switch (AR from the pool below B*, Elastic-SD at or
+  above it; B* the ``mode_threshold`` assumption);
 - baselines ``xpu`` (plain AR), ``xpu-pim``, ``xpu-logicpim``, ``xpu-nmp`` (AR, each operator where
   it finishes sooner), ``hb-xpu`` (AR with an LRU full-precision expert cache in HB);
 - ``elastic-sd`` and ``eagle-sd`` on ELMoE-3D 8 GB hardware (the SD-method comparison).
@@ -48,6 +51,7 @@ from elmoe_dse.explore.alternatives import AssumptionTable, assumption_table, de
 from elmoe_dse.policies import is_speculative
 from elmoe_dse.scenario import Inputs, resolve_inputs
 from elmoe_dse.specs.model import load_model
+from elmoe_dse.speculative import DRAFT_LENGTH_SEARCH
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +63,7 @@ PAPER_MODELS = ("qwen3-30b-a3b", "glm-4.7-flash", "deepseek-v2-lite", "gpt-oss-2
 PAPER_DATASETS = ("mt-bench", "gsm8k", "alpaca", "humaneval")
 PAPER_BATCHES = (1, 4, 8, 16)
 PAPER_CONTEXT = 1024
-GAMMAS = tuple(range(1, 9))
+GAMMAS = tuple(range(DRAFT_LENGTH_SEARCH[0], DRAFT_LENGTH_SEARCH[1] + 1))
 PRIOR = ("xpu-pim", "xpu-logicpim", "xpu-nmp", "hb-xpu")
 ELMOE = "elmoe3d-8g"
 
@@ -472,6 +476,24 @@ def reproduce(
     )
 
 
+def draft_length_edges(systems: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per speculating system, how many of its speculating rows (best draft length > 0) chose a
+    draft length on an edge of the search range :data:`GAMMAS`: at the top (the range, not the
+    model, may have decided) and at the bottom (speculation barely pays there)."""
+    out: dict[str, dict[str, int]] = {}
+    for system in SPECULATIVE:
+        g = systems.loc[systems[SYSTEM] == system, DRAFT_LENGTH_TOKENS].to_numpy(dtype=float)
+        g = g[np.isfinite(g) & (g > 0)]
+        out[system] = {
+            "speculating": int(g.size),
+            "at_top": int(np.sum(g >= GAMMAS[-1])),
+            "at_bottom": int(np.sum(g <= GAMMAS[0])),
+            "range_lo": GAMMAS[0],
+            "range_hi": GAMMAS[-1],
+        }
+    return out
+
+
 def save_reproduce(result: Reproduction, out_dir: Path) -> list[Path]:
     """Write a reproduction to ``out_dir`` (the ``reproduce`` folder of a results directory):
     per-cell ratios (``cells.csv``), per-system rows (``systems.csv``, ``systems.parquet``) and
@@ -501,6 +523,7 @@ def save_reproduce(result: Reproduction, out_dir: Path) -> list[Path]:
                 calibration=cal.model_dump() if cal else None,
                 elapsed_s=result.elapsed_s,
                 targets=[t.as_dict() for t in result.targets],
+                draft_length_edges=draft_length_edges(result.systems),
             ),
         ),
     ]
