@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from elmoe_dse.errors import KnobError
+from elmoe_dse.errors import ElmoeError, KnobError
 from elmoe_dse.knobs import KNOB_INFO, Knobs, parse_knob_value
 
 #: Rows of one ``--vary`` table; a larger cross product fails before anything is evaluated.
@@ -175,8 +175,13 @@ def vary_rows(
     grid = [a for a in axes if a.vectorized]
     rows: list[dict[str, Any]] = []
     for texts in itertools.product(*(a.texts for a in looped)):
-        pairs = [*sets, *(f"{a.key}={t}" for a, t in zip(looped, texts, strict=True))]
-        for row in _combination_rows(sc, base, pairs, grid, routing):
+        given = [f"{a.key}={t}" for a, t in zip(looped, texts, strict=True)]
+        try:
+            combination = _combination_rows(sc, base, [*sets, *given], grid, routing)
+        except ElmoeError as err:  # a combination the evaluator refuses: say which
+            named = [*given, *(f"{a.key}={','.join(a.texts)}" for a in grid)]
+            raise KnobError(f"--vary {' '.join(named)}: {err}") from None
+        for row in combination:
             row["texts"] |= dict(zip((a.key for a in looped), texts, strict=True))
             rows.append(row)
     order = {a.key: {t: j for j, t in enumerate(a.texts)} for a in axes}

@@ -137,6 +137,8 @@ def test_bands_per_row() -> None:
         (["--vary", "pe_count=16", "--vary", "pe_count=32"], "--vary pe_count is given twice"),
         (["--vary", "tiers.hb.peak_bw_gb_per_s=0"], "--vary: field 'tiers.hb.peak_bw_gb_per_s'"),
         (["--set", "hb_capcity=4", "--vary", "pe_count=16"], "--set: unknown key"),
+        (["--vary", "cache_policy=auto,none"], "--vary cache_policy=none: cache_policy 'none'"),
+        (["-p", "xpu", "--vary", "tp=1,2"], "--vary tp=1,2: platform 'xpu' has no [device_link]"),
         (
             [x for k in FIVE_KNOBS for x in ("--vary", f"{k}=1,2,3,4")],
             "4 x 4 x 4 x 4 x 4 = 1024 rows, above 256",
@@ -154,3 +156,10 @@ def test_bad_vary_is_one_line_exit_2(args: list[str], needle: str) -> None:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert needle in lines[0], lines[0]
+
+
+def test_the_python_api_gives_the_cli_rows() -> None:
+    from elmoe_dse import Scenario
+
+    data = Scenario("qwen3-30b-a3b", "elmoe3d-8g").vary("hb_capacity_gb=4,8", batch_size=8)
+    assert data == _json(*QWEN, "-b", "8", "--vary", "hb_capacity_gb=4,8")
