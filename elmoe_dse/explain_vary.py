@@ -131,11 +131,27 @@ def _point_row(step: Any, i: int, shape: tuple[int, ...], inactive: np.ndarray) 
     }
 
 
+def _off_default(knobs: Knobs, keys: Sequence[str]) -> Knobs:
+    """``knobs`` with every knob of ``keys`` away from its default: the inactive-knob rule
+    (:func:`elmoe_dse.knobs.inactive_knob_names`) reads a knob's value only to skip defaults, so
+    a varied knob is then reported wherever it cannot act, at its default value too."""
+    default = Knobs()
+    updates: dict[str, Any] = {}
+    for key in (k for k in keys if k in KNOB_INFO):
+        value, choices = getattr(default, key), KNOB_INFO[key].choices
+        if choices:
+            updates[key] = next(c for c in choices if c != value)
+        else:
+            updates[key] = 0.0 if np.isnan(float(value)) else float(value) + 1.0
+    return replace(knobs, **updates)
+
+
 def _combination_rows(
     sc: Any, base: Knobs, pairs: list[str], grid: Sequence[VaryAxis], routing: str
 ) -> list[dict[str, Any]]:
     """The rows of one combination of the looped keys (``pairs`` holds them after ``--set``):
-    the numeric knob axes of ``grid`` in C order, in one evaluator call."""
+    the numeric knob axes of ``grid`` in C order, in one evaluator call. Every knob given
+    (by ``--set`` or ``--vary``) is marked where it does not act."""
     from elmoe_dse.evaluator import evaluate
     from elmoe_dse.explain import point_routing
     from elmoe_dse.overrides import apply_overrides
@@ -152,7 +168,8 @@ def _combination_rows(
         knobs = replace(knobs, **arrays)
     step = evaluate(m, spec, knobs, p, quality=sc.quality)
     shape = np.shape(step.feasible)
-    inactive = np.broadcast_to(step.inactive_knobs(knobs, spec), shape)
+    varied = [*(a.key for a in grid), *(q.partition("=")[0] for q in pairs)]
+    inactive = np.broadcast_to(step.inactive_knobs(_off_default(knobs, varied), spec), shape)
     rows = []
     for i, texts in enumerate(values):
         row = _point_row(step, i, shape, inactive)

@@ -94,10 +94,13 @@ def test_a_row_that_does_not_fit_says_why_and_has_no_metrics() -> None:
     assert code == 0 and "does not fit" in out and "exceeds" in out
 
 
-def test_inactive_knobs_are_marked_per_row() -> None:
-    data = _json("-m", "qwen3-30b-a3b", "-p", "xpu", "--vary", "draft_bits=3", "--vary",
-                 "batch_size=1,8")  # fmt: skip
+def test_a_varied_knob_that_does_not_act_is_marked_per_row_at_its_default_too() -> None:
+    data = _json("-m", "qwen3-30b-a3b", "-p", "xpu", "--vary", "draft_bits=3,4")  # default 4
     assert [r["inactive_knobs"] for r in data["rows"]] == [["draft_bits"], ["draft_bits"]]
+    data = _json(*QWEN, "--vary", "batch_size=1,8", "--vary", "draft_length=4")
+    plain, drafted = data["rows"]  # elmoe3d decodes B = 1 plainly (its mode switch)
+    assert plain["draft"] == "none" and plain["inactive_knobs"] == ["draft_length"]
+    assert drafted["draft"] == "self" and drafted["inactive_knobs"] == []
 
 
 def test_table_and_csv() -> None:
