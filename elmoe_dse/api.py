@@ -11,6 +11,7 @@ routing skew and overlap, then the knobs you pass, then ``sets`` (``--set KEY=VA
     step = sc.evaluate(batch_size=[1, 4, 16])  # knobs may be lists or arrays: one vectorized call
     step.throughput_tok_per_s, step.energy_per_token_j
     sc.explain(batch_size=4)  # the dict `explain --json` prints
+    sc.vary("hb_capacity_gb=4,8,16", batch_size=8)  # `explain --vary ... --json`: one row each
 """
 
 from __future__ import annotations
@@ -86,6 +87,23 @@ class Scenario:
             self.platform,
             self.dataset,
             self.calibration,
+            batch=batch_size,
+            context=context_len,
+            sets=list(self.sets),
+            calibrate_as=self.calibrate_as,
+        )
+
+    def vary(self, *vary: str, batch_size: int = 1, context_len: int = 1024) -> dict[str, Any]:
+        """What ``elmoe-dse explain --vary KEY=V1,V2,... --json`` prints: one row of step
+        totals per value (``vary``: the ``KEY=V1,V2,...`` strings; their cross product)."""
+        from elmoe_dse.explain_vary import vary_point
+
+        return vary_point(
+            self.model,
+            self.platform,
+            self.dataset,
+            self.calibration,
+            vary=list(vary),
             batch=batch_size,
             context=context_len,
             sets=list(self.sets),

@@ -126,20 +126,13 @@ def explain_point(
     from elmoe_dse.errors import KnobError
     from elmoe_dse.evaluator import evaluate
     from elmoe_dse.overrides import apply_overrides
-    from elmoe_dse.routing import expert_probabilities, parse_routing
     from elmoe_dse.scenario import build_scenario
 
     cal = resolve_calibration(calibration)
     sc = build_scenario(model_ref, platform_ref, dataset_ref, cal, calibrate_as)
     knobs = sc.knobs(batch_size=batch, context_len=context)
     m, spec, knobs = apply_overrides(sc.model, sc.platform, knobs, list(sets or []))
-    if routing:
-        p = parse_routing(routing, m.num_experts, m.experts_per_token)
-    else:  # the profile's exact skew (the label rounds it)
-        routing = f"zipf:{sc.profile.zipf_exponent:g}"
-        p = expert_probabilities(
-            m.num_experts, m.experts_per_token, "zipf", sc.profile.zipf_exponent
-        )
+    routing, p = point_routing(m, sc.profile.zipf_exponent, routing)
     step = evaluate(m, spec, knobs, p, quality=sc.quality)
     if not bool(step.feasible):
         raise KnobError(f"design does not fit: {step.reason}")
@@ -150,6 +143,19 @@ def explain_point(
     data["notes"] = list(sc.notes)
     data["inactive_knobs"] = step_inactive_knobs(step, spec, knobs)
     return data
+
+
+def point_routing(model: ModelSpec, zipf_exponent: float, routing: str) -> tuple[str, Any]:
+    """The routing label and expert probabilities of a point: ``routing`` parsed, or (empty) the
+    dataset profile's exact Zipf skew (the label rounds it)."""
+    from elmoe_dse.routing import expert_probabilities, parse_routing
+
+    if routing:
+        return routing, parse_routing(routing, model.num_experts, model.experts_per_token)
+    label = f"zipf:{zipf_exponent:g}"
+    return label, expert_probabilities(
+        model.num_experts, model.experts_per_token, "zipf", zipf_exponent
+    )
 
 
 def step_inactive_knobs(step: StepCost, spec: PlatformSpec, knobs: Knobs) -> dict[str, str]:

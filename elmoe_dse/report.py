@@ -310,13 +310,35 @@ def bands_table(bands: Mapping[str, Any], targets: Sequence[Mapping[str, Any]] =
     )
 
 
+def _distinct_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[str]:
+    """``columns`` without one that repeats an earlier column's header and cells (the policy as
+    set, ``knob.policy``, and as resolved, ``meta.policy``, where no point says auto)."""
+    out: list[str] = []
+    for c in columns:
+        cells = [fmt(c, r[c]) for r in rows]
+        if not any(header(o) == header(c) and [fmt(o, r[o]) for r in rows] == cells for o in out):
+            out.append(c)
+    return out
+
+
+#: A front table's cell for a knob that does not act at that point.
+NOT_ACTING = "not used"
+
+
 def _designs_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
-    from elmoe_dse.plots.pareto import ENERGY, THROUGHPUT
+    """Front points: the workload they serve (batch size, and the model, dataset and context
+    where those vary: conditions, never design columns), the objectives, then the design knobs
+    that vary; a knob that does not act at a point reads :data:`NOT_ACTING`."""
+    from elmoe_dse.plots.pareto import CONDITIONS, ENERGY, THROUGHPUT
 
     fixed = ("knob.batch_size", "label", "shown", "role", THROUGHPUT, ENERGY, "designs")
-    extra = [c for c in rows[0] if c not in fixed and c != "meta.platform"] if rows else []
+    first = rows[0] if rows else {}
+    conditions = [c for c in CONDITIONS if c in first]
+    skip = {*fixed, *conditions, "meta.platform", "inactive"}
+    extra = _distinct_columns(rows, [c for c in first if c not in skip])
     columns = (
         "B",
+        *(header(c) for c in conditions),
         "front point",
         header(THROUGHPUT),
         "energy per token",
@@ -325,17 +347,25 @@ def _designs_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
     )
     out = []
     for row in rows:
+        idle = {f"knob.{n}" for n in str(row.get("inactive", "")).split(",") if n}
         out.append(
             (
                 f"{float(row['knob.batch_size']):g}",
+                *(fmt(c, row[c]) for c in conditions),
                 str(row.get("role", row["label"])),
                 fmt(THROUGHPUT, row[THROUGHPUT]),
                 fmt(ENERGY, row[ENERGY]),
                 str(row["designs"]),
-                *(fmt(c, row[c]) for c in extra),
+                *(NOT_ACTING if c in idle else fmt(c, row[c]) for c in extra),
             )
         )
-    return compact(Table(title, columns, tuple(out)))
+    note = (
+        f"{NOT_ACTING}: the knob does not act at that point (e.g. the draft knobs where it "
+        "decodes without speculation)."
+        if any(NOT_ACTING in r for r in out)
+        else ""
+    )
+    return compact(Table(title, columns, tuple(out), note))
 
 
 #: A calibrated value this close to a bound (share of its range) is flagged.

@@ -48,42 +48,67 @@ def explain(
     ),
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
     csv_out: bool = typer.Option(
-        False, "--csv", help="print the operator table (every pass, and the step totals) as CSV"
+        False,
+        "--csv",
+        help="print the operator table (every pass, and the step totals) as CSV; with --vary,"
+        " the rows",
     ),
     bands: bool = typer.Option(
-        False, "--bands", help="90 % bands of the totals over the shipped posterior ensemble"
+        False,
+        "--bands",
+        help="90 % bands of the totals over the shipped posterior ensemble (with --vary: per row,"
+        " at most 1024 rows x draws)",
     ),
     draws: int = typer.Option(64, "--draws", min=1, help="ensemble draws for --bands"),
+    vary: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--vary",
+        help="KEY=V1,V2,...: one row of step totals per value instead of the operator table"
+        " (KEY as for --set; repeat for the cross product, at most 256 rows)",
+    ),
 ) -> None:
-    """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator."""
-    from elmoe_dse.explain import explain_point
-
+    """Cost of one decode step: time, bound, bytes per tier, ops and energy per operator; with
+    --vary, one row of step totals per value (what do I need to reach X?)."""
     with guarded():
         if policy:
             sets = [*sets, f"policy={policy}"]
-        data = explain_point(
-            model,
-            platform,
-            dataset,
-            calibration,
-            batch=batch,
-            context=context,
-            routing=routing,
-            sets=sets,
-            calibrate_as=calibrate_as or None,
-        )
-        if bands:
-            data["bands"] = _bands(model, platform, dataset, data["knobs"], sets, draws)
-        if json_out:
-            print_json(data)
+        refs = (model, platform, dataset, calibration)
+        point = dict(batch=batch, context=context, routing=routing, sets=sets)
+        output = "json" if json_out else "csv" if csv_out else "table"
+        band_draws = draws if bands else 0
+        if vary:
+            from elmoe_dse.cli.explain_vary import vary_command
+
+            vary_command(refs, point, vary, calibrate_as=calibrate_as or None,
+                         band_draws=band_draws, output=output)  # fmt: skip
             return
-        warn(data)
-        if csv_out:
-            typer.echo(operators_csv(data), nl=False)
-            return
-        render(data)
-        if bands:
-            render_bands(data["bands"])
+        _point_command(refs, point, calibrate_as or None, band_draws, output)
+
+
+def _point_command(
+    refs: tuple[str, str, str, str],
+    point: dict[str, Any],
+    calibrate_as: str | None,
+    band_draws: int,
+    output: str,
+) -> None:
+    """One design point: the operator tables and step totals (or JSON, or the operator CSV)."""
+    from elmoe_dse.explain import explain_point
+
+    data = explain_point(*refs, calibrate_as=calibrate_as, **point)
+    if band_draws:
+        model, platform, dataset, _ = refs
+        data["bands"] = _bands(model, platform, dataset, data["knobs"], point["sets"], band_draws)
+    if output == "json":
+        print_json(data)
+        return
+    warn(data)
+    if output == "csv":
+        typer.echo(operators_csv(data), nl=False)
+        return
+    render(data)
+    if band_draws:
+        render_bands(data["bands"])
 
 
 def warn(data: dict[str, Any]) -> None:

@@ -153,7 +153,8 @@ def unreadable(path: Path, err: Exception) -> PlotInputError:
 
 #: Metric columns of a results table the figures read (besides every ``knob.*`` and ``meta.*``).
 FIGURE_METRICS = re.compile(
-    r"^metric\.(throughput_tok_per_s|energy_per_token_j|tokens_per_step|energy_[a-z0-9_]+_per_step_j)$"
+    r"^metric\.(throughput_tok_per_s|energy_per_token_j|tokens_per_step|draft_length_tokens"
+    r"|energy_[a-z0-9_]+_per_step_j)$"
 )
 
 
@@ -350,7 +351,7 @@ def _read_results(path: Path, record: dict[str, Any]) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from elmoe_dse.plots.pareto import THIN_CELLS
+    from elmoe_dse.plots.pareto import CONDITIONS, THIN_CELLS
     from elmoe_dse.plots.reduce import FULL_READ_ROWS, reduced_results
     from elmoe_dse.specs.sweep import axis_column
 
@@ -361,6 +362,7 @@ def _read_results(path: Path, record: dict[str, Any]) -> pd.DataFrame:
             return _read_table(path, columns)
         sweep = record.get("sweep") or {}
         groups = [axis_column(str(a)) for a in sweep.get("group_by", ["batch_size"])]
+        groups += [c for c in CONDITIONS if c in columns and c not in groups]  # fronts per workload
         return reduced_results(path, columns, groups, cells=THIN_CELLS)
     except (OSError, ValueError, KeyError, pa.ArrowException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -1,14 +1,16 @@
 """Pareto fronts: throughput vs energy per token, one panel per batch size.
 
 Data (:func:`pareto_data`, pure, on tables): within each of the sweep's Pareto groups (its
-``group_by``; one panel per batch size), the designs whose (throughput, energy per token) no other
-design beats in both, by the one kernel :func:`elmoe_dse.explore.pareto.pareto_mask` (throughput
-negated once, so both are minimized). Designs sharing objective values count as one front point
-(``designs``); front points are numbered left to right (lowest energy first) and keyed to their
-knobs in a companion table. Every design is kept for drawing, thinned to one per occupied cell of
-a :data:`THIN_CELLS` x :data:`THIN_CELLS` log-log grid (the cloud looks the same; a million-point
-sweep draws in a second). Baselines at the same workloads are marked, flagged ``dominated`` when
-the front beats them.
+``group_by``, split further by any workload column that varies, :data:`CONDITIONS`: a design
+cannot choose its model, dataset or context; one panel per batch size), the designs whose
+(throughput, energy per token) no other design beats in both, by the one kernel
+:func:`elmoe_dse.explore.pareto.pareto_mask` (throughput negated once, so both are minimized).
+Designs sharing objective values count as one front point (``designs``); front points are
+numbered left to right (lowest energy first) and keyed to their knobs in a companion table, with
+the knobs that do not act at each point (:func:`idle_knobs`). Every design is kept for drawing,
+thinned to one per occupied cell of a :data:`THIN_CELLS` x :data:`THIN_CELLS` log-log grid (the
+cloud looks the same; a million-point sweep draws in a second). Baselines at the same workloads
+are marked, flagged ``dominated`` when the front beats them.
 
 Drawing (:func:`draw_pareto_panel`, :func:`pareto_figure`): faint platform-coloured cloud, the
 front as a line with markers, numbers on up to :data:`MAX_LABELS` front points, baselines as
@@ -48,6 +50,16 @@ LABEL_SEPARATION = 0.06
 LOG_SPAN = 8.0
 #: Columns that may tell front designs apart besides the knobs.
 META_VARYING = ("meta.model", "meta.dataset", "meta.platform", "meta.policy")
+#: Workload columns: a design serves a workload, it cannot choose one, so wherever one of these
+#: takes more than one value the fronts are drawn per value (a condition, like the batch size),
+#: whatever the sweep's ``group_by``; never a design column of a front.
+CONDITIONS = ("meta.model", "meta.dataset", "knob.context_len")
+#: The knobs set away from their default that do not act at a point (the sweep's column).
+INACTIVE = "meta.inactive_knobs"
+#: What decides which knobs act at a point (:func:`elmoe_dse.knobs.inactive_knob_names`: the
+#: platform, the policy and its draft, the cache), besides whether the point decodes plainly.
+ACTING_KEY = ("meta.platform", "meta.policy", "meta.draft", "meta.cache_policy")
+DRAFT_LENGTH = "metric.draft_length_tokens"
 #: Baseline marker per system.
 BASELINE_MARKERS: dict[str, str] = {
     "xpu": "X",
@@ -79,6 +91,8 @@ class FrontPoint:
     throughput_tok_per_s: float
     designs: int
     knobs: tuple[tuple[str, Any], ...]
+    #: knob columns that do not act at this point (e.g. the draft knobs where it decodes plainly)
+    inactive: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,9 +140,7 @@ class ParetoPanel:
     @property
     def group_title(self) -> str:
         """The other group keys as text (model display names), "" if none."""
-        return ", ".join(
-            style.model_label(str(v)) if c == "meta.model" else str(v) for c, v in self.group
-        )
+        return ", ".join(_group_text(c, v) for c, v in self.group)
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,14 @@ class ParetoData:
 
     panels: tuple[ParetoPanel, ...]
     knob_columns: tuple[str, ...]
+
+
+def _group_text(column: str, value: Any) -> str:
+    if column == "meta.model":
+        return style.model_label(str(value))
+    if column == "knob.context_len":
+        return f"context {float(value):g} tokens"
+    return str(value)
 
 
 def _num(value: Any) -> float:
@@ -232,14 +252,65 @@ def front_labels(
     return tuple(labels), covered
 
 
-def _front(rows: pd.DataFrame, knob_columns: Sequence[str]) -> tuple[FrontPoint, ...]:
+def _acting_keys(frame: pd.DataFrame) -> np.ndarray | None:
+    """Per row, what decides which knobs act there (:data:`ACTING_KEY` and whether the point
+    decodes plainly) as one string; None without those columns."""
+    if any(c not in frame.columns for c in ACTING_KEY):
+        return None
+    parts = [frame[c].astype(str).to_numpy(dtype=object) for c in ACTING_KEY]
+    plain = (
+        frame[DRAFT_LENGTH].to_numpy(dtype=float) <= 0
+        if DRAFT_LENGTH in frame.columns
+        else np.zeros(len(frame), dtype=bool)
+    )
+    key = parts[0]
+    for part in [*parts[1:], np.where(plain, "plain", "draft").astype(object)]:
+        key = key + "|" + part
+    return np.asarray(key)
+
+
+def idle_knobs(frame: pd.DataFrame) -> dict[str, frozenset[str]]:
+    """Acting key (:func:`_acting_keys`) -> the knobs that do not act at any point of that key.
+
+    The rule of :func:`elmoe_dse.knobs.inactive_knob_names` depends on the key alone; the
+    sweep's column lists a knob only where it is set away from its default, so a knob listed at
+    one point of a key is idle at every point of that key (at its default value too)."""
+    if INACTIVE not in frame.columns:
+        return {}
+    keys = _acting_keys(frame)
+    if keys is None:
+        return {}
+    names = frame[INACTIVE].astype(str).to_numpy(dtype=object)
+    listed = names != ""
+    out: dict[str, set[str]] = {}
+    for key, text in set(zip(keys[listed], names[listed], strict=True)):
+        out.setdefault(str(key), set()).update(n for n in str(text).split(",") if n)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _inactive(
+    row: pd.Series, key: str | None, idle: dict[str, frozenset[str]], knob_columns: Sequence[str]
+) -> tuple[str, ...]:
+    names = set(idle.get(key, frozenset())) if key is not None else set()
+    if INACTIVE in row.index:
+        names.update(n for n in str(row[INACTIVE]).split(",") if n)
+    return tuple(c for c in knob_columns if c.removeprefix("knob.") in names)
+
+
+def _front(
+    rows: pd.DataFrame,
+    knob_columns: Sequence[str],
+    idle: dict[str, frozenset[str]] | None = None,
+) -> tuple[FrontPoint, ...]:
     loss = to_minimize(rows[[THROUGHPUT, ENERGY]].to_numpy(dtype=float), [-1.0, 1.0])
     front = rows.iloc[np.flatnonzero(pareto_mask(loss))]
     front = front.sort_values([ENERGY, THROUGHPUT], kind="stable")
     counts = front.groupby([ENERGY, THROUGHPUT], sort=False).size()
     distinct = front.drop_duplicates(subset=[ENERGY, THROUGHPUT])
+    keys = _acting_keys(distinct)
     out = []
     for i, (_, row) in enumerate(distinct.iterrows()):
+        key = None if keys is None else str(keys[i])
         energy, tput = _num(row[ENERGY]), _num(row[THROUGHPUT])
         out.append(
             FrontPoint(
@@ -250,6 +321,7 @@ def _front(rows: pd.DataFrame, knob_columns: Sequence[str]) -> tuple[FrontPoint,
                 throughput_tok_per_s=tput,
                 designs=int(counts.loc[(energy, tput)]),
                 knobs=tuple((c, _plain(row[c], c)) for c in knob_columns),
+                inactive=_inactive(row, key, idle or {}, knob_columns),
             )
         )
     return tuple(out)
@@ -356,7 +428,8 @@ def pareto_data(
 
     Args:
         frame: results rows (``meta.*``, ``knob.batch_size``, the two metric columns).
-        group_columns: the sweep's Pareto groups (``knob.batch_size`` is added if absent).
+        group_columns: the sweep's Pareto groups (``knob.batch_size`` is added if absent, and
+            every :data:`CONDITIONS` column that varies: fronts are per workload).
         baselines: rows like ``reproduce``'s systems table (``meta.system``, ``meta.platform``,
             ``meta.model``, ``meta.dataset``, ``knob.batch_size``, ``knob.context_len``, the two
             metrics) to mark on panels of the same batch size and workloads.
@@ -364,7 +437,13 @@ def pareto_data(
         thin_cells: cells per axis of the thinning grid.
     """
     groups = [c for c in group_columns if c != BATCH]
+    groups += [
+        c
+        for c in CONDITIONS
+        if c in frame.columns and c not in groups and frame[c].nunique(dropna=False) > 1
+    ]
     knob_columns = varying_columns(frame, exclude=[BATCH, *groups])
+    idle = idle_knobs(frame)
     figures: dict[tuple[Any, ...], list[ParetoPanel]] = {}
     ok = frame[np.isfinite(frame[THROUGHPUT]) & np.isfinite(frame[ENERGY])]
     ok = ok[(ok[THROUGHPUT] > 0) & (ok[ENERGY] > 0)]
@@ -372,7 +451,7 @@ def pareto_data(
         key_t = key if isinstance(key, tuple) else (key,)
         other = tuple((c, _plain(v, c)) for c, v in zip(groups, key_t[:-1], strict=True))
         clouds = _clouds(rows, thin_cells)
-        front = _front(rows, knob_columns)
+        front = _front(rows, knob_columns, idle)
         marks = _baselines(rows, baselines, front)
         xs = [v for c in clouds for v in c.energy_j_per_token] + [
             b.energy_j_per_token for b in marks
@@ -423,6 +502,7 @@ def front_table(data: ParetoData) -> list[dict[str, Any]]:
                     ENERGY: p.energy_j_per_token,
                     "designs": p.designs,
                     **dict(p.knobs),
+                    "inactive": ",".join(c.removeprefix("knob.") for c in p.inactive),
                 }
             )
     return rows
