@@ -133,7 +133,9 @@ def shard_loads(dl: DeviceLayout, loads: list[OpLoad], unique: Array) -> list[Op
             n = lay.stage_devices
             bytes_f = parallel.expert_imbalance(dl.p, unique, lay.ep) / n
             ops_f = parallel.token_imbalance(dl.p, tokens, lay.ep) / n
-            out.append(_scaled(load, bytes_f, ops_f))
+            # each device's fused MoE holds E / ep experts and sees every token of its group
+            held = replace(load, tokens_over_experts=np.asarray(load.tokens_over_experts) * lay.ep)
+            out.append(_scaled(held, bytes_f, ops_f))
         else:
             # the router (replicated) and a separate draft model (one per attention group)
             out.append(_scaled(load, np.ones(()), share))
