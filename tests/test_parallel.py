@@ -149,3 +149,22 @@ def test_one_device_points_of_a_layout_grid_equal_the_single_device_model() -> N
     assert grid.time_per_step_s[0] == pytest.approx(float(alone.time_per_step_s), rel=1e-12)
     assert grid.energy_per_token_j[0] == pytest.approx(float(alone.energy_per_token_j), rel=1e-12)
     assert grid.time_per_step_s[1] < grid.time_per_step_s[0]
+
+
+def test_device_link_time_is_a_results_column_zero_on_one_device() -> None:
+    from elmoe_dse.columns import DEVICE_LINK_TIME_PER_STEP_S
+    from elmoe_dse.results import step_columns
+
+    model, spec = load_model("qwen3-30b-a3b"), load_platform("elmoe3d-8g")
+    p = uniform(model)
+    one = step_columns(evaluate_mt_bench(model, spec, knobs(batch_size=4), p))
+    assert float(one[DEVICE_LINK_TIME_PER_STEP_S]) == 0.0
+    step = evaluate_mt_bench(model, spec, knobs(batch_size=4, tp=2), p)
+    two = float(step_columns(step)[DEVICE_LINK_TIME_PER_STEP_S])
+    comm = sum(
+        float(np.asarray(op.time_s)) * float(np.asarray(ps.repeats))
+        for ps in step.passes
+        for op in ps.operators
+        if str(op.unit) == "link"
+    )
+    assert two == pytest.approx(comm) and 0.0 < two < float(step.time_per_step_s)

@@ -68,7 +68,7 @@ def device_layout(
     dp = f(knobs.dp_attention, dtype=float)
     layout = parallel.Layout(
         tp=tp,
-        dp=np.where(np.isfinite(dp), dp, np.maximum(1.0, np.ceil(ep / tp))),
+        dp=parallel.attention_groups(tp, ep, dp),
         ep=ep,
         pp=f(knobs.pp, dtype=float),
     )

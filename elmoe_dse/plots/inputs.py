@@ -153,7 +153,8 @@ def unreadable(path: Path, err: Exception) -> PlotInputError:
 
 #: Metric columns of a results table the figures read (besides every ``knob.*`` and ``meta.*``).
 FIGURE_METRICS = re.compile(
-    r"^metric\.(throughput_tok_per_s|energy_per_token_j|tokens_per_step|energy_[a-z0-9_]+_per_step_j)$"
+    r"^metric\.(throughput_tok_per_s|energy_per_token_j|tokens_per_step|time_per_step_s|"
+    r"device_link_time_per_step_s|energy_[a-z0-9_]+_per_step_j)$"
 )
 
 
