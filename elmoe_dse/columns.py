@@ -45,6 +45,8 @@ HIT_RATE_FRAC = "metric.hit_rate_frac"
 ACCEPTANCE_FRAC = "metric.acceptance_frac"
 TAU_TOKENS = "metric.tau_tokens"
 DRAFT_LENGTH_TOKENS = "metric.draft_length_tokens"
+#: Time per step of the collectives between devices (0 on one device; docs/parallel.md).
+DEVICE_LINK_TIME_PER_STEP_S = "metric.device_link_time_per_step_s"
 
 #: Metric columns every results table has besides :data:`METRIC_COLUMNS`.
 EXTRA_METRIC_COLUMNS = (
@@ -53,6 +55,7 @@ EXTRA_METRIC_COLUMNS = (
     ACCEPTANCE_FRAC,
     TAU_TOKENS,
     DRAFT_LENGTH_TOKENS,
+    DEVICE_LINK_TIME_PER_STEP_S,
 )
 
 

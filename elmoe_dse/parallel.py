@@ -73,6 +73,14 @@ class Layout:
         return bool(np.all(self.devices == 1) and np.all(self.ep == 1))
 
 
+def attention_groups(tp: Array, ep: Array, dp_attention: Array) -> Array:
+    """Attention data-parallel groups: the ``dp_attention`` knob, or where it is auto (nan)
+    ``ep / tp`` rounded up where ``ep > tp``, else 1."""
+    dp = np.asarray(dp_attention, dtype=float)
+    auto = np.maximum(1.0, np.ceil(np.asarray(ep, dtype=float) / np.asarray(tp, dtype=float)))
+    return np.where(np.isfinite(dp), dp, auto)
+
+
 def check_layout(layout: Layout, num_layers: int) -> None:
     """Raise a one-line KnobError where the degrees cannot form a layout."""
     n = layout.stage_devices

@@ -40,6 +40,7 @@ from elmoe_dse import __version__
 from elmoe_dse.columns import (
     ACCEPTANCE_FRAC,
     BOUND,
+    DEVICE_LINK_TIME_PER_STEP_S,
     DRAFT_LENGTH_TOKENS,
     FEASIBLE,
     HIT_RATE_FRAC,
@@ -140,6 +141,8 @@ def step_columns(step: Any) -> dict[str, np.ndarray]:
     cols[ACCEPTANCE_FRAC] = np.broadcast_to(step.speculative.acceptance_frac, shape)
     cols[TAU_TOKENS] = np.broadcast_to(step.speculative.tau_tokens, shape)
     cols[DRAFT_LENGTH_TOKENS] = np.broadcast_to(step.speculative.draft_length_tokens, shape)
+    link = sum((np.asarray(p.device_link_time_s) for p in step.passes), np.zeros(()))
+    cols[DEVICE_LINK_TIME_PER_STEP_S] = np.broadcast_to(link, shape)
     cols[BOUND] = np.broadcast_to(step.bound, shape)
     cols[FEASIBLE] = np.broadcast_to(step.feasible, shape)
     cols[INFEASIBLE_REASON] = np.broadcast_to(step.reason_per_point(), shape)

@@ -97,6 +97,12 @@ class PassCost:
         return self.repeats * sum_arrays([op.time_s for op in self.operators])
 
     @property
+    def device_link_time_s(self) -> Array:
+        """Time of the collectives between devices (operators bound by ``link:device``)."""
+        comm = [op.time_s for op in self.operators if "link:device" in op.terms_s]
+        return self.repeats * sum_arrays(comm)
+
+    @property
     def energy_j(self) -> dict[str, Array]:
         return scale_dict(add_dicts([op.energy_j for op in self.operators]), self.repeats)
 

@@ -68,6 +68,9 @@ class OpLoad:
     precision: str
     psum_elements: Array
     kernels: tuple[Kernel, ...] = ()
+    #: tokens entering a fused-MoE call over the experts it holds (M / E; 0 for other loads):
+    #: the ``gpu`` family's tile regime (:func:`elmoe_dse.platforms.gpu.moe_eta`)
+    tokens_over_experts: Array | float = 0.0
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,7 @@ def routed_expert_ops(model: ModelSpec, n: Array, experts: ExpertTraffic) -> lis
             ops=share * 2.0 * n * model.experts_per_token * pe,
             precision=precision,
             psum_elements=share * n * model.hidden_size,
+            tokens_over_experts=n / model.num_experts,
         )
         for name, precision, share in shares
     ]

@@ -11,7 +11,7 @@ from elmoe_dse.cli._common import console, guarded
 
 FAMILIES_HELP = (
     "pareto, speedup, energy, roofline, acceptance, hit_rate, draft_length, hypervolume,"
-    " importance, stacks"
+    " importance, stacks, devices"
 )
 
 

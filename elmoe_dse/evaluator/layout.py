@@ -68,7 +68,7 @@ def device_layout(
     dp = f(knobs.dp_attention, dtype=float)
     layout = parallel.Layout(
         tp=tp,
-        dp=np.where(np.isfinite(dp), dp, np.maximum(1.0, np.ceil(ep / tp))),
+        dp=parallel.attention_groups(tp, ep, dp),
         ep=ep,
         pp=f(knobs.pp, dtype=float),
     )
@@ -133,7 +133,9 @@ def shard_loads(dl: DeviceLayout, loads: list[OpLoad], unique: Array) -> list[Op
             n = lay.stage_devices
             bytes_f = parallel.expert_imbalance(dl.p, unique, lay.ep) / n
             ops_f = parallel.token_imbalance(dl.p, tokens, lay.ep) / n
-            out.append(_scaled(load, bytes_f, ops_f))
+            # each device's fused MoE holds E / ep experts and sees every token of its group
+            held = replace(load, tokens_over_experts=np.asarray(load.tokens_over_experts) * lay.ep)
+            out.append(_scaled(held, bytes_f, ops_f))
         else:
             # the router (replicated) and a separate draft model (one per attention group)
             out.append(_scaled(load, np.ones(()), share))

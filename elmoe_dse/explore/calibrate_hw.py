@@ -11,12 +11,15 @@ formulas the model evaluates:
   ``gemm_bw_half_bytes``, ``gemm_eta_compute_frac``;
 - decode attention, GQA and MLA (BF16 KV cache, batch <= 512): ``attn_t0_s``,
   ``attn_eta_bw_frac``, ``mla_t0_s``, ``mla_eta_bw_frac``, ``attn_eta_compute_frac``;
-- fused MoE (one GPU, N <= 1024; ``balanced`` routing, U(N) = min(E, N k); where a database has
-  no balanced rows (A100) its ``power_law_1.01`` rows with U(N) of a Zipf(1.01) popularity):
-  ``moe_t0_s``,
-  ``moe_eta_compute_frac`` and ``moe_eta_<fmt>_frac`` per format present (``bfloat16`` -> bf16,
-  ``fp8`` -> int8, ``int4_wo`` -> mxfp4: the 8-bit and 4-bit weight classes). A format the
-  database lacks takes the fitted BF16 efficiency.
+- fused MoE (one GPU, experts whole or as the 1/tp shards a tensor-parallel layout runs, tp <=
+  8; N <= 1024; ``balanced`` routing, U(N) = min(E, N k); where a database has
+  no balanced rows (A100) its ``power_law_1.01`` rows with U(N) of the collector's own expert
+  counts, :mod:`elmoe_dse.explore.collector_routing`): ``moe_t0_s``, ``moe_eta_compute_frac``,
+  ``moe_large_m_factor`` (the tile regime at N > E) and ``moe_eta_<fmt>_frac`` per format
+  present (``bfloat16`` -> bf16, ``fp8`` -> int8, ``int4_wo`` -> mxfp4: the 8-bit and 4-bit
+  weight classes). A format the database lacks takes the fitted BF16 efficiency. The MoE fit
+  has a held-out split: every second shape in order of bytes per expert fits, the others
+  only report ``fit_error.moe_held_out`` (:func:`held_out_shapes`).
 
 The fit is a robust (Huber, delta 0.1 in log time) Levenberg-Marquardt on log latency, over the
 logarithms of the constants, kept inside each constant's [min, max], with a weak log-normal prior
@@ -27,6 +30,7 @@ logarithms of the constants, kept inside each constant's [min, max], with a weak
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +39,9 @@ import numpy as np
 import pandas as pd
 
 from elmoe_dse.errors import SpecError
+from elmoe_dse.explore.collector_routing import collector_unique
 from elmoe_dse.explore.lm_fit import levenberg_marquardt
 from elmoe_dse.platforms.gpu import attention_time_s, gemm_time_s, moe_time_s
-from elmoe_dse.routing import expert_probabilities, unique_experts
 from elmoe_dse.specs.kernels import FitError, KernelParam, KernelSpec
 from elmoe_dse.specs.platform import PlatformSpec
 from elmoe_dse.units import GB, TERA
@@ -133,27 +137,71 @@ def attention_rows(gqa: pd.DataFrame, mla: pd.DataFrame, spec: PlatformSpec) -> 
     return Rows("attention", names, predict, np.concatenate([_ms(g), _ms(m)]))
 
 
-def _zipf_unique(e: Array, k: Array, n: Array, a: float) -> Array:
-    """Unique experts of N tokens under a Zipf(a) expert popularity (routing.unique_experts)."""
-    out = np.empty(e.size)
-    for i, (ei, ki, ni) in enumerate(zip(e, k, n, strict=True)):
-        p = expert_probabilities(int(ei), int(ki), "zipf", a)
-        out[i] = float(unique_experts(p, ni))
-    return out
-
-
-def moe_rows(df: pd.DataFrame, spec: PlatformSpec) -> tuple[Rows, tuple[str, ...]]:
-    """Fused MoE on one GPU, balanced routing, N <= 1024; and the formats present."""
-    one = df[(df.moe_tp_size == 1) & (df.moe_ep_size == 1) & (df.num_tokens <= 1024)]
-    one = one[one.moe_dtype.isin(list(MOE_DTYPES))]
-    dist = "balanced" if (one.distribution == "balanced").any() else "power_law_1.01"
-    d = one[one.distribution == dist]
-    n, hid, inter, k, e = (
-        d[c].to_numpy(float)
-        for c in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts")
+def _power_law_unique(e: Array, k: Array, n: Array, alpha: Array) -> Array:
+    """Distinct experts of ``power_law_<alpha>`` rows under the collector's own draw."""
+    return np.array(
+        [
+            collector_unique(int(ni), int(ei), int(ki), float(ai))
+            for ei, ki, ni, ai in zip(e, k, n, alpha, strict=True)
+        ]
     )
-    params_per_expert = 3.0 * hid * inter
-    unique = np.minimum(e, n * k) if dist == "balanced" else _zipf_unique(e, k, n, 1.01)
+
+
+def held_out_shapes(d: pd.DataFrame) -> Array:
+    """Rows of the held-out split: every second MoE shape (hidden, inter, E, k) in order of
+    bytes per expert, so fit and held-out rows span the same range of expert sizes."""
+    keys = ["hidden_size", "inter_size", "num_experts", "topk"]
+    shapes = d[keys].drop_duplicates()
+    shapes = shapes.assign(b=shapes.hidden_size * shapes.inter_size).sort_values(["b", *keys])
+    out = set(map(tuple, shapes[keys].to_numpy()[1::2]))
+    return np.array([tuple(r) in out for r in d[keys].to_numpy()], dtype=bool)
+
+
+#: Widest tensor-parallel expert shard the MoE fit reads (a node's TP widths, 1-8): a shard of
+#: 1/16 of an expert or less (2.4-11 MB for the shapes timed) keeps the layer's touched experts
+#: in L2 between the collector's timed repeats (40-50 MB on A100/H100), faster than a decode.
+MOE_MAX_TP = 8
+
+
+def _moe_inputs(d: pd.DataFrame) -> tuple[Array, ...]:
+    """Tokens, distinct experts, params per expert (its 1/tp shard), top-k and experts of each
+    row."""
+    n, hid, inter, k, e, tp = (
+        d[c].to_numpy(float)
+        for c in ("num_tokens", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size")
+    )
+    skewed = (d.distribution != "balanced").to_numpy()
+    alpha = np.array(
+        [
+            float(x.rsplit("_", 1)[1]) if s else 0.0
+            for x, s in zip(d.distribution, skewed, strict=True)
+        ]
+    )
+    unique = np.minimum(e, n * k)
+    if skewed.any():
+        unique[skewed] = _power_law_unique(e[skewed], k[skewed], n[skewed], alpha[skewed])
+    return n, unique, 3.0 * hid * inter / tp, k, e, skewed
+
+
+def moe_rows(
+    df: pd.DataFrame, spec: PlatformSpec, split: str = "all", *, skew_only: bool = False
+) -> tuple[Rows, tuple[str, ...]]:
+    """Fused MoE on one GPU (experts whole or as 1/tp shards, tp <= :data:`MOE_MAX_TP`),
+    N <= 1024, ``balanced`` routing (``power_law_1.01`` in a database
+    without balanced rows, A100, at ``moe_skew_factor``), and the formats present. ``split``:
+    ``all``, ``fit`` or ``held_out`` (:func:`held_out_shapes`). ``skew_only``: the
+    ``power_law_1.01`` rows of a database that also has balanced ones, fitting
+    ``moe_skew_factor`` alone (none otherwise)."""
+    one = df[(df.moe_tp_size <= MOE_MAX_TP) & (df.moe_ep_size == 1) & (df.num_tokens <= 1024)]
+    one = one[one.moe_dtype.isin(list(MOE_DTYPES))]
+    has_balanced = (one.distribution == "balanced").any()
+    if skew_only and not has_balanced:
+        one = one.iloc[:0]
+    pick = "power_law_1.01" if skew_only or not has_balanced else "balanced"
+    d = one[one.distribution == pick]
+    if split != "all":
+        d = d[held_out_shapes(d) == (split == "held_out")]
+    n, unique, params_per_expert, k, e, skewed = _moe_inputs(d)
     dtypes = d.moe_dtype.to_numpy(str)
     fmts = tuple(sorted({MOE_DTYPES[t][0] for t in dtypes}))
     bpp = np.array([MOE_DTYPES[t][1] for t in dtypes])
@@ -161,17 +209,27 @@ def moe_rows(df: pd.DataFrame, spec: PlatformSpec) -> tuple[Rows, tuple[str, ...
     peak = (
         np.where(dtypes == "fp8", spec.compute.peak_tops.w8a8, spec.compute.peak_tops.w16a16) * TERA
     )
-    bw = _peak_bw(spec)
+    bw, ratio = _peak_bw(spec), n / e
     masks = {f: np.array([MOE_DTYPES[t][0] == f for t in dtypes]) for f in fmts}
 
     def predict(p: dict[str, float]) -> Array:
         out = np.zeros(len(dtypes))
-        for f, mask in masks.items():
-            out[mask] = moe_time_s(p, f, nbytes[mask], ops[mask], peak[mask], bw)
+        skew = np.where(skewed, p["moe_skew_factor"], 1.0)
+        for f, m in masks.items():
+            q = {**p, f"moe_eta_{f}_frac": p[f"moe_eta_{f}_frac"] * skew[m]}
+            out[m] = moe_time_s(q, f, nbytes[m], ops[m], peak[m], bw, ratio[m])
         return out
 
-    names = ("moe_t0_s", "moe_eta_compute_frac", *(f"moe_eta_{f}_frac" for f in fmts))
-    return Rows("moe", names, predict, _ms(d)), fmts
+    names: tuple[str, ...] = (
+        "moe_t0_s",
+        "moe_eta_compute_frac",
+        "moe_large_m_factor",
+        *(f"moe_eta_{f}_frac" for f in fmts),
+    )
+    table = "moe" if split != "held_out" else "moe_held_out"
+    if skew_only:
+        names, table = ("moe_skew_factor",), "moe_power_law"
+    return Rows(table, names, predict, _ms(d)), fmts
 
 
 def _huber_weights(r: Array) -> Array:
@@ -225,11 +283,13 @@ def fit_kernels(
     kspec = spec.kernels
     tables = read_tables(folder)
     values = {n: q.prior for n, q in kspec.params.items()}
-    moe, fmts = moe_rows(tables["moe_perf"], spec)
+    moe, fmts = moe_rows(tables["moe_perf"], spec, "fit")
+    held_out = moe_rows(tables["moe_perf"], spec, "held_out")[0]
     all_rows = [
         gemm_rows(tables["gemm_perf"], spec),
         attention_rows(tables["generation_attention_perf"], tables["generation_mla_perf"], spec),
         moe,
+        moe_rows(tables["moe_perf"], spec, "fit", skew_only=True)[0],
     ]
     errors: dict[str, FitError] = {}
     fitted_on: dict[str, str] = {}
@@ -249,13 +309,24 @@ def fit_kernels(
             fitted_on[f"moe_eta_{fmt}_frac"] = (
                 f"no {fmt}-class rows in {label} moe_perf: the fitted BF16 value"
             )
+    if held_out.measured_s.size:
+        errors[held_out.table] = fit_error(held_out, values)
     return values, errors, fitted_on
 
 
 TABLE_DOMAIN = {
     "gemm": "BF16, m <= 1024",
     "attention": "GQA + MLA decode, BF16 KV, batch <= 512",
-    "moe": "fused MoE, 1 GPU, balanced routing, N <= 1024",
+    "moe": (
+        "fused MoE, 1 GPU, experts whole or 1/tp shards (tp <= 8), N <= 1024, balanced "
+        "routing (power_law_1.01 with the collector's "
+        "expert counts where there is none), every second shape by expert size (the others "
+        "held out: fit_error.moe_held_out)"
+    ),
+    "moe_power_law": (
+        "fused MoE power_law_1.01 rows (the collector's expert counts) of the fit shapes, "
+        "the other MoE constants fixed at their balanced fit"
+    ),
 }
 
 
@@ -307,9 +378,12 @@ def kernels_toml(k: KernelSpec) -> str:
 
 
 def with_kernels(preset_text: str, k: KernelSpec) -> str:
-    """``preset_text`` with its ``[kernels]`` section (and everything after it) replaced."""
-    head = preset_text.split("\n[kernels]", 1)[0].rstrip("\n")
-    return head + "\n\n" + kernels_toml(k)
+    """``preset_text`` with its ``[kernels]`` section (every ``[kernels...]`` table after it)
+    replaced; other tables after it (``[device_link]``) are kept, after the new section."""
+    head, _, tail = preset_text.partition("\n[kernels]")
+    kept = re.split(r"\n(?=\[)", "\n" + tail)
+    others = [t.strip("\n") for t in kept if t.startswith("[") and not t.startswith("[kernels")]
+    return "\n\n".join([head.rstrip("\n"), kernels_toml(k).rstrip("\n"), *others]) + "\n"
 
 
 def calibrated(spec: PlatformSpec, folder: str | Path, command: str) -> KernelSpec:

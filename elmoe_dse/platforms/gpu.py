@@ -14,8 +14,15 @@ as the kernels :mod:`elmoe_dse.kernels` lists for it; with the constants of the 
 - decode attention: ``t = t0_attn + max(ops / (eta_c,attn peak), kv_bytes / (eta_attn bw))``, with
   the MLA constants for MLA layers;
 - the fused MoE: ``t = t0_moe + max(ops / (eta_c,moe peak), U(N) bytes_per_expert / (eta_fmt
-  bw))``; the expert bytes ``U(N) x bytes_per_expert`` are the routed-expert load's bytes;
-  weight-only formats (MXFP4, and the 4-bit kernels of Ampere/Hopper) compute at the BF16 peak;
+  r(M / E) bw))``; the expert bytes ``U(N) x bytes_per_expert`` are the routed-expert load's
+  bytes; weight-only formats (MXFP4, and the 4-bit kernels of Ampere/Hopper) compute at the
+  BF16 peak. ``r`` is the tile regime of the call: vLLM's fused-MoE kernel runs without a tuned
+  config on a heuristic that takes ``BLOCK_SIZE_M`` = 16 (one 16-row tile per expert, a weight
+  stream) while the call's tokens ``M`` are at most its experts ``E``, and 64-row tiles with
+  grouped launch order above (``vllm/model_executor/layers/fused_moe/fused_moe.py``,
+  ``get_default_config``: ``if M <= E ...``); ``r = 1`` for ``M <= E`` and
+  ``moe_large_m_factor`` above. ``E`` is the experts the device holds (``E / ep``); the kernel
+  databases show the step at ``N = E`` on every shape (docs/model.md §11);
 - every elementwise kernel (norms, RoPE, activations, top-k, cache writes) costs ``t0_kernel``;
 - every launched kernel adds ``kernel_gap_s`` (the gap between kernels of a whole step, which a
   kernel database timing kernels one by one does not see), and each pass adds ``step_host_s``
@@ -110,11 +117,26 @@ def attention_time_s(
     return t0 + np.maximum(np.asarray(nbytes) / (eta * bw), comp)
 
 
+def moe_eta(k: dict[str, float], fmt: str, tokens_over_experts: Num = 0.0) -> Array:
+    """Fused-MoE bandwidth efficiency on ``fmt`` expert weights: ``moe_eta_<fmt>_frac`` while
+    the call's tokens M are at most its experts E (vLLM's small-M tile), times
+    ``moe_large_m_factor`` above (module docstring)."""
+    large = np.asarray(tokens_over_experts, dtype=float) > 1.0
+    return k[f"moe_eta_{fmt}_frac"] * np.where(large, k["moe_large_m_factor"], 1.0)
+
+
 def moe_time_s(
-    k: dict[str, float], fmt: str, nbytes: Array, ops: Array, peak: float | Array, bw: float
+    k: dict[str, float],
+    fmt: str,
+    nbytes: Array,
+    ops: Array,
+    peak: float | Array,
+    bw: float,
+    tokens_over_experts: Num = 0.0,
 ) -> Array:
-    """The fused-MoE operator reading ``nbytes`` of expert weights (format ``fmt``)."""
-    mem = np.asarray(nbytes) / (k[f"moe_eta_{fmt}_frac"] * bw)
+    """The fused-MoE operator reading ``nbytes`` of expert weights (format ``fmt``), its
+    ``tokens_over_experts`` = M / E choosing the tile regime."""
+    mem = np.asarray(nbytes) / (moe_eta(k, fmt, tokens_over_experts) * bw)
     comp = np.asarray(ops) / (k["moe_eta_compute_frac"] * peak)
     return k["moe_t0_s"] + np.maximum(mem, comp)
 
@@ -129,7 +151,7 @@ def _main_efficiency(
     if "moe" in kinds:
         fmt = MOE_FORMAT[load.precision]
         return (
-            k[f"moe_eta_{fmt}_frac"],
+            moe_eta(k, fmt, load.tokens_over_experts),
             k["moe_eta_compute_frac"],
             k["moe_t0_s"] + gap + elementwise,
         )

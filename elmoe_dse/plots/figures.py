@@ -518,6 +518,7 @@ FAMILIES: dict[str, Builder] = {
     "hypervolume": build_hypervolume,
     "importance": build_importance,
     "stacks": build_stacks,
+    "devices": lambda run: __import__("elmoe_dse.plots.devices", fromlist=["build"]).build(run),
 }
 
 

@@ -154,7 +154,7 @@ def unreadable(path: Path, err: Exception) -> PlotInputError:
 #: Metric columns of a results table the figures read (besides every ``knob.*`` and ``meta.*``).
 FIGURE_METRICS = re.compile(
     r"^metric\.(throughput_tok_per_s|energy_per_token_j|tokens_per_step|draft_length_tokens"
-    r"|energy_[a-z0-9_]+_per_step_j)$"
+    r"|time_per_step_s|device_link_time_per_step_s|energy_[a-z0-9_]+_per_step_j)$"
 )
 
 

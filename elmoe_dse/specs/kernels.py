@@ -22,6 +22,12 @@ Constants (SI; ``_frac`` are fractions of the datasheet peak):
 - ``moe_eta_bf16_frac``, ``moe_eta_int8_frac``, ``moe_eta_mxfp4_frac``: fused-MoE bandwidth
   efficiency on expert weights per storage format.
 - ``moe_eta_compute_frac``: achieved / peak throughput of the compute-bound fused MoE.
+- ``moe_large_m_factor``: factor on the ``moe_eta_<fmt>_frac`` of a fused-MoE call with more
+  tokens than experts (vLLM's default tile switches from 16 to 64 rows at ``M > E``).
+- ``moe_skew_factor``: factor on that efficiency in a kernel database's ``power_law`` rows
+  against its ``balanced`` ones (per distinct expert). Used only by the fit
+  (:mod:`elmoe_dse.explore.calibrate_hw`): at run time the routing's skew enters through the
+  distinct experts U; a database without balanced rows (A100) keeps the prior.
 - ``kernel_gap_s``: time between consecutive kernels of a whole decode step (not in a kernel
   database that times kernels one by one), per launched kernel.
 - ``step_host_s``: per-step host time not hidden behind the GPU (scheduling, sampling).
@@ -64,6 +70,8 @@ KERNEL_PARAMS: tuple[str, ...] = (
     "moe_eta_int8_frac",
     "moe_eta_mxfp4_frac",
     "moe_eta_compute_frac",
+    "moe_large_m_factor",
+    "moe_skew_factor",
     "kernel_gap_s",
     "step_host_s",
 )
