@@ -827,11 +827,12 @@ def run_studies(
     )
     in_memory = options.default_storage and options.workers == 1
     with _run_lock(options.storage, exclusive=in_memory):
-        t_search = time.perf_counter()
+        t_search, cpu_search = time.perf_counter(), time.process_time()
         mirror = Mirror.load(rdb, plans) if in_memory else None
         try:
             search(task, options.workers, rdb, progress, mirror=mirror)
             search_s = time.perf_counter() - t_search
+            search_cpu_s = time.process_time() - cpu_search  # this process's: not its workers
             trials_at = mirror.memory if mirror is not None else rdb
             result = tabulate(spec, trials_at, plans, options.storage, task.trials, compare_grid)
             record_counts(rdb, result.studies)
@@ -839,6 +840,7 @@ def run_studies(
             raise Interrupted(_complete_total(rdb, plans), task.trials * len(plans)) from None
     result.timing_s = {
         "search_s": search_s,
+        "search_cpu_s": search_cpu_s,
         "total_s": time.perf_counter() - start,
         **({"sqlite_copy_s": mirror.flush_s} if mirror is not None else {}),
         **result.timing_s,
