@@ -33,7 +33,7 @@ constraints. A study starts with single trials and grows its batches (:func:`bat
 share a study. ``workers = K`` starts K local processes on the same storage, writing it directly.
 A one-process run on the default file runs its studies in an Optuna ``InMemoryStorage`` loaded
 from the file and copies the finished trials back at checkpoints (:class:`Mirror`), so SQLite is
-off the per-trial path; a lock on the file keeps a second run from using it meanwhile.
+off the per-trial path; a lock on the file makes other runs on it wait for the end of this one.
 
 **What optuna-dashboard shows.** Each study names its objectives by their metric columns
 (``set_metric_names``) and carries as user attributes the resolved sweep (JSON text), the tool
@@ -53,8 +53,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
@@ -826,7 +825,7 @@ def run_studies(
         batch=options.batch,
     )
     in_memory = options.default_storage and options.workers == 1
-    with _run_lock(options.storage, exclusive=in_memory):
+    with run_lock(options.storage, exclusive=in_memory):
         t_search, cpu_search = time.perf_counter(), time.process_time()
         mirror = Mirror.load(rdb, plans) if in_memory else None
         try:
@@ -846,16 +845,6 @@ def run_studies(
         **result.timing_s,
     }
     return result
-
-
-@contextmanager
-def _run_lock(url: str, *, exclusive: bool) -> Iterator[None]:
-    """:func:`~elmoe_dse.explore.storage.run_lock`, failing as :class:`OptimizeError`."""
-    try:
-        with run_lock(url, exclusive=exclusive):
-            yield
-    except StorageError as err:
-        raise OptimizeError(str(err)) from None
 
 
 def search(

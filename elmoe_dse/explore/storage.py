@@ -99,13 +99,11 @@ def _creation_lock(url: str) -> Iterator[None]:
 @contextmanager
 def run_lock(url: str, *, exclusive: bool) -> Iterator[None]:
     """While a run uses a SQLite study file: a lock on ``<file>.run.lock``, exclusive for a run
-    that holds the studies in memory (another process's trials would be overwritten in the
-    numbering), shared for runs that write the file directly (they may run together).
-    Nothing for other storages.
-
-    Raises:
-        StorageError: another run holds the lock in a conflicting mode.
-    """
+    that holds the studies in memory (it numbers the trials it copies back after the file's
+    last, so no other process may write the file meanwhile), shared for runs that write the
+    file directly (they may run together). A run waits for the lock: processes started together
+    on one folder take turns, and each finds the trials of those before it. Nothing for other
+    storages."""
     path = _sqlite_path(url) if url.startswith("sqlite") else ""
     if not path:
         yield
@@ -113,14 +111,7 @@ def run_lock(url: str, *, exclusive: bool) -> Iterator[None]:
     import fcntl
 
     with open(f"{path}.run.lock", "a+b") as fh:
-        try:
-            fcntl.flock(fh, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StorageError(
-                f"--storage {redact(url)}: another elmoe-dse optimize is running on this study "
-                "file; wait for it to finish, or run both with --workers or an explicit "
-                "--storage URL to share the study"
-            ) from None
+        fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
         finally:

@@ -16,7 +16,6 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from elmoe_dse.explore.optimize import (
-    OptimizeError,
     batch_size,
     evaluate_points,
     hv_fraction,
@@ -145,12 +144,29 @@ def test_trials_copied_to_sqlite_equal_the_in_memory_ones(tmp_path: Path) -> Non
         assert a.datetime_start == b.datetime_start and a.datetime_complete == b.datetime_complete
 
 
-def test_a_second_run_on_the_same_folder_is_refused_while_one_runs(tmp_path: Path) -> None:
+def test_a_run_in_memory_waits_for_another_run_on_its_file(tmp_path: Path) -> None:
+    """A run holding its studies in memory takes the file's lock exclusively: it starts once
+    another run (here a thread holding the lock for 1.5 s) is done, and continues its study."""
+    import threading
+    import time
+
     url = f"sqlite:///{(tmp_path / 'study.db').resolve()}"
-    with run_lock(url, exclusive=False), pytest.raises(OptimizeError, match="another elmoe-dse"):
-        run_optimize(tiny(), out_dir=tmp_path, trials=2)
-    with run_lock(url, exclusive=False):  # runs writing the file directly may share it
-        run_optimize(tiny(), out_dir=tmp_path, storage=url, trials=2)
+    run_optimize(tiny(), out_dir=tmp_path, trials=3)
+    held = threading.Event()
+
+    def hold() -> None:
+        with run_lock(url, exclusive=False):
+            held.set()
+            time.sleep(1.5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    t0 = time.monotonic()
+    result = run_optimize(tiny(), out_dir=tmp_path, trials=5)
+    assert time.monotonic() - t0 >= 1.0
+    thread.join()
+    assert [s["complete_trials"] for s in result.studies] == [5, 5]
 
 
 #: quick.toml, 100 trials per study, seed 0 (mean over its 2 studies of the hypervolume fraction
