@@ -499,7 +499,9 @@ def batch_size(most: int, have: int) -> int:
 
     The trials of a batch are sampled from the same completed trials, so they are less informed
     than trials asked one by one; early on, when every result moves the sampler most, batches
-    are small (measured on sweeps/paper.toml in ``make bench``)."""
+    are small. On sweeps/paper.toml (300 trials, seed 0, the 20 studies' hypervolume fraction of
+    the grid's) this ramp to 16 gave median 0.985 / worst 0.884 against 0.986 / 0.878 one trial
+    at a time; ``make bench`` prints it over 3 seeds."""
     return max(1, min(most, have // RAMP))
 
 
