@@ -8,6 +8,12 @@ Prints, each next to its target:
   :data:`~elmoe_dse.explore.grid.CHUNK_POINTS` points, results columns included, one process;
 - **trials/s**: completed Optuna trials per second of ``optimize`` on ``sweeps/quick.toml``'s
   space (TPE, a fresh SQLite study in a temporary folder, one worker);
+- **optimize on the paper sweep**: ``optimize sweeps/paper.toml --trials 300`` for 3 seeds
+  (batched trials, studies in memory, the default SQLite file in a temporary folder): trials/s
+  (wall and per CPU second, the search only) and its ratio to the previous release's path (one
+  trial at a time written straight to SQLite, on 2 of the 20 studies) measured in the same
+  run; the hypervolume fraction of the exhaustive grid's front, median and worst over the 60
+  (seed, study) runs and over seeds of each seed's mean over studies;
 - **start-up**: wall time of ``elmoe-dse --help`` in a fresh process (best of 5; lazy imports);
 - **reproduce**: wall time of the paper's 4 x 4 x 4 reproduction grid in-process;
 - **reproduce CLI**: wall and CPU (user + sys) time of ``elmoe-dse reproduce`` with its default
@@ -55,6 +61,17 @@ TARGET_FIGURES_PEAK_BYTES = 1e9
 SWEEP_MEMORY_CONTEXTS = (4, 43)
 
 QUICK_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "quick.toml"
+PAPER_SWEEP = Path(__file__).resolve().parent.parent / "sweeps" / "paper.toml"
+#: Issue 14: ``optimize sweeps/paper.toml --trials 300`` reaches these fractions of the exhaustive
+#: front's hypervolume, median and worst over (seed, study) runs.
+TARGET_HV_MEDIAN = 0.98
+TARGET_HV_WORST = 0.90
+#: Seeds and trials per study of the search-quality benchmark (the issue's 3 seeds x 300).
+OPTIMIZE_SEEDS = (0, 1, 2)
+OPTIMIZE_TRIALS = 300
+#: Studies of sweeps/paper.toml run the previous release's way (one trial at a time, straight
+#: into SQLite) for the trials/s ratio: 2 of the 20, each per-trial cost being alike.
+BEFORE_STUDIES = 2
 
 
 def elastic_sd_sweep(name: str = "bench", contexts: int = 1) -> dict[str, Any]:
@@ -110,6 +127,86 @@ def bench_trials(trials: int = 100) -> tuple[int, float]:
         result = run_optimize(spec, out_dir=Path(tmp), trials=trials, compare_grid=False)
     done = sum(s["complete_trials"] for s in result.studies)
     return done, result.timing_s["search_s"]
+
+
+def bench_optimize_paper(
+    seeds: tuple[int, ...] = OPTIMIZE_SEEDS, trials: int = OPTIMIZE_TRIALS
+) -> list[dict[str, Any]]:
+    """Per seed: ``optimize sweeps/paper.toml --trials N --seed S`` in-process on the default
+    SQLite file in a temporary folder (batched, in memory), scored against the exhaustive grid:
+    completed trials, search wall and CPU seconds, and each study's hypervolume fraction."""
+    from elmoe_dse.explore.optimize import run_optimize
+    from elmoe_dse.specs.sweep import load_sweep
+
+    spec = load_sweep(PAPER_SWEEP)
+    runs = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory(prefix="elmoe-bench-") as tmp:
+            result = run_optimize(spec, out_dir=Path(tmp), trials=trials, seed=seed)
+        runs.append(
+            {
+                "seed": seed,
+                "trials": sum(s["complete_trials"] for s in result.studies),
+                "search_s": result.timing_s["search_s"],
+                "cpu_s": result.timing_s["search_cpu_s"],
+                "fractions": [s["hypervolume_fraction_of_grid"] for s in result.studies],
+            }
+        )
+    return runs
+
+
+def bench_optimize_before(trials: int = OPTIMIZE_TRIALS) -> tuple[int, float, float]:
+    """(trials, wall s, CPU s) of the first :data:`BEFORE_STUDIES` studies of sweeps/paper.toml
+    searched the previous release's way: one trial at a time, each written to SQLite directly."""
+    from elmoe_dse.explore.optimize import (
+        WorkerTask,
+        prepare_studies,
+        run_worker,
+        study_plans,
+    )
+    from elmoe_dse.explore.storage import default_storage
+    from elmoe_dse.specs.sweep import load_sweep
+
+    spec = load_sweep(PAPER_SWEEP)
+    plans = tuple(study_plans(spec, "before")[:BEFORE_STUDIES])
+    with tempfile.TemporaryDirectory(prefix="elmoe-bench-") as tmp:
+        url = default_storage(Path(tmp))
+        prepare_studies(spec, url, plans)
+        task = WorkerTask(spec, url, plans, trials, seed=0, sampler="tpe", worker=0, batch=1)
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        done = run_worker(task)
+        return done, time.perf_counter() - t0, time.process_time() - cpu0
+
+
+def print_optimize_paper() -> None:
+    """The trials/s and hypervolume lines of ``optimize`` on sweeps/paper.toml (issue 14)."""
+    import numpy as np
+
+    before_n, before_s, before_cpu = bench_optimize_before()
+    runs = bench_optimize_paper()
+    trials = sum(r["trials"] for r in runs)
+    rate, cpu_rate = (
+        trials / sum(r["search_s"] for r in runs),
+        trials / sum(r["cpu_s"] for r in runs),
+    )
+    print(
+        f"optimize: paper.toml, {len(runs)} seeds x {runs[0]['trials']:,} trials (batched, "
+        f"in memory) {rate:,.1f} trials/s wall, {cpu_rate:,.1f} per CPU s; "
+        f"{rate / (before_n / before_s):.1f}x wall, {cpu_rate / (before_n / before_cpu):.1f}x CPU "
+        f"the previous release's path (one trial at a time into SQLite: {before_n / before_s:.1f} "
+        f"trials/s, {before_n / before_cpu:.1f} per CPU s, {BEFORE_STUDIES} studies)"
+    )
+    fractions = np.asarray([f for r in runs for f in r["fractions"]])
+    means = [float(np.mean(r["fractions"])) for r in runs]
+    median, worst = float(np.median(fractions)), float(np.min(fractions))
+    ok = median >= TARGET_HV_MEDIAN and worst >= TARGET_HV_WORST
+    print(
+        f"optimize: hypervolume fraction of the exhaustive front over {len(fractions)} (seed, "
+        f"study) runs: median {median:.3f}, worst {worst:.3f}; per-seed mean over studies "
+        f"median {float(np.median(means)):.3f}, worst {min(means):.3f} (target median >= "
+        f"{TARGET_HV_MEDIAN:g}, worst >= {TARGET_HV_WORST:g}: "
+        f"{'meets the target' if ok else 'BELOW the target'})"
+    )
 
 
 def bench_startup(entry: str = "elmoe_dse.cli.toplevel", repeats: int = 5) -> float:
@@ -276,6 +373,7 @@ def main() -> int:
         f"{trate:,.1f} trials/s (target >= {TARGET_TRIALS_PER_S:g}: "
         f"{verdict(trate, TARGET_TRIALS_PER_S)})"
     )
+    print_optimize_paper()
     startup, typer_help = bench_startup(), bench_startup("elmoe_dse.cli.main")
     print(
         f"start-up: elmoe-dse --help in {startup:.3f} s CPU, {typer_help / startup:.1f}x less than "

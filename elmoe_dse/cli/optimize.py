@@ -54,6 +54,15 @@ GridOpt = Annotated[
         "5,000,000 points]",
     ),
 ]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch",
+        min=1,
+        help="trials asked per batch, evaluated in one vectorized call, then told (a study "
+        "starts with single trials and grows its batches up to this) [default: 16]",
+    ),
+]
 ShowOpt = Annotated[int, typer.Option("--show", min=1, help="Pareto designs printed per group")]
 
 
@@ -67,6 +76,7 @@ def optimize(
     sampler: SamplerOpt = None,
     out: OutOpt = None,
     grid: GridOpt = None,
+    batch: BatchOpt = None,
     show: ShowOpt = 8,
 ) -> None:
     """Search FILE's space with Optuna (resumable: run the same command again to continue);
@@ -89,6 +99,7 @@ def optimize(
             workers=workers,
             seed=seed,
             sampler=sampler,
+            batch=batch,
         )
         check_out_dir(out_dir)
         result = _search(spec, options, compare_grid=grid)
