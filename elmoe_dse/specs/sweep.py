@@ -53,6 +53,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from elmoe_dse.columns import (
+    COST_COLUMNS,
     EXTRA_METRIC_COLUMNS,
     KNOB,
     METRIC,
@@ -290,7 +291,7 @@ def check_column(column: str, *, field: str) -> None:
         if name in KNOB_INFO and not KNOB_INFO[name].choices:
             return
     numeric_knobs = [f"{KNOB}{n}" for n, i in KNOB_INFO.items() if not i.choices]
-    known = [*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS, *numeric_knobs]
+    known = [*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS, *COST_COLUMNS, *numeric_knobs]
     close = difflib.get_close_matches(column, known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise SweepFieldError(
