@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,12 +12,22 @@ if TYPE_CHECKING:
     from elmoe_dse.specs.sweep import SweepSpec
 
 
-def design_sweep(spec: SweepSpec, file: Path, out_dir: Path, *, show: int) -> None:
+def design_sweep(
+    spec: SweepSpec,
+    file: Path,
+    out_dir: Path,
+    *,
+    show: int,
+    render: Callable[..., None],
+    written_line: Callable[[list[Path]], str],
+    progress_min: int,
+) -> None:
     """Evaluate every point, choose the run-time setting per design and condition, aggregate,
-    write the design tables and print each group's Pareto-optimal designs."""
+    write the design tables and print each group's Pareto-optimal designs (``render``:
+    ``sweep``'s Pareto table; ``written_line``: its files line; a progress bar from
+    ``progress_min`` points)."""
     from rich.markup import escape
 
-    from elmoe_dse.cli.sweep import PROGRESS_MIN_POINTS, render_pareto, written_line
     from elmoe_dse.explore.design import (
         conditions_per_design,
         design_groups,
@@ -38,7 +49,7 @@ def design_sweep(spec: SweepSpec, file: Path, out_dir: Path, *, show: int) -> No
         f"{design.select} ({design.select_direction}), aggregated by {design.aggregate}"
     )
     with staged_run(out_dir) as stage:
-        enabled = grid.size >= PROGRESS_MIN_POINTS
+        enabled = grid.size >= progress_min
         with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
             run = run_design(spec, progress=bar.advance)
         save_design(run, stage.folder, sweep_file=str(file))
@@ -53,5 +64,5 @@ def design_sweep(spec: SweepSpec, file: Path, out_dir: Path, *, show: int) -> No
     for reason, count in summary["rejected_by_reason"].items():
         con.print(f"  {count:,} points dropped: {escape(reason)}", highlight=False)
     title = f"Pareto-optimal hardware designs per {', '.join(spec.group_by) or 'sweep'}"
-    render_pareto(design_groups(run, max_rows=show), spec, title=title)
+    render(design_groups(run, max_rows=show), spec, title=title)
     con.print(escape(written_line(stage.written)), highlight=False)

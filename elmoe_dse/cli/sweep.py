@@ -49,7 +49,15 @@ def sweep(
         if spec.design is not None:  # fronts over hardware designs (explore/design.py)
             from elmoe_dse.cli.design import design_sweep
 
-            design_sweep(spec, file, out_dir, show=show)
+            design_sweep(
+                spec,
+                file,
+                out_dir,
+                show=show,
+                render=render_pareto,
+                written_line=written_line,
+                progress_min=PROGRESS_MIN_POINTS,
+            )
             return
         con = console()
         con.print(

@@ -11,7 +11,8 @@ every figure rendered to bytes, and only then is anything written (temporary fil
 each), so a failure leaves the directory as it was.
 
 Families, in report order: ``pareto``, ``speedup``, ``energy``, ``roofline``, ``acceptance``,
-``hit_rate``, ``draft_length``, ``hypervolume``, ``importance``.
+``hit_rate``, ``draft_length``, ``hypervolume``, ``importance``, ``stacks``, ``cost`` (a design
+sweep's cost-vs-performance front per group).
 """
 
 from __future__ import annotations
@@ -507,6 +508,12 @@ def build_stacks(run: RunDir) -> list[FigureRecord]:
     return stacks.build_stacks(run, FigureRecord)
 
 
+def build_cost(run: RunDir) -> list[FigureRecord]:
+    from elmoe_dse.plots import cost
+
+    return cost.build_cost(run, FigureRecord, _slug)
+
+
 FAMILIES: dict[str, Builder] = {
     "pareto": build_pareto,
     "speedup": build_speedup,
@@ -518,6 +525,7 @@ FAMILIES: dict[str, Builder] = {
     "hypervolume": build_hypervolume,
     "importance": build_importance,
     "stacks": build_stacks,
+    "cost": build_cost,
 }
 
 
