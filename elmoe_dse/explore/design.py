@@ -306,20 +306,29 @@ def run_design(
     )
 
 
-def save_design(run: DesignRun, out_dir: Path, *, sweep_file: str | None = None) -> list[Path]:
-    """Write the design table, the chosen settings, the fronts and ``run.json`` as one run."""
+def save_design(
+    run: DesignRun,
+    out_dir: Path,
+    *,
+    sweep_file: str | None = None,
+    command: str = "sweep",
+    **extra: Any,
+) -> list[Path]:
+    """Write the design table, the chosen settings, the fronts and ``run.json`` as one run
+    (``command``: ``sweep`` or ``optimize``; ``extra``: more sidecar fields)."""
     if not in_stage(out_dir):
         with staged_run(out_dir) as stage:
-            save_design(run, stage.folder, sweep_file=sweep_file)
+            save_design(run, stage.folder, sweep_file=sweep_file, command=command, **extra)
         return stage.written
     record = run_record(
         run.spec,
-        "sweep",
+        command,
         mode="design",
         sweep_file=sweep_file,
         timing=run.timing_s,
         points=run.summary,
         design_axes=design_axes(run.spec).__dict__,
+        **extra,
     )
     return [
         write_table(out_dir / RESULTS_FILE, _categorical(run.designs)),
@@ -374,3 +383,172 @@ def design_groups(run: DesignRun, *, max_rows: int = 8) -> list[ParetoGroup]:
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+# ----------------------------------------------------------------------------------------------
+# optimize: Optuna over the hardware knobs, the run-time choice per condition exhaustive
+# ----------------------------------------------------------------------------------------------
+
+
+def _raw(value: Any) -> Any:
+    """A resolved axis value as a sweep file writes it (NaN = 'auto')."""
+    return "auto" if isinstance(value, float) and math.isnan(value) else value
+
+
+def restrict(spec: SweepSpec, fixed: Mapping[str, Any]) -> SweepSpec:
+    """``spec`` with the axes of ``fixed`` (scenario axes or knobs) at one value each."""
+    update: dict[str, Any] = {}
+    knobs = dict(spec.knobs)
+    for name, value in fixed.items():
+        if name in ("model", "platform", "dataset"):
+            update[f"{name}s"] = [value]
+        else:
+            knobs[name] = _raw(value)
+    return spec.model_copy(update={**update, "knobs": knobs})
+
+
+def _axis_values(spec: SweepSpec, name: str) -> tuple[Any, ...]:
+    if name in ("model", "platform", "dataset"):
+        return tuple(getattr(spec, f"{name}s"))
+    return resolve_axis(name, spec.knobs[name]) if name in spec.knobs else ()
+
+
+def group_settings(spec: SweepSpec) -> list[dict[str, Any]]:
+    """One ``{axis: value}`` per front (the product of the ``group_by`` axes' values)."""
+    import itertools
+
+    names = [n for n in spec.group_by if _axis_values(spec, n)]
+    values = [_axis_values(spec, n) for n in names]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def hardware_choices(spec: SweepSpec) -> dict[str, tuple[Any, ...]]:
+    """Every hardware axis (the platform first) with its values: the optimize search space."""
+    out: dict[str, tuple[Any, ...]] = {"platform": tuple(spec.platforms)}
+    for name in section(spec).hardware:
+        out[name] = _axis_values(spec, name) or (math.nan,)
+    return out
+
+
+@dataclass
+class DesignTrials:
+    """What a design search evaluated: each design once (cached by its hardware choice)."""
+
+    designs: list[Any] = field(default_factory=list)
+    chosen: list[Any] = field(default_factory=list)
+    rejected: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    grid_points: int = 0
+
+    def evaluate(self, spec: SweepSpec, pick: Mapping[str, Any]) -> Any:
+        """The design row of ``pick`` (a hardware choice) in ``spec``'s group, or None if it
+        cannot serve every condition; the run-time choice per condition is exhaustive."""
+        run = run_design(restrict(spec, pick))
+        self.grid_points += run.grid_points
+        self.rejected.update(run.rejected)
+        self.dropped.update(run.dropped)
+        if run.designs.empty:
+            return None
+        self.designs.append(run.designs.drop(columns=[PARETO_COLUMN]))
+        self.chosen.append(run.chosen)
+        return run.designs.iloc[0]
+
+
+#: A study stops after this many trials per design of its budget (TPE repeats suggestions; a
+#: repeated design is not evaluated again, so the budget counts distinct designs).
+MAX_TRIALS_PER_DESIGN = 20
+
+
+def search_group(
+    spec: SweepSpec, trials: int, seed: int, sampler: str, found: DesignTrials
+) -> dict[str, Any]:
+    """One Optuna study over ``spec``'s hardware choices (``spec``: one group) until ``trials``
+    distinct designs (or the whole space) are evaluated; a repeated suggestion reuses its
+    design. Returns the study's record."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    choices = hardware_choices(spec)
+    labels = {n: [str(_raw(v)) for v in vs] for n, vs in choices.items()}
+    make = optuna.samplers.TPESampler if sampler == "tpe" else optuna.samplers.RandomSampler
+    directions = [o.direction for o in spec.objectives]
+    study = optuna.create_study(directions=directions, sampler=make(seed=seed))
+    cache: dict[tuple[str, ...], Any] = {}
+
+    def objective(trial: optuna.Trial) -> list[float]:
+        key = tuple(str(trial.suggest_categorical(n, labels[n])) for n in choices)
+        if key not in cache:
+            pick = {n: choices[n][labels[n].index(k)] for n, k in zip(choices, key, strict=True)}
+            cache[key] = found.evaluate(spec, pick)
+        row = cache[key]
+        if row is None:
+            raise optuna.TrialPruned()
+        return [float(row[o.metric]) for o in spec.objectives]
+
+    space = math.prod(len(v) for v in choices.values())
+    budget, done = min(trials, space), 0
+    while len(cache) < budget and done < MAX_TRIALS_PER_DESIGN * budget:
+        study.optimize(objective, n_trials=1)
+        done += 1
+    return {"trials": done, "designs_evaluated": len(cache), "designs_in_space": space}
+
+
+def optimize_design(
+    spec: SweepSpec, *, trials: int | None = None, seed: int | None = None, sampler: str = ""
+) -> tuple[DesignRun, list[dict[str, Any]]]:
+    """``optimize`` on a ``[design]`` sweep: per group an Optuna study over the hardware knobs
+    (``trials`` each, default the file's ``[optimize]``), each design's run-time setting per
+    condition chosen exhaustively; the designs found with their fronts, and the studies."""
+    import pandas as pd
+
+    start = time.perf_counter()
+    found = DesignTrials()
+    studies = []
+    for group in group_settings(spec) or [{}]:
+        record = search_group(
+            restrict(spec, group),
+            trials or spec.optimize.trials,
+            spec.seed if seed is None else seed,
+            sampler or spec.optimize.sampler,
+            found,
+        )
+        studies.append({"group": {k: _raw(v) for k, v in group.items()}, **record})
+    axes = design_axes(spec)
+    designs = pd.concat(found.designs, ignore_index=True) if found.designs else pd.DataFrame()
+    if not designs.empty:
+        designs = designs.sort_values(axes.design_keys, kind="stable").reset_index(drop=True)
+    designs[PARETO_COLUMN] = design_pareto(designs, spec, axes)
+    chosen = pd.concat(found.chosen, ignore_index=True) if found.chosen else pd.DataFrame()
+    run = DesignRun(
+        spec=spec,
+        grid_points=found.grid_points,
+        designs=designs,
+        chosen=chosen,
+        rejected=found.rejected,
+        dropped=found.dropped,
+        timing_s={"total_s": time.perf_counter() - start},
+    )
+    return run, studies
+
+
+def hypervolume_fractions(search: DesignRun, grid: DesignRun) -> dict[str, float]:
+    """Per group, the hypervolume of the search's front as a fraction of the exhaustive one's
+    (both normalized by the exhaustive front's ideal and nadir points, reference 1.1)."""
+    from elmoe_dse.explore.pareto import HVScale, normalized_hypervolume
+
+    spec = grid.spec
+    axes = design_axes(spec)
+    signs = [o.sign for o in spec.objectives]
+    metrics = [o.metric for o in spec.objectives]
+    out = {}
+    found = group_indices(search.designs, axes.groups) if len(search.designs) else {}
+    for key, idx in group_indices(grid.designs, axes.groups).items():
+        ref = to_minimize(grid.designs.iloc[idx][metrics].to_numpy(dtype=float), signs)
+        scale = HVScale.of_front(ref)
+        mine = search.designs.iloc[found[key]] if key in found else search.designs.iloc[:0]
+        pts = to_minimize(mine[metrics].to_numpy(dtype=float), signs)
+        whole = normalized_hypervolume(ref, scale)
+        out[", ".join(str(v) for v in key) or "all"] = (
+            normalized_hypervolume(pts, scale) / whole if whole > 0 else math.nan
+        )
+    return out

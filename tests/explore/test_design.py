@@ -193,3 +193,40 @@ def test_sweep_command_writes_the_design_tables(tmp_path: Path) -> None:
     table = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert len(table) == 6 and "metric.logic_area_mm2" in table.columns
     assert (tmp_path / "out" / FRONTS_FILE).exists()
+
+
+def test_optimize_over_the_whole_space_finds_the_exhaustive_front(mean_run: Any) -> None:
+    from elmoe_dse.explore.design import hypervolume_fractions, optimize_design
+
+    spec = sweep_from_dict(data(aggregate="mean"))
+    search, studies = optimize_design(spec, trials=6, seed=0)
+    assert studies[0]["designs_evaluated"] == studies[0]["designs_in_space"] == 6
+    got = search.designs.set_index(HW)["metric.throughput_tok_per_s"].sort_index()
+    want = mean_run.designs.set_index(HW)["metric.throughput_tok_per_s"].sort_index()
+    assert np.allclose(got.to_numpy(), want.to_numpy())
+    assert hypervolume_fractions(search, mean_run) == {"deepseek-v2-lite": pytest.approx(1.0)}
+    partial, _ = optimize_design(spec, trials=2, seed=0)
+    assert len(partial.designs) == 2
+    assert 0.0 < hypervolume_fractions(partial, mean_run)["deepseek-v2-lite"] <= 1.0
+
+
+def test_optimize_command_on_a_design_file(tmp_path: Path) -> None:
+    file = tmp_path / "d.toml"
+    file.write_text(DESIGN_FILE)
+    code, out, err = cli("optimize", str(file), "-n", "3", "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    assert "3 of 6 designs evaluated" in out and "hypervolume" in out
+    record = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert record["command"] == "optimize" and record["mode"] == "design"
+    assert len(pd.read_parquet(tmp_path / "o" / "results.parquet")) == 3
+    code, _, err = cli("optimize", str(file), "--workers", "2", "--out", str(tmp_path / "p"))
+    assert code == 2 and "--workers is not supported with [design]" in err
+    assert not (tmp_path / "p" / "results.parquet").exists()
+
+
+def test_several_datasets_without_design_give_one_front_per_dataset() -> None:
+    raw = {k: v for k, v in data(group_by=["model", "batch_size"]).items() if k != "design"}
+    assert sweep_from_dict(raw).group_by == ["model", "dataset", "batch_size"]
+    one = {**raw, "datasets": ["mt-bench"]}
+    assert sweep_from_dict(one).group_by == ["model", "batch_size"]
+    assert sweep_from_dict(data()).group_by == ["model"]  # with [design]: a condition
