@@ -51,7 +51,7 @@ from elmoe_dse.columns import (
     TOKENS_PER_STEP,
 )
 from elmoe_dse.explore.grid import CHUNK_POINTS, expand
-from elmoe_dse.explore.pareto import pareto_mask, to_minimize
+from elmoe_dse.explore.pareto import to_minimize
 from elmoe_dse.explore.sweep import (
     _ZERO_WHEN_ABSENT,
     PARETO_COLUMN,
@@ -60,6 +60,7 @@ from elmoe_dse.explore.sweep import (
     Tally,
     group_indices,
     kept_blocks,
+    pareto_column,
     run_record,
 )
 from elmoe_dse.results import RESULTS_FILE, RUN_FILE, in_stage, staged_run, write_json, write_table
@@ -224,20 +225,6 @@ def aggregate(
     return out, dropped
 
 
-def design_pareto(designs: pd.DataFrame, spec: SweepSpec, axes: DesignAxes) -> np.ndarray:
-    """``meta.pareto`` of the design table: Pareto-optimal within its group."""
-    flags = np.zeros(len(designs), dtype=bool)
-    if designs.empty:
-        return flags
-    loss = to_minimize(
-        designs[[o.metric for o in spec.objectives]].to_numpy(dtype=float),
-        [o.sign for o in spec.objectives],
-    )
-    for idx in group_indices(designs, axes.groups).values():
-        flags[idx[pareto_mask(loss[idx])]] = True
-    return flags
-
-
 @dataclass(kw_only=True)
 class DesignRun:
     """A finished design sweep: the design table (with ``meta.pareto``), the chosen run-time
@@ -289,7 +276,7 @@ def run_design(
         best.add(columns)
     chosen = best.frame().sort_values(axes.condition_keys, kind="stable").reset_index(drop=True)
     designs, dropped = aggregate(chosen, axes, section(spec).aggregate, conditions_per_design(spec))
-    designs[PARETO_COLUMN] = design_pareto(designs, spec, axes)
+    designs[PARETO_COLUMN] = pareto_column(designs, spec)  # per group: group_by = the groups
     kept = designs[axes.design_keys].drop_duplicates()
     chosen = chosen.merge(kept, on=axes.design_keys, how="inner")
     total = time.perf_counter() - start
@@ -517,7 +504,7 @@ def optimize_design(
     designs = pd.concat(found.designs, ignore_index=True) if found.designs else pd.DataFrame()
     if not designs.empty:
         designs = designs.sort_values(axes.design_keys, kind="stable").reset_index(drop=True)
-    designs[PARETO_COLUMN] = design_pareto(designs, spec, axes)
+    designs[PARETO_COLUMN] = pareto_column(designs, spec)
     chosen = pd.concat(found.chosen, ignore_index=True) if found.chosen else pd.DataFrame()
     run = DesignRun(
         spec=spec,

@@ -17,43 +17,10 @@ from elmoe_dse.explore.design import CONDITIONS_FILE, FRONTS_FILE, run_design, s
 from elmoe_dse.explore.sweep import run_sweep
 from elmoe_dse.specs.sweep import sweep_from_dict
 from tests.cli._app import run as cli
+from tests.design_spec import design_data as data
 
 HW = ["meta.model", "knob.hb_capacity_gb", "knob.pe_count"]
 CONDITION = ["meta.dataset", "knob.batch_size"]
-
-
-def data(**extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "schema_version": 1,
-        "name": "design-test",
-        "models": ["deepseek-v2-lite"],
-        "platforms": ["elmoe3d-8g"],
-        "datasets": ["mt-bench", "gsm8k"],
-        "group_by": ["model"],
-        "knobs": {
-            "policy": "elmoe3d",
-            "batch_size": [1, 16],
-            "draft_bits": [2, 4],
-            "draft_length": [2, 4],
-            "hb_capacity_gb": [2, 8, 16],
-            "pe_count": [16, 64],
-        },
-        "objectives": [
-            {"metric": "metric.throughput_tok_per_s", "direction": "maximize"},
-            {"metric": "metric.cost_usd", "direction": "minimize"},
-        ],
-        "design": {
-            "hardware": ["hb_capacity_gb", "pe_count"],
-            "runtime": ["draft_bits", "draft_length"],
-            "conditions": ["model", "dataset", "batch_size"],
-        },
-    }
-    for key, value in extra.items():
-        if key in ("aggregate", "select", "select_direction"):
-            out["design"][key] = value
-        else:
-            out[key] = value
-    return out
 
 
 @pytest.fixture(scope="module")

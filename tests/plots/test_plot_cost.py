@@ -12,37 +12,13 @@ from elmoe_dse.explore.design import run_design, save_design
 from elmoe_dse.plots.cost import cost_caption, cost_data, cost_figure, cost_front
 from elmoe_dse.plots.figures import plot_directory
 from elmoe_dse.specs.sweep import sweep_from_dict
-
-SPEC = {
-    "schema_version": 1,
-    "name": "design-plot",
-    "models": ["deepseek-v2-lite"],
-    "platforms": ["elmoe3d-8g"],
-    "datasets": ["mt-bench", "gsm8k"],
-    "group_by": ["model"],
-    "knobs": {
-        "policy": "elmoe3d",
-        "batch_size": [1, 16],
-        "draft_length": [2, 4],
-        "hb_capacity_gb": [2, 8, 16],
-        "pe_count": [16, 64],
-    },
-    "objectives": [
-        {"metric": "metric.throughput_tok_per_s", "direction": "maximize"},
-        {"metric": "metric.cost_usd", "direction": "minimize"},
-    ],
-    "design": {
-        "hardware": ["hb_capacity_gb", "pe_count"],
-        "runtime": ["draft_length"],
-        "conditions": ["model", "dataset", "batch_size"],
-    },
-}
+from tests.design_spec import design_data
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("design") / "run"
-    save_design(run_design(sweep_from_dict(SPEC)), out, sweep_file="d.toml")
+    save_design(run_design(sweep_from_dict(design_data())), out, sweep_file="d.toml")
     return out
 
 
