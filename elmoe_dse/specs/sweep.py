@@ -7,9 +7,7 @@ A sweep file (TOML, ``sweeps/*.toml``) names the scenarios and the knob axes::
     models = ["qwen3-30b-a3b"]           # registered ids, or model .toml / config.json paths
     platforms = ["elmoe3d-8g"]           # shipped names, or platform .toml paths
     datasets = ["mt-bench"]              # dataset profiles: routing skew, overlap, acceptance
-    group_by = ["batch_size"]            # one Pareto front (and one Optuna study) per group;
-                                         # with several datasets, "dataset" is added: the
-                                         # dataset is a workload, never a design column
+    group_by = ["batch_size"]            # one Pareto front (and one Optuna study) per group
     seed = 0
 
     [knobs]                              # any knob of elmoe_dse.knobs.KNOB_INFO
@@ -204,8 +202,7 @@ class SweepSpec(Spec):
     )
     group_by: list[str] = Field(
         default_factory=lambda: ["batch_size"],
-        description="axes that split the space into Pareto groups (and Optuna studies); "
-        "'dataset' is added when several datasets are swept without [design]",
+        description="axes that split the space into Pareto groups (and Optuna studies)",
     )
     seed: int = Field(0, ge=0)
     calibration: str = Field(
@@ -246,7 +243,6 @@ class SweepSpec(Spec):
                         "[section] header into that section; move it above the first [section]",
                         field=f"{where}.{misplaced[0]}",
                     )
-        data = _dataset_is_a_workload(data)
         knobs = data.get("knobs")
         if not isinstance(knobs, dict):
             return data
@@ -322,19 +318,6 @@ class SweepSpec(Spec):
     def group_columns(self) -> tuple[str, ...]:
         """Result columns of the ``group_by`` axes (``meta.model``, ``knob.batch_size`` ...)."""
         return tuple(axis_column(name) for name in self.group_by)
-
-
-def _dataset_is_a_workload(data: dict[str, Any]) -> dict[str, Any]:
-    """The dataset is a workload, never a design choice: a sweep over several datasets without
-    ``[design]`` gets one front per dataset (``dataset`` joins ``group_by``, after ``model`` and
-    ``platform`` where listed). With ``[design]`` the dataset is a condition the designs serve."""
-    datasets, group_by = data.get("datasets"), data.get("group_by", ["batch_size"])
-    if data.get("design") is not None or not isinstance(datasets, list) or len(datasets) < 2:
-        return data
-    if not isinstance(group_by, list) or "dataset" in group_by:
-        return data
-    lead = [g for g in group_by if g in ("model", "platform")]
-    return {**data, "group_by": [*lead, "dataset", *(g for g in group_by if g not in lead)]}
 
 
 def check_design(spec: SweepSpec, design: DesignSection) -> None:

@@ -189,11 +189,3 @@ def test_optimize_command_on_a_design_file(tmp_path: Path) -> None:
     code, _, err = cli("optimize", str(file), "--workers", "2", "--out", str(tmp_path / "p"))
     assert code == 2 and "--workers is not supported with [design]" in err
     assert not (tmp_path / "p" / "results.parquet").exists()
-
-
-def test_several_datasets_without_design_give_one_front_per_dataset() -> None:
-    raw = {k: v for k, v in data(group_by=["model", "batch_size"]).items() if k != "design"}
-    assert sweep_from_dict(raw).group_by == ["model", "dataset", "batch_size"]
-    one = {**raw, "datasets": ["mt-bench"]}
-    assert sweep_from_dict(one).group_by == ["model", "batch_size"]
-    assert sweep_from_dict(data()).group_by == ["model"]  # with [design]: a condition

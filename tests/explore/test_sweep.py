@@ -103,9 +103,7 @@ def test_pareto_column_is_the_kernel_per_batch_size_and_ignores_row_order(result
     loss = to_minimize(
         frame[["metric.throughput_tok_per_s", "metric.energy_per_token_j"]].to_numpy(), [-1, 1]
     )
-    # two datasets: one front per workload (dataset and batch size), never across datasets
-    assert result.spec.group_by == ["dataset", "batch_size"]
-    for _, idx in frame.groupby(["meta.dataset", "knob.batch_size"], observed=True).indices.items():
+    for _, idx in frame.groupby("knob.batch_size").indices.items():
         np.testing.assert_array_equal(frame[PARETO_COLUMN].to_numpy()[idx], pareto_mask(loss[idx]))
     shuffled = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
     flags = pareto_column(shuffled, small())
@@ -151,9 +149,7 @@ def test_outputs_are_written_whole_with_the_run_record(result: Any, tmp_path: Pa
 
 def test_pareto_groups_sample_distinct_designs(result: Any) -> None:
     groups = pareto_groups(result.frame, result.spec, max_rows=2)
-    assert [g.key for g in groups] == [
-        {"meta.dataset": d, "knob.batch_size": b} for d in ("gsm8k", "mt-bench") for b in (1.0, 8.0)
-    ]
+    assert [g.key for g in groups] == [{"knob.batch_size": 1.0}, {"knob.batch_size": 8.0}]
     for g in groups:
         assert 1 <= len(g.rows) <= 2
         assert sum(1 for _ in g.rows) <= g.distinct <= g.pareto_points

@@ -133,7 +133,7 @@ def test_pareto_flags_are_exact_when_every_point_is_its_own_chunk(tmp_path: Path
 def test_a_front_split_across_blocks_keeps_only_the_global_front() -> None:
     """Block 1 holds (throughput, energy) = (5, 1), (3, 0.6), the second optimal only there;
     block 2 holds (4, 0.5), which dominates it, and (2, 0.1). The front is rows 0, 2 and 3."""
-    fronts = RunningFronts(multi(group_by=[], datasets=["mt-bench"]))  # one front: one dataset
+    fronts = RunningFronts(multi(group_by=[]))
     fronts.add({THROUGHPUT: np.array([5.0, 3.0]), ENERGY: np.array([1.0, 0.6])}, first_row=0)
     assert fronts.rows[()].tolist() == [0, 1]
     fronts.add({THROUGHPUT: np.array([4.0, 2.0]), ENERGY: np.array([0.5, 0.1])}, first_row=2)
@@ -164,7 +164,6 @@ def test_running_fronts_equal_the_kernel_on_whole_groups(
     }
     spec = multi(
         group_by=["batch_size"],
-        datasets=["mt-bench"],  # one dataset: the fronts are per batch size only
         objectives=[
             {"metric": THROUGHPUT, "direction": "maximize"},
             {"metric": ENERGY, "direction": "minimize"},
