@@ -325,6 +325,11 @@ def calibration_toml(cal: Calibration) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+#: Platform prior paths of the hardware cost parts (``[cost]``): not evaluator parameters, so
+#: neither calibrated nor sampled by the ensembles (elmoe_dse.costs reads them).
+COST_PREFIX = "cost."
+
+
 def prior_set(
     platforms: tuple[str, ...], datasets: tuple[str, ...], models: tuple[str, ...]
 ) -> dict[str, RangeSpec]:
@@ -339,6 +344,8 @@ def prior_set(
     out: dict[str, RangeSpec] = {}
     for name in platforms:
         for path, rng in load_platform(name).ranges.items():
+            if path.startswith(COST_PREFIX):
+                continue  # area and dollars: no evaluator output depends on them
             out[f"platform.{name}.{path}"] = rng
     for name in datasets:
         profile = load_dataset(name)

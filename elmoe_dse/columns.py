@@ -39,6 +39,16 @@ METRIC_COLUMNS = (
     STATIC_POWER_W,
 )
 
+# What the hardware design costs (elmoe_dse.costs): logic-die area (mm2, the one non-SI unit:
+# 1 mm2 = 1e-6 m2) and dollars; with STATIC_POWER_W the design-cost columns.
+LOGIC_AREA_MM2 = "metric.logic_area_mm2"
+COST_USD = "metric.cost_usd"
+
+#: Cost metric columns of a sweep's results table (NaN for a platform without a [cost] table).
+COST_COLUMNS = (LOGIC_AREA_MM2, COST_USD)
+#: The columns that describe a hardware design's cost rather than its performance.
+DESIGN_COST_COLUMNS = (LOGIC_AREA_MM2, COST_USD, STATIC_POWER_W)
+
 # Expert cache and speculative decoding.
 POOL_EXPERTS_PER_LAYER = "metric.pool_experts_per_layer"
 HIT_RATE_FRAC = "metric.hit_rate_frac"
@@ -99,5 +109,5 @@ def knob_column(name: str) -> str:
 
 def is_metric_column(column: str) -> bool:
     """True for a numeric ``metric.*`` column a results table may hold."""
-    known = (*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS)
+    known = (*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS, *COST_COLUMNS)
     return column in known or any(p.match(column) for p in METRIC_PATTERNS)

@@ -35,6 +35,7 @@ MODEL_MODULES = (
     "roofline",
     "evaluator",
     "platforms",
+    "costs",
 )
 
 

@@ -90,6 +90,9 @@ def optimize(
     with guarded():
         spec = load_sweep(file)
         out_dir = out if out is not None else Path("results") / str(spec.name) / "optimize"
+        if spec.design is not None:  # Optuna over the hardware knobs (explore/design.py)
+            _design(spec, file, out_dir, trials, seed, sampler, grid, show, storage, study, workers)
+            return
         options = resolve_options(
             spec,
             out_dir=out_dir,
@@ -108,6 +111,35 @@ def optimize(
             write_figure_tables(stage.folder)
         paths = stage.written
         _render(result, show, paths)
+
+
+def _design(
+    spec: SweepSpec, file: Path, out_dir: Path, trials: int | None, seed: int | None,
+    sampler: str | None, grid: bool | None, show: int, storage: str | None, study: str | None,
+    workers: int,
+) -> None:  # fmt: skip
+    """A [design] sweep: in-memory studies over the hardware knobs (cli/design.py)."""
+    from elmoe_dse.cli.design import design_optimize
+    from elmoe_dse.cli.sweep import render_pareto, written_line
+    from elmoe_dse.errors import SpecError
+    from elmoe_dse.explore.sweep import check_out_dir
+
+    for flag, value in (("--storage", storage), ("--study", study), ("--workers", workers > 1)):
+        if value:
+            raise SpecError(
+                f"{flag} is not supported with [design] (the design search runs in memory, one "
+                "process); remove it",
+                path=str(file),
+                field="design",
+            )
+    if sampler is not None and sampler not in ("tpe", "random"):
+        raise SpecError(f"--sampler {sampler}: use tpe or random", path=str(file), field="design")
+    check_out_dir(out_dir)
+    options = {"trials": trials, "seed": seed, "sampler": sampler, "grid": grid}
+    design_optimize(
+        spec, file, out_dir, options=options, show=show, render=render_pareto,
+        written_line=written_line,
+    )  # fmt: skip
 
 
 def _search(

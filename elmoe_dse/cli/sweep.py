@@ -46,6 +46,19 @@ def sweep(
         out_dir = out if out is not None else Path("results") / str(spec.name)
         grid = expand(spec, path=str(file))
         check_out_dir(out_dir)
+        if spec.design is not None:  # fronts over hardware designs (explore/design.py)
+            from elmoe_dse.cli.design import design_sweep
+
+            design_sweep(
+                spec,
+                file,
+                out_dir,
+                show=show,
+                render=render_pareto,
+                written_line=written_line,
+                progress_min=PROGRESS_MIN_POINTS,
+            )
+            return
         con = console()
         con.print(
             f"[bold]{escape(str(spec.name))}[/bold]: {grid.size:,} design points "
@@ -174,7 +187,7 @@ def label(column: str) -> str:
     return column.split(".", 1)[1] if "." in column else column
 
 
-_CELL_UNITS = ("_tok_per_s", "_j", "_s", "_bytes", "_frac")
+_CELL_UNITS = ("_tok_per_s", "_j", "_s", "_bytes", "_frac", "_usd", "_mm2", "_w")
 
 
 def header(column: str) -> str:
@@ -211,4 +224,10 @@ def fmt(column: str, value: Any) -> str:
         return si(v, "B")
     if name.endswith("_frac"):
         return f"{v:.3f}"
+    if name.endswith("_usd"):
+        return f"{v:,.1f} USD"
+    if name.endswith("_mm2"):
+        return f"{v:,.1f} mm2"
+    if name.endswith("_w"):
+        return si(v, "W")
     return f"{v:g}"

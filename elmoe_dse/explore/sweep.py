@@ -119,7 +119,9 @@ def knob_values(
 
 def evaluate_block(spec: SweepSpec, combo: Combination, numeric: Mapping[str, np.ndarray]) -> Block:
     """Evaluate the points ``numeric`` (flat arrays, one per numeric axis) of ``combo``."""
+    from elmoe_dse.costs import cost_columns
     from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.platforms import PlatformKnobs
     from elmoe_dse.results import step_columns
 
     n = len(next(iter(numeric.values()))) if numeric else 1
@@ -138,6 +140,8 @@ def evaluate_block(spec: SweepSpec, combo: Combination, numeric: Mapping[str, np
     except KnobError as err:
         return Block(columns, _column(str(err), n))
     columns.update({k: _column(v, n) for k, v in step_columns(step).items()})
+    hardware = PlatformKnobs.of(Knobs(**values))
+    columns.update({k: _column(v, n) for k, v in cost_columns(sc.platform, hardware).items()})
     columns[f"{META}policy"] = _column(step.speculative.policy, n)
     columns[f"{META}draft"] = _column(step.speculative.draft, n)
     columns[f"{META}cache_policy"] = _column(step.cache.policy, n)

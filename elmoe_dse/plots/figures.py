@@ -11,7 +11,8 @@ every figure rendered to bytes, and only then is anything written (temporary fil
 each), so a failure leaves the directory as it was.
 
 Families, in report order: ``pareto``, ``speedup``, ``energy``, ``roofline``, ``acceptance``,
-``hit_rate``, ``draft_length``, ``hypervolume``, ``importance``.
+``hit_rate``, ``draft_length``, ``hypervolume``, ``importance``, ``stacks``, ``cost`` (a design
+sweep's cost-vs-performance front per group).
 """
 
 from __future__ import annotations
@@ -507,6 +508,18 @@ def build_stacks(run: RunDir) -> list[FigureRecord]:
     return stacks.build_stacks(run, FigureRecord)
 
 
+def build_cost(run: RunDir) -> list[FigureRecord]:
+    from elmoe_dse.plots import cost
+
+    return cost.build_cost(run, FigureRecord, _slug)
+
+
+def build_devices(run: RunDir) -> list[FigureRecord]:
+    from elmoe_dse.plots import devices
+
+    return devices.build(run)
+
+
 FAMILIES: dict[str, Builder] = {
     "pareto": build_pareto,
     "speedup": build_speedup,
@@ -518,7 +531,8 @@ FAMILIES: dict[str, Builder] = {
     "hypervolume": build_hypervolume,
     "importance": build_importance,
     "stacks": build_stacks,
-    "devices": lambda run: __import__("elmoe_dse.plots.devices", fromlist=["build"]).build(run),
+    "devices": build_devices,
+    "cost": build_cost,
 }
 
 

@@ -4,6 +4,8 @@ A directory ``DIR`` holds one or both of:
 
 - a **sweep** or **optimize** run: ``DIR/results.parquet`` (one row per design point) and
   ``DIR/run.json`` whose ``command`` is ``sweep`` or ``optimize``;
+- a **design** sweep (a sweep file with ``[design]``): ``DIR/results.parquet`` with one row per
+  hardware design, ``run.json`` with ``mode = "design"`` (:class:`DesignTables`);
 - a **reproduce** run: ``DIR/reproduce/`` (what ``elmoe-dse reproduce --out DIR`` writes:
   ``systems.parquet``, ``cells.csv``, ``run.json``), or ``DIR`` itself when it is that folder.
 
@@ -296,19 +298,62 @@ class ReproduceRun:
             )
 
 
+#: Columns a design sweep's table (one row per hardware design) must have for its figure.
+DESIGN_COLUMNS = (
+    "meta.platform",
+    "meta.pareto",
+    "metric.throughput_tok_per_s",
+    "metric.energy_per_token_j",
+    "metric.cost_usd",
+    "metric.logic_area_mm2",
+    "metric.static_power_w",
+)
+
+
+@dataclass(frozen=True)
+class DesignTables:
+    """A design sweep (a sweep file with ``[design]``): one row per hardware design and group,
+    metrics aggregated over the conditions it serves, and its sidecar."""
+
+    folder: Path
+    designs: pd.DataFrame
+    record: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        sweep = self.record.get("sweep") or {}
+        return str(sweep.get("name") or self.folder.name)
+
+    @property
+    def axes(self) -> dict[str, list[str]]:
+        """Result columns by role (``groups``, ``design``, ``conditions``, ``runtime``)."""
+        axes = self.record.get("design_axes") or {}
+        return {k: [str(c) for c in axes.get(k) or []] for k in ("groups", "design", "conditions")}
+
+    @property
+    def design_section(self) -> dict[str, Any]:
+        sweep = self.record.get("sweep") or {}
+        design = sweep.get("design")
+        return design if isinstance(design, dict) else {}
+
+
 @dataclass(frozen=True)
 class RunDir:
-    """What a results directory holds; at least one of ``sweep`` and ``reproduce``."""
+    """What a results directory holds; at least one of ``sweep``, ``reproduce`` and ``design``
+    (a design sweep is not a ``sweep`` here: its rows are designs, not design points)."""
 
     folder: Path
     sweep: SweepRun | None
     reproduce: ReproduceRun | None
+    design: DesignTables | None = None
 
     @property
     def kinds(self) -> tuple[str, ...]:
         out: list[str] = []
         if self.sweep is not None:
             out.append(self.sweep.command)
+        if self.design is not None:
+            out.append("design sweep")
         if self.reproduce is not None:
             out.append("reproduce")
         return tuple(out)
@@ -317,6 +362,8 @@ class RunDir:
     def title(self) -> str:
         if self.sweep is not None:
             return f"{self.sweep.command} '{self.sweep.name}'"
+        if self.design is not None:
+            return f"design sweep '{self.design.name}'"
         return "reproduce (ELMoE-3D paper grid)"
 
 
@@ -384,6 +431,23 @@ def _load_sweep(folder: Path, record: dict[str, Any]) -> SweepRun:
     return run
 
 
+def _load_design(folder: Path, record: dict[str, Any]) -> DesignTables:
+    _check_run(folder, record, RESULTS_FILE)
+    run = DesignTables(folder, _read_table(folder / RESULTS_FILE), record)
+    missing = _missing(run.designs, DESIGN_COLUMNS)
+    if missing:
+        raise PlotInputError(
+            f"{folder / RESULTS_FILE}: lacks column(s) {', '.join(missing)} that the design "
+            "figures need (written by an older elmoe-dse?); re-run `elmoe-dse sweep` to rewrite it"
+        )
+    if run.designs.empty:
+        raise PlotInputError(
+            f"{folder / RESULTS_FILE}: holds no design (every one was dropped; see 'points' in "
+            f"{RUN_FILE}); relax the sweep's constraints or ranges"
+        )
+    return run
+
+
 def _load_reproduce(folder: Path, record: dict[str, Any]) -> ReproduceRun:
     systems_path = folder / SYSTEMS_FILE
     if not systems_path.exists():
@@ -410,12 +474,15 @@ def load_run_dir(folder: Path) -> RunDir:
         )
     sweep: SweepRun | None = None
     reproduce: ReproduceRun | None = None
+    design: DesignTables | None = None
     run_json = folder / RUN_FILE
     if run_json.exists():
         record = _read_json(run_json)
         command = record.get("command")
         if command == "reproduce":
             reproduce = _load_reproduce(folder, record)
+        elif command in ("sweep", "optimize") and record.get("mode") == "design":
+            design = _load_design(folder, record)
         elif command in ("sweep", "optimize"):
             sweep = _load_sweep(folder, record)
         else:
@@ -427,7 +494,7 @@ def load_run_dir(folder: Path) -> RunDir:
     if reproduce is None and sub.exists():
         record = _read_json(sub)
         reproduce = _load_reproduce(sub.parent, record)
-    if sweep is None and reproduce is None:
+    if sweep is None and reproduce is None and design is None:
         if (folder / RESULTS_FILE).exists():
             raise PlotInputError(
                 f"{run_json}: file not found beside {RESULTS_FILE}; re-run the "
@@ -439,4 +506,4 @@ def load_run_dir(folder: Path) -> RunDir:
             f"{folder}: no results found (expected {RUN_FILE} with {RESULTS_FILE}, or "
             f"{REPRODUCE_DIR}/{RUN_FILE}){hint}"
         )
-    return RunDir(folder, sweep, reproduce)
+    return RunDir(folder, sweep, reproduce, design)

@@ -83,6 +83,11 @@ UNIT_RULES: dict[str, UnitRule] = {
     "_tops": UnitRule("TOPS", 1e-4, 1e6, 1e12, "OPS"),
     "_w": UnitRule("W", 0.0, 1e5, 1.0, "W"),
     "_s": UnitRule("s", 0.0, 3600.0, 1.0, "s"),
+    # hardware cost parts ([cost]): area in mm2 (a 300 mm wafer is 7e4 mm2), dollars
+    "_mm2": UnitRule("mm2", 0.0, 1e5, 1e-6, "m2"),
+    "_mm2_per_pe": UnitRule("mm2", 0.0, 1e4, 1e-6, "m2"),
+    "_usd_per_mm2": UnitRule("USD/mm2", 0.0, 100.0, 1e6, "USD/m2"),
+    "_usd_per_gb": UnitRule("USD/GB", 0.0, 1e4, 1e-9, "USD/B"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Platform specs: memory tiers, compute units, links, static power, per-operator overhead.
+"""Platform specs: memory tiers, compute units, links, static power, costs, per-operator overhead.
 
 Capacities and bandwidths are decimal (1 GB = 1e9 bytes), as the paper and datasheets quote them;
 an "8 GB" HB stack is modelled as 8e9 bytes (a physical 8 GiB = 8.59e9 would hold ~10 % more
@@ -204,6 +204,29 @@ class StaticPowerSpec(Spec):
     source: str
 
 
+class CostSpec(Spec):
+    """What the hardware costs (docs/model.md §12): silicon area and dollars, each part a sourced
+    prior in ``[ranges]``. Areas are in mm2 (1 mm2 = 1e-6 m2), the one non-SI unit of the spec.
+
+    logic area (mm2) = logic_fixed_mm2 + xpu_compute_mm2 + near_memory_mm2
+                       + logic_mm2_per_pe x PEs (the ``pe_count`` knob where set)
+    cost (USD) = logic area x logic_usd_per_mm2
+                 + hb_usd_per_gb x HB capacity (GB, the ``hb_capacity_gb`` knob where set)
+                 + lpddr_usd_per_gb x LPDDR capacity (GB)
+
+    so HB capacity and PE count cost area and money. A part a platform does not have is 0.
+    """
+
+    logic_fixed_mm2: float = Field(ge=0, description="die area that does not scale with PEs")
+    logic_mm2_per_pe: float = Field(0.0, ge=0, description="area of one logic-die PE, mm2")
+    xpu_compute_mm2: float = Field(0.0, ge=0, description="the xPU's compute array, mm2")
+    near_memory_mm2: float = Field(0.0, ge=0, description="PIM / NMP logic, mm2")
+    logic_usd_per_mm2: float = Field(gt=0, description="yielded, tested logic die, USD per mm2")
+    hb_usd_per_gb: float = Field(0.0, ge=0, description="hybrid-bonded DRAM stack, USD per GB")
+    lpddr_usd_per_gb: float = Field(0.0, ge=0, description="LPDDR packages, USD per GB")
+    source: str
+
+
 class PlatformSpec(Spec):
     """A hardware platform. See the module docstring for the families."""
 
@@ -225,6 +248,9 @@ class PlatformSpec(Spec):
     static_power: StaticPowerSpec | None = None
     static_power_w: float | None = Field(
         None, ge=0, description="legacy: the whole static power, fixed; replaces the parts"
+    )
+    cost: CostSpec | None = Field(
+        None, description="area and dollar cost of the hardware; without it cost metrics are NaN"
     )
     overlap: Overlap = "operator"
     op_overhead_s: float = Field(ge=0, description="fixed latency per operator instance, s")
@@ -260,6 +286,7 @@ class PlatformSpec(Spec):
                 f"{sorted(self.tiers)}; use one of them"
             )
         self._check_static_parts()
+        self._check_cost_parts()
         self._check_calibration()
         check_ranges(self, self.ranges)
         return self
@@ -302,6 +329,21 @@ class PlatformSpec(Spec):
         for name, value, present, section in needs:
             if value > 0 and not present:
                 raise ValueError(f"static_power.{name} > 0 needs {section}; set it to 0 or add it")
+
+    def _check_cost_parts(self) -> None:
+        parts = self.cost
+        if parts is None:
+            return
+        die, near = self.logic_die is not None, self.near_memory is not None
+        needs = (
+            ("hb_usd_per_gb", parts.hb_usd_per_gb, "hb" in self.tiers, "a [tiers.hb] table"),
+            ("lpddr_usd_per_gb", parts.lpddr_usd_per_gb, "lpddr" in self.tiers, "[tiers.lpddr]"),
+            ("logic_mm2_per_pe", parts.logic_mm2_per_pe, die, "[logic_die]"),
+            ("near_memory_mm2", parts.near_memory_mm2, near, "[near_memory]"),
+        )
+        for name, value, present, section in needs:
+            if value > 0 and not present:
+                raise ValueError(f"cost.{name} > 0 needs {section}; set it to 0 or add it")
 
     @property
     def main_tier(self) -> str:

@@ -31,6 +31,17 @@ A sweep file (TOML, ``sweeps/*.toml``) names the scenarios and the knob axes::
     trials = 300
     sampler = "tpe"
 
+    [design]                             # optional: fronts over hardware designs
+    hardware = ["hb_capacity_gb", "pe_count"]        # fixed when the chip is built
+    runtime = ["draft_length", "draft_bits"]         # chosen per design and condition
+    conditions = ["model", "dataset", "batch_size"]  # what one design must serve
+    aggregate = "mean"                               # or "worst", "geomean"
+    select = "metric.throughput_tok_per_s"           # what the run-time choice optimizes
+
+With ``[design]`` the sweep is run by :mod:`elmoe_dse.explore.design`: one result row per
+hardware design (per ``group_by`` value, which must be conditions), its metrics aggregated over
+the conditions at the best run-time setting of each.
+
 Layering, lowest first: the knob defaults of :data:`~elmoe_dse.knobs.KNOB_INFO`, then the dataset
 profile (``overlap_frac``), then the sweep file's ``[knobs]``, then command-line flags.
 
@@ -53,6 +64,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from elmoe_dse.columns import (
+    COST_COLUMNS,
     EXTRA_METRIC_COLUMNS,
     KNOB,
     METRIC,
@@ -151,6 +163,32 @@ class OptimizeSection(Spec):
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler (seeded)")
 
 
+#: How a design's per-condition metrics are combined (``worst``: the lowest of a
+#: higher-is-better metric, the highest of the others).
+Aggregate = Literal["mean", "worst", "geomean"]
+
+
+class DesignSection(Spec):
+    """``[design]``: which knobs the hardware fixes, which are tuned at run time, and the
+    operating conditions one design must serve (see :mod:`elmoe_dse.explore.design`).
+
+    Every axis of the sweep with more than one value is exactly one of: a ``hardware`` knob
+    (with the platform, it names a design), a ``runtime`` knob (chosen per design and condition
+    to optimize ``select``), or a condition (``conditions``: ``model``, ``dataset`` or a knob such
+    as ``batch_size``). ``group_by`` names conditions that split the fronts (one front per
+    value); the other conditions are aggregated (``aggregate``).
+    """
+
+    hardware: Annotated[list[str], Field(min_length=1)]
+    runtime: list[str] = Field(default_factory=list)
+    conditions: list[str] = Field(default_factory=list)
+    aggregate: Aggregate = "mean"
+    select: str = Field(
+        THROUGHPUT_TOK_PER_S, description="metric the run-time setting optimizes per condition"
+    )
+    select_direction: Literal["minimize", "maximize"] = "maximize"
+
+
 class SweepSpec(Spec):
     """A design space: scenarios x knob axes, objectives and constraints. See the module doc."""
 
@@ -176,6 +214,9 @@ class SweepSpec(Spec):
     objectives: Annotated[list[Objective], Field(min_length=1)]
     constraints: list[str] = Field(default_factory=list)
     optimize: OptimizeSection = Field(default_factory=lambda: OptimizeSection())
+    design: DesignSection | None = Field(
+        None, description="hardware vs run-time knobs and conditions: fronts over designs"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -187,6 +228,7 @@ class SweepSpec(Spec):
         tables: list[tuple[str, Any]] = [
             ("knobs", data.get("knobs")),
             ("optimize", data.get("optimize")),
+            ("design", data.get("design")),
         ]
         objectives = data.get("objectives")
         if isinstance(objectives, list):
@@ -260,6 +302,8 @@ class SweepSpec(Spec):
             raise SweepFieldError("an objective appears twice; remove one", field="objectives")
         for i, text in enumerate(self.constraints):
             parse_constraint(text, field=f"constraints[{i}]")
+        if self.design is not None:
+            check_design(self, self.design)
         return self
 
     def axes(self) -> dict[str, Axis]:
@@ -276,6 +320,54 @@ class SweepSpec(Spec):
         return tuple(axis_column(name) for name in self.group_by)
 
 
+def check_design(spec: SweepSpec, design: DesignSection) -> None:
+    """Raise unless ``[design]`` sorts every varying axis into exactly one role (module doc of
+    :mod:`elmoe_dse.explore.design`) and the objectives are design-level columns."""
+    roles = {"hardware": design.hardware, "runtime": design.runtime}
+    roles["conditions"] = design.conditions
+    seen: dict[str, str] = {}
+    for role, names in roles.items():
+        allowed = (*SCENARIO_AXES, *KNOB_INFO) if role == "conditions" else tuple(KNOB_INFO)
+        for i, name in enumerate(names):
+            if name == "platform" or name not in allowed:
+                what = "model, dataset or a knob" if role == "conditions" else "a knob"
+                raise SweepFieldError(
+                    f"'{name}' is not {what}; the platform is always part of the design",
+                    field=f"design.{role}[{i}]",
+                )
+            if name in seen:
+                raise SweepFieldError(
+                    f"'{name}' is already a {seen[name]} axis; give each axis one role",
+                    field=f"design.{role}[{i}]",
+                )
+            seen[name] = role
+    varying = [n for n in ("model", "dataset") if len(getattr(spec, f"{n}s")) > 1]
+    varying += [n for n, raw in spec.knobs.items() if len(resolve_axis(n, raw)) > 1]
+    for name in varying:
+        if name not in seen:
+            raise SweepFieldError(
+                f"axis '{name}' takes several values but has no role; list it under "
+                "design.hardware, design.runtime or design.conditions",
+                field="design",
+            )
+    for i, name in enumerate(spec.group_by):
+        if name not in design.conditions:
+            raise SweepFieldError(
+                f"'{name}' is not a condition; with [design], fronts are split by conditions only "
+                "(add it to design.conditions)",
+                field=f"group_by[{i}]",
+            )
+    check_column(design.select, field="design.select")
+    hardware = {f"{KNOB}{n}" for n in design.hardware}
+    for i, objective in enumerate(spec.objectives):
+        if objective.metric.startswith(KNOB) and objective.metric not in hardware:
+            raise SweepFieldError(
+                f"'{objective.metric}' is not a hardware knob; a design objective is a metric or "
+                "a design.hardware knob",
+                field=f"objectives[{i}].metric",
+            )
+
+
 def axis_column(name: str) -> str:
     """The results column of an axis: ``meta.<scenario>`` or ``knob.<knob>``."""
     return f"meta.{name}" if name in SCENARIO_AXES else f"{KNOB}{name}"
@@ -290,7 +382,7 @@ def check_column(column: str, *, field: str) -> None:
         if name in KNOB_INFO and not KNOB_INFO[name].choices:
             return
     numeric_knobs = [f"{KNOB}{n}" for n, i in KNOB_INFO.items() if not i.choices]
-    known = [*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS, *numeric_knobs]
+    known = [*METRIC_COLUMNS, *EXTRA_METRIC_COLUMNS, *COST_COLUMNS, *numeric_knobs]
     close = difflib.get_close_matches(column, known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise SweepFieldError(
