@@ -44,13 +44,10 @@ def reproduce(
     from elmoe_dse.explore.alternatives import assumption_table, label, parse_assume
     from elmoe_dse.explore.ensemble import BandSettings, ensemble_bands
     from elmoe_dse.explore.figure_tables import write_figure_tables
-    from elmoe_dse.explore.reproduce import draft_length_edges, save_bands, save_reproduce
     from elmoe_dse.explore.reproduce import reproduce as run_reproduce
+    from elmoe_dse.explore.reproduce import save_bands, save_reproduce
     from elmoe_dse.results import (
-        CELLS_FILE,
         REPRODUCE_DIR,
-        RUN_FILE,
-        SYSTEMS_CSV_FILE,
         ensure_dir,
         staged_run,
     )
@@ -76,27 +73,29 @@ def reproduce(
                 save_bands(bands, stage.folder)
             save_reproduce(result, stage.folder)
             write_figure_tables(stage.folder)
-        targets = merged_targets([t.as_dict() for t in result.targets], bands)
-        edges = draft_length_edges(result.systems)
-        if json_out:
-            print_json(
-                {
-                    "targets": targets,
-                    "bands": bands,
-                    "draft_length_edges": edges,
-                    "out": str(folder),
-                }
-            )
-            return
-        render(targets, result.cells, cal is not None)
-        console().print(edges_line(edges))
-        if bands is not None:
-            render_bands(bands)
-        console().print(
-            f"per-cell table: {folder / CELLS_FILE}; per-system rows: "
-            f"{folder / SYSTEMS_CSV_FILE}; targets: {folder / RUN_FILE}; bands: {folder}/bands.json"
-            f" ({time.perf_counter() - start:.1f} s)"
-        )
+        show(result, bands, folder, json_out, time.perf_counter() - start)
+
+
+def show(result: Any, bands: dict[str, Any] | None, folder: Path, json_out: bool, s: float) -> None:
+    """Print a reproduction (``--json`` or tables), its edge counts, bands and where it went."""
+    from elmoe_dse.explore.reproduce import draft_length_edges
+    from elmoe_dse.results import CELLS_FILE, RUN_FILE, SYSTEMS_CSV_FILE
+
+    targets = merged_targets([t.as_dict() for t in result.targets], bands)
+    edges = draft_length_edges(result.systems)
+    if json_out:
+        out = {"targets": targets, "bands": bands, "draft_length_edges": edges}
+        print_json({**out, "out": str(folder)})
+        return
+    render(targets, result.cells, result.calibration is not None)
+    console().print(edges_line(edges))
+    if bands is not None:
+        render_bands(bands)
+    console().print(
+        f"per-cell table: {folder / CELLS_FILE}; per-system rows: "
+        f"{folder / SYSTEMS_CSV_FILE}; targets: {folder / RUN_FILE}; bands: {folder}/bands.json"
+        f" ({s:.1f} s)"
+    )
 
 
 def edges_line(edges: dict[str, dict[str, int]]) -> str:

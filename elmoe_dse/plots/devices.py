@@ -16,6 +16,7 @@ stacks win and how much of their step the collectives take; :func:`devices_figur
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -213,12 +214,12 @@ def _decorate(axes: Any, table: pd.DataFrame) -> None:
     axes[0].legend(handles=handles, fontsize=7)
 
 
-def build(run: Any) -> list[Any]:
+def build(run: Any, record: Callable[..., Any]) -> list[Any]:
     """The devices figure of a sweep with more than one device count (``run``: a
-    :class:`~elmoe_dse.plots.inputs.RunDir`); not applicable otherwise."""
+    :class:`~elmoe_dse.plots.inputs.RunDir`; ``record``: the figure record type); not
+    applicable otherwise."""
     from functools import partial
 
-    from elmoe_dse.plots.figures import FigureRecord
     from elmoe_dse.plots.inputs import NotApplicable
 
     if run.sweep is None:
@@ -233,7 +234,7 @@ def build(run: Any) -> list[Any]:
     models = ", ".join(sorted(frame["meta.model"].unique()))
     platforms = ", ".join(sorted(frame["meta.platform"].unique()))
     return [
-        FigureRecord(
+        record(
             name="devices",
             family="devices",
             title="A second stack or a bigger HB",

@@ -517,7 +517,7 @@ def build_cost(run: RunDir) -> list[FigureRecord]:
 def build_devices(run: RunDir) -> list[FigureRecord]:
     from elmoe_dse.plots import devices
 
-    return devices.build(run)
+    return devices.build(run, FigureRecord)
 
 
 FAMILIES: dict[str, Builder] = {
