@@ -30,39 +30,74 @@ def sweep(
     show: Annotated[
         int, typer.Option("--show", min=1, help="Pareto designs printed per group")
     ] = 8,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="processes evaluating the grid, 1: this process only [default: the cores; "
+            "1 for a grid under 131,072 points]",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="run on the Dask cluster of this scheduler, e.g. tcp://HOST:8786 "
+            "(see README, Scaling a sweep)",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every design point of FILE; write results.parquet and run.json; print the Pareto
-    designs per group. Memory stays bounded whatever the grid size (rows are streamed to disk)."""
+    designs per group. Memory stays bounded whatever the grid size (rows are streamed to disk).
+    The output is the same with any --workers or --scheduler."""
+    from contextlib import nullcontext
+
     from rich.markup import escape
 
+    from elmoe_dse.errors import ElmoeError
     from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.grid import expand
+    from elmoe_dse.explore.scale import DaskCluster, LocalPool, pool_workers
     from elmoe_dse.explore.sweep import check_out_dir, stream_sweep
     from elmoe_dse.results import staged_run
     from elmoe_dse.specs.sweep import load_sweep
 
     with guarded():
+        if scheduler is not None and workers is not None:
+            raise ElmoeError(
+                "sweep: --workers and --scheduler exclude each other (a cluster's workers are "
+                "its 'dask worker' processes); give one"
+            )
         spec = load_sweep(file)
         out_dir = out if out is not None else Path("results") / str(spec.name)
         grid = expand(spec, path=str(file))
-        check_out_dir(out_dir)
-        con = console()
-        con.print(
-            f"[bold]{escape(str(spec.name))}[/bold]: {grid.size:,} design points "
-            f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} knob "
-            "settings)"
-        )
-        with staged_run(out_dir) as stage:  # the table, run.json and figure tables: one commit
-            enabled = grid.size >= PROGRESS_MIN_POINTS
-            with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
-                result, _ = stream_sweep(
-                    spec, stage.folder, sweep_file=str(file), progress=bar.advance
-                )
-            write_figure_tables(stage.folder)
+        cluster = DaskCluster(scheduler) if scheduler is not None else None
+        processes = pool_workers(grid, workers)
+        runner = cluster or LocalPool(processes)
+        with cluster or nullcontext():
+            check_out_dir(out_dir)
+            console().print(
+                f"[bold]{escape(str(spec.name))}[/bold]: {grid.size:,} design points "
+                f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} "
+                f"knob settings) on {where(scheduler, processes)}"
+            )
+            with staged_run(out_dir) as stage:  # table, run.json, figure tables: one commit
+                enabled = grid.size >= PROGRESS_MIN_POINTS
+                with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
+                    result, _ = stream_sweep(
+                        spec,
+                        stage.folder,
+                        sweep_file=str(file),
+                        progress=bar.advance,
+                        runner=runner,
+                    )
+                write_figure_tables(stage.folder)
         paths = stage.written
         render_summary(result.summary, result.timing_s)
         render_pareto(result.groups(max_rows=show, max_groups=MAX_GROUPS), spec)
         more = len(result.group_points) - MAX_GROUPS
+        con = console()
         if more > 0:
             con.print(
                 f"{more:,} more groups in {escape(str(out_dir / 'results.parquet'))} (their "
@@ -71,6 +106,13 @@ def sweep(
                 highlight=False,
             )
         con.print(escape(written_line(paths)), highlight=False)
+
+
+def where(scheduler: str | None, workers: int) -> str:
+    """Where the sweep runs, for its first line."""
+    if scheduler is not None:
+        return f"the Dask cluster at {scheduler}"
+    return f"{workers} worker processes" if workers > 1 else "1 process"
 
 
 def written_line(paths: list[Path]) -> str:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from elmoe_dse.errors import ElmoeError
-from elmoe_dse.explore.grid import Grid
+from elmoe_dse.explore.grid import CHUNK_POINTS, Grid
 from elmoe_dse.explore.sweep import UnitResult, in_process, run_unit, work_units
 from elmoe_dse.specs.sweep import SweepSpec
 
@@ -39,6 +39,9 @@ from elmoe_dse.specs.sweep import SweepSpec
 UNITS_IN_FLIGHT = 2
 #: Seconds to wait for a Dask scheduler to answer, and then for a first worker to join it.
 CONNECT_TIMEOUT_S = 10.0
+#: Without ``--workers``, a grid smaller than this runs in this process: starting the pool
+#: (about a second per worker to import and load the scenarios) would cost more than it saves.
+POOL_MIN_POINTS = 1 << 17
 #: Imported once in the fork server, so each pool worker starts with the evaluator loaded.
 PRELOAD = ["elmoe_dse.explore.sweep", "elmoe_dse.evaluator", "pyarrow"]
 
@@ -50,6 +53,14 @@ class SchedulerError(ElmoeError):
 def default_workers() -> int:
     """``--workers`` when not given: the machine's cores (1 if unknown)."""
     return os.cpu_count() or 1
+
+
+def pool_workers(grid: Grid, workers: int | None, chunk_points: int = CHUNK_POINTS) -> int:
+    """The worker processes ``sweep --workers`` uses: ``workers`` (the cores if None, or 1 for a
+    grid under :data:`POOL_MIN_POINTS`), never more than the grid has work units."""
+    if workers is None:
+        workers = default_workers() if grid.size >= POOL_MIN_POINTS else 1
+    return max(1, min(workers, len(work_units(grid, chunk_points))))
 
 
 def ordered(submit: Callable[[Any], Any], units: list[Any], window: int) -> Iterator[UnitResult]:
@@ -75,8 +86,8 @@ def ordered(submit: Callable[[Any], Any], units: list[Any], window: int) -> Iter
 
 
 class LocalPool:
-    """A :data:`~elmoe_dse.explore.sweep.Runner` on ``workers`` processes of this machine; one
-    worker (or a sweep of one unit) runs in this process, as without a pool."""
+    """A :data:`~elmoe_dse.explore.sweep.Runner` on ``workers`` processes of this machine (at
+    most one per work unit); one worker runs the units in this process, as without a pool."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -113,7 +124,8 @@ class DaskCluster:
     scheduler does not answer or has no worker), so a bad address fails before anything is
     written; use it as a context manager to close the connection."""
 
-    def __init__(self, address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, address: str, *, timeout_s: float | None = None) -> None:
+        timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
         self.address = address
         self.client = _connect(address, timeout_s)
         try:
