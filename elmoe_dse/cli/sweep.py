@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +13,8 @@ import typer
 from elmoe_dse.cli._common import console, guarded, progress_bar, si
 
 if TYPE_CHECKING:
-    from elmoe_dse.explore.sweep import ParetoGroup
+    from elmoe_dse.explore.grid import Grid
+    from elmoe_dse.explore.sweep import ParetoGroup, Runner
     from elmoe_dse.specs.sweep import SweepSpec
 
 #: Grids at least this large get a progress bar.
@@ -51,36 +53,25 @@ def sweep(
     """Evaluate every design point of FILE; write results.parquet and run.json; print the Pareto
     designs per group. Memory stays bounded whatever the grid size (rows are streamed to disk).
     The output is the same with any --workers or --scheduler."""
-    from contextlib import nullcontext
-
     from rich.markup import escape
 
-    from elmoe_dse.errors import ElmoeError
     from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.grid import expand
-    from elmoe_dse.explore.scale import DaskCluster, LocalPool, pool_workers
     from elmoe_dse.explore.sweep import check_out_dir, stream_sweep
     from elmoe_dse.results import staged_run
     from elmoe_dse.specs.sweep import load_sweep
 
     with guarded():
-        if scheduler is not None and workers is not None:
-            raise ElmoeError(
-                "sweep: --workers and --scheduler exclude each other (a cluster's workers are "
-                "its 'dask worker' processes); give one"
-            )
         spec = load_sweep(file)
         out_dir = out if out is not None else Path("results") / str(spec.name)
         grid = expand(spec, path=str(file))
-        cluster = DaskCluster(scheduler) if scheduler is not None else None
-        processes = pool_workers(grid, workers)
-        runner = cluster or LocalPool(processes)
-        with cluster or nullcontext():
+        runner, where = pick_runner(grid, workers, scheduler)
+        with runner if isinstance(runner, AbstractContextManager) else nullcontext():
             check_out_dir(out_dir)
             console().print(
                 f"[bold]{escape(str(spec.name))}[/bold]: {grid.size:,} design points "
                 f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} "
-                f"knob settings) on {where(scheduler, processes)}"
+                f"knob settings) on {where}"
             )
             with staged_run(out_dir) as stage:  # table, run.json, figure tables: one commit
                 enabled = grid.size >= PROGRESS_MIN_POINTS
@@ -108,11 +99,21 @@ def sweep(
         con.print(escape(written_line(paths)), highlight=False)
 
 
-def where(scheduler: str | None, workers: int) -> str:
-    """Where the sweep runs, for its first line."""
+def pick_runner(grid: Grid, workers: int | None, scheduler: str | None) -> tuple[Runner, str]:
+    """What runs the sweep's work units (``--workers``, ``--scheduler``) and where, in words.
+    A cluster is connected to at once, so a bad address fails before anything is written."""
+    from elmoe_dse.errors import ElmoeError
+    from elmoe_dse.explore.scale import DaskCluster, LocalPool, pool_workers
+
     if scheduler is not None:
-        return f"the Dask cluster at {scheduler}"
-    return f"{workers} worker processes" if workers > 1 else "1 process"
+        if workers is not None:
+            raise ElmoeError(
+                "sweep: --workers and --scheduler exclude each other (a cluster's workers are "
+                "its 'dask worker' processes); give one"
+            )
+        return DaskCluster(scheduler), f"the Dask cluster at {scheduler}"
+    processes = pool_workers(grid, workers)
+    return LocalPool(processes), f"{processes} worker processes" if processes > 1 else "1 process"
 
 
 def written_line(paths: list[Path]) -> str:

@@ -519,7 +519,6 @@ def stream_sweep(
         "evaluate_s": tally.evaluate_s,
         "table_and_pareto_s": total - waited,
         "points_per_s": grid.size / tally.evaluate_s if tally.evaluate_s > 0 else float("nan"),
-        "end_to_end_points_per_s": grid.size / total,
     }
     run = SweepRun(
         spec=spec,
