@@ -505,7 +505,6 @@ def stream_sweep(
     fronts = RunningFronts(spec)
     with Spool(out_dir) as spool:
         waited = merge_units(runner(spec, grid, chunk_points), fronts, spool, tally, progress)
-        spool.close()
         results = out_dir / RESULTS_FILE
         if spool.rows:
             front = write_flagged(results, spool, fronts.optimal_rows())
@@ -646,10 +645,10 @@ def group_key(values: Sequence[Any]) -> GroupKey:
 
 
 class Spool:
-    """Kept rows, block by block, in temporary Parquet files in ``folder`` (one row group per
-    block; a new file whenever the columns change, as they do between platforms with different
-    memory tiers). Records what the final table needs: each column's dtypes, whether some file
-    lacks it, and the distinct values of its string columns. The files are removed on exit."""
+    """Kept rows, block by block, in temporary Parquet files in ``folder`` (one file per block,
+    encoded where the block was evaluated: :func:`spool_block`). Records what the final table
+    needs: each column's dtypes, whether some block lacks it, and the distinct values of its
+    string columns. The files are removed on exit."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -658,54 +657,56 @@ class Spool:
         self.dtypes: dict[str, set[np.dtype[Any]]] = {}
         self.strings: dict[str, set[Any]] = {}
         self.layouts: list[tuple[str, ...]] = []
-        self._layout: tuple[tuple[str, str], ...] | None = None
-        self._writer: Any = None
+        self._runs: list[tuple[tuple[tuple[str, str], ...], list[Path]]] = []
 
     def __enter__(self) -> Spool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
         for path in self.files:
             path.unlink(missing_ok=True)
 
     def write(self, rows: SpoolBlock) -> None:
         """Append a block of kept rows (:func:`spool_block`)."""
-        import pyarrow.parquet as pq
-
-        block = rows.table
+        fd, name = tempfile.mkstemp(
+            prefix=temp_prefix(RESULTS_FILE), suffix=".spool", dir=self.folder
+        )
+        with os.fdopen(fd, "wb") as file:
+            file.write(memoryview(rows.parquet))
+        self.files.append(Path(name))
         layout = tuple((name, dtype.str) for name, dtype in rows.dtypes)
-        if layout != self._layout:
-            self.close()
-            fd, name = tempfile.mkstemp(
-                prefix=temp_prefix(RESULTS_FILE), suffix=".spool", dir=self.folder
-            )
-            os.close(fd)
-            self.files.append(Path(name))
+        if not self._runs or self._runs[-1][0] != layout:
+            self._runs.append((layout, []))
             self.layouts.append(tuple(name for name, _ in rows.dtypes))
-            self._writer = pq.ParquetWriter(name, block.schema, write_statistics=False)
-            self._layout = layout
-        self._writer.write_table(block)
+        self._runs[-1][1].append(Path(name))
         for name, dtype in rows.dtypes:
             self.dtypes.setdefault(name, set()).add(dtype)
         for name, values in rows.strings.items():
             self.strings.setdefault(name, set()).update(values)
-        self.rows += block.num_rows
-
-    def close(self) -> None:
-        """Finish the file being written (reading needs it closed)."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer, self._layout = None, None
+        self.rows += rows.rows
 
     def read(self, batch_rows: int) -> Iterator[Any]:
-        """The spooled rows in order, at most ``batch_rows`` at a time (Arrow record batches)."""
+        """The spooled rows in order as Arrow record batches of ``batch_rows`` rows, shorter only
+        at the end of a run of blocks with the same columns (where the layout changes)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        for path in self.files:
-            # pre_buffer would cache every row group read so far: memory growing with the grid.
-            with pq.ParquetFile(path, pre_buffer=False) as file:
-                yield from file.iter_batches(batch_size=batch_rows)
+        for _, paths in self._runs:
+            pending: list[Any] = []
+            count = 0
+            for path in paths:
+                # pre_buffer would cache every row group read so far.
+                with pq.ParquetFile(path, pre_buffer=False) as file:
+                    for batch in file.iter_batches(batch_size=batch_rows):
+                        pending.append(batch)
+                        count += batch.num_rows
+                        while count >= batch_rows:
+                            table = pa.Table.from_batches(pending)
+                            yield _one_batch(table.slice(0, batch_rows))
+                            rest = table.slice(batch_rows)
+                            pending, count = rest.to_batches(), rest.num_rows
+            if count:
+                yield _one_batch(pa.Table.from_batches(pending))
 
     def final_dtypes(self) -> dict[str, Any]:
         """Each column's dtype in the table, in table order: as :func:`table` gives it (numpy's
@@ -728,10 +729,12 @@ class Spool:
 
 @dataclass(frozen=True)
 class SpoolBlock:
-    """A block of kept rows as the :class:`Spool` takes it: an Arrow table, each column's numpy
-    dtype (table order) and the distinct values of its string columns."""
+    """A block of kept rows as the :class:`Spool` takes it: a Parquet file in memory (an Arrow
+    buffer, one row group), its row count, each column's numpy dtype (table order) and the
+    distinct values of its string columns."""
 
-    table: Any
+    parquet: Any
+    rows: int
     dtypes: tuple[tuple[str, np.dtype[Any]], ...]
     strings: dict[str, list[Any]]
 
@@ -740,6 +743,7 @@ def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
     """A block of kept rows (equal-length columns) converted for the :class:`Spool`."""
     import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
     data = {
         name: pa.array(v, from_pandas=True) if v.dtype == object else pa.array(v)
@@ -748,9 +752,19 @@ def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
     strings = {
         name: pc.unique(data[name]).to_pylist() for name, v in columns.items() if v.dtype == object
     }
-    return SpoolBlock(
-        pa.table(data), tuple((name, v.dtype) for name, v in columns.items()), strings
-    )
+    table = pa.table(data)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, write_statistics=False)
+    dtypes = tuple((name, v.dtype) for name, v in columns.items())
+    return SpoolBlock(sink.getvalue(), table.num_rows, dtypes, strings)
+
+
+def _one_batch(table: Any) -> Any:
+    """A table of rows as one Arrow record batch."""
+    import pyarrow as pa
+
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
 
 
 def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame:
