@@ -19,8 +19,13 @@ Prints, each next to its target:
 - **reproduce CLI**: wall and CPU (user + sys) time of ``elmoe-dse reproduce`` with its default
   bands, in a fresh process writing to a temporary folder (one run; it uses its 2 worker
   processes), and its ratio to the wall time before the locality solves were vectorized;
+- **sweep workers**: end-to-end points/s (wall time) of ``elmoe-dse sweep sweeps/paper.toml
+  --workers K`` for K = 1 and 2, each in a fresh process writing to a temporary folder, their
+  ratio (the speedup of a second core), whether the two ``results.parquet`` are byte-identical,
+  and the 1-minute load average before the runs (the machine may be shared);
 - **sweep memory**: peak resident memory (``ru_maxrss``) and end-to-end points/s of
-  ``elmoe-dse sweep`` in a fresh process on generated ~1 M and ~10 M point sweep files (the
+  ``elmoe-dse sweep --workers 1`` in a fresh process on generated ~1 M and ~10 M point sweep
+  files (the
   Elastic-SD grid with a longer ``context_len`` axis; results written to a temporary folder): the
   peak stays under the target and does not grow with the grid;
 - **figure memory**: peak resident memory and wall time of ``elmoe-dse plot`` and
@@ -72,6 +77,12 @@ OPTIMIZE_TRIALS = 300
 #: Studies of sweeps/paper.toml run the previous release's way (one trial at a time, straight
 #: into SQLite) for the trials/s ratio: 2 of the 20, each per-trial cost being alike.
 BEFORE_STUDIES = 2
+#: ``--workers`` values of the scaling benchmark.
+SWEEP_WORKERS = (1, 2)
+#: Issue 14: ``--workers 2`` at least 1.7x faster in wall time than one, on an idle machine.
+TARGET_WORKERS_2_SPEEDUP = 1.7
+#: ``elmoe-dse`` in a fresh interpreter: ``python -c CLI ARGS...``.
+CLI = "import sys; sys.argv[0] = 'elmoe-dse'; from elmoe_dse.cli.main import main; main()"
 
 
 def elastic_sd_sweep(name: str = "bench", contexts: int = 1) -> dict[str, Any]:
@@ -286,12 +297,7 @@ def bench_sweep_memory(contexts: int, keep: Path | None = None) -> tuple[int, fl
 
     data = elastic_sd_sweep(f"memory-{contexts}", contexts)
     points = expand(sweep_from_dict(data)).size
-    sweep = [
-        sys.executable,
-        "-c",
-        "import sys; sys.argv[0] = 'elmoe-dse'; from elmoe_dse.cli.main import main; main()",
-        "sweep",
-    ]
+    sweep = [sys.executable, "-c", CLI, "sweep", "--workers", "1"]
     with tempfile.TemporaryDirectory(prefix="elmoe-bench-") as tmp:
         toml = Path(tmp) / "sweep.toml"
         toml.write_text(_toml(data))
@@ -305,6 +311,31 @@ def bench_sweep_memory(contexts: int, keep: Path | None = None) -> tuple[int, fl
         )
         wall_s = time.perf_counter() - t0
     return points, int(out.stdout.split()[-1]) * 1024.0, wall_s
+
+
+def bench_sweep_workers(
+    sweep_file: Path = PAPER_SWEEP, workers: tuple[int, ...] = SWEEP_WORKERS
+) -> tuple[int, dict[int, float], bool]:
+    """(points, wall seconds per ``--workers`` value, whether every run wrote the same
+    ``results.parquet`` bytes) of ``elmoe-dse sweep FILE --workers K``, each in a fresh process
+    writing to a temporary folder."""
+    import subprocess
+
+    from elmoe_dse.explore.grid import expand
+    from elmoe_dse.specs.sweep import load_sweep
+
+    points = expand(load_sweep(sweep_file)).size
+    walls: dict[int, float] = {}
+    tables: set[bytes] = set()
+    with tempfile.TemporaryDirectory(prefix="elmoe-bench-") as tmp:
+        for k in workers:
+            out = Path(tmp) / f"workers-{k}"
+            cmd = [sys.executable, "-c", CLI, "sweep", str(sweep_file), "--out", str(out)]
+            t0 = time.perf_counter()
+            subprocess.run([*cmd, "--workers", str(k)], capture_output=True, check=True)
+            walls[k] = time.perf_counter() - t0
+            tables.add((out / "results.parquet").read_bytes())
+    return points, walls, len(tables) == 1
 
 
 def bench_figures_memory(folder: Path) -> dict[str, tuple[float, float]]:
@@ -359,6 +390,25 @@ def verdict_under(seconds: float, target_s: float) -> str:
     return "meets the target" if seconds <= target_s else f"ABOVE the target ({seconds:.2f} s)"
 
 
+def print_sweep_workers() -> None:
+    """The scaling benchmark's lines: points/s per ``--workers`` value and the speedup."""
+    load = os.getloadavg()[0]
+    points, walls, same = bench_sweep_workers()
+    for k, wall_s in walls.items():
+        print(
+            f"sweep   : {PAPER_SWEEP.name} ({points:,} points) --workers {k} in {wall_s:.1f} s "
+            f"wall = {points / wall_s:,.0f} points/s end to end (fresh process)"
+        )
+    one, *_, last = SWEEP_WORKERS
+    speedup = walls[one] / walls[last]
+    print(
+        f"sweep   : --workers {last} is {speedup:.2f}x faster than --workers {one} (wall), "
+        f"tables {'byte-identical' if same else 'DIFFERENT'}; load average before {load:.2f} "
+        f"on {os.cpu_count()} cores (target >= {TARGET_WORKERS_2_SPEEDUP:g}x on an idle "
+        f"machine: {verdict(speedup, TARGET_WORKERS_2_SPEEDUP)})"
+    )
+
+
 def main() -> int:
     points, grid_s = bench_grid()
     rate = points / grid_s
@@ -392,6 +442,7 @@ def main() -> int:
         f"before the vectorized locality solves ({BEFORE_REPRODUCE_CLI_S:g} s) (target < "
         f"{TARGET_REPRODUCE_CLI_S:g} s: {verdict_under(cli_s, TARGET_REPRODUCE_CLI_S)})"
     )
+    print_sweep_workers()
     with tempfile.TemporaryDirectory(prefix="elmoe-bench-") as tmp:
         folder = Path(tmp) / "largest"
         for contexts in SWEEP_MEMORY_CONTEXTS:

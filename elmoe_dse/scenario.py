@@ -177,6 +177,13 @@ def load_scenario(
     """:func:`build_scenario`, once per process, with ``calibration`` = ``shipped`` (the default,
     as on the command line: the shipped ensemble's posterior median draw), ``none`` or a
     calibration file path."""
+    return build_scenario(model_ref, platform_ref, dataset_ref, _calibration(calibration))
+
+
+@cache
+def _calibration(option: str) -> Calibration | None:
+    """:func:`~elmoe_dse.calibration.resolve_calibration`, once per process: a sweep's scenarios
+    share it (the shipped ensemble's median draw takes ~0.1 s, in every worker process)."""
     from elmoe_dse.calibration import resolve_calibration
 
-    return build_scenario(model_ref, platform_ref, dataset_ref, resolve_calibration(calibration))
+    return resolve_calibration(option)

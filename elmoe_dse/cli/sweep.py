@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +13,8 @@ import typer
 from elmoe_dse.cli._common import console, guarded, progress_bar, si
 
 if TYPE_CHECKING:
-    from elmoe_dse.explore.sweep import ParetoGroup
+    from elmoe_dse.explore.grid import Grid
+    from elmoe_dse.explore.sweep import ParetoGroup, Runner
     from elmoe_dse.specs.sweep import SweepSpec
 
 #: Grids at least this large get a progress bar.
@@ -30,9 +32,27 @@ def sweep(
     show: Annotated[
         int, typer.Option("--show", min=1, help="Pareto designs printed per group")
     ] = 8,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="processes evaluating the grid, 1: this process only [default: the cores; "
+            "1 for a grid under 131,072 points]",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="run on the Dask cluster of this scheduler, e.g. tcp://HOST:8786 "
+            "(see README, Scaling a sweep)",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every design point of FILE; write results.parquet and run.json; print the Pareto
-    designs per group. Memory stays bounded whatever the grid size (rows are streamed to disk)."""
+    designs per group. Memory stays bounded whatever the grid size (rows are streamed to disk).
+    The output is the same with any --workers or --scheduler."""
     from rich.markup import escape
 
     from elmoe_dse.explore.figure_tables import write_figure_tables
@@ -45,10 +65,10 @@ def sweep(
         spec = load_sweep(file)
         out_dir = out if out is not None else Path("results") / str(spec.name)
         grid = expand(spec, path=str(file))
-        check_out_dir(out_dir)
         if spec.design is not None:  # fronts over hardware designs (explore/design.py)
             from elmoe_dse.cli.design import design_sweep
 
+            check_out_dir(out_dir)
             design_sweep(
                 spec,
                 file,
@@ -59,23 +79,30 @@ def sweep(
                 progress_min=PROGRESS_MIN_POINTS,
             )
             return
-        con = console()
-        con.print(
-            f"[bold]{escape(str(spec.name))}[/bold]: {grid.size:,} design points "
-            f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} knob "
-            "settings)"
-        )
-        with staged_run(out_dir) as stage:  # the table, run.json and figure tables: one commit
-            enabled = grid.size >= PROGRESS_MIN_POINTS
-            with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
-                result, _ = stream_sweep(
-                    spec, stage.folder, sweep_file=str(file), progress=bar.advance
-                )
-            write_figure_tables(stage.folder)
+        runner, where = pick_runner(grid, workers, scheduler)
+        with runner if isinstance(runner, AbstractContextManager) else nullcontext():
+            check_out_dir(out_dir)
+            console().print(
+                f"[bold]{escape(str(spec.name))}[/bold]: {grid.size:,} design points "
+                f"({len(grid.combinations)} combinations x {grid.points_per_combination:,} "
+                f"knob settings) on {where}"
+            )
+            with staged_run(out_dir) as stage:  # table, run.json, figure tables: one commit
+                enabled = grid.size >= PROGRESS_MIN_POINTS
+                with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
+                    result, _ = stream_sweep(
+                        spec,
+                        stage.folder,
+                        sweep_file=str(file),
+                        progress=bar.advance,
+                        runner=runner,
+                    )
+                write_figure_tables(stage.folder)
         paths = stage.written
         render_summary(result.summary, result.timing_s)
         render_pareto(result.groups(max_rows=show, max_groups=MAX_GROUPS), spec)
         more = len(result.group_points) - MAX_GROUPS
+        con = console()
         if more > 0:
             con.print(
                 f"{more:,} more groups in {escape(str(out_dir / 'results.parquet'))} (their "
@@ -84,6 +111,23 @@ def sweep(
                 highlight=False,
             )
         con.print(escape(written_line(paths)), highlight=False)
+
+
+def pick_runner(grid: Grid, workers: int | None, scheduler: str | None) -> tuple[Runner, str]:
+    """What runs the sweep's work units (``--workers``, ``--scheduler``) and where, in words.
+    A cluster is connected to at once, so a bad address fails before anything is written."""
+    from elmoe_dse.errors import ElmoeError
+    from elmoe_dse.explore.scale import DaskCluster, LocalPool, pool_workers
+
+    if scheduler is not None:
+        if workers is not None:
+            raise ElmoeError(
+                "sweep: --workers and --scheduler exclude each other (a cluster's workers are "
+                "its 'dask worker' processes); give one"
+            )
+        return DaskCluster(scheduler), f"the Dask cluster at {scheduler}"
+    processes = pool_workers(grid, workers)
+    return LocalPool(processes), f"{processes} worker processes" if processes > 1 else "1 process"
 
 
 def written_line(paths: list[Path]) -> str:

@@ -108,13 +108,19 @@ def numeric_chunks(
     """Chunks of the C-order product of numeric ``axes`` as flat float arrays (NaN = auto)."""
     if chunk_points < 1:
         raise ValueError("chunk_points must be positive")
-    shape = tuple(len(a.values) for a in axes)
-    total = math.prod(shape)
-    columns = [np.asarray(a.values, dtype=float) for a in axes]
+    total = math.prod(len(a.values) for a in axes)
     for start in range(0, total, chunk_points):
-        flat = np.arange(start, min(start + chunk_points, total))
-        index = np.unravel_index(flat, shape) if axes else ()
-        yield start, {a.name: col[i] for a, col, i in zip(axes, columns, index, strict=True)}
+        yield start, numeric_slice(axes, start, min(start + chunk_points, total))
+
+
+def numeric_slice(axes: tuple[Axis, ...], start: int, stop: int) -> dict[str, np.ndarray]:
+    """Flat points ``start`` to ``stop`` (excluded) of the C-order product of numeric ``axes``:
+    one float array per axis (NaN = auto). Any slice is computed on its own, so a work unit
+    (:class:`~elmoe_dse.explore.sweep.WorkUnit`) can be evaluated anywhere."""
+    shape = tuple(len(a.values) for a in axes)
+    flat = np.arange(start, stop)
+    index = np.unravel_index(flat, shape) if axes else ()
+    return {a.name: np.asarray(a.values, dtype=float)[i] for a, i in zip(axes, index, strict=True)}
 
 
 def search_axes(spec: SweepSpec) -> dict[str, tuple[float | str, ...]]:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from elmoe_dse.errors import KnobError
-from elmoe_dse.explore.grid import CHUNK_POINTS, Combination, Grid, expand
+from elmoe_dse.explore.grid import CHUNK_POINTS, Combination, Grid, expand, numeric_slice
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.knobs import KNOB_INFO, Knobs
 from elmoe_dse.results import (
@@ -60,7 +60,7 @@ from elmoe_dse.results import (
     write_table,
 )
 from elmoe_dse.scenario import Scenario, load_scenario
-from elmoe_dse.specs.sweep import SweepSpec
+from elmoe_dse.specs.sweep import Axis, SweepSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -348,18 +348,29 @@ def kept_blocks(
             t0 = time.perf_counter()
             block = evaluate_block(spec, combo, numeric)
             tally.evaluate_s += time.perf_counter() - t0
-            kept = block.kept
-            columns = block.columns
-            if keep is not None:
-                columns = {k: v for k, v in columns.items() if k in keep}
-            if not kept.all():
-                tally.rejected.update(Counter(block.reasons[~kept].tolist()))
+            columns, rejected = kept_columns(block, keep)
+            tally.rejected.update(rejected)
             if progress is not None:
-                progress(len(kept))
-            if kept.all():
+                progress(len(block.reasons))
+            if columns is not None:
                 yield columns
-            elif kept.any():
-                yield {k: v[kept] for k, v in columns.items()}
+
+
+def kept_columns(
+    block: Block, keep: Sequence[str] | None = None
+) -> tuple[dict[str, np.ndarray] | None, Counter[str]]:
+    """The kept rows of ``block`` (only the columns ``keep`` if given; None if no point is kept)
+    and its dropped points counted by reason."""
+    kept = block.kept
+    columns = block.columns
+    if keep is not None:
+        columns = {k: v for k, v in columns.items() if k in keep}
+    if kept.all():
+        return columns, Counter()
+    rejected = Counter(block.reasons[~kept].tolist())
+    if not kept.any():
+        return None, rejected
+    return {k: v[kept] for k, v in columns.items()}, rejected
 
 
 def evaluate_grid(
@@ -387,6 +398,75 @@ def evaluate_grid(
 ROW_GROUP_ROWS = 1 << 17
 
 
+@dataclass(frozen=True)
+class WorkUnit:
+    """One deterministic piece of a sweep: flat points ``start`` to ``stop`` (excluded) of the
+    numeric knob product of ``combo``. A sweep's units (:func:`work_units`) depend on the grid
+    and the chunk size only, never on how many processes run them, and each carries all its
+    evaluation needs besides the sweep itself, so it can run in any process or on any machine."""
+
+    combo: Combination
+    start: int
+    stop: int
+
+
+def work_units(grid: Grid, chunk_points: int = CHUNK_POINTS) -> list[WorkUnit]:
+    """The work units of ``grid`` in grid order: each combination's numeric product in chunks of
+    at most ``chunk_points`` points (the chunks :meth:`~elmoe_dse.explore.grid.Grid.chunks`
+    gives)."""
+    if chunk_points < 1:
+        raise ValueError("chunk_points must be positive")
+    total = grid.points_per_combination
+    return [
+        WorkUnit(combo, start, min(start + chunk_points, total))
+        for combo in grid.combinations
+        for start in range(0, total, chunk_points)
+    ]
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """What evaluating a work unit hands to the process that writes the table: its kept rows
+    ready to spool (None if none is kept), each group's Pareto candidates among them (row
+    positions within the unit), dropped points by reason, its point count and evaluator time.
+    Picklable (an Arrow table, numpy arrays, plain keys), so it may come from another process."""
+
+    points: int
+    rejected: Counter[str]
+    evaluate_s: float
+    rows: SpoolBlock | None
+    candidates: list[Candidates]
+
+
+def run_unit(spec: SweepSpec, axes: tuple[Axis, ...], unit: WorkUnit) -> UnitResult:
+    """Evaluate one work unit of ``spec`` (``axes``: the grid's numeric axes) with
+    :func:`evaluate_block`, so every result column it gives reaches the table."""
+    numeric = numeric_slice(axes, unit.start, unit.stop)
+    t0 = time.perf_counter()
+    block = evaluate_block(spec, unit.combo, numeric)
+    evaluate_s = time.perf_counter() - t0
+    columns, rejected = kept_columns(block)
+    if columns is None:
+        return UnitResult(len(block.reasons), rejected, evaluate_s, None, [])
+    return UnitResult(
+        len(block.reasons),
+        rejected,
+        evaluate_s,
+        spool_block(columns),
+        block_candidates(spec, columns),
+    )
+
+
+#: Runs a sweep's work units (:func:`work_units`) and yields their results in grid order.
+Runner = Callable[[SweepSpec, Grid, int], Iterator[UnitResult]]
+
+
+def in_process(spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitResult]:
+    """The default :data:`Runner`: every work unit in this process, one after the other."""
+    for unit in work_units(grid, chunk_points):
+        yield run_unit(spec, grid.numeric, unit)
+
+
 def stream_sweep(
     spec: SweepSpec,
     out_dir: Path,
@@ -394,16 +474,22 @@ def stream_sweep(
     sweep_file: str | None = None,
     chunk_points: int = CHUNK_POINTS,
     progress: Progress | None = None,
+    runner: Runner = in_process,
 ) -> tuple[SweepRun, list[Path]]:
     """Evaluate every point of ``spec``'s grid and write ``results.parquet`` and ``run.json`` to
-    ``out_dir``, holding in memory one chunk, one row group and the running Pareto candidates.
+    ``out_dir``, holding in memory a few work units, one row group and the running Pareto
+    candidates.
 
     The table is the one :func:`run_sweep` followed by :func:`save_sweep` writes (same columns,
-    dtypes, categories, row order and flags). Kept rows are spooled to a temporary file beside the
-    output, removed whatever happens; both outputs are written to temporary names and renamed.
-    Timing: ``evaluate_s`` in the evaluator, ``table_and_pareto_s`` the rest (spooling, fronts,
-    writing the table), ``total_s`` both. Unless ``out_dir`` is a run's stage, the two files are
-    staged and committed together (:func:`~elmoe_dse.results.staged_run`).
+    dtypes, categories, row order and flags). ``runner`` evaluates the work units (of
+    ``chunk_points`` points) here or in other processes (:mod:`elmoe_dse.explore.scale`); their
+    results are merged in grid order, so the table does not depend on it. Kept rows are spooled
+    to a temporary file beside the output, removed whatever happens; both outputs are written to
+    temporary names and renamed. Timing: ``evaluate_s`` in the evaluator (summed over the
+    processes), ``table_and_pareto_s`` this process's time besides waiting for unit results
+    (merging fronts, spooling, writing the table), ``total_s`` the wall time. Unless ``out_dir``
+    is a run's stage, the two files are staged and committed together
+    (:func:`~elmoe_dse.results.staged_run`).
     """
     if not in_stage(out_dir):
         with staged_run(out_dir) as stage:
@@ -413,6 +499,7 @@ def stream_sweep(
                 sweep_file=sweep_file,
                 chunk_points=chunk_points,
                 progress=progress,
+                runner=runner,
             )
         return run, stage.written
     start = time.perf_counter()
@@ -421,10 +508,7 @@ def stream_sweep(
     tally = Tally()
     fronts = RunningFronts(spec)
     with Spool(out_dir) as spool:
-        for columns in kept_blocks(spec, grid, tally, chunk_points=chunk_points, progress=progress):
-            fronts.add(columns, first_row=spool.rows)
-            spool.write(columns)
-        spool.close()
+        waited = merge_units(runner(spec, grid, chunk_points), fronts, spool, tally, progress)
         results = out_dir / RESULTS_FILE
         if spool.rows:
             front = write_flagged(results, spool, fronts.optimal_rows())
@@ -436,7 +520,7 @@ def stream_sweep(
     timing = {
         "total_s": total,
         "evaluate_s": tally.evaluate_s,
-        "table_and_pareto_s": total - tally.evaluate_s,
+        "table_and_pareto_s": total - waited,
         "points_per_s": grid.size / tally.evaluate_s if tally.evaluate_s > 0 else float("nan"),
     }
     run = SweepRun(
@@ -449,6 +533,31 @@ def stream_sweep(
     )
     record = _sweep_record(run, sweep_file)
     return run, [results, write_json(out_dir / RUN_FILE, record)]
+
+
+def merge_units(
+    units: Iterator[UnitResult],
+    fronts: RunningFronts,
+    spool: Spool,
+    tally: Tally,
+    progress: Progress | None,
+) -> float:
+    """Merge work unit results (in grid order) into the fronts, the spool and the tally; return
+    the seconds spent waiting for them."""
+    waited = 0.0
+    while True:
+        t0 = time.perf_counter()
+        unit = next(units, None)
+        waited += time.perf_counter() - t0
+        if unit is None:
+            return waited
+        tally.rejected.update(unit.rejected)
+        tally.evaluate_s += unit.evaluate_s
+        if progress is not None:
+            progress(unit.points)
+        if unit.rows is not None:
+            fronts.merge(unit.candidates, first_row=spool.rows)
+            spool.write(unit.rows)
 
 
 @dataclass
@@ -469,25 +578,46 @@ class RunningFronts:
 
     def add(self, columns: Mapping[str, np.ndarray], *, first_row: int) -> None:
         """Merge a block of kept rows whose first row is row ``first_row`` of the table."""
-        objectives = self.spec.objectives
-        loss = to_minimize(
-            np.column_stack([np.asarray(columns[o.metric], dtype=float) for o in objectives]),
-            [o.sign for o in objectives],
-        )
-        for key, idx in block_groups(columns, self.spec.group_columns()):
-            self.points[key] += idx.size
-            pts, rows = loss[idx], first_row + idx
+        self.merge(block_candidates(self.spec, columns), first_row=first_row)
+
+    def merge(self, candidates: Sequence[Candidates], *, first_row: int) -> None:
+        """Merge a block's :func:`block_candidates`; its first row is row ``first_row``."""
+        for key, points, pts, idx in candidates:
+            self.points[key] += points
+            rows = first_row + idx
             if key in self.loss:
                 pts = np.concatenate([self.loss[key], pts])
                 rows = np.concatenate([self.rows[key], rows])
-            keep = pareto_mask(pts)
-            self.loss[key], self.rows[key] = pts[keep], rows[keep]
+                keep = pareto_mask(pts)
+                pts, rows = pts[keep], rows[keep]
+            self.loss[key], self.rows[key] = pts, rows
 
     def optimal_rows(self) -> np.ndarray:
         """Row positions of every group's Pareto-optimal points, ascending."""
         if not self.rows:
             return np.zeros(0, dtype=np.int64)
         return np.sort(np.concatenate(list(self.rows.values())))
+
+
+#: One group's share of a block: key, kept points, the loss values and row positions (within the
+#: block, ascending) of the points no other point of the block dominates.
+Candidates = tuple[GroupKey, int, np.ndarray, np.ndarray]
+
+
+def block_candidates(spec: SweepSpec, columns: Mapping[str, np.ndarray]) -> list[Candidates]:
+    """Per ``group_by`` group of a block of kept rows, its Pareto candidates (see
+    :data:`Candidates`): merging them instead of the whole block gives the same fronts, as a
+    point dominated within the block is dominated in the table."""
+    objectives = spec.objectives
+    loss = to_minimize(
+        np.column_stack([np.asarray(columns[o.metric], dtype=float) for o in objectives]),
+        [o.sign for o in objectives],
+    )
+    out = []
+    for key, idx in block_groups(columns, spec.group_columns()):
+        keep = pareto_mask(loss[idx])
+        out.append((key, int(idx.size), loss[idx][keep], idx[keep]))
+    return out
 
 
 def block_groups(
@@ -519,10 +649,10 @@ def group_key(values: Sequence[Any]) -> GroupKey:
 
 
 class Spool:
-    """Kept rows, block by block, in temporary Parquet files in ``folder`` (one row group per
-    block; a new file whenever the columns change, as they do between platforms with different
-    memory tiers). Records what the final table needs: each column's dtypes, whether some file
-    lacks it, and the distinct values of its string columns. The files are removed on exit."""
+    """Kept rows, block by block, in temporary Parquet files in ``folder`` (one file per block,
+    encoded where the block was evaluated: :func:`spool_block`). Records what the final table
+    needs: each column's dtypes, whether some block lacks it, and the distinct values of its
+    string columns. The files are removed on exit."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -531,60 +661,56 @@ class Spool:
         self.dtypes: dict[str, set[np.dtype[Any]]] = {}
         self.strings: dict[str, set[Any]] = {}
         self.layouts: list[tuple[str, ...]] = []
-        self._layout: tuple[tuple[str, str], ...] | None = None
-        self._writer: Any = None
+        self._runs: list[tuple[tuple[tuple[str, str], ...], list[Path]]] = []
 
     def __enter__(self) -> Spool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
         for path in self.files:
             path.unlink(missing_ok=True)
 
-    def write(self, columns: Mapping[str, np.ndarray]) -> None:
-        """Append a block of kept rows (equal-length columns)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        data = {
-            name: pa.array(v, from_pandas=True) if v.dtype == object else pa.array(v)
-            for name, v in columns.items()
-        }
-        block = pa.table(data)
-        layout = tuple((name, v.dtype.str) for name, v in columns.items())
-        if layout != self._layout:
-            self.close()
-            fd, name = tempfile.mkstemp(
-                prefix=temp_prefix(RESULTS_FILE), suffix=".spool", dir=self.folder
-            )
-            os.close(fd)
-            self.files.append(Path(name))
-            self.layouts.append(tuple(columns))
-            self._writer = pq.ParquetWriter(name, block.schema, write_statistics=False)
-            self._layout = layout
-        self._writer.write_table(block)
-        for name, v in columns.items():
-            self.dtypes.setdefault(name, set()).add(v.dtype)
-            if v.dtype == object:
-                self.strings.setdefault(name, set()).update(pc.unique(data[name]).to_pylist())
-        self.rows += block.num_rows
-
-    def close(self) -> None:
-        """Finish the file being written (reading needs it closed)."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer, self._layout = None, None
+    def write(self, rows: SpoolBlock) -> None:
+        """Append a block of kept rows (:func:`spool_block`)."""
+        fd, name = tempfile.mkstemp(
+            prefix=temp_prefix(RESULTS_FILE), suffix=".spool", dir=self.folder
+        )
+        with os.fdopen(fd, "wb") as file:
+            file.write(memoryview(rows.parquet))
+        self.files.append(Path(name))
+        layout = tuple((name, dtype.str) for name, dtype in rows.dtypes)
+        if not self._runs or self._runs[-1][0] != layout:
+            self._runs.append((layout, []))
+            self.layouts.append(tuple(name for name, _ in rows.dtypes))
+        self._runs[-1][1].append(Path(name))
+        for name, dtype in rows.dtypes:
+            self.dtypes.setdefault(name, set()).add(dtype)
+        for name, values in rows.strings.items():
+            self.strings.setdefault(name, set()).update(values)
+        self.rows += rows.rows
 
     def read(self, batch_rows: int) -> Iterator[Any]:
-        """The spooled rows in order, at most ``batch_rows`` at a time (Arrow record batches)."""
+        """The spooled rows in order as Arrow record batches of ``batch_rows`` rows, shorter only
+        at the end of a run of blocks with the same columns (where the layout changes)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        for path in self.files:
-            # pre_buffer would cache every row group read so far: memory growing with the grid.
-            with pq.ParquetFile(path, pre_buffer=False) as file:
-                yield from file.iter_batches(batch_size=batch_rows)
+        for _, paths in self._runs:
+            pending: list[Any] = []
+            count = 0
+            for path in paths:
+                # pre_buffer would cache every row group read so far.
+                with pq.ParquetFile(path, pre_buffer=False) as file:
+                    for batch in file.iter_batches(batch_size=batch_rows):
+                        pending.append(batch)
+                        count += batch.num_rows
+                        while count >= batch_rows:
+                            table = pa.Table.from_batches(pending)
+                            yield _one_batch(table.slice(0, batch_rows))
+                            rest = table.slice(batch_rows)
+                            pending, count = rest.to_batches(), rest.num_rows
+            if count:
+                yield _one_batch(pa.Table.from_batches(pending))
 
     def final_dtypes(self) -> dict[str, Any]:
         """Each column's dtype in the table, in table order: as :func:`table` gives it (numpy's
@@ -603,6 +729,46 @@ class Spool:
             else:
                 out[name] = dtype
         return out
+
+
+@dataclass(frozen=True)
+class SpoolBlock:
+    """A block of kept rows as the :class:`Spool` takes it: a Parquet file in memory (an Arrow
+    buffer, one row group), its row count, each column's numpy dtype (table order) and the
+    distinct values of its string columns."""
+
+    parquet: Any
+    rows: int
+    dtypes: tuple[tuple[str, np.dtype[Any]], ...]
+    strings: dict[str, list[Any]]
+
+
+def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
+    """A block of kept rows (equal-length columns) converted for the :class:`Spool`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    data = {
+        name: pa.array(v, from_pandas=True) if v.dtype == object else pa.array(v)
+        for name, v in columns.items()
+    }
+    strings = {
+        name: pc.unique(data[name]).to_pylist() for name, v in columns.items() if v.dtype == object
+    }
+    table = pa.table(data)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, write_statistics=False)
+    dtypes = tuple((name, v.dtype) for name, v in columns.items())
+    return SpoolBlock(sink.getvalue(), table.num_rows, dtypes, strings)
+
+
+def _one_batch(table: Any) -> Any:
+    """A table of rows as one Arrow record batch."""
+    import pyarrow as pa
+
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
 
 
 def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame:

@@ -1,0 +1,182 @@
+"""Run a sweep's work units on every core (a process pool) or on many machines (Dask distributed).
+
+A sweep's grid is cut into deterministic work units (:func:`~elmoe_dse.explore.sweep.work_units`:
+each combination's numeric knob product in chunks of
+:data:`~elmoe_dse.explore.grid.CHUNK_POINTS` points). Each unit is evaluated wherever a
+:data:`~elmoe_dse.explore.sweep.Runner` sends it, by
+:func:`~elmoe_dse.explore.sweep.run_unit` (the evaluator, dropping rules, Arrow conversion and
+the unit's Pareto candidates); this process merges the results back in grid order and writes the
+table, so ``results.parquet`` is byte-identical whatever runs the units.
+
+- :class:`LocalPool`: ``sweep --workers K``, a ``concurrent.futures`` process pool from the
+  ``forkserver`` start method (``spawn`` where there is none; never ``fork``, which would copy
+  this process's threads and locks), the package imported once in the fork server.
+- :class:`DaskCluster`: ``sweep --scheduler tcp://HOST:8786``, the same units as tasks of a
+  Dask distributed cluster. Dask rather than Ray: it installs from pure-Python wheels on PyPI
+  (``pip install 'elmoe-dse[distributed]'``), ``distributed.LocalCluster`` runs a real
+  multi-process cluster on loopback for the tests, and a cluster is only ``dask scheduler`` on
+  one machine and ``dask worker tcp://HOST:8786`` on each other one, with no other daemon or
+  object store. Every worker needs the same elmoe-dse installed and, for models, platforms,
+  datasets or calibrations given as file paths, the same files at the same paths.
+
+At most a few units per worker are in flight (:func:`ordered`), so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from elmoe_dse.errors import ElmoeError
+from elmoe_dse.explore.grid import CHUNK_POINTS, Grid
+from elmoe_dse.explore.sweep import UnitResult, in_process, run_unit, work_units
+from elmoe_dse.specs.sweep import SweepSpec
+
+#: Work units in flight per worker: enough to keep each busy while this process merges.
+UNITS_IN_FLIGHT = 2
+#: Seconds to wait for a Dask scheduler to answer, and then for a first worker to join it.
+CONNECT_TIMEOUT_S = 10.0
+#: Without ``--workers``, a grid smaller than this runs in this process: starting the pool
+#: (about a second per worker to import and load the scenarios) would cost more than it saves.
+POOL_MIN_POINTS = 1 << 17
+#: Imported once in the fork server, so each pool worker starts with the evaluator loaded.
+PRELOAD = ["elmoe_dse.explore.sweep", "elmoe_dse.evaluator", "pyarrow"]
+
+
+class SchedulerError(ElmoeError):
+    """The Dask scheduler of ``--scheduler`` cannot be used (unreachable, no worker, no Dask)."""
+
+
+def default_workers() -> int:
+    """``--workers`` when not given: the machine's cores (1 if unknown)."""
+    return os.cpu_count() or 1
+
+
+def pool_workers(grid: Grid, workers: int | None, chunk_points: int = CHUNK_POINTS) -> int:
+    """The worker processes ``sweep --workers`` uses: ``workers`` (the cores if None, or 1 for a
+    grid under :data:`POOL_MIN_POINTS`), never more than the grid has work units."""
+    if workers is None:
+        workers = default_workers() if grid.size >= POOL_MIN_POINTS else 1
+    return max(1, min(workers, len(work_units(grid, chunk_points))))
+
+
+def ordered(submit: Callable[[Any], Any], units: list[Any], window: int) -> Iterator[UnitResult]:
+    """Submit ``units`` (``submit`` returns a future with ``.result()``), at most ``window``
+    outstanding, and yield their results in the units' order. Futures not yet collected are
+    cancelled if the consumer stops early."""
+    pending: deque[Any] = deque()
+    todo = iter(units)
+    try:
+        for unit in todo:
+            pending.append(submit(unit))
+            if len(pending) >= window:
+                break
+        while pending:
+            result = pending.popleft().result()
+            for unit in todo:
+                pending.append(submit(unit))
+                break
+            yield result
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+class LocalPool:
+    """A :data:`~elmoe_dse.explore.sweep.Runner` on ``workers`` processes of this machine (at
+    most one per work unit); one worker runs the units in this process, as without a pool."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+
+    def __call__(self, spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitResult]:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        units = work_units(grid, chunk_points)
+        workers = min(self.workers, len(units))
+        if workers <= 1:
+            yield from in_process(spec, grid, chunk_points)
+            return
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if context.get_start_method() == "forkserver":
+            context.set_forkserver_preload(PRELOAD)
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+        try:
+
+            def submit(unit: Any) -> Any:
+                return pool.submit(run_unit, spec, grid.numeric, unit)
+
+            yield from ordered(submit, units, UNITS_IN_FLIGHT * workers)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskCluster:
+    """A :data:`~elmoe_dse.explore.sweep.Runner` on the Dask distributed cluster whose scheduler
+    is at ``address`` (``tcp://HOST:8786``). Connects at once (:class:`SchedulerError` if the
+    scheduler does not answer or has no worker), so a bad address fails before anything is
+    written; use it as a context manager to close the connection."""
+
+    def __init__(self, address: str, *, timeout_s: float | None = None) -> None:
+        timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+        self.address = address
+        self.client = _connect(address, timeout_s)
+        try:
+            self.client.wait_for_workers(1, timeout=timeout_s)
+        except (OSError, TimeoutError) as err:
+            self.close()
+            raise SchedulerError(
+                f"the Dask scheduler at {address} has no worker after {timeout_s:g} s; start "
+                f"one on each machine with 'dask worker {address}'"
+            ) from err
+
+    def __enter__(self) -> DaskCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __call__(self, spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitResult]:
+        units = work_units(grid, chunk_points)
+        threads = sum(self.client.nthreads().values()) or 1
+        shared = self.client.scatter(spec, broadcast=True, hash=False)
+
+        def submit(unit: Any) -> Any:
+            return self.client.submit(run_unit, shared, grid.numeric, unit, pure=False)
+
+        yield from ordered(submit, units, UNITS_IN_FLIGHT * threads)
+
+
+def _connect(address: str, timeout_s: float) -> Any:
+    """A Dask client of the scheduler at ``address``, or :class:`SchedulerError` in one line."""
+    try:
+        from distributed import Client
+    except ImportError as err:
+        raise SchedulerError(
+            "--scheduler needs Dask distributed: pip install 'elmoe-dse[distributed]'"
+        ) from err
+    quiet = [logging.getLogger(name) for name in ("distributed", "tornado")]
+    levels = [log.level for log in quiet]
+    for log in quiet:  # a failed connection is reported once, below, not logged on the way
+        log.setLevel(logging.CRITICAL)
+    try:
+        return Client(address, timeout=timeout_s, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SchedulerError(
+            f"cannot reach the Dask scheduler at {address} ({reason}); start one with "
+            "'dask scheduler' and pass its address (tcp://HOST:8786) to --scheduler"
+        ) from err
+    finally:
+        for log, level in zip(quiet, levels, strict=True):
+            log.setLevel(level)
