@@ -42,14 +42,10 @@ def reproduce(
 
     from elmoe_dse.calibration import load_ensemble, resolve_calibration
     from elmoe_dse.explore.alternatives import assumption_table, label, parse_assume
-    from elmoe_dse.explore.ensemble import BandSettings, ensemble_bands
-    from elmoe_dse.explore.figure_tables import write_figure_tables
-    from elmoe_dse.explore.reproduce import reproduce as run_reproduce
-    from elmoe_dse.explore.reproduce import save_bands, save_reproduce
+    from elmoe_dse.explore.ensemble import BandSettings
     from elmoe_dse.results import (
         REPRODUCE_DIR,
         ensure_dir,
-        staged_run,
     )
 
     with guarded():
@@ -63,17 +59,46 @@ def reproduce(
             else load_ensemble(None if ensemble == "shipped" else ensemble)
         )
         folder = ensure_dir(out / REPRODUCE_DIR)
-        result = run_reproduce(cal, choice=choice, table=table)
-        bands = None
-        with staged_run(folder) as stage:  # tables, bands, run.json, figure tables: one commit
-            if draws > 0:
-                settings = BandSettings(draws, alt_draws, seed, processes)
-                bands = ensemble_bands(ens, choice, table, settings)
-                bands["elapsed_s"] = time.perf_counter() - start
-                save_bands(bands, stage.folder)
-            save_reproduce(result, stage.folder)
-            write_figure_tables(stage.folder)
+        settings = BandSettings(draws, alt_draws, seed, processes) if draws > 0 else None
+        result, bands = run_and_save(folder, cal, choice, table, ens, settings, start)
         show(result, bands, folder, json_out, time.perf_counter() - start)
+
+
+def run_and_save(
+    folder: Path,
+    cal: Any,
+    choice: dict[str, str],
+    table: Any,
+    ens: Any,
+    settings: Any,
+    start: float,
+) -> tuple[Any, dict[str, Any] | None]:
+    """The fixed-draw reproduction and (with ``settings``) its bands, written to ``folder`` in
+    one commit; the fixed draw is evaluated while the worker processes draw the bands."""
+    import time
+
+    from elmoe_dse.explore.ensemble import ensemble_bands
+    from elmoe_dse.explore.figure_tables import write_figure_tables
+    from elmoe_dse.explore.reproduce import reproduce as run_reproduce
+    from elmoe_dse.explore.reproduce import save_bands, save_reproduce
+    from elmoe_dse.results import staged_run
+
+    point: list[Any] = []
+
+    def fixed_draw() -> None:
+        point.append(run_reproduce(cal, choice=choice, table=table))
+
+    bands = None
+    with staged_run(folder) as stage:  # tables, bands, run.json, figure tables: one commit
+        if settings is not None:
+            bands = ensemble_bands(ens, choice, table, settings, fixed_draw)
+            bands["elapsed_s"] = time.perf_counter() - start
+            save_bands(bands, stage.folder)
+        if not point:
+            fixed_draw()
+        save_reproduce(point[0], stage.folder)
+        write_figure_tables(stage.folder)
+    return point[0], bands
 
 
 def show(result: Any, bands: dict[str, Any] | None, folder: Path, json_out: bool, s: float) -> None:

@@ -98,19 +98,7 @@ def sweep(
                         runner=runner,
                     )
                 write_figure_tables(stage.folder)
-        paths = stage.written
-        render_summary(result.summary, result.timing_s)
-        render_pareto(result.groups(max_rows=show, max_groups=MAX_GROUPS), spec)
-        more = len(result.group_points) - MAX_GROUPS
-        con = console()
-        if more > 0:
-            con.print(
-                f"{more:,} more groups in {escape(str(out_dir / 'results.parquet'))} (their "
-                f"Pareto designs: rows with meta.pareto; per group counts: "
-                f"{escape(str(out_dir / 'run.json'))} 'pareto')",
-                highlight=False,
-            )
-        con.print(escape(written_line(paths)), highlight=False)
+        print_run(result, spec, out_dir, stage.written, show)
 
 
 def pick_runner(grid: Grid, workers: int | None, scheduler: str | None) -> tuple[Runner, str]:
@@ -128,6 +116,24 @@ def pick_runner(grid: Grid, workers: int | None, scheduler: str | None) -> tuple
         return DaskCluster(scheduler), f"the Dask cluster at {scheduler}"
     processes = pool_workers(grid, workers)
     return LocalPool(processes), f"{processes} worker processes" if processes > 1 else "1 process"
+
+
+def print_run(result: Any, spec: SweepSpec, out_dir: Path, paths: list[Path], show: int) -> None:
+    """The end of a sweep's printout: timing, the fronts (at most MAX_GROUPS), the files."""
+    from rich.markup import escape
+
+    render_summary(result.summary, result.timing_s)
+    render_pareto(result.groups(max_rows=show, max_groups=MAX_GROUPS), spec)
+    more = len(result.group_points) - MAX_GROUPS
+    con = console()
+    if more > 0:
+        con.print(
+            f"{more:,} more groups in {escape(str(out_dir / 'results.parquet'))} (their "
+            f"Pareto designs: rows with meta.pareto; per group counts: "
+            f"{escape(str(out_dir / 'run.json'))} 'pareto')",
+            highlight=False,
+        )
+    con.print(escape(written_line(paths)), highlight=False)
 
 
 def written_line(paths: list[Path]) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -291,21 +291,29 @@ def _evaluate_group(tasks: list[Task]) -> list[Outcome]:
     return [evaluate_task(t, memo) for t in tasks]
 
 
-def evaluate_draws(tasks: list[Task], processes: int = 2) -> list[Outcome]:
+def evaluate_draws(
+    tasks: list[Task], processes: int = 2, meanwhile: Callable[[], None] | None = None
+) -> list[Outcome]:
     """Evaluate ``tasks`` in ``processes`` worker processes (forked, so the parsed specs are
     shared), in order; ``processes <= 1`` evaluates in this process. Tasks of one ``group`` run
-    together in one process (each task without a group is a group of its own)."""
+    together in one process (each task without a group is a group of its own). ``meanwhile``
+    runs in this process while the workers evaluate (before them without workers)."""
     groups: dict[Any, list[int]] = {}
     for i, t in enumerate(tasks):
         groups.setdefault(("g", t.group) if t.group is not None else ("t", i), []).append(i)
     jobs = [[tasks[i] for i in idx] for idx in groups.values()]
     if processes <= 1 or len(jobs) < 2:
+        if meanwhile is not None:
+            meanwhile()
         results = [_evaluate_group(job) for job in jobs]
     else:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(min(processes, len(jobs))) as pool:
             # one group at a time: the first groups carry the alternatives, the rest are light
-            results = pool.map(_evaluate_group, jobs, chunksize=1)
+            pending = pool.map_async(_evaluate_group, jobs, chunksize=1)
+            if meanwhile is not None:
+                meanwhile()
+            results = pending.get()
     out: list[Outcome | None] = [None] * len(tasks)
     for idx, res in zip(groups.values(), results, strict=True):
         for i, o in zip(idx, res, strict=True):
@@ -523,13 +531,18 @@ def _alt_outcomes(
 
 
 def ensemble_bands(
-    ens: Any, choice: dict[str, str], table: AssumptionTable, s: BandSettings
+    ens: Any,
+    choice: dict[str, str],
+    table: AssumptionTable,
+    s: BandSettings,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """The bands of ``reproduce``: per target the paper's value, the prior predictive band, the
     cut-posterior band (the ensemble's posterior of the same assumption label, else its
     ``default``) and P(within 10 % | prior), under ``choice`` (``s.draws`` each) and under each
     other alternative (``s.alt_draws`` each, on the first of the same draws); and the tension
-    table. ``ens``: an :class:`~elmoe_dse.calibration.Ensemble` or ``None``.
+    table. ``ens``: an :class:`~elmoe_dse.calibration.Ensemble` or ``None``; ``meanwhile``
+    runs in this process while the worker processes evaluate the draws.
 
     Work is shared where the draws are the same: posterior draw i takes prior draw i's values
     of every parameter the paper does not inform (:func:`posterior_draws` with ``base``), so
@@ -545,7 +558,7 @@ def ensemble_bands(
     tasks = [Task(v, choice, keep_rows=True, group=i) for i, v in enumerate(values)]
     tasks += [Task(v, choice, systems=informed, group=i) for i, v in enumerate(post_values)]
     plan, more = _plan(variants, table, values, post_values, informed, len(tasks))
-    outcomes = evaluate_draws(tasks + more, s.processes)
+    outcomes = evaluate_draws(tasks + more, s.processes, meanwhile)
     pr = outcomes[: len(values)]
     parts = outcomes[len(values) : len(values) + len(post_values)]
     po = [_merged([(f, _but(informed)), (g, informed)]) for f, g in zip(pr, parts, strict=True)]

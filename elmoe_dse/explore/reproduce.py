@@ -20,6 +20,7 @@ value compared with the paper) and the geometric mean (the paper does not say wh
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from elmoe_dse.calibration import Calibration
+    from elmoe_dse.specs.model import ModelSpec
     from elmoe_dse.specs.platform import PlatformSpec
 
 PAPER_MODELS = ("qwen3-30b-a3b", "glm-4.7-flash", "deepseek-v2-lite", "gpt-oss-20b")
@@ -248,6 +250,8 @@ class DrawMemo:
 
     modes: ModeMemo = field(default_factory=dict)
     residency: ResidencyMemo = field(default_factory=dict)
+    #: Scenarios by draw, model, platform and dataset (:meth:`~elmoe_dse.scenario.Inputs.scenario`).
+    scenarios: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     #: (calibration, inputs) by draw, models and datasets (the specs with the draw applied).
     inputs: dict[tuple[Any, ...], tuple[Any, Inputs]] = field(default_factory=dict)
 
@@ -348,6 +352,12 @@ def _run_columns(
     return select_mode(ar, sd, threshold)
 
 
+@functools.cache
+def paper_model(model_id: str) -> ModelSpec:
+    """A shipped model, parsed once per process (specs are frozen)."""
+    return load_model(model_id)
+
+
 def evaluate_cell(
     model_id: str,
     dataset: str,
@@ -358,10 +368,16 @@ def evaluate_cell(
 ) -> list[dict[str, Any]]:
     """Rows (one per system and batch) of one (model, dataset) cell of the grid. ``memo``
     (keyed by ``memo_key``, the draw) shares a mode-switching run across thresholds B*."""
-    model = load_model(model_id)
+    model = paper_model(model_id)
     rows: list[dict[str, Any]] = []
     for run in runs if runs is not None else system_runs(inputs):
-        sc = inputs.scenario(model, run.platform_ref, dataset)
+        if memo is None:
+            sc = inputs.scenario(model, run.platform_ref, dataset)
+        else:  # one scenario per draw, model, platform and dataset
+            at = (*memo_key, model_id, run.platform_ref, dataset)
+            sc = memo.scenarios.get(at) or memo.scenarios.setdefault(
+                at, inputs.scenario(model, run.platform_ref, dataset)
+            )
         best = _run_columns(sc, run, memo, (*memo_key, model_id, dataset))
         for i, b in enumerate(PAPER_BATCHES):
             rows.append(
