@@ -113,7 +113,7 @@ def show(result: Any, bands: dict[str, Any] | None, folder: Path, json_out: bool
         print_json({**out, "out": str(folder)})
         return
     render(targets, result.cells, result.calibration is not None)
-    console().print(edges_line(edges))
+    console().print(edges_line(edges), soft_wrap=True, highlight=False)
     if bands is not None:
         render_bands(bands)
     console().print(
