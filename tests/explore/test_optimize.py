@@ -221,7 +221,9 @@ def complete(url: str, names: list[str]) -> int:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_killed_run_resumes_to_exactly_n_trials(tmp_path: Path, sig: signal.Signals) -> None:
-    n = 40
+    # enough trials that the batched in-memory search is still running at the first checkpoint
+    # that holds 10 (checkpoints come about every second, at tens of trials per second)
+    n = 150
     sweep, out = write_tiny(tmp_path), tmp_path / "out"
     url = f"sqlite:///{out / 'study.db'}"
     names = ["tiny[batch_size=1]", "tiny[batch_size=8]"]
