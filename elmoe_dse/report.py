@@ -484,6 +484,13 @@ def key_first(records: Sequence[FigureRecord], *, reproduce: bool) -> list[Figur
     return list(records)
 
 
+def _rows_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """A figure's table of plain records (one dict a row), each value in its column's unit."""
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    out = tuple(tuple(fmt(c, row.get(c, "")) for c in columns) for row in rows)
+    return compact(Table(title, tuple(header(c) for c in columns), out))
+
+
 def report_data(
     run: RunDir,
     records: Sequence[FigureRecord],
@@ -496,8 +503,10 @@ def report_data(
     figures = []
     for r in key_first(records, reproduce=run.reproduce is not None):
         table = None
-        if r.table:
+        if r.table and r.family == "pareto":
             table = _designs_table(list(r.table), "Numbered front points (knobs)")
+        elif r.table:  # another figure's own table (cost, devices, stacks): its rows as given
+            table = _rows_table(list(r.table), "The figure's numbers")
         figures.append(
             FigureEntry(
                 r.name, r.title, r.caption, r.source, f"plots/{r.name}.{image_format}", table

@@ -46,3 +46,16 @@ def test_plot_draws_the_cost_figure_of_a_design_run(folder: Path) -> None:
     assert "cost-deepseek-v2-lite_designs.csv" in names
     skipped = dict(outcome.skipped)
     assert "pareto" in skipped and "cost" not in skipped
+
+
+def test_report_of_a_design_run_shows_the_cost_figure_and_its_numbers(folder: Path) -> None:
+    """The report of a design run: every cost figure with its own table (cost, area, power,
+    throughput per design), not the Pareto front-point table it does not have."""
+    from elmoe_dse.report import write_report
+
+    plot_directory(folder)
+    written = write_report(folder)
+    md = next(p for p in written if p.suffix == ".md").read_text()
+    assert "cost-deepseek-v2-lite.png" in md
+    assert "The figure's numbers" in md
+    assert "cost usd" in md and "logic area mm2" in md
