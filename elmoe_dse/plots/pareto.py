@@ -78,6 +78,12 @@ class Cloud:
     points: int
     energy_j_per_token: tuple[float, ...]
     throughput_tok_per_s: tuple[float, ...]
+    #: Distinct HB capacities of the designs (GB), where the sweep varies it.
+    hb_gb: tuple[float, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return style.designs_label(self.platform, self.hb_gb)
 
 
 @dataclass(frozen=True)
@@ -387,12 +393,15 @@ def _clouds(rows: pd.DataFrame, thin_cells: int) -> list[Cloud]:
         x = prow[ENERGY].to_numpy(dtype=float)
         y = prow[THROUGHPUT].to_numpy(dtype=float)
         idx = thin(x, y, thin_cells)
+        hb = "knob.hb_capacity_gb"
+        hb_gb = tuple(sorted(set(prow[hb].dropna().astype(float)))) if hb in prow else ()
         clouds.append(
             Cloud(
                 platform=str(platform),
                 points=row_count(prow),
                 energy_j_per_token=tuple(x[idx].tolist()),
                 throughput_tok_per_s=tuple(y[idx].tolist()),
+                hb_gb=hb_gb,
             )
         )
     return clouds
@@ -554,7 +563,7 @@ def draw_pareto_panel(panel: ParetoPanel, ax: Axes | None = None) -> Axes:
             alpha=0.45,
             linewidths=0,
             rasterized=True,
-            label=f"{style.platform_label(cloud.platform)} designs",
+            label=cloud.label,
             zorder=1,
         )
     if panel.other_optimal is not None:
@@ -639,7 +648,7 @@ def pareto_figure(data: ParetoData) -> Figure:
             handles.setdefault(label, h)
     for cloud in (c for panel in data.panels for c in panel.clouds):
         # the cloud's own markers are too small to read in a legend
-        handles[f"{style.platform_label(cloud.platform)} designs"] = Line2D(
+        handles[cloud.label] = Line2D(
             [],
             [],
             ls="",

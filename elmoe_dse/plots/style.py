@@ -186,6 +186,17 @@ def platform_label(platform: str) -> str:
     return PLATFORM_LABELS.get(platform, platform)
 
 
+def designs_label(platform: str, hb_gb: tuple[float, ...] = ()) -> str:
+    """The legend label of a platform's design cloud; where the designs vary the HB capacity
+    (``hb_gb``: its distinct values) it says so instead of the preset's own capacity."""
+    label = platform_label(platform)
+    if len(hb_gb) < 2:
+        return f"{label} designs"
+    lo, hi = min(hb_gb), max(hb_gb)
+    family = label.removesuffix(" GB").rsplit(" ", 1)[0] if label.endswith(" GB") else label
+    return f"{family} designs (HB {lo:g}-{hi:g} GB)"
+
+
 def system_label(system: str) -> str:
     return SYSTEM_LABELS.get(system, system)
 

@@ -102,3 +102,28 @@ def test_importing_plots_report_and_cli_does_not_import_matplotlib() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_cloud_that_varies_hb_says_so_instead_of_the_presets_capacity() -> None:
+    """The Pareto figures' design cloud of ELMoE-3D 8 GB over HB 2..16 GB is labelled with the
+    range it covers, not '8 GB'; a cloud at one capacity keeps the preset's name."""
+    import pandas as pd
+
+    from elmoe_dse.plots.pareto import _clouds
+    from elmoe_dse.plots.style import designs_label
+
+    assert designs_label("elmoe3d-8g", (2.0, 4.0, 8.0, 16.0)) == "ELMoE-3D designs (HB 2-16 GB)"
+    assert designs_label("elmoe3d-8g", (8.0,)) == "ELMoE-3D 8 GB designs"
+    rows = pd.DataFrame(
+        {
+            "meta.platform": ["elmoe3d-8g"] * 4,
+            "knob.hb_capacity_gb": [2.0, 4.0, 8.0, 16.0],
+            "metric.energy_per_token_j": [0.1, 0.09, 0.08, 0.07],
+            "metric.throughput_tok_per_s": [50.0, 60.0, 70.0, 80.0],
+        }
+    )
+    (cloud,) = _clouds(rows, 64)
+    assert cloud.hb_gb == (2.0, 4.0, 8.0, 16.0)
+    assert cloud.label == "ELMoE-3D designs (HB 2-16 GB)"
+    (single,) = _clouds(rows.assign(**{"knob.hb_capacity_gb": 8.0}), 64)
+    assert single.label == "ELMoE-3D 8 GB designs"
