@@ -371,13 +371,13 @@ def evaluate_cell(
     model = paper_model(model_id)
     rows: list[dict[str, Any]] = []
     for run in runs if runs is not None else system_runs(inputs):
-        if memo is None:
+        at = (*memo_key, model_id, run.platform_ref, dataset)  # one scenario per draw and cell
+        if memo is not None and at in memo.scenarios:
+            sc = memo.scenarios[at]
+        else:
             sc = inputs.scenario(model, run.platform_ref, dataset)
-        else:  # one scenario per draw, model, platform and dataset
-            at = (*memo_key, model_id, run.platform_ref, dataset)
-            sc = memo.scenarios.get(at) or memo.scenarios.setdefault(
-                at, inputs.scenario(model, run.platform_ref, dataset)
-            )
+            if memo is not None:
+                memo.scenarios[at] = sc
         best = _run_columns(sc, run, memo, (*memo_key, model_id, dataset))
         for i, b in enumerate(PAPER_BATCHES):
             rows.append(
