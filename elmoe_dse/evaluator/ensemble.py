@@ -102,13 +102,30 @@ def evaluate_draws(
     if not n or not len(knobs) == len(routing_probs) == len(qualities) == n:
         raise KnobError("evaluate_draws needs one spec, knobs, routing and quality per draw")
     ndim = _grid_ndim(knobs)
-    spec = stack_draws(list(specs), ndim)
+    spec = _stacked(specs, ndim)
     stacked_knobs = _with_sample_axis(stack_draws(list(knobs), ndim), n, ndim)
-    quality = stack_draws(list(qualities), ndim)
+    quality = _stacked(qualities, ndim)
     p = np.stack([np.asarray(x, dtype=float) for x in routing_probs])
     return _as_draws(
         evaluate(model, spec, stacked_knobs, p, quality=quality, residency_memo=residency_memo), n
     )
+
+
+#: Stacks of frozen specs by the identity of their draws (the draws are kept alive with
+#: their stack, so an identity is never reused while its entry is here).
+_STACKS: dict[tuple[int, ...], tuple[list[Any], Any]] = {}
+_STACKS_SIZE = 256
+
+
+def _stacked(values: Sequence[Any], ndim: int) -> Any:
+    """:func:`stack_draws` of frozen specs, once per sequence of the same objects."""
+    key = (ndim, *map(id, values))
+    hit = _STACKS.get(key)
+    if hit is None:
+        if len(_STACKS) >= _STACKS_SIZE:
+            _STACKS.clear()
+        hit = _STACKS[key] = (list(values), stack_draws(list(values), ndim))
+    return hit[1]
 
 
 def _with_sample_axis(knobs: Knobs, n: int, ndim: int) -> Knobs:

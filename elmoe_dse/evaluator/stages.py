@@ -163,10 +163,10 @@ def residency_of(
 
     Every mechanism takes the same process (:mod:`elmoe_dse.locality`) at the same reuse
     rho_B = rho / (1 + (B - 1) / B_loc): the verify union, the LRU, the window-chosen hot pool
-    and its refresh, whatever the platform.
+    and its refresh, whatever the platform. ``p`` may be S draws' routings (S, E) (the grid's
+    first axis then the draws, :mod:`elmoe_dse.evaluator.ensemble`): each draw is solved on its
+    own routing levels, all draws together.
     """
-    if np.ndim(p) == 2:  # (S, E): S draws, each on its own routing levels
-        return _residency_of_draws(design, p, pool, overlap_frac, quality)
     b, t = design.sequences, design.verify_tokens_per_sequence
     scale, window = locality_terms(quality)
     rho = locality.batch_overlap(overlap_frac, b, scale)
@@ -179,7 +179,8 @@ def residency_of(
     elif design.cache_policy == "lru":
         coverage, res_frac = locality.lru_resident_frac(p, rho, b, pool, t)
     elif design.cache_policy == "random":
-        coverage = res_frac = np.asarray(np.clip(np.floor(pool), 0, p.size) / p.size)
+        e = np.shape(p)[-1]
+        coverage = res_frac = np.asarray(np.clip(np.floor(pool), 0, e) / e)
     else:
         coverage = res_frac = np.zeros(np.broadcast_shapes(np.shape(pool), np.shape(unique)))
     return Residency(
@@ -192,38 +193,6 @@ def residency_of(
         overlap_frac=rho,
         refresh_experts_per_layer=refresh,
     )
-
-
-def _residency_of_draws(
-    design: Design, p: Array, pool: Array, overlap_frac: Array, quality: DraftQuality
-) -> Residency:
-    """:func:`residency_of` of S draws (``p`` of shape (S, E), the other inputs with a leading
-    sample axis where they differ between draws), draw by draw, stacked on that axis."""
-    scale, window = locality_terms(quality)
-    profile = quality.profile
-
-    def one(
-        q: Array, b: Array, g: Array, w: Array, c: Array, r: Array, bl: Array, wt: Array
-    ) -> Array:
-        d = replace(design, sequences=b, draft_length_tokens=g, draft_width=w)
-        prof = profile.model_copy(update={"batch_locality_scale": bl, "pool_window_tokens": wt})
-        res = residency_of(d, q, c, r, replace(quality, profile=prof))
-        return np.stack(np.broadcast_arrays(*(getattr(res, f) for f in _RESIDENCY_ARRAYS)))
-
-    grid = (design.sequences, design.draft_length_tokens, design.draft_width, pool, overlap_frac)
-    out = routing.per_draw(one, p, *grid, scale, window)  # (S, fields, *grid)
-    arrays = {f: out[:, i] for i, f in enumerate(_RESIDENCY_ARRAYS)}
-    return Residency(policy=design.cache_policy, bit_nested=design.bit_nested, **arrays)
-
-
-_RESIDENCY_ARRAYS = (
-    "pool_experts_per_layer",
-    "hit_rate_frac",
-    "resident_unique_frac",
-    "unique_experts_per_layer",
-    "overlap_frac",
-    "refresh_experts_per_layer",
-)
 
 
 def refreshes_per_step(speculation: Speculation, quality: DraftQuality) -> Array:
