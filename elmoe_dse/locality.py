@@ -62,8 +62,11 @@ arXiv:1202.3974, 2012 (characteristic time); W. G. Madow, Ann. Math. Statist. 20
 
 Vectorization: rho, B, T, C and W may be scalars or arrays that broadcast; each closed form is
 evaluated once per distinct tuple, over the distinct levels of p, and returns float64 arrays of
-the broadcast shape. The samplers and simulators (``sample_*``, ``simulate_*``) are exact
-Monte-Carlo references for tests and the benchmark script.
+the broadcast shape. p may also be S draws' routings, an (S, E) matrix: the knobs' first axis is
+then the sample axis (of length S, or 1), every row is solved on its own draw's levels (draws
+with the same number of levels in one call) and gives the numbers of that draw alone. The
+samplers and simulators (``sample_*``, ``simulate_*``) are exact Monte-Carlo references for
+tests and the benchmark script.
 """
 
 from __future__ import annotations
@@ -168,9 +171,9 @@ _Core = Callable[..., FloatArray]
 
 def _on_levels(core: _Core, p: npt.ArrayLike, *knobs: FloatArray) -> FloatArray:
     """``core`` on the levels of ``p``: one routing (E,), or S draws' routings (S, E), the knobs'
-    first axis then the sample axis (of length S, or 1 where the same for every draw). Draws are
-    solved together, those with the same number of levels in one call, each row on its own
-    draw's levels (the same numbers as alone)."""
+    first axis then being the sample axis (of length S, or 1 where the same for every draw).
+    Draws are solved together, those with the same number of levels in one call, each row on
+    its own draw's levels (the same numbers as alone)."""
     arr = np.asarray(p, dtype=np.float64)
     if arr.ndim != 2:
         values, counts, k = _levels(arr)
@@ -437,7 +440,7 @@ def correlated_unique(
     U = sum_i [1 - ((1 - pi_i)(1 - g_i)^(T - 1))^B]. For a chain of T tokens this is the chain
     model; for a tree (root + T - 1 nodes on chains hanging from the root) the chains are
     independent given the root, which gives the same expression. rho = 0: U(B T).
-    ``p`` may be S draws' routings (S, E), the knobs' first axis then the draws.
+    ``p`` may be S draws' routings (S, E); the knobs' first axis is then the draws'.
     """
     rho = as_knob(overlap_frac, "overlap_frac", minimum=0.0, maximum=1.0)
     b = as_knob(sequences, "sequences", minimum=0.0)
@@ -529,7 +532,8 @@ def lru_resident_frac(
 
     h_U: share of the unique experts a pass of B sequences x T tokens touches that were
     resident before it; h: the same weighted by selections (share of routed selections served),
-    sum_i pi_i r_i / k with r_i the resident share of expert i when touched.
+    sum_i pi_i r_i / k with r_i the resident share of expert i when touched. ``p`` may be S
+    draws' routings (S, E); the knobs' first axis is then the draws'.
     """
     rho = as_knob(overlap_frac, "overlap_frac", minimum=0.0, maximum=1.0)
     b = as_knob(sequences, "sequences", minimum=1.0)
@@ -669,7 +673,7 @@ def window_pool(
         pool_experts: C, experts per layer in the pool (floored, clipped to [0, E]).
         tokens_per_sequence: T of the pass whose unique experts ``resident_unique_frac`` covers.
 
-    ``p`` may be S draws' routings (S, E), the knobs' first axis then the draws.
+    ``p`` may be S draws' routings (S, E); the knobs' first axis is then the draws'.
     """
     e = float(np.asarray(p).shape[-1])
     rho = as_knob(overlap_frac, "overlap_frac", minimum=0.0, maximum=1.0)

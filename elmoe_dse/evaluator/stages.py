@@ -163,9 +163,9 @@ def residency_of(
 
     Every mechanism takes the same process (:mod:`elmoe_dse.locality`) at the same reuse
     rho_B = rho / (1 + (B - 1) / B_loc): the verify union, the LRU, the window-chosen hot pool
-    and its refresh, whatever the platform. ``p`` may be S draws' routings (S, E) (the grid's
-    first axis then the draws, :mod:`elmoe_dse.evaluator.ensemble`): each draw is solved on its
-    own routing levels, all draws together.
+    and its refresh, whatever the platform. ``p`` may be S draws' routings (S, E)
+    (:mod:`elmoe_dse.evaluator.ensemble`): each draw is solved on its
+    own routing levels, all draws together (the grid's first axis is then the draws').
     """
     b, t = design.sequences, design.verify_tokens_per_sequence
     scale, window = locality_terms(quality)

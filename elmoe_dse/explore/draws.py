@@ -2,10 +2,10 @@
 
 Each draw keeps its own specs, memo and rows (:class:`Draw`); every system of a cell is costed
 for all of them by :func:`elmoe_dse.evaluator.ensemble.evaluate_draws` (their spec constants and
-routing on a leading sample axis). Draw s's rows are those :func:`~elmoe_dse.explore.reproduce.
-target_rows` gives it alone, bit for bit, and its memo is read and written as there: a
-mode-switching run already in a draw's memo is taken from it, and only the draws without it
-are evaluated.
+routing on a leading sample axis). Draw s's rows are those
+:func:`~elmoe_dse.explore.reproduce.target_rows` gives it alone, bit for bit, and its memo is
+read and written as there: a mode-switching run already in a draw's memo is taken from it, and
+only the draws without it are evaluated.
 """
 
 from __future__ import annotations

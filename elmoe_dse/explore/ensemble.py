@@ -450,9 +450,12 @@ class BandSettings:
     mode-switching run (evaluated once for AR and speculation: every batch threshold B* is a
     selection, and Elastic-SD is its speculating half) and the residency of every routing
     process (the same for every parameter that does not move routing, reuse, pool or window).
-    40 + 40 main draws and 10 per alternative take about 50 s of CPU, under 30 s on two idle
-    cores (``make bench`` prints the time). Draws are not stacked on a sample axis through the
-    evaluator: each draw has its own Zipf exponents, so its routing levels differ."""
+    The draws are dealt to the worker processes in turn, and in a process the tasks that differ
+    only in their draw are one stack (:func:`evaluate_stack`): one evaluator call per system and
+    cell for all of them (:mod:`elmoe_dse.evaluator.ensemble`, the draws' constants and routings
+    on a leading sample axis, each draw's routing solved on its own levels), bit for bit the
+    numbers of the draws one by one. 40 + 40 main draws and 10 per alternative take about 20 s
+    of CPU, about 12 s on two idle cores (``make bench`` prints the time)."""
 
     draws: int = 40
     alt_draws: int = 10
