@@ -163,9 +163,20 @@ def _at(weights: FloatArray, rows: IntArray) -> FloatArray:
     return weights if weights.ndim == 1 else weights[rows]
 
 
-#: A closed form over one routing's levels: (values, counts, k, draw, *knobs) -> array of the
-#: knobs' broadcast shape. ``values`` and ``counts`` are (L,) with ``draw`` None, or (G, L) for
-#: G draws with ``draw`` (the draw of every grid point) an int array of the knobs' shape.
+@dataclass(frozen=True)
+class _Levels:
+    """The routing levels a closed form runs on: ``values`` and ``counts`` (L,) of one routing
+    (``draw`` None), or (G, L) of G draws with ``draw`` (the draw of every grid point) an int
+    array of the knobs' shape; k experts per token."""
+
+    values: FloatArray
+    counts: FloatArray
+    k: int
+    draw: IntArray | None = None
+
+
+#: A closed form over routing levels: (levels, *knobs) -> array of the knobs' broadcast shape
+#: (and any axes it adds after it).
 _Core = Callable[..., FloatArray]
 
 
@@ -176,8 +187,7 @@ def _on_levels(core: _Core, p: npt.ArrayLike, *knobs: FloatArray) -> FloatArray:
     its own draw's levels (the same numbers as alone)."""
     arr = np.asarray(p, dtype=np.float64)
     if arr.ndim != 2:
-        values, counts, k = _levels(arr)
-        return core(values, counts, k, None, *knobs)
+        return core(_Levels(*_levels(arr)), *knobs)
     n = arr.shape[0]
     shape = np.broadcast_shapes(*(np.shape(x) for x in knobs))
     if not shape or shape[0] not in (1, n):
@@ -195,7 +205,7 @@ def _on_levels(core: _Core, p: npt.ArrayLike, *knobs: FloatArray) -> FloatArray:
         draw = np.broadcast_to(
             np.arange(len(idx)).reshape((-1,) + (1,) * (len(shape) - 1)), (len(idx), *shape[1:])
         )
-        part = core(values, counts, k, draw, *(x[idx] for x in full))
+        part = core(_Levels(values, counts, k, draw), *(x[idx] for x in full))
         if out is None:  # the knobs' shape, and any axes the core adds after it
             out = np.empty((n, *part.shape[1:]), dtype=np.float64)
         out[idx] = part
@@ -204,14 +214,16 @@ def _on_levels(core: _Core, p: npt.ArrayLike, *knobs: FloatArray) -> FloatArray:
 
 
 def _draw_points(
-    draw: IntArray | None, *knobs: FloatArray
-) -> tuple[tuple[int, ...], IntArray | None, list[FloatArray], IntArray]:
-    """:func:`distinct_points` of the knobs, with the draw of each point (None: one routing)."""
-    if draw is None:
+    lv: _Levels, *knobs: FloatArray
+) -> tuple[tuple[int, ...], _Levels, list[FloatArray], IntArray]:
+    """:func:`distinct_points` of the knobs, and the levels of each distinct point (with its
+    draw; shared levels for one routing)."""
+    if lv.draw is None:
         shape, points, inverse = distinct_points(*knobs)
-        return shape, None, points, inverse
-    shape, (d, *points), inverse = distinct_points(np.asarray(draw, dtype=np.float64), *knobs)
-    return shape, d.astype(np.int64), points, inverse
+        return shape, lv, points, inverse
+    shape, (d, *points), inverse = distinct_points(np.asarray(lv.draw, dtype=np.float64), *knobs)
+    rows = d.astype(np.int64)
+    return shape, _Levels(lv.values[rows], lv.counts[rows], lv.k, rows), points, inverse
 
 
 @functools.lru_cache(maxsize=64)
@@ -448,20 +460,10 @@ def correlated_unique(
     return _on_levels(_unique_core, p, rho, b, t)
 
 
-def _unique_core(
-    values: FloatArray,
-    counts: FloatArray,
-    k: int,
-    draw: IntArray | None,
-    rho: FloatArray,
-    b: FloatArray,
-    t: FloatArray,
-) -> FloatArray:
-    shape, d, (rho_d, b_d, t_d), inverse = _draw_points(draw, rho, b, t)
-    if d is not None:
-        values, counts = values[d], counts[d]
-    chain = _chain(values, counts, k, rho_d)
-    u = _dot(1.0 - _absent_pass(chain.pi, chain.g0, b_d, t_d), counts)
+def _unique_core(lv: _Levels, rho: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
+    shape, at, (rho_d, b_d, t_d), inverse = _draw_points(lv, rho, b, t)
+    chain = _chain(at.values, at.counts, at.k, rho_d)
+    u = _dot(1.0 - _absent_pass(chain.pi, chain.g0, b_d, t_d), at.counts)
     return np.asarray(u[inverse].reshape(shape), dtype=np.float64)
 
 
@@ -544,20 +546,12 @@ def lru_resident_frac(
 
 
 def _lru_core(
-    values: FloatArray,
-    counts: FloatArray,
-    k: int,
-    draw: IntArray | None,
-    rho: FloatArray,
-    b: FloatArray,
-    c: FloatArray,
-    t: FloatArray,
+    lv: _Levels, rho: FloatArray, b: FloatArray, c: FloatArray, t: FloatArray
 ) -> FloatArray:
     """(h, h_U) of :func:`lru_resident_frac`, stacked on a last axis of 2."""
-    shape, d, (rho_d, b_d, c_d, t_d), inverse = _draw_points(draw, rho, b, c, t)
-    if d is not None:
-        values, counts = values[d], counts[d]
-    chain = _chain(values, counts, k, rho_d)
+    shape, at, (rho_d, b_d, c_d, t_d), inverse = _draw_points(lv, rho, b, c, t)
+    counts, k = at.counts, at.k
+    chain = _chain(at.values, counts, k, rho_d)
     pi, g = chain.pi, chain.g0
     with np.errstate(divide="ignore"):
         ratio = np.where(g < 1.0, (1.0 - pi) / np.where(g < 1.0, 1.0 - g, 1.0), 0.0)
@@ -686,10 +680,7 @@ def window_pool(
 
 
 def _pool_core(
-    values: FloatArray,
-    counts: FloatArray,
-    k: int,
-    draw: IntArray | None,
+    lv: _Levels,
     rho: FloatArray,
     b: FloatArray,
     w: FloatArray,
@@ -699,15 +690,16 @@ def _pool_core(
     e: float,
 ) -> FloatArray:
     """:func:`window_pool`'s (hit, resident, changes), stacked on a last axis of 3."""
-    shape, d, (rho_d, b_d, w_d, c_d, t_d), inverse = _draw_points(draw, rho, b, w, c, t)
+    shape, at, (rho_d, b_d, w_d, c_d, t_d), inverse = _draw_points(lv, rho, b, w, c, t)
+    counts, k, d = at.counts, at.k, at.draw
     # The pool (threshold, selection, churn) does not depend on T: solve it once per (rho, B,
     # W, C) and expand to the rows (row-independent numbers, so the same as row by row).
     keys = [rho_d, b_d, w_d, c_d] if d is None else [d.astype(np.float64), rho_d, b_d, w_d, c_d]
     _, first, per = np.unique(np.stack(keys), axis=1, return_index=True, return_inverse=True)
     per = per.reshape(-1)
-    if d is not None:
-        values, counts = values[d], counts[d]
-    pool_values, pool_counts = (values, counts) if d is None else (values[first], counts[first])
+    pool_values, pool_counts = (
+        (at.values, counts) if d is None else (at.values[first], counts[first])
+    )
     chain = _chain(pool_values, pool_counts, k, rho_d[first])
     pi_p = chain.pi
     mean, sd, kappa, cov_next = _count_moments(pi_p, chain.lag, b_d[first], w_d[first])
