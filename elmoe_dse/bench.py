@@ -244,9 +244,43 @@ class Run:
     stdout: str
 
 
+#: Seconds :func:`reap_orphans` waits for orphaned descendants (a forkserver, its workers) to end.
+REAP_WAIT_S = 30.0
+
+
+def become_subreaper() -> bool:
+    """Make this process the Linux child subreaper of its descendants, so that the processes a
+    measured command leaves behind (``multiprocessing``'s forkserver and the workers it forked)
+    are reparented here and reaped, their CPU time then counted in ``RUSAGE_CHILDREN``; False
+    where the system has no such call."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(36, 1, 0, 0, 0) == 0)  # PR_SET_CHILD_SUBREAPER = 36
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(wait_s: float = REAP_WAIT_S) -> None:
+    """Reap the descendants reparented here (see :func:`become_subreaper`) as they end, for up
+    to ``wait_s`` seconds; none is left if the measured command had none or we are no
+    subreaper."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.02)
+
+
 def run_in(tree: Tree, args: Sequence[str]) -> Run:
     """``python ARGS`` with ``tree`` on the path, in ``tree``'s folder (``python -c`` puts the
-    working folder first on the path); BenchError with its last stderr line if it fails."""
+    working folder first on the path): wall time, and CPU time of it and every descendant
+    reaped (all of them once :func:`become_subreaper`); BenchError with its last stderr line if
+    it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
@@ -258,6 +292,7 @@ def run_in(tree: Tree, args: Sequence[str]) -> Run:
         check=False,
     )
     wall_s = time.perf_counter() - t0
+    reap_orphans()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise BenchError(f"exit {proc.returncode}: {_last_line(proc.stderr)}")
@@ -385,12 +420,22 @@ def points_of(sweep: Path) -> int:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """A column whose values differ: how many rows, and the largest relative difference among
+    them (NaN when not numeric, or a NaN against a number)."""
+
+    column: str
+    rows: int
+    max_relative: float
+
+
+@dataclass(frozen=True)
 class Identity:
     """Two tables compared column by column on the columns both have."""
 
     rows: tuple[int, int]
     common: tuple[str, ...]
-    differing: tuple[str, ...]
+    differing: tuple[Difference, ...]
     only_current: tuple[str, ...]
     only_baseline: tuple[str, ...]
 
@@ -400,23 +445,39 @@ class Identity:
         return self.rows[0] == self.rows[1] and bool(self.common) and not self.differing
 
 
-def same_values(a: Any, b: Any) -> bool:
-    """Whether two pandas Series hold equal values row by row (NaN equal to NaN; categories
-    compared by value, numbers whatever their width)."""
+def difference(a: Any, b: Any) -> tuple[int, float]:
+    """Rows where two pandas Series differ (NaN equal to NaN; categories compared by value,
+    numbers whatever their width) and the largest relative difference among them."""
+    import numpy as np
     import pandas as pd
 
     def plain(s: pd.Series) -> pd.Series:
         s = s.reset_index(drop=True)
         return s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
 
-    if len(a) != len(b):
-        return False
+    nan = float("nan")
     x, y = plain(a), plain(b)
+    if len(x) != len(y):
+        return max(len(x), len(y)), nan
     try:
-        equal = (x == y) | (x.isna() & y.isna())
+        unequal = ~((x == y) | (x.isna() & y.isna()))
     except TypeError:
-        return False
-    return bool(equal.all())
+        return len(x), nan
+    n = int(unequal.sum())
+    numeric = pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y)
+    if n == 0 or not numeric:
+        return n, nan
+    u, v = x[unequal].to_numpy(float), y[unequal].to_numpy(float)
+    scale = np.maximum(np.abs(u), np.abs(v))
+    with np.errstate(invalid="ignore"):
+        rel = np.abs(u - v) / np.where(scale > 0, scale, 1.0)
+    rel = rel[np.isfinite(rel)]
+    return n, float(rel.max()) if rel.size else nan
+
+
+def same_values(a: Any, b: Any) -> bool:
+    """Whether two pandas Series hold equal values row by row (see :func:`difference`)."""
+    return len(a) == len(b) and difference(a, b)[0] == 0
 
 
 def compare_tables(current: Path, baseline: Path) -> Identity:
@@ -430,20 +491,29 @@ def compare_tables(current: Path, baseline: Path) -> Identity:
     cur, base = names(current), names(baseline)
     common = tuple(c for c in cur if c in base)
     rows = (pq.ParquetFile(current).metadata.num_rows, pq.ParquetFile(baseline).metadata.num_rows)
-    differing = tuple(
-        c
-        for c in common
-        if not same_values(
+    differing = []
+    for c in common:
+        n, rel = difference(
             pd.read_parquet(current, columns=[c])[c], pd.read_parquet(baseline, columns=[c])[c]
         )
-    )
+        if n:
+            differing.append(Difference(c, n, rel))
     return Identity(
         rows=rows,
         common=common,
-        differing=differing,
+        differing=tuple(differing),
         only_current=tuple(c for c in cur if c not in base),
         only_baseline=tuple(c for c in base if c not in cur),
     )
+
+
+#: Columns named per list of an identity line (the rest counted).
+SHOWN_COLUMNS = 8
+
+
+def _names(items: Sequence[str]) -> str:
+    more = len(items) - SHOWN_COLUMNS
+    return ", ".join(items[:SHOWN_COLUMNS]) + (f" and {more} more" if more > 0 else "")
 
 
 def identity_line(ident: Identity, rev: str) -> str:
@@ -455,12 +525,12 @@ def identity_line(ident: Identity, rev: str) -> str:
         f"{ident.rows[1]:,} there)"
     )
     if ident.differing:
-        line += f"; differing: {', '.join(ident.differing[:8])}"
-        line += f" and {len(ident.differing) - 8} more" if len(ident.differing) > 8 else ""
+        worst = sorted(ident.differing, key=lambda d: -d.rows)
+        shown = [f"{d.column} ({d.rows:,} rows, max rel. {d.max_relative:.1e})" for d in worst]
+        line += f"; differing: {_names(shown)}"
     for label, cols in (("only here", ident.only_current), (f"only in {rev}", ident.only_baseline)):
         if cols:
-            more = f" and {len(cols) - 8} more" if len(cols) > 8 else ""
-            line += f"; {label}: {', '.join(cols[:8])}{more}"
+            line += f"; {label}: {_names(cols)}"
     return line
 
 
@@ -1122,7 +1192,9 @@ def importable(baseline: Baseline) -> Baseline:
 
 
 def header(b: Bench, sections: Sequence[str]) -> str:
-    here = f"this checkout ({describe(REPO)})"
+    """The first line: what is measured against what, and how."""
+    dirty = _git(REPO, "status", "--porcelain", "--untracked-files=no").stdout.strip()
+    here = f"this checkout ({describe(REPO)}{', with uncommitted changes' if dirty else ''})"
     base = b.baseline
     if base.tree is None:
         return f"bench   : {here}, no baseline ({base.reason}): figures without ratios"
@@ -1135,6 +1207,8 @@ def header(b: Bench, sections: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if not become_subreaper():
+        print("bench   : no child subreaper here: worker processes' CPU may go uncounted")
     current = Tree("current", REPO)
     run_script(current, WHICH_SCRIPT)  # this checkout's subprocesses import this checkout
     with (

@@ -22,6 +22,7 @@ from elmoe_dse.bench import (
     best,
     cli_code,
     compare_tables,
+    difference,
     fmt_ratio,
     identity_line,
     interleave,
@@ -225,8 +226,11 @@ def test_different_values_rows_or_nans_are_not_identical(tmp_path: Path) -> None
     table(**{"metric.x": [1.0, 2.0, 3.0], "knob.k": [1, 2, 4]}).to_parquet(right)
     identity = compare_tables(left, right)
     assert not identity.identical
-    assert identity.differing == ("metric.x", "knob.k")
-    assert "DIFFERENT values" in identity_line(identity, "ee584da")
+    assert [(d.column, d.rows) for d in identity.differing] == [("metric.x", 1), ("knob.k", 1)]
+    assert identity.differing[1].max_relative == pytest.approx(0.25)  # 3 against 4
+    line = identity_line(identity, "ee584da")
+    assert "DIFFERENT values" in line
+    assert "knob.k (1 rows, max rel. 2.5e-01)" in line
     table().iloc[:2].to_parquet(right)
     shorter = compare_tables(left, right)
     assert not shorter.identical and shorter.rows == (3, 2)
@@ -237,3 +241,5 @@ def test_same_values_compares_categories_by_value() -> None:
     assert same_values(a, pd.Series(["x", "y"]))
     assert not same_values(a, pd.Series(["x", "z"]))
     assert not same_values(pd.Series([1.0, np.nan]), pd.Series([1.0, 1.0]))
+    assert difference(pd.Series([1.0, np.nan]), pd.Series([1.0, 1.0]))[0] == 1
+    assert difference(pd.Series([2.0, 5.0]), pd.Series([1.0, 5.0])) == (1, pytest.approx(0.5))
