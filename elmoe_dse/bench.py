@@ -387,6 +387,21 @@ class Bench:
         base = self.baseline.tree
         return best(values.get("current", [])), best(values.get(base.name, []) if base else [])
 
+    def measured(
+        self, measure: Callable[[Tree], dict[str, float]], label: str, repeats: int | None = None
+    ) -> tuple[dict[str, float], dict[str, float] | None, dict[str, str]] | None:
+        """``measure`` of each tree, interleaved: the best run of the current tree and of the
+        baseline, and the errors; None (the failure printed under ``label``) if this checkout
+        failed."""
+        values, errors = interleave(
+            self.trees, measure, self.repeats if repeats is None else repeats
+        )
+        cur, base = self.pair(values)
+        if cur is None:
+            print(f"{label}: this checkout failed ({errors['current']})")
+            return None
+        return cur, base, errors
+
     def versus(
         self,
         errors: dict[str, str],
@@ -702,11 +717,10 @@ def section_evaluator(b: Bench) -> None:
         def measure(tree: Tree, sweep: Path = sweep, runs: int = runs) -> dict[str, float]:
             return evaluate_in(tree, sweep, runs, b.fresh("eval"))
 
-        values, errors = interleave(b.trees, measure, b.repeats)
-        cur, base = b.pair(values)
-        if cur is None:
-            print(f"evaluator: {sweep.name}: this checkout failed ({errors['current']})")
+        got = b.measured(measure, f"evaluator: {sweep.name}")
+        if got is None:
             continue
+        cur, base, errors = got
         n = cur["points"]
         rate, cpu_rate = n / cur["wall_s"], n / cur["cpu_s"]
         how = "its whole sweep command" if cur["whole"] else "evaluation loop in-process"
@@ -770,11 +784,10 @@ def section_trials(b: Bench) -> None:
         run = optimize_in(tree, QUICK_SWEEP, QUICK_TRIALS, b.fresh("trials"), grid=False)
         return {"trials": run["trials"], "search_s": run["search_s"]}
 
-    values, errors = interleave(b.trees, measure, b.repeats)
-    cur, base = b.pair(values)
-    if cur is None:
-        print(f"optimize: {QUICK_SWEEP.name}: this checkout failed ({errors['current']})")
+    got = b.measured(measure, f"optimize: {QUICK_SWEEP.name}")
+    if got is None:
         return
+    cur, base, errors = got
     rate = cur["trials"] / cur["search_s"]
     base_rate = base["trials"] / base["search_s"] if base else None
     text = f"{base_rate:,.1f} trials/s" if base_rate else None
@@ -880,11 +893,10 @@ def section_startup(b: Bench) -> None:
         return {"cpu_s": run.cpu_s, "wall_s": run.wall_s}
 
     runs = STARTUP_RUNS * b.repeats
-    values, errors = interleave(b.trees, measure, runs)
-    cur, base = b.pair(values)
-    if cur is None:
-        print(f"start-up: this checkout failed ({errors['current']})")
+    got = b.measured(measure, "start-up", runs)
+    if got is None:
         return
+    cur, base, errors = got
     typer = min(run_in(b.current, ["-c", TYPER_HELP]).cpu_s for _ in range(STARTUP_RUNS))
     cpu = cur["cpu_s"]
     text = f"{base['cpu_s']:.3f} s CPU" if base else None
@@ -922,11 +934,10 @@ def section_reproduce(b: Bench) -> None:
         data = run_script(tree, REPRO_SCRIPT, "3")
         return {"cpu_s": data["cpu_s"], "wall_s": data["wall_s"]}
 
-    values, errors = interleave(b.trees, measure, b.repeats)
-    cur, base = b.pair(values)
-    if cur is None:
-        print(f"reproduce: this checkout failed ({errors['current']})")
+    got = b.measured(measure, "reproduce")
+    if got is None:
         return
+    cur, base, errors = got
     wall = cur["wall_s"]
     text = f"{base['wall_s']:.2f} s" if base else None
     r = ratio(wall, base["wall_s"] if base else None, lower_is_better=True)
@@ -945,11 +956,10 @@ def section_reproduce_cli(b: Bench) -> None:
         run = run_cli(tree, "reproduce", "--out", str(b.fresh("reproduce")))
         return {"cpu_s": run.cpu_s, "wall_s": run.wall_s}
 
-    values, errors = interleave(b.trees, measure, b.repeats)
-    cur, base = b.pair(values)
-    if cur is None:
-        print(f"reproduce CLI: this checkout failed ({errors['current']})")
+    got = b.measured(measure, "reproduce CLI")
+    if got is None:
         return
+    cur, base, errors = got
     wall, cpu = cur["wall_s"], cur["cpu_s"]
     text = sense = None
     if base is not None:
