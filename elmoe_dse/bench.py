@@ -3,11 +3,14 @@ the targets and to the previous release measured side by side in the same run.
 
 The baseline (``--against REV``, default :data:`PREVIOUS_RELEASE`; ``--against none`` for none)
 is checked out into a temporary git worktree (or, failing that, extracted with ``git archive``)
-that is removed afterwards. Every side-by-side figure is measured in fresh subprocesses of the
-same interpreter, one with ``PYTHONPATH`` on this checkout and one on the baseline's, the two
-alternating (current, baseline, then baseline, current, ...) so that a shared machine's load hits
-both alike; the best of ``--repeats`` runs is printed, with the ratio (> 1: better now). When no
-baseline tree can be made the output says why and prints the figures without ratios.
+that is removed afterwards. It runs on this checkout's calibration posterior
+(:data:`POSTERIOR_FILES`, data a re-sampling changes) unless ``--baseline-own-posterior``, so that
+the identical-results check compares code, not two posterior samples. Every side-by-side figure
+is measured in fresh subprocesses of the same interpreter, one with ``PYTHONPATH`` on this
+checkout and one on the baseline's, the two alternating (current, baseline, then baseline,
+current, ...) so that a shared machine's load hits both alike; the best of ``--repeats`` runs is
+printed, with the ratio (> 1: better now). When no baseline tree can be made the output says why
+and prints the figures without ratios.
 
 Sections (``--only NAME[,NAME]``):
 
@@ -103,6 +106,9 @@ TARGET_WORKERS_2_SPEEDUP = 1.7
 DEFAULT_REPEATS = 3
 #: ``elmoe-dse --help`` runs per tree and per repeat (start-up is short and noisy).
 STARTUP_RUNS = 5
+#: The calibration posterior (data a re-sampling changes, read the same way by every release):
+#: the baseline runs on this checkout's copy unless ``--baseline-own-posterior``.
+POSTERIOR_FILES = ("elmoe_dse/data/ensemble.json",)
 #: ``elmoe-dse`` of this checkout in a fresh interpreter: ``python -c CLI ARGS...``.
 CLI = "import sys; sys.argv[0] = 'elmoe-dse'; from elmoe_dse.cli.main import main; main()"
 #: One core per process, whatever the tree.
@@ -143,6 +149,25 @@ class Baseline:
     tree: Tree | None = None
     method: str = ""
     reason: str = ""
+    #: :data:`POSTERIOR_FILES` the baseline runs on from this checkout (its own differed).
+    overlaid: tuple[str, ...] = ()
+
+
+def overlay_posterior(repo: Path, tree: Path) -> tuple[str, ...]:
+    """Copy this checkout's :data:`POSTERIOR_FILES` over the baseline ``tree``'s where both
+    have the file and they differ; the files copied.
+
+    The posterior is data, not code: a re-sampled posterior moves every calibrated constant, so
+    without this a baseline's results would differ from this checkout's for a reason no code
+    change made, and the identical-results check could not tell whether a speed-up changed the
+    model."""
+    copied = []
+    for name in POSTERIOR_FILES:
+        mine, theirs = repo / name, tree / name
+        if mine.is_file() and theirs.is_file() and mine.read_bytes() != theirs.read_bytes():
+            shutil.copyfile(mine, theirs)
+            copied.append(name)
+    return tuple(copied)
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -191,11 +216,15 @@ def checkout(
 
 @contextmanager
 def baseline_tree(
-    rev: str | None, repo: Path = REPO, methods: Sequence[str] = ("worktree", "archive")
+    rev: str | None,
+    repo: Path = REPO,
+    methods: Sequence[str] = ("worktree", "archive"),
+    own_posterior: bool = False,
 ) -> Iterator[Baseline]:
     """The baseline ``rev`` of ``repo`` checked out in a temporary folder for the duration (a
     git worktree is removed again); ``tree`` None with the reason if ``rev`` is None or cannot
-    be checked out."""
+    be checked out. Unless ``own_posterior``, the tree runs on ``repo``'s posterior
+    (:func:`overlay_posterior`)."""
     if rev is None:
         yield Baseline(None, reason="--against none")
         return
@@ -205,7 +234,8 @@ def baseline_tree(
     try:
         method, reason = checkout(rev, repo, path, methods)
         tree = Tree(rev, path) if method else None
-        yield Baseline(rev, tree, method, reason)
+        overlaid = overlay_posterior(repo, path) if tree and not own_posterior else ()
+        yield Baseline(rev, tree, method, reason, overlaid)
     finally:
         removed = method != "git worktree" or (
             _git(repo, "worktree", "remove", "--force", str(path)).returncode == 0
@@ -531,13 +561,15 @@ def _names(items: Sequence[str]) -> str:
     return ", ".join(items[:SHOWN_COLUMNS]) + (f" and {more} more" if more > 0 else "")
 
 
-def identity_line(ident: Identity, rev: str) -> str:
-    """The identical-results line of the sweep section."""
+def identity_line(ident: Identity, rev: str, overlaid: Sequence[str] = ()) -> str:
+    """The identical-results line of the sweep section (``overlaid``: the posterior files the
+    baseline ran on from this checkout)."""
     verdict_text = "IDENTICAL values" if ident.identical else "DIFFERENT values"
+    data = f" on the same {', '.join(Path(f).name for f in overlaid)}" if overlaid else ""
     line = (
-        f"sweep   : results.parquet of this checkout and {rev} (--workers 1): {verdict_text} on "
-        f"the {len(ident.common)} columns both have ({ident.rows[0]:,} rows here, "
-        f"{ident.rows[1]:,} there)"
+        f"sweep   : results.parquet of this checkout and {rev}{data} (--workers 1): "
+        f"{verdict_text} on the {len(ident.common)} columns both have ({ident.rows[0]:,} rows "
+        f"here, {ident.rows[1]:,} there)"
     )
     if ident.differing:
         worst = sorted(ident.differing, key=lambda d: -d.rows)
@@ -1063,7 +1095,7 @@ def section_sweep(b: Bench) -> None:
         print(f"sweep   : identical-results check{b.versus(runs.errors, None, None)}")
         return
     identity = compare_tables(runs.tables["current:1"], runs.tables[f"{base.name}:1"])
-    print(identity_line(identity, base.name))
+    print(identity_line(identity, base.name, b.baseline.overlaid))
 
 
 def print_speedup(b: Bench, runs: SweepRuns, load: float) -> None:
@@ -1164,6 +1196,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="S[,S]",
         help="optimize: seeds",
     )
+    parser.add_argument(
+        "--baseline-own-posterior",
+        action="store_true",
+        help="run the baseline on its own calibration posterior, not this checkout's",
+    )
     args = parser.parse_args(argv)
     names = [s.strip() for s in (args.only or ",".join(SECTIONS)).split(",") if s.strip()]
     unknown = [s for s in names if s not in SECTIONS]
@@ -1209,10 +1246,16 @@ def header(b: Bench, sections: Sequence[str]) -> str:
     base = b.baseline
     if base.tree is None:
         return f"bench   : {here}, no baseline ({base.reason}): figures without ratios"
+    data = (
+        f", on this checkout's {', '.join(Path(f).name for f in base.overlaid)} (its own "
+        "differs: --baseline-own-posterior to keep it)"
+        if base.overlaid
+        else ""
+    )
     return (
         f"bench   : {here} against {describe(REPO, base.tree.name)} ({base.method} in a "
-        f"temporary folder); sections {', '.join(sections)}; {b.repeats} interleaved run(s) "
-        f"per tree, the best printed; ratio > 1: better now"
+        f"temporary folder{data}); sections {', '.join(sections)}; {b.repeats} interleaved "
+        "run(s) per tree, the best printed; ratio > 1: better now"
     )
 
 
@@ -1224,7 +1267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_script(current, WHICH_SCRIPT)  # this checkout's subprocesses import this checkout
     with (
         tempfile.TemporaryDirectory(prefix="elmoe-bench-") as tmp,
-        baseline_tree(args.against) as baseline,
+        baseline_tree(args.against, own_posterior=args.baseline_own_posterior) as baseline,
     ):
         b = Bench(current, importable(baseline), Path(tmp), args.repeats, args.trials, args.seeds)
         print(header(b, args.sections), flush=True)

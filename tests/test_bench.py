@@ -123,6 +123,29 @@ def test_baseline_by_git_archive_when_no_worktree(repo: Path) -> None:
     assert len(git(repo, "worktree", "list").splitlines()) == 1
 
 
+def test_baseline_runs_on_this_checkouts_posterior_unless_asked(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posterior = repo / "post.json"
+    posterior.write_text('{"draw": 1}')
+    git(repo, "add", "post.json")
+    git(repo, "commit", "-q", "-m", "posterior")
+    posterior.write_text('{"draw": 2}')  # re-sampled here, not committed
+    monkeypatch.setattr(bench, "POSTERIOR_FILES", ("post.json", "absent.json"))
+    with baseline_tree("HEAD", repo) as baseline:
+        assert baseline.tree is not None and baseline.overlaid == ("post.json",)
+        assert (baseline.tree.root / "post.json").read_text() == '{"draw": 2}'
+        assert (baseline.tree.root / "a.txt").read_text() == "two\n"  # code untouched
+    with baseline_tree("HEAD", repo, own_posterior=True) as own:
+        assert own.tree is not None and own.overlaid == ()
+        assert (own.tree.root / "post.json").read_text() == '{"draw": 1}'
+    with baseline_tree("HEAD~1", repo) as older:  # no posterior there: nothing copied
+        assert older.tree is not None and older.overlaid == ()
+        assert not (older.tree.root / "post.json").exists()
+    assert parse_args(["--baseline-own-posterior"]).baseline_own_posterior
+    assert not parse_args([]).baseline_own_posterior
+
+
 def test_no_baseline_says_why(repo: Path, tmp_path: Path) -> None:
     with baseline_tree(None, repo) as none:
         assert none.tree is None and none.reason == "--against none"
@@ -218,6 +241,8 @@ def test_equal_tables_are_identical_nan_equal_to_nan(tmp_path: Path) -> None:
     line = identity_line(identity, "ee584da")
     assert "IDENTICAL values on the 3 columns both have" in line
     assert "only in ee584da: extra" in line
+    same_data = identity_line(identity, "ee584da", ("elmoe_dse/data/ensemble.json",))
+    assert "ee584da on the same ensemble.json (--workers 1): IDENTICAL" in same_data
 
 
 def test_different_values_rows_or_nans_are_not_identical(tmp_path: Path) -> None:
