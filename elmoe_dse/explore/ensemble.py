@@ -728,7 +728,6 @@ def point_bands(
     """Bands of :data:`POINT_METRICS` (and the acceptance and hit rate) at one design point over
     ``n`` draws of the cut posterior (``post`` None: the prior). ``point`` holds ``model``,
     ``platform``, ``dataset``, ``knobs`` (knob values) and ``sets`` (``--set`` pairs)."""
-    from elmoe_dse.evaluator import evaluate
     from elmoe_dse.overrides import apply_overrides
     from elmoe_dse.scenario import build_scenario
     from elmoe_dse.specs.model import load_model
@@ -736,17 +735,39 @@ def point_bands(
     model_id = load_model(point["model"]).id
     priors = point_priors(model_id, point["platform"], point["dataset"])
     draws = prior_draws(priors, n, seed) if post is None else posterior_draws(post, priors, n, seed)
-    values: dict[str, list[float]] = {m: [] for m in (*POINT_METRICS, "acceptance", "hit_rate")}
+    runs = []
     for v in draws:
         cal = draw_calibration(v, priors, "ensemble draw")
         sc = build_scenario(point["model"], point["platform"], point["dataset"], cal)
         m, spec, knobs = apply_overrides(
             sc.model, sc.platform, sc.knobs(**point["knobs"]), list(point["sets"])
         )
-        step = evaluate(m, spec, knobs, sc.p, quality=sc.quality)
+        runs.append((m, spec, knobs, sc.p, sc.quality))
+    values: dict[str, list[float]] = {m: [] for m in (*POINT_METRICS, "acceptance", "hit_rate")}
+    for step in _point_steps(runs):
         ok = bool(step.feasible)
         for name in POINT_METRICS:
             values[name].append(float(getattr(step, name)) if ok else math.nan)
         values["acceptance"].append(float(step.speculative.acceptance_frac) if ok else math.nan)
         values["hit_rate"].append(float(step.cache.hit_rate_frac) if ok else math.nan)
     return {name: band(np.asarray(v)) for name, v in values.items()}
+
+
+def _point_steps(runs: list[tuple[Any, ...]]) -> list[Any]:
+    """Each draw's :class:`StepCost` of ``runs`` (model, spec, knobs, routing, quality per
+    draw): one stacked evaluation of all draws (bit for bit each draw's own) when they share
+    the model, else, or if the stack raises, one evaluation per draw (whose error is the
+    user's)."""
+    from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.evaluator.ensemble import draw_slice
+    from elmoe_dse.evaluator.ensemble import evaluate_draws as evaluate_stack
+
+    models, specs, knobs, probs, qualities = (list(col) for col in zip(*runs, strict=True))
+    if all(m == models[0] for m in models):
+        try:
+            step = evaluate_stack(models[0], specs, knobs, probs, qualities)
+        except ElmoeError:
+            pass
+        else:
+            return [draw_slice(step, s) for s in range(len(runs))]
+    return [evaluate(*run[:4], quality=run[4]) for run in runs]
