@@ -97,7 +97,7 @@ def sweep(
                         progress=bar.advance,
                         runner=runner,
                     )
-                write_figure_tables(stage.folder)
+                write_figure_tables(stage.folder, fastest=result.fastest)
         print_run(result, spec, out_dir, stage.written, show)
 
 

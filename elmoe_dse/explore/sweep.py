@@ -41,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elmoe_dse.columns import THROUGHPUT_TOK_PER_S
 from elmoe_dse.errors import KnobError
+from elmoe_dse.explore.figure_columns import FASTEST_KEYS
 from elmoe_dse.explore.grid import CHUNK_POINTS, Combination, Grid, expand, numeric_slice
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.knobs import KNOB_INFO, Knobs
@@ -265,6 +267,9 @@ class SweepRun:
     group_points: dict[GroupKey, int]
     rejected: Counter[str] = field(default_factory=Counter)
     timing_s: dict[str, float] = field(default_factory=dict)
+    #: The rows that decide the figure tables (``meta.*``, ``knob.*`` and throughput columns;
+    #: :meth:`RunningFronts.fastest_rows`), if the run kept them.
+    fastest: pd.DataFrame | None = None
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -439,6 +444,7 @@ class UnitResult:
     evaluate_s: float
     rows: SpoolBlock | None
     candidates: list[Candidates]
+    fastest: list[Fastest] = field(default_factory=list)
 
 
 def run_unit(spec: SweepSpec, axes: tuple[Axis, ...], unit: WorkUnit) -> UnitResult:
@@ -457,6 +463,7 @@ def run_unit(spec: SweepSpec, axes: tuple[Axis, ...], unit: WorkUnit) -> UnitRes
         evaluate_s,
         spool_block(columns),
         block_candidates(spec, columns),
+        block_fastest(columns),
     )
 
 
@@ -514,8 +521,11 @@ def stream_sweep(
     with Spool(out_dir) as spool:
         waited = merge_units(runner(spec, grid, chunk_points), fronts, spool, tally, progress)
         results = out_dir / RESULTS_FILE
+        fastest = None
         if spool.rows:
-            front = write_flagged(results, spool, fronts.optimal_rows())
+            front, fastest = write_flagged(
+                results, spool, fronts.optimal_rows(), fronts.fastest_rows()
+            )
         else:
             front = table([])
             front[PARETO_COLUMN] = np.zeros(0, dtype=bool)
@@ -534,6 +544,7 @@ def stream_sweep(
         group_points=dict(fronts.points),
         rejected=tally.rejected,
         timing_s=timing,
+        fastest=fastest,
     )
     record = _sweep_record(run, sweep_file)
     return run, [results, write_json(out_dir / RUN_FILE, record)]
@@ -561,6 +572,7 @@ def merge_units(
             progress(unit.points)
         if unit.rows is not None:
             fronts.merge(unit.candidates, first_row=spool.rows)
+            fronts.merge_fastest(unit.fastest, first_row=spool.rows)
             spool.write(unit.rows)
 
 
@@ -579,6 +591,9 @@ class RunningFronts:
     points: Counter[GroupKey] = field(default_factory=Counter)
     loss: dict[GroupKey, np.ndarray] = field(default_factory=dict)
     rows: dict[GroupKey, np.ndarray] = field(default_factory=dict)
+    #: Per :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS` group, the largest throughput
+    #: seen so far and the row that first has it (:func:`block_fastest`).
+    fastest: dict[GroupKey, tuple[float, int]] = field(default_factory=dict)
 
     def add(self, columns: Mapping[str, np.ndarray], *, first_row: int) -> None:
         """Merge a block of kept rows whose first row is row ``first_row`` of the table."""
@@ -595,6 +610,21 @@ class RunningFronts:
                 keep = pareto_mask(pts)
                 pts, rows = pts[keep], rows[keep]
             self.loss[key], self.rows[key] = pts, rows
+
+    def merge_fastest(self, fastest: Sequence[Fastest], *, first_row: int) -> None:
+        """Merge a block's :func:`block_fastest`; its first row is row ``first_row``. Blocks
+        come in table order, so a tie keeps the earlier row."""
+        for key, value, row in fastest:
+            best = self.fastest.get(key)
+            if best is None or value > best[0]:
+                self.fastest[key] = (value, first_row + row)
+
+    def fastest_rows(self) -> np.ndarray:
+        """The rows a sweep's figure tables use, ascending: the table's first row and each
+        :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS` group's first fastest row."""
+        if not self.points:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.array([0, *(row for _, row in self.fastest.values())], dtype=np.int64))
 
     def optimal_rows(self) -> np.ndarray:
         """Row positions of every group's Pareto-optimal points, ascending."""
@@ -624,6 +654,26 @@ def block_candidates(spec: SweepSpec, columns: Mapping[str, np.ndarray]) -> list
     return out
 
 
+#: One group's fastest row in a block: its :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS`
+#: key, its throughput and its position in the block (the first of equals; NaN never wins).
+Fastest = tuple[GroupKey, float, int]
+
+
+def block_fastest(columns: Mapping[str, np.ndarray]) -> list[Fastest]:
+    """Per :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS` group of a block of kept rows
+    with a throughput that is not NaN, its fastest row (see :data:`Fastest`)."""
+    if THROUGHPUT_TOK_PER_S not in columns:
+        return []
+    values = np.asarray(columns[THROUGHPUT_TOK_PER_S], dtype=float)
+    out = []
+    for key, idx in block_groups(columns, tuple(k for k in FASTEST_KEYS if k in columns)):
+        v = values[idx]
+        if not np.isnan(v).all():
+            best = int(np.nanargmax(v))
+            out.append((key, float(v[best]), int(idx[best])))
+    return out
+
+
 def block_groups(
     columns: Mapping[str, np.ndarray], names: tuple[str, ...]
 ) -> list[tuple[GroupKey, np.ndarray]]:
@@ -633,9 +683,13 @@ def block_groups(
 
     n = len(next(iter(columns.values())))
     codes = np.zeros(n, dtype=np.int64)
-    levels = []
+    levels: list[tuple[np.ndarray, Any]] = []
     for name in names:
-        level_codes, uniques = pd.factorize(columns[name], use_na_sentinel=False)
+        values = columns[name]
+        if _one_string(values):  # (codes stay dense: nothing to recombine)
+            levels.append((np.zeros(n, dtype=np.int64), [values[0]]))
+            continue
+        level_codes, uniques = pd.factorize(values, use_na_sentinel=False)
         codes = np.unique(codes * len(uniques) + level_codes, return_inverse=True)[1]
         levels.append((level_codes, uniques))
     order = np.argsort(codes, kind="stable")
@@ -644,6 +698,19 @@ def block_groups(
         (group_key([uniques[c[idx[0]]] for c, uniques in levels]), idx)
         for idx in np.split(order, starts[1:])
     ]
+
+
+def _one_string(values: np.ndarray) -> bool:
+    """Whether an object column holds the same string object in every row (a combination's
+    model, dataset or categorical knob, broadcast): its codes are zeros, no need to hash it.
+    Compares the references, so equal strings that are distinct objects answer False (and the
+    column is factorized as usual)."""
+    if values.dtype != object or not len(values) or not isinstance(values[0], str):
+        return False
+    if not values.flags.c_contiguous:
+        return False
+    refs = np.frombuffer(memoryview(values).cast("B"), dtype=np.intp)  # type: ignore[arg-type]
+    return bool((refs == refs[0]).all())
 
 
 def group_key(values: Sequence[Any]) -> GroupKey:
@@ -768,7 +835,10 @@ def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
 
     arrays, strings = [], {}
     for name, v in columns.items():
-        if v.dtype == object:
+        if _one_string(v):
+            strings[name] = [v[0]]
+            arrays.append(pa.array(np.zeros(len(v), dtype=np.int32)))
+        elif v.dtype == object:
             codes, uniques = pd.factorize(v)
             strings[name] = uniques.tolist()
             arrays.append(pa.array(codes.astype(np.int32, copy=False)))
@@ -783,10 +853,13 @@ def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
     return SpoolBlock(sink.getvalue(), batch.num_rows, dtypes, strings)
 
 
-def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame:
+def write_flagged(
+    path: Path, spool: Spool, optimal: np.ndarray, fastest: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write the spooled rows plus ``meta.pareto`` (True at row positions ``optimal``) to
     ``path`` atomically, in row groups of :data:`ROW_GROUP_ROWS` rows; return the
-    Pareto-optimal rows.
+    Pareto-optimal rows and the rows at positions ``fastest`` (``meta.*``, ``knob.*`` and
+    throughput columns), both ascending.
 
     The schema (with its pandas metadata) is the one pandas gives the in-memory table; each block
     is converted in Arrow (:func:`_final_column`) and encoded once.
@@ -810,6 +883,7 @@ def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame
         if isinstance(dtype, pd.CategoricalDtype)
     }
     fronts = [pa.Table.from_pandas(head, schema=schema, preserve_index=False)]
+    wanted = np.union1d(optimal, fastest)
 
     def write(tmp: Path) -> None:
         first = 0
@@ -820,6 +894,7 @@ def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame
                 flags = np.zeros(n, dtype=bool)
                 lo, hi = np.searchsorted(optimal, [first, first + n])
                 flags[optimal[lo:hi] - first] = True
+                lo, hi = np.searchsorted(wanted, [first, first + n])
                 arrays = [
                     _final_column(field, batch, strings, categories.get(field.name))
                     for field in schema
@@ -828,12 +903,17 @@ def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame
                 block = pa.RecordBatch.from_arrays([*arrays, pa.array(flags)], schema=schema)
                 pending = _write_row_groups(writer, [*pending, block], final=False)
                 if hi > lo:  # (an empty selection may be a view that keeps the batch alive)
-                    fronts.append(pa.Table.from_batches([block.take(optimal[lo:hi] - first)]))
+                    fronts.append(pa.Table.from_batches([block.take(wanted[lo:hi] - first)]))
                 first += n
             _write_row_groups(writer, pending, final=True)
 
     atomic_write(path, write)
-    return pa.concat_tables(fronts).to_pandas()
+    taken = pa.concat_tables(fronts)
+    front = taken.filter(pa.array(np.isin(wanted, optimal))).to_pandas()
+    rows = taken.filter(pa.array(np.isin(wanted, fastest)))
+    names = [n for n in rows.column_names if n.startswith((META, KNOB))]
+    names += [n for n in rows.column_names if n == THROUGHPUT_TOK_PER_S]
+    return front, rows.select(names).to_pandas()
 
 
 def _write_row_groups(writer: Any, batches: list[Any], *, final: bool) -> list[Any]:
