@@ -55,9 +55,8 @@ def sweep(
     The output is the same with any --workers or --scheduler."""
     from rich.markup import escape
 
-    from elmoe_dse.explore.figure_tables import write_figure_tables
     from elmoe_dse.explore.grid import expand
-    from elmoe_dse.explore.sweep import check_out_dir, stream_sweep
+    from elmoe_dse.explore.sweep import check_out_dir
     from elmoe_dse.results import staged_run
     from elmoe_dse.specs.sweep import load_sweep
 
@@ -88,17 +87,30 @@ def sweep(
                 f"knob settings) on {where}"
             )
             with staged_run(out_dir) as stage:  # table, run.json, figure tables: one commit
-                enabled = grid.size >= PROGRESS_MIN_POINTS
-                with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
-                    result, _ = stream_sweep(
-                        spec,
-                        stage.folder,
-                        sweep_file=str(file),
-                        progress=bar.advance,
-                        runner=runner,
-                    )
-                write_figure_tables(stage.folder, fastest=result.fastest)
+                result = run_into(stage.folder, spec, file, grid, runner)
         print_run(result, spec, out_dir, stage.written, show)
+
+
+def run_into(folder: Path, spec: SweepSpec, file: Path, grid: Grid, runner: Runner) -> Any:
+    """Stream the sweep into a run's stage ``folder``, its figure tables computed while its
+    table is encoded; return the run."""
+    from elmoe_dse.explore.figure_tables import write_figure_tables
+    from elmoe_dse.explore.sweep import stream_sweep
+
+    def figure_tables(run: Any, record: Mapping[str, Any]) -> None:
+        write_figure_tables(folder, fastest=run.fastest, record=record)
+
+    enabled = grid.size >= PROGRESS_MIN_POINTS
+    with progress_bar("evaluating", grid.size, enabled=enabled) as bar:
+        run, _ = stream_sweep(
+            spec,
+            folder,
+            sweep_file=str(file),
+            progress=bar.advance,
+            runner=runner,
+            alongside=figure_tables,
+        )
+    return run
 
 
 def pick_runner(grid: Grid, workers: int | None, scheduler: str | None) -> tuple[Runner, str]:

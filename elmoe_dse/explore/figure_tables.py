@@ -452,13 +452,19 @@ def figures_record(
     )
 
 
-def write_figure_tables(folder: Path, *, fastest: pd.DataFrame | None = None) -> list[Path]:
+def write_figure_tables(
+    folder: Path,
+    *,
+    fastest: pd.DataFrame | None = None,
+    record: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """Compute every figure table of the run in ``folder`` (its ``run.json``) and write them
     beside its results, then ``figures.json``; a table whose specs cannot be loaded is left out
     (and any older copy removed), with the reason in ``figures.json``. ``fastest``: a sweep's
     rows that decide them, if the caller has them (:func:`fastest_rows` reads them otherwise:
     the table's first row and, per :data:`FASTEST_KEYS` group, its first fastest row or more
-    rows, in table order).
+    rows, in table order); ``record``: the run's ``run.json`` if the caller has it (a run
+    being written: its table may not be there yet when ``fastest`` is given).
 
     Into a run's stage (the run being written) they go straight; into a committed run folder
     its files are first checked to belong together, and the new tables are committed as one
@@ -466,10 +472,10 @@ def write_figure_tables(folder: Path, *, fastest: pd.DataFrame | None = None) ->
     from elmoe_dse.results import in_stage, staged_run
 
     if in_stage(folder):
-        return _write_figure_tables(folder, folder, fastest)
+        return _write_figure_tables(folder, folder, fastest, record)
     keep = _run_files(folder)
     with staged_run(folder, keep=keep) as stage:
-        _write_figure_tables(folder, stage.folder, fastest)
+        _write_figure_tables(folder, stage.folder, fastest, record)
     return stage.written
 
 
@@ -485,12 +491,15 @@ def _run_files(folder: Path) -> list[str]:
 
 
 def _write_figure_tables(
-    folder: Path, out: Path, fastest: pd.DataFrame | None = None
+    folder: Path,
+    out: Path,
+    fastest: pd.DataFrame | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """The figure tables of the run in ``folder``, written to ``out``."""
     from elmoe_dse.results import check_inputs, write_json, write_table
 
-    record = _read_record(folder)
+    record = _read_record(folder) if record is None else record
     check_inputs(folder, record)
     specs = specs_of(record)
     builds, ctx = _builds(folder, record, specs, fastest)

@@ -445,6 +445,11 @@ class UnitResult:
     rows: SpoolBlock | None
     candidates: list[Candidates]
     fastest: list[Fastest] = field(default_factory=list)
+    #: The candidate and fastest rows and the first row again (every column), so the writing
+    #: process has the front and the figure tables' rows before it writes the table, and
+    #: their positions.
+    picked: SpoolBlock | None = None
+    picked_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def run_unit(spec: SweepSpec, axes: tuple[Axis, ...], unit: WorkUnit) -> UnitResult:
@@ -457,13 +462,19 @@ def run_unit(spec: SweepSpec, axes: tuple[Axis, ...], unit: WorkUnit) -> UnitRes
     columns, rejected = kept_columns(block)
     if columns is None:
         return UnitResult(len(block.reasons), rejected, evaluate_s, None, [])
+    candidates, fastest = block_candidates(spec, columns), block_fastest(columns)
+    # The block's first row too: the table's first row is among them.
+    firsts = np.array([0, *(f[2] for f in fastest)], dtype=np.int64)
+    picked = np.unique(np.concatenate([firsts, *(c[3] for c in candidates)]))
     return UnitResult(
         len(block.reasons),
         rejected,
         evaluate_s,
         spool_block(columns),
-        block_candidates(spec, columns),
-        block_fastest(columns),
+        candidates,
+        fastest,
+        spool_block({k: v[picked] for k, v in columns.items()}),
+        picked,
     )
 
 
@@ -477,6 +488,11 @@ def in_process(spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitR
         yield run_unit(spec, grid.numeric, unit)
 
 
+#: Work done while ``results.parquet`` is written (the CLI: the figure tables), given the run
+#: (timing not yet known) and its ``run.json`` record.
+Alongside = Callable[["SweepRun", Mapping[str, Any]], object]
+
+
 def stream_sweep(
     spec: SweepSpec,
     out_dir: Path,
@@ -485,6 +501,7 @@ def stream_sweep(
     chunk_points: int = CHUNK_POINTS,
     progress: Progress | None = None,
     runner: Runner = in_process,
+    alongside: Alongside | None = None,
 ) -> tuple[SweepRun, list[Path]]:
     """Evaluate every point of ``spec``'s grid and write ``results.parquet`` and ``run.json`` to
     ``out_dir``, holding in memory a few work units, one row group and the running Pareto
@@ -495,11 +512,13 @@ def stream_sweep(
     ``chunk_points`` points) here or in other processes (:mod:`elmoe_dse.explore.scale`); their
     results are merged in grid order, so the table does not depend on it. Kept rows are held
     compressed in memory up to :data:`SPOOL_MEMORY_BYTES`, the rest in a temporary file beside
-    the output, removed whatever happens; both outputs are written to
-    temporary names and renamed. Timing: ``evaluate_s`` in the evaluator (summed over the
-    processes), ``table_and_pareto_s`` this process's time besides waiting for unit results
-    (merging fronts, spooling, writing the table), ``total_s`` the wall time. Unless ``out_dir``
-    is a run's stage, the two files are staged and committed together
+    the output, removed whatever happens; both outputs are written to temporary names and
+    renamed. The front is known before the table is written (the blocks send their candidate
+    rows), so the table is encoded in a thread while this one builds the record and runs
+    ``alongside``. Timing: ``evaluate_s`` in the evaluator (summed over the processes),
+    ``table_and_pareto_s`` this process's time besides waiting for unit results (merging
+    fronts, spooling, writing the table, ``alongside``), ``total_s`` the wall time. Unless
+    ``out_dir`` is a run's stage, the two files are staged and committed together
     (:func:`~elmoe_dse.results.staged_run`).
     """
     if not in_stage(out_dir):
@@ -511,6 +530,7 @@ def stream_sweep(
                 chunk_points=chunk_points,
                 progress=progress,
                 runner=runner,
+                alongside=alongside,
             )
         return run, stage.written
     start = time.perf_counter()
@@ -518,36 +538,72 @@ def stream_sweep(
     ensure_dir(out_dir)
     tally = Tally()
     fronts = RunningFronts(spec)
+
+    def finish(front: pd.DataFrame, fastest: pd.DataFrame | None) -> SweepRun:
+        run = SweepRun(
+            spec=spec,
+            grid_points=grid.size,
+            front=front,
+            group_points=dict(fronts.points),
+            rejected=tally.rejected,
+            fastest=fastest,
+        )
+        if alongside is not None:
+            alongside(run, _sweep_record(run, sweep_file))
+        return run
+
+    results = out_dir / RESULTS_FILE
     with Spool(out_dir) as spool:
         waited = merge_units(runner(spec, grid, chunk_points), fronts, spool, tally, progress)
-        results = out_dir / RESULTS_FILE
-        fastest = None
-        if spool.rows:
-            front, fastest = write_flagged(
-                results, spool, fronts.optimal_rows(), fronts.fastest_rows()
-            )
-        else:
-            front = table([])
-            front[PARETO_COLUMN] = np.zeros(0, dtype=bool)
-            write_table(results, front)
+        run = write_while(results, spool, fronts, finish)
     total = time.perf_counter() - start
-    timing = {
-        "total_s": total,
-        "evaluate_s": tally.evaluate_s,
-        "table_and_pareto_s": total - waited,
-        "points_per_s": grid.size / tally.evaluate_s if tally.evaluate_s > 0 else float("nan"),
-    }
-    run = SweepRun(
-        spec=spec,
-        grid_points=grid.size,
-        front=front,
-        group_points=dict(fronts.points),
-        rejected=tally.rejected,
-        timing_s=timing,
-        fastest=fastest,
+    run.timing_s.update(
+        total_s=total,
+        evaluate_s=tally.evaluate_s,
+        table_and_pareto_s=total - waited,
+        points_per_s=grid.size / tally.evaluate_s if tally.evaluate_s > 0 else float("nan"),
     )
     record = _sweep_record(run, sweep_file)
     return run, [results, write_json(out_dir / RUN_FILE, record)]
+
+
+def write_while(
+    path: Path,
+    spool: Spool,
+    fronts: RunningFronts,
+    then: Callable[[pd.DataFrame, pd.DataFrame | None], SweepRun],
+) -> SweepRun:
+    """Write the spooled rows, flagged by the final ``fronts``, to ``path`` (:func:`write_flagged`)
+    in a thread, while this one runs ``then(front, fastest)`` (the Pareto-optimal rows and the
+    figure tables' rows, :func:`picked_rows`; ``fastest`` None when no row is kept); return
+    what ``then`` returns once the table is written. An error in either is raised here, after
+    the thread has ended."""
+    import threading
+
+    if not spool.rows:
+        front = table([])
+        front[PARETO_COLUMN] = np.zeros(0, dtype=bool)
+        write_table(path, front)
+        return then(front, None)
+    final = FinalSchema.of(spool)
+    front, fastest = picked_rows(fronts, final)
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            write_flagged(path, spool, fronts.optimal_rows(), final)
+        except BaseException as err:  # raised in the caller's thread below
+            failed.append(err)
+
+    thread = threading.Thread(target=write, name=f"write {path.name}")
+    thread.start()
+    try:
+        run = then(front, fastest)
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return run
 
 
 def merge_units(
@@ -573,6 +629,8 @@ def merge_units(
         if unit.rows is not None:
             fronts.merge(unit.candidates, first_row=spool.rows)
             fronts.merge_fastest(unit.fastest, first_row=spool.rows)
+            if unit.picked is not None:
+                fronts.picked.append((spool.rows + unit.picked_rows, unit.picked))
             spool.write(unit.rows)
 
 
@@ -594,6 +652,8 @@ class RunningFronts:
     #: Per :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS` group, the largest throughput
     #: seen so far and the row that first has it (:func:`block_fastest`).
     fastest: dict[GroupKey, tuple[float, int]] = field(default_factory=dict)
+    #: Per block, its candidate and fastest rows (row positions in the table, the rows).
+    picked: list[tuple[np.ndarray, SpoolBlock]] = field(default_factory=list)
 
     def add(self, columns: Mapping[str, np.ndarray], *, first_row: int) -> None:
         """Merge a block of kept rows whose first row is row ``first_row`` of the table."""
@@ -853,67 +913,97 @@ def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
     return SpoolBlock(sink.getvalue(), batch.num_rows, dtypes, strings)
 
 
-def write_flagged(
-    path: Path, spool: Spool, optimal: np.ndarray, fastest: np.ndarray
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write the spooled rows plus ``meta.pareto`` (True at row positions ``optimal``) to
-    ``path`` atomically, in row groups of :data:`ROW_GROUP_ROWS` rows; return the
-    Pareto-optimal rows and the rows at positions ``fastest`` (``meta.*``, ``knob.*`` and
-    throughput columns), both ascending.
+@dataclass(frozen=True)
+class FinalSchema:
+    """The written table's Arrow schema (with the pandas metadata of the in-memory table), an
+    empty table of it, and per categorical column its dictionary and each value's position."""
 
-    The schema (with its pandas metadata) is the one pandas gives the in-memory table; each block
-    is converted in Arrow (:func:`_final_column`) and encoded once.
-    """
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    schema: Any
+    empty: Any
+    categories: dict[str, tuple[Any, dict[Any, int]]]
 
-    dtypes = spool.final_dtypes()
-    head = pd.DataFrame(
-        {name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()}
-        | {PARETO_COLUMN: np.zeros(0, dtype=bool)}
-    )
-    schema = pa.Schema.from_pandas(head, preserve_index=False)
-    categories = {
-        name: (
-            pa.array(list(dtype.categories), schema.field(name).type.value_type),
-            {v: i for i, v in enumerate(dtype.categories)},
+    @classmethod
+    def of(cls, spool: Spool) -> FinalSchema:
+        import pandas as pd
+        import pyarrow as pa
+
+        dtypes = spool.final_dtypes()
+        head = pd.DataFrame(
+            {name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()}
+            | {PARETO_COLUMN: np.zeros(0, dtype=bool)}
         )
-        for name, dtype in dtypes.items()
-        if isinstance(dtype, pd.CategoricalDtype)
-    }
-    fronts = [pa.Table.from_pandas(head, schema=schema, preserve_index=False)]
-    wanted = np.union1d(optimal, fastest)
+        schema = pa.Schema.from_pandas(head, preserve_index=False)
+        categories = {
+            name: (
+                pa.array(list(dtype.categories), schema.field(name).type.value_type),
+                {v: i for i, v in enumerate(dtype.categories)},
+            )
+            for name, dtype in dtypes.items()
+            if isinstance(dtype, pd.CategoricalDtype)
+        }
+        empty = pa.Table.from_pandas(head, schema=schema, preserve_index=False)
+        return cls(schema, empty, categories)
+
+    def batch(self, batch: Any, strings: Mapping[str, list[Any]], flags: np.ndarray) -> Any:
+        """A spooled record ``batch`` (its string columns' values: ``strings``) in the final
+        schema, with ``meta.pareto`` = ``flags``."""
+        import pyarrow as pa
+
+        arrays = [
+            _final_column(field, batch, strings, self.categories.get(field.name))
+            for field in self.schema
+            if field.name != PARETO_COLUMN
+        ]
+        return pa.RecordBatch.from_arrays([*arrays, pa.array(flags)], schema=self.schema)
+
+
+def write_flagged(path: Path, spool: Spool, optimal: np.ndarray, final: FinalSchema) -> None:
+    """Write the spooled rows plus ``meta.pareto`` (True at row positions ``optimal``) to
+    ``path`` atomically, in row groups of :data:`ROW_GROUP_ROWS` rows, in the schema
+    ``final``: each block converted in Arrow and encoded once."""
+    import pyarrow.parquet as pq
 
     def write(tmp: Path) -> None:
         first = 0
         pending: list[Any] = []
-        with pq.ParquetWriter(tmp, schema) as writer:
+        with pq.ParquetWriter(tmp, final.schema) as writer:
             for batch, strings in spool.read():
                 n = batch.num_rows
                 flags = np.zeros(n, dtype=bool)
                 lo, hi = np.searchsorted(optimal, [first, first + n])
                 flags[optimal[lo:hi] - first] = True
-                lo, hi = np.searchsorted(wanted, [first, first + n])
-                arrays = [
-                    _final_column(field, batch, strings, categories.get(field.name))
-                    for field in schema
-                    if field.name != PARETO_COLUMN
-                ]
-                block = pa.RecordBatch.from_arrays([*arrays, pa.array(flags)], schema=schema)
+                block = final.batch(batch, strings, flags)
                 pending = _write_row_groups(writer, [*pending, block], final=False)
-                if hi > lo:  # (an empty selection may be a view that keeps the batch alive)
-                    fronts.append(pa.Table.from_batches([block.take(wanted[lo:hi] - first)]))
                 first += n
             _write_row_groups(writer, pending, final=True)
 
     atomic_write(path, write)
-    taken = pa.concat_tables(fronts)
-    front = taken.filter(pa.array(np.isin(wanted, optimal))).to_pandas()
-    rows = taken.filter(pa.array(np.isin(wanted, fastest)))
-    names = [n for n in rows.column_names if n.startswith((META, KNOB))]
-    names += [n for n in rows.column_names if n == THROUGHPUT_TOK_PER_S]
-    return front, rows.select(names).to_pandas()
+
+
+def picked_rows(fronts: RunningFronts, final: FinalSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Pareto-optimal rows and the rows that decide the figure tables (``meta.*``,
+    ``knob.*`` and throughput columns; :meth:`RunningFronts.fastest_rows`), both in table order
+    and in the final schema, from the candidate rows the blocks sent (:attr:`UnitResult.picked`)."""
+    import pyarrow as pa
+
+    optimal, fastest = fronts.optimal_rows(), fronts.fastest_rows()
+    wanted = np.union1d(optimal, fastest)
+    tables = [final.empty]
+    rows: list[np.ndarray] = []
+    for where, block in fronts.picked:
+        take = np.flatnonzero(np.isin(where, wanted))
+        if take.size:
+            batch = pa.ipc.open_stream(block.ipc).read_next_batch().take(pa.array(take))
+            flags = np.isin(where[take], optimal)
+            tables.append(pa.Table.from_batches([final.batch(batch, block.strings, flags)]))
+            rows.append(where[take])
+    taken = pa.concat_tables(tables)
+    where = np.concatenate([np.zeros(0, dtype=np.int64), *rows])
+    front = taken.filter(pa.array(np.isin(where, optimal))).to_pandas()
+    picked = taken.filter(pa.array(np.isin(where, fastest)))
+    names = [n for n in picked.column_names if n.startswith((META, KNOB))]
+    names += [n for n in picked.column_names if n == THROUGHPUT_TOK_PER_S]
+    return front, picked.select(names).to_pandas()
 
 
 def _write_row_groups(writer: Any, batches: list[Any], *, final: bool) -> list[Any]:
