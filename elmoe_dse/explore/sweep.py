@@ -991,19 +991,28 @@ def picked_rows(fronts: RunningFronts, final: FinalSchema) -> tuple[pd.DataFrame
     tables = [final.empty]
     rows: list[np.ndarray] = []
     for where, block in fronts.picked:
-        take = np.flatnonzero(np.isin(where, wanted))
+        take = np.flatnonzero(_among(where, wanted))
         if take.size:
             batch = pa.ipc.open_stream(block.ipc).read_next_batch().take(pa.array(take))
-            flags = np.isin(where[take], optimal)
+            flags = _among(where[take], optimal)
             tables.append(pa.Table.from_batches([final.batch(batch, block.strings, flags)]))
             rows.append(where[take])
     taken = pa.concat_tables(tables)
     where = np.concatenate([np.zeros(0, dtype=np.int64), *rows])
-    front = taken.filter(pa.array(np.isin(where, optimal))).to_pandas()
-    picked = taken.filter(pa.array(np.isin(where, fastest)))
+    front = taken.filter(pa.array(_among(where, optimal))).to_pandas()
+    picked = taken.filter(pa.array(_among(where, fastest)))
     names = [n for n in picked.column_names if n.startswith((META, KNOB))]
     names += [n for n in picked.column_names if n == THROUGHPUT_TOK_PER_S]
     return front, picked.select(names).to_pandas()
+
+
+def _among(values: np.ndarray, ascending: np.ndarray) -> np.ndarray:
+    """Per value, whether it is in the sorted array ``ascending`` (``np.isin`` without hashing
+    ``ascending`` again on every call)."""
+    at = np.searchsorted(ascending, values)
+    found = at < len(ascending)
+    found[found] = ascending[at[found]] == values[found]
+    return found
 
 
 def _write_row_groups(writer: Any, batches: list[Any], *, final: bool) -> list[Any]:
@@ -1252,6 +1261,7 @@ def front_groups(
     columns = (*varying, *objectives, *dict.fromkeys(extra))
     out = []
     first = spec.objectives[0]
+    front = front[list(dict.fromkeys((*spec.group_columns(), *columns)))]  # the columns shown
     groups = list(group_indices(front, spec.group_columns()).items())
     for key, idx in groups if max_groups is None else groups[:max_groups]:
         group = front.iloc[idx].sort_values(
