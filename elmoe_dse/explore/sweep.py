@@ -838,18 +838,24 @@ class Spool:
         return self._file
 
     def read(self) -> Iterator[tuple[Any, dict[str, list[Any]]]]:
-        """The spooled blocks in order: each as an Arrow record batch (string columns as codes)
-        and, per string column, the values its codes index."""
+        """The spooled blocks in order, once: each as an Arrow record batch (string columns as
+        codes) and, per string column, the values its codes index. A block held in memory is
+        let go once read, so the memory it held serves the writing."""
         import pyarrow as pa
 
         if self._file is not None:
             self._file.flush()
-        for where, strings in self._blocks:
+        blocks, self._blocks, self._held = self._blocks, [], 0
+        blocks.reverse()  # popped from the end: in order, each dropped once read
+        while blocks:
+            where, strings = blocks.pop()
             if isinstance(where, tuple):
                 self._file.seek(where[0])
                 where = pa.py_buffer(self._file.read(where[1]))
             with pa.ipc.open_stream(where) as reader:
-                yield reader.read_next_batch(), strings
+                batch = reader.read_next_batch()
+            del where
+            yield batch, strings
 
     def final_dtypes(self) -> dict[str, Any]:
         """Each column's dtype in the table, in table order: as :func:`table` gives it (numpy's
