@@ -538,6 +538,7 @@ def stream_sweep(
     ensure_dir(out_dir)
     tally = Tally()
     fronts = RunningFronts(spec)
+    records: list[dict[str, Any]] = []
 
     def finish(front: pd.DataFrame, fastest: pd.DataFrame | None) -> SweepRun:
         run = SweepRun(
@@ -548,8 +549,9 @@ def stream_sweep(
             rejected=tally.rejected,
             fastest=fastest,
         )
+        records.append(_sweep_record(run, sweep_file))  # its timing is filled in below
         if alongside is not None:
-            alongside(run, _sweep_record(run, sweep_file))
+            alongside(run, records[0])
         return run
 
     results = out_dir / RESULTS_FILE
@@ -563,7 +565,7 @@ def stream_sweep(
         table_and_pareto_s=total - waited,
         points_per_s=grid.size / tally.evaluate_s if tally.evaluate_s > 0 else float("nan"),
     )
-    record = _sweep_record(run, sweep_file)
+    record = {**records[0], "timing": run.timing_s}
     return run, [results, write_json(out_dir / RUN_FILE, record)]
 
 
