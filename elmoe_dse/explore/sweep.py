@@ -879,8 +879,10 @@ class Spool:
 
 
 #: Bytes of compressed blocks a streamed sweep holds in memory; later blocks go to a temporary
-#: file beside the output (read back once, when the table is written).
-SPOOL_MEMORY_BYTES = 64 << 20
+#: file beside the output (read back once, when the table is written). 32 MiB: the table is
+#: encoded while the figure tables are computed, and both fit in the 0.5 GB of a 10 M point
+#: sweep (:data:`elmoe_dse.bench.TARGET_SWEEP_PEAK_BYTES`) with room to spare.
+SPOOL_MEMORY_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
