@@ -8,6 +8,8 @@ hit rate, latency, knobs, model, platform, system ...) uses the names defined th
 
 from __future__ import annotations
 
+from elmoe_dse.columns import DATASET, MODEL, PLATFORM, knob_column
+
 #: Position of a roofline panel in the figure (0, 1, ...), one panel per platform.
 PANEL = "meta.panel"
 #: An operator of a decode pass (``expert_ffn``, ``attention`` ...) and the pass it ran in.
@@ -30,3 +32,8 @@ ROOF_NAME = "meta.roof_name"
 ROOF_PER_S = "metric.roof_per_s"
 #: The legend label of a hit-rate line (``HB-xPU, LRU full precision`` ...).
 LINE = "meta.line"
+
+#: A results table's rows that decide a sweep's figure tables: per workload, platform and batch
+#: size, the fastest (the first of equals). Every fastest row of any coarser grouping (per batch
+#: size, per platform, overall) is among them.
+FASTEST_KEYS = (MODEL, DATASET, knob_column("context_len"), PLATFORM, knob_column("batch_size"))

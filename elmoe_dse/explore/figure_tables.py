@@ -46,6 +46,7 @@ from elmoe_dse.columns import (
     THROUGHPUT_TOK_PER_S,
 )
 from elmoe_dse.errors import ElmoeError
+from elmoe_dse.explore.figure_columns import FASTEST_KEYS
 from elmoe_dse.explore.figure_steps import (
     BATCH_SIZE_COLUMN,
     CONTEXT_LEN_COLUMN,
@@ -364,7 +365,9 @@ def _read_record(folder: Path) -> dict[str, Any]:
 SOURCES = {"sweep": RESULTS_FILE, "optimize": RESULTS_FILE, "reproduce": SYSTEMS_FILE}
 
 
-def _builds(folder: Path, record: Mapping[str, Any], specs: Specs) -> tuple[dict[str, Build], Any]:
+def _builds(
+    folder: Path, record: Mapping[str, Any], specs: Specs, fastest: pd.DataFrame | None = None
+) -> tuple[dict[str, Build], Any]:
     import pandas as pd
 
     command = str(record["command"])
@@ -372,7 +375,10 @@ def _builds(folder: Path, record: Mapping[str, Any], specs: Specs) -> tuple[dict
     import pyarrow as pa
 
     try:
-        frame = pd.read_parquet(path) if command == "reproduce" else fastest_rows(path)
+        if fastest is not None and command != "reproduce":
+            frame = fastest
+        else:
+            frame = pd.read_parquet(path) if command == "reproduce" else fastest_rows(path)
     except (OSError, ValueError, pa.ArrowException) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FigureTableError(
@@ -385,11 +391,6 @@ def _builds(folder: Path, record: Mapping[str, Any], specs: Specs) -> tuple[dict
         return reproduce_builds(specs, frame, ctx), ctx
     ctx = sweep_context(frame, record, specs)
     return sweep_builds(specs, frame, ctx), ctx
-
-
-#: A results table's rows that decide its figure tables: per workload, platform and batch
-#: size, the fastest (the first of equals, as :func:`~elmoe_dse.explore.figure_steps.best_row`).
-FASTEST_KEYS = (MODEL, DATASET, CONTEXT_LEN_COLUMN, PLATFORM, BATCH_SIZE_COLUMN)
 
 
 def fastest_rows(path: Path, batch_rows: int = 1 << 17) -> pd.DataFrame:
@@ -451,10 +452,19 @@ def figures_record(
     )
 
 
-def write_figure_tables(folder: Path) -> list[Path]:
+def write_figure_tables(
+    folder: Path,
+    *,
+    fastest: pd.DataFrame | None = None,
+    record: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """Compute every figure table of the run in ``folder`` (its ``run.json``) and write them
     beside its results, then ``figures.json``; a table whose specs cannot be loaded is left out
-    (and any older copy removed), with the reason in ``figures.json``.
+    (and any older copy removed), with the reason in ``figures.json``. ``fastest``: a sweep's
+    rows that decide them, if the caller has them (:func:`fastest_rows` reads them otherwise:
+    the table's first row and, per :data:`FASTEST_KEYS` group, its first fastest row or more
+    rows, in table order); ``record``: the run's ``run.json`` if the caller has it (a run
+    being written: its table may not be there yet when ``fastest`` is given).
 
     Into a run's stage (the run being written) they go straight; into a committed run folder
     its files are first checked to belong together, and the new tables are committed as one
@@ -462,10 +472,10 @@ def write_figure_tables(folder: Path) -> list[Path]:
     from elmoe_dse.results import in_stage, staged_run
 
     if in_stage(folder):
-        return _write_figure_tables(folder, folder)
+        return _write_figure_tables(folder, folder, fastest, record)
     keep = _run_files(folder)
     with staged_run(folder, keep=keep) as stage:
-        _write_figure_tables(folder, stage.folder)
+        _write_figure_tables(folder, stage.folder, fastest, record)
     return stage.written
 
 
@@ -480,14 +490,19 @@ def _run_files(folder: Path) -> list[str]:
     return [name for name in files if not is_figure_file(name)]
 
 
-def _write_figure_tables(folder: Path, out: Path) -> list[Path]:
+def _write_figure_tables(
+    folder: Path,
+    out: Path,
+    fastest: pd.DataFrame | None = None,
+    record: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """The figure tables of the run in ``folder``, written to ``out``."""
     from elmoe_dse.results import check_inputs, write_json, write_table
 
-    record = _read_record(folder)
+    record = _read_record(folder) if record is None else record
     check_inputs(folder, record)
     specs = specs_of(record)
-    builds, ctx = _builds(folder, record, specs)
+    builds, ctx = _builds(folder, record, specs, fastest)
     tables: dict[str, pd.DataFrame] = {}
     skipped: dict[str, str] = {}
     if ctx is None:

@@ -28,12 +28,14 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elmoe_dse.errors import ElmoeError
-from elmoe_dse.explore.grid import CHUNK_POINTS, Grid
-from elmoe_dse.explore.sweep import UnitResult, in_process, run_unit, work_units
-from elmoe_dse.specs.sweep import SweepSpec
+
+if TYPE_CHECKING:  # imported where used: starting a pool (LocalPool.start) imports no model
+    from elmoe_dse.explore.grid import Grid
+    from elmoe_dse.explore.sweep import UnitResult
+    from elmoe_dse.specs.sweep import SweepSpec
 
 #: Work units in flight per worker: enough to keep each busy while this process merges.
 UNITS_IN_FLIGHT = 2
@@ -55,9 +57,14 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def pool_workers(grid: Grid, workers: int | None, chunk_points: int = CHUNK_POINTS) -> int:
+def pool_workers(grid: Grid, workers: int | None, chunk_points: int | None = None) -> int:
     """The worker processes ``sweep --workers`` uses: ``workers`` (the cores if None, or 1 for a
-    grid under :data:`POOL_MIN_POINTS`), never more than the grid has work units."""
+    grid under :data:`POOL_MIN_POINTS`), never more than the grid has work units (of
+    ``chunk_points`` points, :data:`~elmoe_dse.explore.grid.CHUNK_POINTS` if None)."""
+    from elmoe_dse.explore.grid import CHUNK_POINTS
+    from elmoe_dse.explore.sweep import work_units
+
+    chunk_points = CHUNK_POINTS if chunk_points is None else chunk_points
     if workers is None:
         workers = default_workers() if grid.size >= POOL_MIN_POINTS else 1
     return max(1, min(workers, len(work_units(grid, chunk_points))))
@@ -87,27 +94,46 @@ def ordered(submit: Callable[[Any], Any], units: list[Any], window: int) -> Iter
 
 class LocalPool:
     """A :data:`~elmoe_dse.explore.sweep.Runner` on ``workers`` processes of this machine (at
-    most one per work unit); one worker runs the units in this process, as without a pool."""
+    most one per work unit); one worker runs the units in this process, as without a pool.
+
+    :meth:`start` launches the processes ahead of the first sweep (they import the evaluator
+    while the caller reads its inputs); used as a context manager, a pool started and not
+    used is shut down on exit."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
+        self._pool: Any = None
+
+    def start(self) -> LocalPool:
+        """Start the worker processes now (nothing to start for one worker)."""
+        if self._pool is None and self.workers > 1:
+            self._pool = _process_pool(self.workers)
+            for _ in range(self.workers):  # a process is spawned per submission
+                self._pool.submit(int)
+        return self
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def __call__(self, spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitResult]:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from elmoe_dse.explore.sweep import in_process, run_unit, work_units
 
         units = work_units(grid, chunk_points)
         workers = min(self.workers, len(units))
+        pool, self._pool = self._pool, None
         if workers <= 1:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
             yield from in_process(spec, grid, chunk_points)
             return
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        if context.get_start_method() == "forkserver":
-            context.set_forkserver_preload(PRELOAD)
-        pool = ProcessPoolExecutor(workers, mp_context=context)
+        pool = pool if pool is not None else _process_pool(workers)
         try:
 
             def submit(unit: Any) -> Any:
@@ -116,6 +142,19 @@ class LocalPool:
             yield from ordered(submit, units, UNITS_IN_FLIGHT * workers)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _process_pool(workers: int) -> Any:
+    """A process pool from the ``forkserver`` start method (``spawn`` where there is none),
+    the evaluator imported once in the fork server."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(PRELOAD)
+    return ProcessPoolExecutor(workers, mp_context=context)
 
 
 class DaskCluster:
@@ -147,6 +186,8 @@ class DaskCluster:
         self.client.close()
 
     def __call__(self, spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitResult]:
+        from elmoe_dse.explore.sweep import run_unit, work_units
+
         units = work_units(grid, chunk_points)
         threads = sum(self.client.nthreads().values()) or 1
         shared = self.client.scatter(spec, broadcast=True, hash=False)

@@ -41,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elmoe_dse.columns import THROUGHPUT_TOK_PER_S
 from elmoe_dse.errors import KnobError
+from elmoe_dse.explore.figure_columns import FASTEST_KEYS
 from elmoe_dse.explore.grid import CHUNK_POINTS, Combination, Grid, expand, numeric_slice
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.knobs import KNOB_INFO, Knobs
@@ -265,6 +267,9 @@ class SweepRun:
     group_points: dict[GroupKey, int]
     rejected: Counter[str] = field(default_factory=Counter)
     timing_s: dict[str, float] = field(default_factory=dict)
+    #: The rows that decide the figure tables (``meta.*``, ``knob.*`` and throughput columns;
+    #: :meth:`RunningFronts.fastest_rows`), if the run kept them.
+    fastest: pd.DataFrame | None = None
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -439,6 +444,12 @@ class UnitResult:
     evaluate_s: float
     rows: SpoolBlock | None
     candidates: list[Candidates]
+    fastest: list[Fastest] = field(default_factory=list)
+    #: The candidate and fastest rows and the first row again (every column), so the writing
+    #: process has the front and the figure tables' rows before it writes the table, and
+    #: their positions.
+    picked: SpoolBlock | None = None
+    picked_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def run_unit(spec: SweepSpec, axes: tuple[Axis, ...], unit: WorkUnit) -> UnitResult:
@@ -451,12 +462,19 @@ def run_unit(spec: SweepSpec, axes: tuple[Axis, ...], unit: WorkUnit) -> UnitRes
     columns, rejected = kept_columns(block)
     if columns is None:
         return UnitResult(len(block.reasons), rejected, evaluate_s, None, [])
+    candidates, fastest = block_candidates(spec, columns), block_fastest(columns)
+    # The block's first row too: the table's first row is among them.
+    firsts = np.array([0, *(f[2] for f in fastest)], dtype=np.int64)
+    picked = np.unique(np.concatenate([firsts, *(c[3] for c in candidates)]))
     return UnitResult(
         len(block.reasons),
         rejected,
         evaluate_s,
         spool_block(columns),
-        block_candidates(spec, columns),
+        candidates,
+        fastest,
+        spool_block({k: v[picked] for k, v in columns.items()}),
+        picked,
     )
 
 
@@ -470,6 +488,11 @@ def in_process(spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitR
         yield run_unit(spec, grid.numeric, unit)
 
 
+#: Work done while ``results.parquet`` is written (the CLI: the figure tables), given the run
+#: (timing not yet known) and its ``run.json`` record.
+Alongside = Callable[["SweepRun", Mapping[str, Any]], object]
+
+
 def stream_sweep(
     spec: SweepSpec,
     out_dir: Path,
@@ -478,6 +501,7 @@ def stream_sweep(
     chunk_points: int = CHUNK_POINTS,
     progress: Progress | None = None,
     runner: Runner = in_process,
+    alongside: Alongside | None = None,
 ) -> tuple[SweepRun, list[Path]]:
     """Evaluate every point of ``spec``'s grid and write ``results.parquet`` and ``run.json`` to
     ``out_dir``, holding in memory a few work units, one row group and the running Pareto
@@ -488,11 +512,13 @@ def stream_sweep(
     ``chunk_points`` points) here or in other processes (:mod:`elmoe_dse.explore.scale`); their
     results are merged in grid order, so the table does not depend on it. Kept rows are held
     compressed in memory up to :data:`SPOOL_MEMORY_BYTES`, the rest in a temporary file beside
-    the output, removed whatever happens; both outputs are written to
-    temporary names and renamed. Timing: ``evaluate_s`` in the evaluator (summed over the
-    processes), ``table_and_pareto_s`` this process's time besides waiting for unit results
-    (merging fronts, spooling, writing the table), ``total_s`` the wall time. Unless ``out_dir``
-    is a run's stage, the two files are staged and committed together
+    the output, removed whatever happens; both outputs are written to temporary names and
+    renamed. The front is known before the table is written (the blocks send their candidate
+    rows), so the table is encoded in a thread while this one builds the record and runs
+    ``alongside``. Timing: ``evaluate_s`` in the evaluator (summed over the processes),
+    ``table_and_pareto_s`` this process's time besides waiting for unit results (merging
+    fronts, spooling, writing the table, ``alongside``), ``total_s`` the wall time. Unless
+    ``out_dir`` is a run's stage, the two files are staged and committed together
     (:func:`~elmoe_dse.results.staged_run`).
     """
     if not in_stage(out_dir):
@@ -504,6 +530,7 @@ def stream_sweep(
                 chunk_points=chunk_points,
                 progress=progress,
                 runner=runner,
+                alongside=alongside,
             )
         return run, stage.written
     start = time.perf_counter()
@@ -511,32 +538,74 @@ def stream_sweep(
     ensure_dir(out_dir)
     tally = Tally()
     fronts = RunningFronts(spec)
+    records: list[dict[str, Any]] = []
+
+    def finish(front: pd.DataFrame, fastest: pd.DataFrame | None) -> SweepRun:
+        run = SweepRun(
+            spec=spec,
+            grid_points=grid.size,
+            front=front,
+            group_points=dict(fronts.points),
+            rejected=tally.rejected,
+            fastest=fastest,
+        )
+        records.append(_sweep_record(run, sweep_file))  # its timing is filled in below
+        if alongside is not None:
+            alongside(run, records[0])
+        return run
+
+    results = out_dir / RESULTS_FILE
     with Spool(out_dir) as spool:
         waited = merge_units(runner(spec, grid, chunk_points), fronts, spool, tally, progress)
-        results = out_dir / RESULTS_FILE
-        if spool.rows:
-            front = write_flagged(results, spool, fronts.optimal_rows())
-        else:
-            front = table([])
-            front[PARETO_COLUMN] = np.zeros(0, dtype=bool)
-            write_table(results, front)
+        run = write_while(results, spool, fronts, finish)
     total = time.perf_counter() - start
-    timing = {
-        "total_s": total,
-        "evaluate_s": tally.evaluate_s,
-        "table_and_pareto_s": total - waited,
-        "points_per_s": grid.size / tally.evaluate_s if tally.evaluate_s > 0 else float("nan"),
-    }
-    run = SweepRun(
-        spec=spec,
-        grid_points=grid.size,
-        front=front,
-        group_points=dict(fronts.points),
-        rejected=tally.rejected,
-        timing_s=timing,
+    run.timing_s.update(
+        total_s=total,
+        evaluate_s=tally.evaluate_s,
+        table_and_pareto_s=total - waited,
+        points_per_s=grid.size / tally.evaluate_s if tally.evaluate_s > 0 else float("nan"),
     )
-    record = _sweep_record(run, sweep_file)
+    record = {**records[0], "timing": run.timing_s}
     return run, [results, write_json(out_dir / RUN_FILE, record)]
+
+
+def write_while(
+    path: Path,
+    spool: Spool,
+    fronts: RunningFronts,
+    then: Callable[[pd.DataFrame, pd.DataFrame | None], SweepRun],
+) -> SweepRun:
+    """Write the spooled rows, flagged by the final ``fronts``, to ``path`` (:func:`write_flagged`)
+    in a thread, while this one runs ``then(front, fastest)`` (the Pareto-optimal rows and the
+    figure tables' rows, :func:`picked_rows`; ``fastest`` None when no row is kept); return
+    what ``then`` returns once the table is written. An error in either is raised here, after
+    the thread has ended."""
+    import threading
+
+    if not spool.rows:
+        front = table([])
+        front[PARETO_COLUMN] = np.zeros(0, dtype=bool)
+        write_table(path, front)
+        return then(front, None)
+    final = FinalSchema.of(spool)
+    front, fastest = picked_rows(fronts, final)
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            write_flagged(path, spool, fronts.optimal_rows(), final)
+        except BaseException as err:  # raised in the caller's thread below
+            failed.append(err)
+
+    thread = threading.Thread(target=write, name=f"write {path.name}")
+    thread.start()
+    try:
+        run = then(front, fastest)
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return run
 
 
 def merge_units(
@@ -561,6 +630,9 @@ def merge_units(
             progress(unit.points)
         if unit.rows is not None:
             fronts.merge(unit.candidates, first_row=spool.rows)
+            fronts.merge_fastest(unit.fastest, first_row=spool.rows)
+            if unit.picked is not None:
+                fronts.picked.append((spool.rows + unit.picked_rows, unit.picked))
             spool.write(unit.rows)
 
 
@@ -579,6 +651,11 @@ class RunningFronts:
     points: Counter[GroupKey] = field(default_factory=Counter)
     loss: dict[GroupKey, np.ndarray] = field(default_factory=dict)
     rows: dict[GroupKey, np.ndarray] = field(default_factory=dict)
+    #: Per :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS` group, the largest throughput
+    #: seen so far and the row that first has it (:func:`block_fastest`).
+    fastest: dict[GroupKey, tuple[float, int]] = field(default_factory=dict)
+    #: Per block, its candidate and fastest rows (row positions in the table, the rows).
+    picked: list[tuple[np.ndarray, SpoolBlock]] = field(default_factory=list)
 
     def add(self, columns: Mapping[str, np.ndarray], *, first_row: int) -> None:
         """Merge a block of kept rows whose first row is row ``first_row`` of the table."""
@@ -595,6 +672,21 @@ class RunningFronts:
                 keep = pareto_mask(pts)
                 pts, rows = pts[keep], rows[keep]
             self.loss[key], self.rows[key] = pts, rows
+
+    def merge_fastest(self, fastest: Sequence[Fastest], *, first_row: int) -> None:
+        """Merge a block's :func:`block_fastest`; its first row is row ``first_row``. Blocks
+        come in table order, so a tie keeps the earlier row."""
+        for key, value, row in fastest:
+            best = self.fastest.get(key)
+            if best is None or value > best[0]:
+                self.fastest[key] = (value, first_row + row)
+
+    def fastest_rows(self) -> np.ndarray:
+        """The rows a sweep's figure tables use, ascending: the table's first row and each
+        :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS` group's first fastest row."""
+        if not self.points:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.array([0, *(row for _, row in self.fastest.values())], dtype=np.int64))
 
     def optimal_rows(self) -> np.ndarray:
         """Row positions of every group's Pareto-optimal points, ascending."""
@@ -624,6 +716,26 @@ def block_candidates(spec: SweepSpec, columns: Mapping[str, np.ndarray]) -> list
     return out
 
 
+#: One group's fastest row in a block: its :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS`
+#: key, its throughput and its position in the block (the first of equals; NaN never wins).
+Fastest = tuple[GroupKey, float, int]
+
+
+def block_fastest(columns: Mapping[str, np.ndarray]) -> list[Fastest]:
+    """Per :data:`~elmoe_dse.explore.figure_columns.FASTEST_KEYS` group of a block of kept rows
+    with a throughput that is not NaN, its fastest row (see :data:`Fastest`)."""
+    if THROUGHPUT_TOK_PER_S not in columns:
+        return []
+    values = np.asarray(columns[THROUGHPUT_TOK_PER_S], dtype=float)
+    out = []
+    for key, idx in block_groups(columns, tuple(k for k in FASTEST_KEYS if k in columns)):
+        v = values[idx]
+        if not np.isnan(v).all():
+            best = int(np.nanargmax(v))
+            out.append((key, float(v[best]), int(idx[best])))
+    return out
+
+
 def block_groups(
     columns: Mapping[str, np.ndarray], names: tuple[str, ...]
 ) -> list[tuple[GroupKey, np.ndarray]]:
@@ -633,9 +745,13 @@ def block_groups(
 
     n = len(next(iter(columns.values())))
     codes = np.zeros(n, dtype=np.int64)
-    levels = []
+    levels: list[tuple[np.ndarray, Any]] = []
     for name in names:
-        level_codes, uniques = pd.factorize(columns[name], use_na_sentinel=False)
+        values = columns[name]
+        if _one_string(values):  # (codes stay dense: nothing to recombine)
+            levels.append((np.zeros(n, dtype=np.int64), [values[0]]))
+            continue
+        level_codes, uniques = pd.factorize(values, use_na_sentinel=False)
         codes = np.unique(codes * len(uniques) + level_codes, return_inverse=True)[1]
         levels.append((level_codes, uniques))
     order = np.argsort(codes, kind="stable")
@@ -644,6 +760,19 @@ def block_groups(
         (group_key([uniques[c[idx[0]]] for c, uniques in levels]), idx)
         for idx in np.split(order, starts[1:])
     ]
+
+
+def _one_string(values: np.ndarray) -> bool:
+    """Whether an object column holds the same string object in every row (a combination's
+    model, dataset or categorical knob, broadcast): its codes are zeros, no need to hash it.
+    Compares the references, so equal strings that are distinct objects answer False (and the
+    column is factorized as usual)."""
+    if values.dtype != object or not len(values) or not isinstance(values[0], str):
+        return False
+    if not values.flags.c_contiguous:
+        return False
+    refs = np.frombuffer(memoryview(values).cast("B"), dtype=np.intp)  # type: ignore[arg-type]
+    return bool((refs == refs[0]).all())
 
 
 def group_key(values: Sequence[Any]) -> GroupKey:
@@ -711,18 +840,24 @@ class Spool:
         return self._file
 
     def read(self) -> Iterator[tuple[Any, dict[str, list[Any]]]]:
-        """The spooled blocks in order: each as an Arrow record batch (string columns as codes)
-        and, per string column, the values its codes index."""
+        """The spooled blocks in order, once: each as an Arrow record batch (string columns as
+        codes) and, per string column, the values its codes index. A block held in memory is
+        let go once read, so the memory it held serves the writing."""
         import pyarrow as pa
 
         if self._file is not None:
             self._file.flush()
-        for where, strings in self._blocks:
+        blocks, self._blocks, self._held = self._blocks, [], 0
+        blocks.reverse()  # popped from the end: in order, each dropped once read
+        while blocks:
+            where, strings = blocks.pop()
             if isinstance(where, tuple):
                 self._file.seek(where[0])
                 where = pa.py_buffer(self._file.read(where[1]))
             with pa.ipc.open_stream(where) as reader:
-                yield reader.read_next_batch(), strings
+                batch = reader.read_next_batch()
+            del where
+            yield batch, strings
 
     def final_dtypes(self) -> dict[str, Any]:
         """Each column's dtype in the table, in table order: as :func:`table` gives it (numpy's
@@ -744,8 +879,10 @@ class Spool:
 
 
 #: Bytes of compressed blocks a streamed sweep holds in memory; later blocks go to a temporary
-#: file beside the output (read back once, when the table is written).
-SPOOL_MEMORY_BYTES = 64 << 20
+#: file beside the output (read back once, when the table is written). 32 MiB: the table is
+#: encoded while the figure tables are computed, and both fit in the 0.5 GB of a 10 M point
+#: sweep (:data:`elmoe_dse.bench.TARGET_SWEEP_PEAK_BYTES`) with room to spare.
+SPOOL_MEMORY_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -768,7 +905,10 @@ def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
 
     arrays, strings = [], {}
     for name, v in columns.items():
-        if v.dtype == object:
+        if _one_string(v):
+            strings[name] = [v[0]]
+            arrays.append(pa.array(np.zeros(len(v), dtype=np.int32)))
+        elif v.dtype == object:
             codes, uniques = pd.factorize(v)
             strings[name] = uniques.tolist()
             arrays.append(pa.array(codes.astype(np.int32, copy=False)))
@@ -783,57 +923,106 @@ def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
     return SpoolBlock(sink.getvalue(), batch.num_rows, dtypes, strings)
 
 
-def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame:
-    """Write the spooled rows plus ``meta.pareto`` (True at row positions ``optimal``) to
-    ``path`` atomically, in row groups of :data:`ROW_GROUP_ROWS` rows; return the
-    Pareto-optimal rows.
+@dataclass(frozen=True)
+class FinalSchema:
+    """The written table's Arrow schema (with the pandas metadata of the in-memory table), an
+    empty table of it, and per categorical column its dictionary and each value's position."""
 
-    The schema (with its pandas metadata) is the one pandas gives the in-memory table; each block
-    is converted in Arrow (:func:`_final_column`) and encoded once.
-    """
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    schema: Any
+    empty: Any
+    categories: dict[str, tuple[Any, dict[Any, int]]]
 
-    dtypes = spool.final_dtypes()
-    head = pd.DataFrame(
-        {name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()}
-        | {PARETO_COLUMN: np.zeros(0, dtype=bool)}
-    )
-    schema = pa.Schema.from_pandas(head, preserve_index=False)
-    categories = {
-        name: (
-            pa.array(list(dtype.categories), schema.field(name).type.value_type),
-            {v: i for i, v in enumerate(dtype.categories)},
+    @classmethod
+    def of(cls, spool: Spool) -> FinalSchema:
+        import pandas as pd
+        import pyarrow as pa
+
+        dtypes = spool.final_dtypes()
+        head = pd.DataFrame(
+            {name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()}
+            | {PARETO_COLUMN: np.zeros(0, dtype=bool)}
         )
-        for name, dtype in dtypes.items()
-        if isinstance(dtype, pd.CategoricalDtype)
-    }
-    fronts = [pa.Table.from_pandas(head, schema=schema, preserve_index=False)]
+        schema = pa.Schema.from_pandas(head, preserve_index=False)
+        categories = {
+            name: (
+                pa.array(list(dtype.categories), schema.field(name).type.value_type),
+                {v: i for i, v in enumerate(dtype.categories)},
+            )
+            for name, dtype in dtypes.items()
+            if isinstance(dtype, pd.CategoricalDtype)
+        }
+        empty = pa.Table.from_pandas(head, schema=schema, preserve_index=False)
+        return cls(schema, empty, categories)
+
+    def batch(self, batch: Any, strings: Mapping[str, list[Any]], flags: np.ndarray) -> Any:
+        """A spooled record ``batch`` (its string columns' values: ``strings``) in the final
+        schema, with ``meta.pareto`` = ``flags``."""
+        import pyarrow as pa
+
+        arrays = [
+            _final_column(field, batch, strings, self.categories.get(field.name))
+            for field in self.schema
+            if field.name != PARETO_COLUMN
+        ]
+        return pa.RecordBatch.from_arrays([*arrays, pa.array(flags)], schema=self.schema)
+
+
+def write_flagged(path: Path, spool: Spool, optimal: np.ndarray, final: FinalSchema) -> None:
+    """Write the spooled rows plus ``meta.pareto`` (True at row positions ``optimal``) to
+    ``path`` atomically, in row groups of :data:`ROW_GROUP_ROWS` rows, in the schema
+    ``final``: each block converted in Arrow and encoded once."""
+    import pyarrow.parquet as pq
 
     def write(tmp: Path) -> None:
         first = 0
         pending: list[Any] = []
-        with pq.ParquetWriter(tmp, schema) as writer:
+        with pq.ParquetWriter(tmp, final.schema) as writer:
             for batch, strings in spool.read():
                 n = batch.num_rows
                 flags = np.zeros(n, dtype=bool)
                 lo, hi = np.searchsorted(optimal, [first, first + n])
                 flags[optimal[lo:hi] - first] = True
-                arrays = [
-                    _final_column(field, batch, strings, categories.get(field.name))
-                    for field in schema
-                    if field.name != PARETO_COLUMN
-                ]
-                block = pa.RecordBatch.from_arrays([*arrays, pa.array(flags)], schema=schema)
+                block = final.batch(batch, strings, flags)
                 pending = _write_row_groups(writer, [*pending, block], final=False)
-                if hi > lo:  # (an empty selection may be a view that keeps the batch alive)
-                    fronts.append(pa.Table.from_batches([block.take(optimal[lo:hi] - first)]))
                 first += n
             _write_row_groups(writer, pending, final=True)
 
     atomic_write(path, write)
-    return pa.concat_tables(fronts).to_pandas()
+
+
+def picked_rows(fronts: RunningFronts, final: FinalSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Pareto-optimal rows and the rows that decide the figure tables (``meta.*``,
+    ``knob.*`` and throughput columns; :meth:`RunningFronts.fastest_rows`), both in table order
+    and in the final schema, from the candidate rows the blocks sent (:attr:`UnitResult.picked`)."""
+    import pyarrow as pa
+
+    optimal, fastest = fronts.optimal_rows(), fronts.fastest_rows()
+    wanted = np.union1d(optimal, fastest)
+    tables = [final.empty]
+    rows: list[np.ndarray] = []
+    for where, block in fronts.picked:
+        take = np.flatnonzero(_among(where, wanted))
+        if take.size:
+            batch = pa.ipc.open_stream(block.ipc).read_next_batch().take(pa.array(take))
+            flags = _among(where[take], optimal)
+            tables.append(pa.Table.from_batches([final.batch(batch, block.strings, flags)]))
+            rows.append(where[take])
+    taken = pa.concat_tables(tables)
+    where = np.concatenate([np.zeros(0, dtype=np.int64), *rows])
+    front = taken.filter(pa.array(_among(where, optimal))).to_pandas()
+    picked = taken.filter(pa.array(_among(where, fastest)))
+    names = [n for n in picked.column_names if n.startswith((META, KNOB))]
+    names += [n for n in picked.column_names if n == THROUGHPUT_TOK_PER_S]
+    return front, picked.select(names).to_pandas()
+
+
+def _among(values: np.ndarray, ascending: np.ndarray) -> np.ndarray:
+    """Per value, whether it is in the sorted array ``ascending`` (``np.isin`` without hashing
+    ``ascending`` again on every call)."""
+    at = np.searchsorted(ascending, values)
+    found = at < len(ascending)
+    found[found] = ascending[at[found]] == values[found]
+    return found
 
 
 def _write_row_groups(writer: Any, batches: list[Any], *, final: bool) -> list[Any]:
@@ -1082,6 +1271,7 @@ def front_groups(
     columns = (*varying, *objectives, *dict.fromkeys(extra))
     out = []
     first = spec.objectives[0]
+    front = front[list(dict.fromkeys((*spec.group_columns(), *columns)))]  # the columns shown
     groups = list(group_indices(front, spec.group_columns()).items())
     for key, idx in groups if max_groups is None else groups[:max_groups]:
         group = front.iloc[idx].sort_values(

@@ -102,6 +102,20 @@ def test_two_processes_write_the_byte_identical_table(
     assert_same_run(one, local[0])
 
 
+def test_a_pool_started_ahead_writes_the_same_table_and_an_unused_one_is_shut_down(
+    local: tuple[SweepRun, bytes], tmp_path: Path
+) -> None:
+    with LocalPool(2).start() as pool:
+        assert pool._pool is not None  # the processes are starting
+        run_, table = swept(multi(), tmp_path / "two", pool)
+        assert pool._pool is None  # the sweep took the pool and shut it down
+    assert table == local[1]
+    assert_same_run(run_, local[0])
+    with LocalPool(2).start() as unused:
+        started = unused._pool
+    assert unused._pool is None and started is not None and started._shutdown_thread
+
+
 def test_cli_workers_1_and_2_write_identical_tables(tmp_path: Path) -> None:
     sweep_file = tmp_path / "two_units.toml"
     sweep_file.write_text(TWO_UNITS)
