@@ -223,8 +223,12 @@ class Knobs:
     def numeric_names(self) -> list[str]:
         return [f.name for f in fields(self) if not KNOB_INFO[f.name].choices]
 
-    def validated(self) -> Knobs:
-        """Check every knob against its range or choices; arrays broadcast to one shape."""
+    def validated(self, *, broadcast: bool = True) -> Knobs:
+        """Check every knob against its range or choices; arrays broadcast to one shape.
+
+        ``broadcast=False`` checks that they broadcast but keeps each array's own shape (an open
+        mesh: a knob varying along one axis stays of shape (1, .., n, .., 1), so the work that
+        depends on it alone is done once per value; :attr:`shape` is the grid's)."""
         updates: dict[str, Any] = {}
         for name, info in KNOB_INFO.items():
             value = getattr(self, name)
@@ -253,6 +257,9 @@ class Knobs:
                 raise KnobError(f"knob '{name}' = {value!r} must be a whole number")
             updates[name] = arr
         try:
+            if not broadcast:
+                np.broadcast_shapes(*(np.shape(v) for v in updates.values()))
+                return replace(self, **updates)
             shaped = np.broadcast_arrays(*updates.values())
         except ValueError as err:
             raise KnobError(f"knob arrays do not broadcast together: {err}") from None
@@ -266,7 +273,10 @@ class Knobs:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(np.shape(self.batch_size))
+        """The grid's shape: every numeric knob's broadcast together."""
+        return tuple(
+            np.broadcast_shapes(*(np.shape(getattr(self, n)) for n in self.numeric_names()))
+        )
 
 
 def _check_scalar(name: str, info: KnobInfo, value: float) -> None:

@@ -126,14 +126,33 @@ def max_and_argmax(values: list[Array]) -> tuple[Array, Array]:
     Equivalent to ``np.max``/``np.argmax`` of the stacked arrays along the new axis, without
     materializing the stack (faster on large grids).
     """
-    arrays = np.broadcast_arrays(*[np.asarray(v, dtype=float) for v in values])
-    best = np.array(arrays[0], dtype=float, copy=True)
-    index = np.zeros(best.shape, dtype=np.int8)
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    shape = broadcast_shape(*(a.shape for a in arrays))
+    best = np.empty(shape)
+    np.copyto(best, arrays[0])
+    index = np.zeros(shape, dtype=np.int8)
     for i, arr in enumerate(arrays[1:], start=1):
-        larger = arr > best
+        larger = np.greater(arr, best)
         np.copyto(best, arr, where=larger)
-        index[larger] = i
+        np.copyto(index, i, where=larger)
     return best, index
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """``np.broadcast_shapes`` for the few short shapes of a design grid, without its overhead
+    (it raises the same ValueError where they do not broadcast)."""
+    ndim = max(map(len, shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        offset = ndim - len(shape)
+        for i, n in enumerate(shape):
+            if n != 1:
+                have = out[offset + i]
+                if have == 1:
+                    out[offset + i] = n
+                elif have != n:
+                    return np.broadcast_shapes(*shapes)  # raises
+    return tuple(out)
 
 
 def sum_arrays(values: list[Array]) -> Array:

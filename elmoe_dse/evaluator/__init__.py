@@ -106,7 +106,7 @@ def evaluate(
             pool and window, other parameters differing) keep the pool's residency, solved
             once (:func:`memo_residency`); ``None`` solves it every call.
     """
-    knobs = knobs.validated()
+    knobs = knobs.validated(broadcast=False)  # each knob keeps its shape: broadcast at the end
     p = np.asarray(routing_probs, dtype=float)
     if p.shape != (model.num_experts,):
         raise KnobError(
@@ -208,4 +208,5 @@ def _step(
         static_power_w=platforms.static_power_w(spec, platform_knobs)
         * (1.0 if layout is None else layout.layout.devices),
         num_experts=model.num_experts,
+        shape=knobs.shape,
     )

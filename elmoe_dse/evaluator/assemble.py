@@ -24,12 +24,19 @@ def step_bound(passes: tuple[PassCost, ...]) -> Array:
     for ps in passes:
         for op in ps.operators:
             busy_s = op.time_s * ps.repeats
+            bound = np.asarray(op.bound)
+            # how many points each term binds: a term that binds none adds only zeros (skipped,
+            # the same sums), one that binds all adds the whole busy time
+            binds = np.bincount(bound.reshape(-1), minlength=len(op.labels))
             for i, label in enumerate(op.labels):
                 if label not in names:
                     names.append(label)
                     share.append(np.zeros(()))
+                if not binds[i]:
+                    continue
                 j = names.index(label)
-                share[j] = share[j] + np.where(op.bound == i, busy_s, 0.0)
+                busy = busy_s if binds[i] == bound.size else np.where(bound == i, busy_s, 0.0)
+                share[j] = share[j] + busy
     _, winner = max_and_argmax(share)
     return np.asarray(names)[winner]
 
@@ -56,8 +63,10 @@ def step_cost(
     plan: MemoryPlan,
     static_power_w: Array | float,
     num_experts: int,
+    shape: tuple[int, ...] = (),
 ) -> StepCost:
-    """Combine the passes by the rule of :class:`StepCost` and broadcast to the grid's shape."""
+    """Combine the passes by the rule of :class:`StepCost` and broadcast to the grid's shape
+    (``shape``: the knobs', which the arrays of the stages may not all span)."""
     time_s = sum_arrays([ps.time_s for ps in passes])
     energy = add_dicts([ps.energy_j for ps in passes])
     energy["static"] = static_power_w * time_s
@@ -65,7 +74,7 @@ def step_cost(
     masks = violations.masks()
     feasible = ~violations.any()
     tau, b = speculation.tau_tokens, design.sequences
-    shape = np.broadcast_shapes(np.shape(time_s), b.shape, np.shape(tau), np.shape(feasible))
+    shape = np.broadcast_shapes(shape, np.shape(time_s), b.shape, np.shape(tau), np.shape(feasible))
 
     def grid(a: Array) -> Array:
         return np.broadcast_to(a, shape)

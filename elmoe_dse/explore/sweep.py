@@ -39,7 +39,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from elmoe_dse.errors import KnobError
-from elmoe_dse.explore.grid import CHUNK_POINTS, Combination, Grid, expand, numeric_slice
+from elmoe_dse.explore.grid import (
+    CHUNK_POINTS,
+    Combination,
+    Grid,
+    GridSlice,
+    box_mesh,
+    boxes,
+    expand,
+    numeric_slice,
+)
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.knobs import KNOB_INFO, Knobs
 from elmoe_dse.results import (
@@ -64,6 +73,8 @@ from elmoe_dse.specs.sweep import Axis, SweepSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from elmoe_dse.evaluator import ResidencyMemo
 
 
 PARETO_COLUMN = "meta.pareto"
@@ -118,12 +129,11 @@ def knob_values(
 
 
 def evaluate_block(spec: SweepSpec, combo: Combination, numeric: Mapping[str, np.ndarray]) -> Block:
-    """Evaluate the points ``numeric`` (flat arrays, one per numeric axis) of ``combo``."""
-    from elmoe_dse.costs import cost_columns
-    from elmoe_dse.evaluator import evaluate
-    from elmoe_dse.platforms import PlatformKnobs
-    from elmoe_dse.results import step_columns
+    """Evaluate the points ``numeric`` (flat arrays, one per numeric axis) of ``combo``.
 
+    A slice of the grid (:class:`~elmoe_dse.explore.grid.GridSlice`) is costed as open-mesh
+    boxes (:func:`~elmoe_dse.explore.grid.boxes`), each knob on its own axis, and flattened to
+    its points at the end: the same numbers, far fewer full-length passes."""
     n = len(next(iter(numeric.values()))) if numeric else 1
     sc = load_scenario(combo.model, combo.platform, combo.dataset, spec.calibration)
     values = knob_values(sc, combo, numeric, n)
@@ -136,18 +146,106 @@ def evaluate_block(spec: SweepSpec, combo: Combination, numeric: Mapping[str, np
         }
     )
     try:
-        step = evaluate(sc.model, sc.platform, Knobs(**values), sc.p, quality=sc.quality)
+        if isinstance(numeric, GridSlice) and numeric.axes:
+            try:
+                metric, infeasible = _mesh_columns(sc, combo, numeric)
+            except KnobError:  # the flat path: the error of the slice's own points
+                metric, infeasible = _point_columns(sc, values, n)
+        else:
+            metric, infeasible = _point_columns(sc, values, n)
     except KnobError as err:
         return Block(columns, _column(str(err), n))
-    columns.update({k: _column(v, n) for k, v in step_columns(step).items()})
-    hardware = PlatformKnobs.of(Knobs(**values))
-    columns.update({k: _column(v, n) for k, v in cost_columns(sc.platform, hardware).items()})
-    columns[f"{META}policy"] = _column(step.speculative.policy, n)
-    columns[f"{META}draft"] = _column(step.speculative.draft, n)
-    columns[f"{META}cache_policy"] = _column(step.cache.policy, n)
-    columns[f"{META}inactive_knobs"] = _column(step.inactive_knobs(Knobs(**values), sc.platform), n)
-    infeasible = np.broadcast_to(step.reason_per_point(), (n,))
+    columns.update(metric)
     return Block(columns, drop_reasons(spec, columns, infeasible))
+
+
+def _point_columns(
+    sc: Scenario, values: dict[str, Any], n: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The evaluator's result columns of ``n`` points of knob ``values`` and, per point, the
+    infeasibility explanation ('' where feasible)."""
+    flat = _grid_columns(sc, values)
+    return {k: _column(v, n) for k, v in flat[0].items()}, np.broadcast_to(flat[1], (n,))
+
+
+def _mesh_columns(
+    sc: Scenario, combo: Combination, piece: GridSlice
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`_point_columns` of a grid slice, costed box by box as open meshes and written
+    straight into the slice's columns."""
+    shape = tuple(len(a.values) for a in piece.axes)
+    out: dict[str, np.ndarray] = {}
+    pos = 0
+    for box, first in boxes(shape, piece.start, piece.stop):
+        layered = sc.knob_values(**box_mesh(piece.axes, box), **dict(combo.knobs))
+        values = {
+            name: layered[name] if KNOB_INFO[name].choices else np.asarray(layered[name], float)
+            for name in KNOB_INFO
+        }
+        box_shape = tuple(hi - lo for lo, hi in box)
+        lo, hi = max(piece.start - first, 0), min(piece.stop - first, math.prod(box_shape))
+        cols, reasons = _grid_columns(sc, values)
+        cols[_REASONS] = reasons
+        for key, value in cols.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind in "US":
+                arr = arr.astype(object)
+            column = out.get(key)
+            if column is None:
+                column = out[key] = np.empty(piece.stop - piece.start, arr.dtype)
+            elif column.dtype != arr.dtype:  # as np.concatenate of the boxes would promote
+                grown = np.empty(len(column), np.result_type(column.dtype, arr.dtype))
+                grown[:pos] = column[:pos]
+                column = out[key] = grown
+            _fill(column[pos : pos + hi - lo], arr, box_shape, lo, hi)
+        pos += hi - lo
+    reasons = out.pop(_REASONS)
+    return out, reasons
+
+
+_REASONS = "\0reasons"
+
+
+def _fill(dst: np.ndarray, arr: np.ndarray, shape: tuple[int, ...], lo: int, hi: int) -> None:
+    """Write points ``lo`` to ``hi`` of ``arr`` broadcast to ``shape`` (C order) into ``dst``."""
+    if arr.size == 1:
+        dst.fill(arr.reshape(()).item() if arr.dtype == object else arr.reshape(()))
+    elif lo == 0 and hi == dst.size == math.prod(shape):
+        np.copyto(dst.reshape(shape), arr)
+    else:
+        full = np.empty(shape, dtype=arr.dtype)
+        np.copyto(full, arr)
+        dst[:] = full.reshape(-1)[lo:hi]
+
+
+#: Residencies solved by this process's recent blocks (:func:`~elmoe_dse.evaluator.memo_residency`,
+#: keyed by every input they read): the combinations that differ only in knobs the pool does not
+#: see (``rounding``, ``policy`` with the same pool) share them. Cleared when full.
+_RESIDENCY_MEMO: ResidencyMemo = {}
+RESIDENCY_MEMO_SIZE = 64
+
+
+def _grid_columns(sc: Scenario, values: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Result columns (broadcastable to the knobs' shape) and per-point infeasibility of one
+    evaluator call over knob ``values``."""
+    from elmoe_dse.costs import cost_columns
+    from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.platforms import PlatformKnobs
+    from elmoe_dse.results import step_columns
+
+    knobs = Knobs(**values)
+    if len(_RESIDENCY_MEMO) >= RESIDENCY_MEMO_SIZE:
+        _RESIDENCY_MEMO.clear()
+    step = evaluate(
+        sc.model, sc.platform, knobs, sc.p, quality=sc.quality, residency_memo=_RESIDENCY_MEMO
+    )
+    columns = dict(step_columns(step))
+    columns.update(cost_columns(sc.platform, PlatformKnobs.of(knobs)))
+    columns[f"{META}policy"] = np.asarray(step.speculative.policy)
+    columns[f"{META}draft"] = np.asarray(step.speculative.draft)
+    columns[f"{META}cache_policy"] = np.asarray(step.cache.policy)
+    columns[f"{META}inactive_knobs"] = step.inactive_knobs(knobs, sc.platform)
+    return columns, step.reason_per_point()
 
 
 def drop_reasons(
