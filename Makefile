@@ -45,8 +45,10 @@ unit: install
 
 test: lint typecheck unit
 
+# `make bench BENCH_ARGS="--only startup,sweep --repeats 1"`: python -m elmoe_dse.bench --help.
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python -m elmoe_dse.bench
+	$(BIN)/python -m elmoe_dse.bench $(BENCH_ARGS)
 
 reproduce: install
 	$(BIN)/elmoe-dse reproduce --out $(OUT)

@@ -62,8 +62,11 @@ arXiv:1202.3974, 2012 (characteristic time); W. G. Madow, Ann. Math. Statist. 20
 
 Vectorization: rho, B, T, C and W may be scalars or arrays that broadcast; each closed form is
 evaluated once per distinct tuple, over the distinct levels of p, and returns float64 arrays of
-the broadcast shape. The samplers and simulators (``sample_*``, ``simulate_*``) are exact
-Monte-Carlo references for tests and the benchmark script.
+the broadcast shape. p may also be S draws' routings, an (S, E) matrix: the knobs' first axis is
+then the sample axis (of length S, or 1), every row is solved on its own draw's levels (draws
+with the same number of levels in one call) and gives the numbers of that draw alone. The
+samplers and simulators (``sample_*``, ``simulate_*``) are exact Monte-Carlo references for
+tests and the benchmark script.
 """
 
 from __future__ import annotations
@@ -147,6 +150,82 @@ def _levels(p: npt.ArrayLike) -> tuple[FloatArray, FloatArray, int]:
     return values[keep], counts[keep], k
 
 
+def _dot(rows: FloatArray, weights: FloatArray) -> FloatArray:
+    """:func:`row_dot` with the level counts shared (L,) or one row per row (rows, L): the
+    same sum per row either way (einsum's per-row sum does not depend on the layout)."""
+    if weights.ndim == 1:
+        return row_dot(rows, weights)
+    return np.einsum("ij,ij->i", rows, weights)
+
+
+def _at(weights: FloatArray, rows: IntArray) -> FloatArray:
+    """The counts of ``rows`` (all of them when shared)."""
+    return weights if weights.ndim == 1 else weights[rows]
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """The routing levels a closed form runs on: ``values`` and ``counts`` (L,) of one routing
+    (``draw`` None), or (G, L) of G draws with ``draw`` (the draw of every grid point) an int
+    array of the knobs' shape; k experts per token."""
+
+    values: FloatArray
+    counts: FloatArray
+    k: int
+    draw: IntArray | None = None
+
+
+#: A closed form over routing levels: (levels, *knobs) -> array of the knobs' broadcast shape
+#: (and any axes it adds after it).
+_Core = Callable[..., FloatArray]
+
+
+def _on_levels(core: _Core, p: npt.ArrayLike, *knobs: FloatArray) -> FloatArray:
+    """``core`` on the levels of ``p``: one routing (E,), or S draws' routings (S, E), the knobs'
+    first axis then being the sample axis (of length S, or 1 where the same for every draw).
+    Draws are solved together, those with the same number of levels in one call, each row on
+    its own draw's levels (the same numbers as alone)."""
+    arr = np.asarray(p, dtype=np.float64)
+    if arr.ndim != 2:
+        return core(_Levels(*_levels(arr)), *knobs)
+    n = arr.shape[0]
+    shape = np.broadcast_shapes(*(np.shape(x) for x in knobs))
+    if not shape or shape[0] not in (1, n):
+        raise KnobError(f"{n} draws of routing need knobs with a leading sample axis of {n}")
+    shape = (n, *shape[1:])
+    full = [np.broadcast_to(x, shape) for x in knobs]
+    levels = [_levels(row) for row in arr]
+    out: FloatArray | None = None
+    groups: dict[tuple[int, int], list[int]] = {}
+    for s, (values, _, k) in enumerate(levels):
+        groups.setdefault((values.size, k), []).append(s)
+    for (_, k), idx in groups.items():
+        values = np.stack([levels[s][0] for s in idx])
+        counts = np.stack([levels[s][1] for s in idx])
+        draw = np.broadcast_to(
+            np.arange(len(idx)).reshape((-1,) + (1,) * (len(shape) - 1)), (len(idx), *shape[1:])
+        )
+        part = core(_Levels(values, counts, k, draw), *(x[idx] for x in full))
+        if out is None:  # the knobs' shape, and any axes the core adds after it
+            out = np.empty((n, *part.shape[1:]), dtype=np.float64)
+        out[idx] = part
+    assert out is not None
+    return out
+
+
+def _draw_points(
+    lv: _Levels, *knobs: FloatArray
+) -> tuple[tuple[int, ...], _Levels, list[FloatArray], IntArray]:
+    """:func:`distinct_points` of the knobs, and the levels of each distinct point (with its
+    draw; shared levels for one routing)."""
+    if lv.draw is None:
+        shape, points, inverse = distinct_points(*knobs)
+        return shape, lv, points, inverse
+    shape, (d, *points), inverse = distinct_points(np.asarray(lv.draw, dtype=np.float64), *knobs)
+    rows = d.astype(np.int64)
+    return shape, _Levels(lv.values[rows], lv.counts[rows], lv.k, rows), points, inverse
+
+
 @functools.lru_cache(maxsize=64)
 def _log_choose(n: int) -> FloatArray:
     """ln C(n, j), j = 0..n (read-only)."""
@@ -172,7 +251,8 @@ def _kept_scaling(values: FloatArray, k: int, n_kept: int, mean_kept: FloatArray
     """(k - K) / (k - K m) v per row, level and K = 0..n_kept: (rows, L, n_kept + 1)."""
     kk = np.arange(n_kept + 1, dtype=np.float64)
     lam = (k - kk) / np.maximum(k - kk * mean_kept[:, None], 1e-12)  # (rows, n + 1)
-    return lam[:, None, :] * values[None, :, None]
+    per_level = values[None, :, None] if values.ndim == 1 else values[:, :, None]
+    return lam[:, None, :] * per_level
 
 
 def _fresh(scaled: FloatArray, weights: FloatArray, scale: FloatArray) -> FloatArray:
@@ -246,13 +326,16 @@ class _Chain:
 
 #: Memo of :func:`_chain` by its inputs' bytes: the same routing levels and reuse recur across
 #: the systems, policies and passes of one evaluation (a pure function of its arguments).
-_CHAIN_MEMO: dict[tuple[bytes, bytes, int, bytes], _Chain] = {}
+_CHAIN_MEMO: dict[tuple[object, ...], _Chain] = {}
 _CHAIN_MEMO_SIZE = 512
 
 
 def _chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _Chain:
     """The chain of every level at every rho (module docstring), memoized; each distinct rho is
-    solved once (rows are independent, so repeated rows get the same numbers)."""
+    solved once (rows are independent, so repeated rows get the same numbers). ``values`` and
+    ``counts`` are (L,), or (rows, L): a routing per row (:func:`_on_levels`)."""
+    if values.ndim == 2:
+        return _chain_rows(values, counts, k, rho)
     levels, back = np.unique(rho, return_inverse=True)
     key = (values.tobytes(), counts.tobytes(), k, levels.tobytes())
     hit = _CHAIN_MEMO.get(key)
@@ -266,10 +349,30 @@ def _chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _
     return _Chain(hit.pi[back], hit.g0[back], hit.lag[back])
 
 
+def _chain_rows(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _Chain:
+    """:func:`_chain` with a routing per row: each distinct (routing, rho) solved once."""
+    table = np.column_stack([values, counts, rho])
+    uniq, first, back = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    key = (uniq.tobytes(), k, values.shape[1])
+    hit = _CHAIN_MEMO.get(key)
+    if hit is None:
+        if len(_CHAIN_MEMO) >= _CHAIN_MEMO_SIZE:
+            _CHAIN_MEMO.clear()
+        hit = _CHAIN_MEMO[key] = _solve_chain(values[first], counts[first], k, rho[first])
+    back = back.reshape(-1)
+    return _Chain(hit.pi[back], hit.g0[back], hit.lag[back])
+
+
 def _solve_chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray) -> _Chain:
-    """The chain of every level at every rho (module docstring)."""
+    """The chain of every level at every rho (module docstring); ``values`` and ``counts``
+    (L,), or (rows, L) with a routing per row."""
     r = rho[:, None]
-    mean_kept = np.full(rho.size, float(values**2 @ counts) / k)
+    if values.ndim == 1:
+        mean_kept = np.full(rho.size, float(values**2 @ counts) / k)
+        top = np.full(rho.size, -np.log(values.min()) + np.log(2.0))
+    else:  # each row as alone
+        mean_kept = np.array([float(v**2 @ c) / k for v, c in zip(values, counts, strict=True)])
+        top = np.array([-np.log(v.min()) + np.log(2.0) for v in values])
     w0, w1 = _binomial_weights(k, rho), _binomial_weights(k - 1, rho)
     goal = float(k)
     every = np.arange(rho.size)
@@ -295,14 +398,14 @@ def _solve_chain(values: FloatArray, counts: FloatArray, k: int, rho: FloatArray
         def excess(
             x: FloatArray, rows: IntArray, s0: FloatArray = s0, s1: FloatArray = s1
         ) -> FloatArray:
-            return row_dot(solve(np.exp(x), rows, s0, s1)[0], counts) - goal
+            return _dot(solve(np.exp(x), rows, s0, s1)[0], _at(counts, rows)) - goal
 
         lo = np.full(rho.size, np.log(1e-3))
-        hi = np.full(rho.size, -np.log(values.min()) + np.log(2.0))
+        hi = top.copy()
         root = _root_increasing(excess, lo, hi, _CHAIN_TOL * goal, root, _CHAIN_WARM)
         scale = np.where(rho > 0.0, np.exp(root), 1.0)
         pi, g0, g1 = solve(scale, every, s0, s1)
-        mean_kept = row_dot(pi * values, counts) / k
+        mean_kept = _dot(pi * values, counts) / k
     pi = np.where(r > 0.0, pi, values)
     g0 = np.where(r > 0.0, g0, values)
     lag = np.where(r > 0.0, r + (1.0 - r) * g1 - g0, 0.0)
@@ -349,14 +452,18 @@ def correlated_unique(
     U = sum_i [1 - ((1 - pi_i)(1 - g_i)^(T - 1))^B]. For a chain of T tokens this is the chain
     model; for a tree (root + T - 1 nodes on chains hanging from the root) the chains are
     independent given the root, which gives the same expression. rho = 0: U(B T).
+    ``p`` may be S draws' routings (S, E); the knobs' first axis is then the draws'.
     """
-    values, counts, k = _levels(p)
     rho = as_knob(overlap_frac, "overlap_frac", minimum=0.0, maximum=1.0)
     b = as_knob(sequences, "sequences", minimum=0.0)
     t = as_knob(tokens_per_sequence, "tokens_per_sequence", minimum=1.0)
-    shape, (rho_d, b_d, t_d), inverse = distinct_points(rho, b, t)
-    chain = _chain(values, counts, k, rho_d)
-    u = row_dot(1.0 - _absent_pass(chain.pi, chain.g0, b_d, t_d), counts)
+    return _on_levels(_unique_core, p, rho, b, t)
+
+
+def _unique_core(lv: _Levels, rho: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
+    shape, at, (rho_d, b_d, t_d), inverse = _draw_points(lv, rho, b, t)
+    chain = _chain(at.values, at.counts, at.k, rho_d)
+    u = _dot(1.0 - _absent_pass(chain.pi, chain.g0, b_d, t_d), at.counts)
     return np.asarray(u[inverse].reshape(shape), dtype=np.float64)
 
 
@@ -382,8 +489,8 @@ def _interp_absent(a: FloatArray, r: FloatArray, tau: FloatArray) -> FloatArray:
 
 def _lru_window(a: FloatArray, r: FloatArray, m: FloatArray, capacity: FloatArray) -> FloatArray:
     """Characteristic window tau (passes): sum_l m_l [1 - S_l(tau)] = C, S from _interp_absent."""
-    d1 = row_dot(1.0 - a * r, m)
-    e_pos = float(m.sum())
+    d1 = _dot(1.0 - a * r, m)
+    e_pos = float(m.sum()) if m.ndim == 1 else m.sum(axis=1)
     tau = np.where(capacity <= 0.0, 0.0, np.inf)
     first = (capacity > 0.0) & (capacity < d1)
     tau[first] = capacity[first] / d1[first]
@@ -391,6 +498,7 @@ def _lru_window(a: FloatArray, r: FloatArray, m: FloatArray, capacity: FloatArra
     if rest.size == 0:
         return tau
     ar, rr, cr = a[rest], r[rest], capacity[rest]
+    m = _at(m, rest)
     zero = rr <= 0.0
     mu = -np.log(np.where(zero, 0.5, rr))
     w = np.where(zero, 0.0, m * ar)
@@ -398,7 +506,7 @@ def _lru_window(a: FloatArray, r: FloatArray, m: FloatArray, capacity: FloatArra
     x = solve_saturating(mu, w, goal, np.ones(rest.size))
 
     def occupied(n: FloatArray) -> FloatArray:
-        return row_dot(1.0 - _interp_absent(ar, rr, n), m)
+        return _dot(1.0 - _interp_absent(ar, rr, n), m)
 
     whole = np.maximum(np.floor(x), 1.0)
     d_lo, d_hi = occupied(whole), occupied(whole + 1.0)
@@ -426,15 +534,24 @@ def lru_resident_frac(
 
     h_U: share of the unique experts a pass of B sequences x T tokens touches that were
     resident before it; h: the same weighted by selections (share of routed selections served),
-    sum_i pi_i r_i / k with r_i the resident share of expert i when touched.
+    sum_i pi_i r_i / k with r_i the resident share of expert i when touched. ``p`` may be S
+    draws' routings (S, E); the knobs' first axis is then the draws'.
     """
-    values, counts, k = _levels(p)
     rho = as_knob(overlap_frac, "overlap_frac", minimum=0.0, maximum=1.0)
     b = as_knob(sequences, "sequences", minimum=1.0)
     c = np.clip(np.floor(as_knob(capacity_experts, "capacity_experts", allow_inf=True)), 0, None)
     t = as_knob(tokens_per_sequence, "tokens_per_sequence", minimum=1.0)
-    shape, (rho_d, b_d, c_d, t_d), inverse = distinct_points(rho, b, c, t)
-    chain = _chain(values, counts, k, rho_d)
+    both = _on_levels(_lru_core, p, rho, b, c, t)
+    return np.asarray(both[..., 0]), np.asarray(both[..., 1])
+
+
+def _lru_core(
+    lv: _Levels, rho: FloatArray, b: FloatArray, c: FloatArray, t: FloatArray
+) -> FloatArray:
+    """(h, h_U) of :func:`lru_resident_frac`, stacked on a last axis of 2."""
+    shape, at, (rho_d, b_d, c_d, t_d), inverse = _draw_points(lv, rho, b, c, t)
+    counts, k = at.counts, at.k
+    chain = _chain(at.values, counts, k, rho_d)
     pi, g = chain.pi, chain.g0
     with np.errstate(divide="ignore"):
         ratio = np.where(g < 1.0, (1.0 - pi) / np.where(g < 1.0, 1.0 - g, 1.0), 0.0)
@@ -444,13 +561,11 @@ def lru_resident_frac(
     u = 1.0 - a * r
     missed = _interp_absent(a, r, tau) - _interp_absent(a, r, tau + 1.0)
     resident = np.clip(u - missed, 0.0, None)
-    h_u = row_dot(resident, counts) / row_dot(u, counts)
+    h_u = _dot(resident, counts) / _dot(u, counts)
     share = np.where(u > 0.0, resident / np.where(u > 0.0, u, 1.0), 0.0)
-    h = row_dot(pi * share, counts) / k
-    return (
-        np.asarray(np.clip(h, 0.0, 1.0)[inverse].reshape(shape)),
-        np.asarray(np.clip(h_u, 0.0, 1.0)[inverse].reshape(shape)),
-    )
+    h = _dot(pi * share, counts) / k
+    pair = np.stack([np.clip(h, 0.0, 1.0), np.clip(h_u, 0.0, 1.0)], axis=-1)
+    return np.asarray(pair[inverse].reshape((*shape, 2)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -527,7 +642,7 @@ def _threshold(mean: FloatArray, sd: FloatArray, m: FloatArray, c: FloatArray) -
     on C - size, which increases with theta)."""
 
     def short(theta: FloatArray, rows: IntArray) -> FloatArray:
-        return c[rows] - row_dot(norm_cdf((mean[rows] - theta[:, None]) / sd[rows]), m)
+        return c[rows] - _dot(norm_cdf((mean[rows] - theta[:, None]) / sd[rows]), _at(m, rows))
 
     lo = (mean - 12.0 * sd).min(axis=1)
     hi = (mean + 12.0 * sd).max(axis=1)
@@ -551,43 +666,60 @@ def window_pool(
         window_tokens: W, tokens per sequence in the counting window (>= 1).
         pool_experts: C, experts per layer in the pool (floored, clipped to [0, E]).
         tokens_per_sequence: T of the pass whose unique experts ``resident_unique_frac`` covers.
+
+    ``p`` may be S draws' routings (S, E); the knobs' first axis is then the draws'.
     """
-    values, counts, k = _levels(p)
-    e = float(np.asarray(p).size)
+    e = float(np.asarray(p).shape[-1])
     rho = as_knob(overlap_frac, "overlap_frac", minimum=0.0, maximum=1.0)
     b = as_knob(sequences, "sequences", minimum=1.0)
     w = as_knob(window_tokens, "window_tokens", minimum=1.0)
     c = np.clip(np.floor(as_knob(pool_experts, "pool_experts", allow_inf=True)), 0.0, e)
     t = as_knob(tokens_per_sequence, "tokens_per_sequence", minimum=1.0)
-    shape, (rho_d, b_d, w_d, c_d, t_d), inverse = distinct_points(rho, b, w, c, t)
+    out = _on_levels(functools.partial(_pool_core, e=e), p, rho, b, w, c, t)
+    return PoolStats(out[..., 0], out[..., 1], out[..., 2])
+
+
+def _pool_core(
+    lv: _Levels,
+    rho: FloatArray,
+    b: FloatArray,
+    w: FloatArray,
+    c: FloatArray,
+    t: FloatArray,
+    *,
+    e: float,
+) -> FloatArray:
+    """:func:`window_pool`'s (hit, resident, changes), stacked on a last axis of 3."""
+    shape, at, (rho_d, b_d, w_d, c_d, t_d), inverse = _draw_points(lv, rho, b, w, c, t)
+    counts, k, d = at.counts, at.k, at.draw
     # The pool (threshold, selection, churn) does not depend on T: solve it once per (rho, B,
     # W, C) and expand to the rows (row-independent numbers, so the same as row by row).
-    _, first, per = np.unique(
-        np.stack([rho_d, b_d, w_d, c_d]), axis=1, return_index=True, return_inverse=True
-    )
+    keys = [rho_d, b_d, w_d, c_d] if d is None else [d.astype(np.float64), rho_d, b_d, w_d, c_d]
+    _, first, per = np.unique(np.stack(keys), axis=1, return_index=True, return_inverse=True)
     per = per.reshape(-1)
-    chain = _chain(values, counts, k, rho_d[first])
+    pool_values, pool_counts = (
+        (at.values, counts) if d is None else (at.values[first], counts[first])
+    )
+    chain = _chain(pool_values, pool_counts, k, rho_d[first])
     pi_p = chain.pi
     mean, sd, kappa, cov_next = _count_moments(pi_p, chain.lag, b_d[first], w_d[first])
-    theta = _threshold(mean, sd, counts, c_d[first])
+    theta = _threshold(mean, sd, pool_counts, c_d[first])
     z = (theta[:, None] - mean) / sd
     sel = norm_cdf(-z)
     used = np.minimum(pi_p * sel + kappa * _norm_pdf(z) / sd, pi_p)
     share = np.where(pi_p > 0.0, used / pi_p, 0.0)[per]
-    changes = row_dot(np.clip(sel - _upper_orthant(z, cov_next / sd**2), 0.0, None), counts)[per]
+    changes = _dot(np.clip(sel - _upper_orthant(z, cov_next / sd**2), 0.0, None), pool_counts)
+    changes = changes[per]
     used = used[per]
     pi, g = chain.pi[per], chain.g0[per]
     touched = 1.0 - _absent_pass(pi, g, b_d, t_d)
     full, empty = c_d >= e, c_d <= 0.0
-    hit = np.where(full, 1.0, np.where(empty, 0.0, row_dot(used, counts) / k))
-    res = row_dot(touched * share, counts) / row_dot(touched, counts)
+    hit = np.where(full, 1.0, np.where(empty, 0.0, _dot(used, counts) / k))
+    res = _dot(touched * share, counts) / _dot(touched, counts)
     res = np.where(full, 1.0, np.where(empty, 0.0, res))
     changes = np.where(full | empty, 0.0, changes)
-
-    def out(x: FloatArray) -> FloatArray:
-        return np.asarray(np.clip(x, 0.0, None)[inverse].reshape(shape), dtype=np.float64)
-
-    return PoolStats(out(np.minimum(hit, 1.0)), out(np.minimum(res, 1.0)), out(changes))
+    stats = np.stack([np.minimum(hit, 1.0), np.minimum(res, 1.0), changes], axis=-1)
+    return np.asarray(np.clip(stats, 0.0, None)[inverse].reshape((*shape, 3)), dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------------------------

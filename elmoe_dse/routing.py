@@ -34,7 +34,7 @@ level for ``uniform``, which is then the closed form), in chunks of bounded memo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -329,6 +329,25 @@ def capped_pool_probabilities(p: npt.ArrayLike, pool: npt.ArrayLike) -> FloatArr
     return cap_and_redistribute(weights, k, max_rounds=ps.size + 1, tolerance=1e-12)
 
 
+def per_draw(fn: Callable[..., FloatArray], p: FloatArray, *grid: npt.ArrayLike) -> FloatArray:
+    """``fn(p[s], *grid at s)`` for each row s of an (S, E) routing matrix, stacked on a leading
+    axis of S: the arrays of ``grid`` with the most axes carry the sample axis first (of length
+    S, or 1 where a value is the same for every draw); those with fewer broadcast from the right
+    and are passed whole. Each draw is solved on its own probability levels, as alone."""
+    arrays = [np.asarray(x, dtype=float) for x in grid]
+    full = max((a.ndim for a in arrays), default=0)
+    if full == 0:
+        raise KnobError("per-draw routing needs grid arrays with a leading sample axis")
+
+    def at(a: FloatArray, s: int) -> FloatArray:
+        return a[s if a.shape[0] > 1 else 0] if a.ndim == full else a
+
+    rows = [np.asarray(fn(p[s], *(at(a, s) for a in arrays))) for s in range(p.shape[0])]
+    rows = list(np.broadcast_arrays(*rows))
+    lead = (1,) * (full - 1 - rows[0].ndim)
+    return np.stack(rows).reshape((len(rows), *lead, *rows[0].shape))
+
+
 def throttled_unique(
     p: npt.ArrayLike, cache_policy: str, pool: npt.ArrayLike, n_tokens: npt.ArrayLike
 ) -> FloatArray:
@@ -339,6 +358,10 @@ def throttled_unique(
     U = sum_i [1 - (1 - p'_i)^N]. Evaluated once per distinct (C, N) pair of the grid and
     scattered back.
     """
+    if np.ndim(p) == 2:  # (S, E): one routing per draw (elmoe_dse.evaluator.ensemble)
+        return per_draw(
+            lambda q, c, n: throttled_unique(q, cache_policy, c, n), np.asarray(p), pool, n_tokens
+        )
     k = float(np.sum(p))
     shape, (c, n), inverse = distinct_points(
         np.floor(np.asarray(pool, dtype=float)), np.asarray(n_tokens, dtype=float)

@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -296,7 +297,7 @@ def draft_noise_to_signal(
     )
 
 
-def bits_shape(params: AcceptanceParams) -> tuple[float, float]:
+def bits_shape(params: AcceptanceParams) -> tuple[Any, Any]:
     """Scale s and exponent n of q_bits = exp(-(NSR / s)^n), solved from the two anchors.
 
     n = ln(ln q_2 / ln q_4) / ln(NSR_round(2) / NSR_round(4)) and
@@ -306,12 +307,22 @@ def bits_shape(params: AcceptanceParams) -> tuple[float, float]:
     n = 2.44.
 
     Returns:
-        (s, n): dimensionless NSR scale and shape exponent (both > 0).
+        (s, n): dimensionless NSR scale and shape exponent (both > 0); arrays of the broadcast
+        shape when ``params`` holds arrays (a stack of draws, each solved as alone).
     """
-    nsr4 = float(draft_noise_to_signal(4, "round", params))
-    nsr2 = float(draft_noise_to_signal(2, "round", params))
-    log_q4 = math.log(params.round_4bit_quality_frac)
-    log_q2 = math.log(params.round_2bit_quality_frac)
+    nsr4 = np.asarray(draft_noise_to_signal(4, "round", params))
+    nsr2 = np.asarray(draft_noise_to_signal(2, "round", params))
+    q4 = np.asarray(params.round_4bit_quality_frac, dtype=float)
+    q2 = np.asarray(params.round_2bit_quality_frac, dtype=float)
+    if nsr4.ndim == nsr2.ndim == q4.ndim == q2.ndim == 0:
+        return _bits_shape(float(nsr4), float(nsr2), float(q4), float(q2))
+    each = np.broadcast(nsr4, nsr2, q4, q2)
+    pairs = np.array([_bits_shape(*map(float, row)) for row in each]).reshape(*each.shape, 2)
+    return pairs[..., 0], pairs[..., 1]
+
+
+def _bits_shape(nsr4: float, nsr2: float, q4: float, q2: float) -> tuple[float, float]:
+    log_q4, log_q2 = math.log(q4), math.log(q2)
     exponent = math.log(log_q2 / log_q4) / math.log(nsr2 / nsr4)
     scale = nsr4 / (-log_q4) ** (1.0 / exponent)
     return scale, exponent

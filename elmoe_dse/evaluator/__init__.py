@@ -108,7 +108,7 @@ def evaluate(
     """
     knobs = knobs.validated(broadcast=False)  # each knob keeps its shape: broadcast at the end
     p = np.asarray(routing_probs, dtype=float)
-    if p.shape != (model.num_experts,):
+    if p.ndim > 2 or p.shape[-1:] != (model.num_experts,):  # (E,), or (S, E): S draws
         raise KnobError(
             f"routing has {p.shape[-1]} experts but model '{model.id}' has {model.num_experts}"
         )
@@ -160,8 +160,8 @@ def memo_residency(
         _array_key(p),
         _array_key(pool),
         _array_key(overlap_frac),
-        profile.batch_locality_scale,
-        profile.pool_window_tokens,
+        _array_key(profile.batch_locality_scale),
+        _array_key(profile.pool_window_tokens),
     )
     if key not in memo:
         memo[key] = residency_of(design, p, pool, overlap_frac, quality)

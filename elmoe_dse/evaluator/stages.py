@@ -163,7 +163,9 @@ def residency_of(
 
     Every mechanism takes the same process (:mod:`elmoe_dse.locality`) at the same reuse
     rho_B = rho / (1 + (B - 1) / B_loc): the verify union, the LRU, the window-chosen hot pool
-    and its refresh, whatever the platform.
+    and its refresh, whatever the platform. ``p`` may be S draws' routings (S, E)
+    (:mod:`elmoe_dse.evaluator.ensemble`): each draw is solved on its
+    own routing levels, all draws together (the grid's first axis is then the draws').
     """
     b, t = design.sequences, design.verify_tokens_per_sequence
     scale, window = locality_terms(quality)
@@ -177,7 +179,8 @@ def residency_of(
     elif design.cache_policy == "lru":
         coverage, res_frac = locality.lru_resident_frac(p, rho, b, pool, t)
     elif design.cache_policy == "random":
-        coverage = res_frac = np.asarray(np.clip(np.floor(pool), 0, p.size) / p.size)
+        e = np.shape(p)[-1]
+        coverage = res_frac = np.asarray(np.clip(np.floor(pool), 0, e) / e)
     else:
         coverage = res_frac = np.zeros(np.broadcast_shapes(np.shape(pool), np.shape(unique)))
     return Residency(

@@ -37,7 +37,9 @@ from elmoe_dse.columns import (
     knob_column,
 )
 from elmoe_dse.errors import ElmoeError
+from elmoe_dse.evaluator import ResidencyMemo
 from elmoe_dse.explore.alternatives import AssumptionTable, assumption_table
+from elmoe_dse.explore.draws import Draw, target_rows_draws
 from elmoe_dse.explore.reproduce import (
     PAPER_DATASETS,
     PAPER_MODELS,
@@ -225,24 +227,68 @@ def _draw_inputs(task: Task, key: tuple[Any, ...], memo: DrawMemo | None) -> tup
     return built
 
 
-def evaluate_task(task: Task, memo: DrawMemo | None = None) -> Outcome:
-    """The targets of one draw (the reproduction's target rows; an infeasible draw gives NaN);
-    ``memo`` shares the draw's specs and evaluations with other tasks of the same draw."""
-    key = (hash(tuple(sorted(task.values.items()))),)
-    try:
-        cal, inputs = _draw_inputs(task, key, memo)
-        runs = system_runs(inputs, task.choice, _table(), cal)
-        if task.systems is not None:
-            runs = tuple(r for r in runs if r.system in task.systems)
-        rows = target_rows(inputs, runs, task.models, task.datasets, memo, key)
-    except ElmoeError:
-        return _failed()
+def _task_key(task: Task) -> tuple[Any, ...]:
+    return (hash(tuple(sorted(task.values.items()))),)
+
+
+def _task_draw(task: Task, memo: DrawMemo | None) -> Draw:
+    """A task's draw: its calibrated specs and the runs of its systems (ElmoeError if the
+    draw's values cannot be applied)."""
+    key = _task_key(task)
+    cal, inputs = _draw_inputs(task, key, memo)
+    runs = system_runs(inputs, task.choice, _table(), cal)
+    if task.systems is not None:
+        runs = tuple(r for r in runs if r.system in task.systems)
+    return Draw(inputs, runs, memo, key)
+
+
+def _outcome(task: Task, rows: list[dict[str, Any]]) -> Outcome:
     slim = tuple({k: r[k] for k in _ROW_KEYS} for r in rows)
     if task.systems is not None:
         return Outcome(dict.fromkeys(PAPER_TARGETS, math.nan), math.nan, slim)
     return Outcome(
         target_values(rows), max_elastic_acceptance(rows), slim if task.keep_rows else ()
     )
+
+
+def evaluate_task(task: Task, memo: DrawMemo | None = None) -> Outcome:
+    """The targets of one draw (the reproduction's target rows; an infeasible draw gives NaN);
+    ``memo`` shares the draw's specs and evaluations with other tasks of the same draw."""
+    try:
+        d = _task_draw(task, memo)
+        rows = target_rows(d.inputs, d.runs, task.models, task.datasets, memo, d.key)
+    except ElmoeError:
+        return _failed()
+    return _outcome(task, rows)
+
+
+def evaluate_stack(
+    tasks: list[Task], memos: list[DrawMemo], residency: ResidencyMemo | None = None
+) -> list[Outcome]:
+    """:func:`evaluate_task` of tasks that differ only in their draw (the same choice, systems,
+    models and datasets), each with its draw's memo, evaluated together
+    (:func:`~elmoe_dse.explore.draws.target_rows_draws`: one evaluator call per system and
+    cell for all draws). The same outcomes as one by one; a draw whose values fail gives NaN,
+    and a stack whose evaluation fails is evaluated draw by draw."""
+    out: list[Outcome] = [_failed()] * len(tasks)
+    ok: list[int] = []
+    draws: list[Draw] = []
+    for i, (task, memo) in enumerate(zip(tasks, memos, strict=True)):
+        try:
+            draws.append(_task_draw(task, memo))
+            ok.append(i)
+        except ElmoeError:
+            pass
+    if not draws:
+        return out
+    first = tasks[0]
+    try:
+        rows = target_rows_draws(draws, first.models, first.datasets, residency)
+    except ElmoeError:
+        return [evaluate_task(t, m) for t, m in zip(tasks, memos, strict=True)]
+    for i, r in zip(ok, rows, strict=True):
+        out[i] = _outcome(tasks[i], r)
+    return out
 
 
 def combine(
@@ -286,9 +332,27 @@ def changed_systems(
     return tuple(s for s, _, _ in SYSTEMS if table.overrides(choice, s) != table.overrides(base, s))
 
 
-def _evaluate_group(tasks: list[Task]) -> list[Outcome]:
-    memo = DrawMemo()
-    return [evaluate_task(t, memo) for t in tasks]
+def _stack_key(task: Task) -> tuple[Any, ...]:
+    """What the tasks of one stack share: everything but the draw."""
+    return (tuple(sorted(task.choice.items())), task.systems, task.models, task.datasets)
+
+
+def _evaluate_share(jobs: list[tuple[Any, Task]]) -> list[Outcome]:
+    """Outcomes of (group, task) pairs in one process: one memo per group (a draw and what is
+    derived from it), tasks that differ only in their draw evaluated as one stack
+    (:func:`evaluate_stack`), stacks in the order of their first task."""
+    memos: dict[Any, DrawMemo] = {}
+    stacks: dict[tuple[Any, ...], list[int]] = {}
+    for i, (_, task) in enumerate(jobs):
+        stacks.setdefault(_stack_key(task), []).append(i)
+    residency: ResidencyMemo = {}
+    out: list[Outcome] = [_failed()] * len(jobs)
+    for idx in stacks.values():
+        memo = [memos.setdefault(jobs[i][0], DrawMemo()) for i in idx]
+        outcomes = evaluate_stack([jobs[i][1] for i in idx], memo, residency)
+        for i, o in zip(idx, outcomes, strict=True):
+            out[i] = o
+    return out
 
 
 def evaluate_draws(
@@ -296,27 +360,31 @@ def evaluate_draws(
 ) -> list[Outcome]:
     """Evaluate ``tasks`` in ``processes`` worker processes (forked, so the parsed specs are
     shared), in order; ``processes <= 1`` evaluates in this process. Tasks of one ``group`` run
-    together in one process (each task without a group is a group of its own). ``meanwhile``
-    runs in this process while the workers evaluate (before them without workers)."""
+    in one process (each task without a group is a group of its own), the groups dealt to the
+    processes in turn; in a process, the tasks that differ only in their draw are evaluated
+    together (:func:`evaluate_stack`). ``meanwhile`` runs in this process while the workers
+    evaluate (before them without workers)."""
     groups: dict[Any, list[int]] = {}
     for i, t in enumerate(tasks):
         groups.setdefault(("g", t.group) if t.group is not None else ("t", i), []).append(i)
-    jobs = [[tasks[i] for i in idx] for idx in groups.values()]
-    if processes <= 1 or len(jobs) < 2:
+    shares = max(1, min(processes, len(groups)))
+    order = [list(groups)[k::shares] for k in range(shares)]
+    idx = [[i for g in share for i in groups[g]] for share in order]
+    jobs = [[(g, tasks[i]) for g in share for i in groups[g]] for share in order]
+    if shares <= 1:
         if meanwhile is not None:
             meanwhile()
-        results = [_evaluate_group(job) for job in jobs]
+        results = [_evaluate_share(job) for job in jobs]
     else:
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(processes, len(jobs))) as pool:
-            # one group at a time: the first groups carry the alternatives, the rest are light
-            pending = pool.map_async(_evaluate_group, jobs, chunksize=1)
+        with ctx.Pool(shares) as pool:
+            pending = pool.map_async(_evaluate_share, jobs, chunksize=1)
             if meanwhile is not None:
                 meanwhile()
             results = pending.get()
     out: list[Outcome | None] = [None] * len(tasks)
-    for idx, res in zip(groups.values(), results, strict=True):
-        for i, o in zip(idx, res, strict=True):
+    for share_idx, res in zip(idx, results, strict=True):
+        for i, o in zip(share_idx, res, strict=True):
             out[i] = o
     return [o for o in out if o is not None]
 
@@ -382,9 +450,12 @@ class BandSettings:
     mode-switching run (evaluated once for AR and speculation: every batch threshold B* is a
     selection, and Elastic-SD is its speculating half) and the residency of every routing
     process (the same for every parameter that does not move routing, reuse, pool or window).
-    40 + 40 main draws and 10 per alternative take about 50 s of CPU, under 30 s on two idle
-    cores (``make bench`` prints the time). Draws are not stacked on a sample axis through the
-    evaluator: each draw has its own Zipf exponents, so its routing levels differ."""
+    The draws are dealt to the worker processes in turn, and in a process the tasks that differ
+    only in their draw are one stack (:func:`evaluate_stack`): one evaluator call per system and
+    cell for all of them (:mod:`elmoe_dse.evaluator.ensemble`, the draws' constants and routings
+    on a leading sample axis, each draw's routing solved on its own levels), bit for bit the
+    numbers of the draws one by one. 40 + 40 main draws and 10 per alternative take about 20 s
+    of CPU, about 12 s on two idle cores (``make bench`` prints the time)."""
 
     draws: int = 40
     alt_draws: int = 10
@@ -657,7 +728,6 @@ def point_bands(
     """Bands of :data:`POINT_METRICS` (and the acceptance and hit rate) at one design point over
     ``n`` draws of the cut posterior (``post`` None: the prior). ``point`` holds ``model``,
     ``platform``, ``dataset``, ``knobs`` (knob values) and ``sets`` (``--set`` pairs)."""
-    from elmoe_dse.evaluator import evaluate
     from elmoe_dse.overrides import apply_overrides
     from elmoe_dse.scenario import build_scenario
     from elmoe_dse.specs.model import load_model
@@ -665,17 +735,39 @@ def point_bands(
     model_id = load_model(point["model"]).id
     priors = point_priors(model_id, point["platform"], point["dataset"])
     draws = prior_draws(priors, n, seed) if post is None else posterior_draws(post, priors, n, seed)
-    values: dict[str, list[float]] = {m: [] for m in (*POINT_METRICS, "acceptance", "hit_rate")}
+    runs = []
     for v in draws:
         cal = draw_calibration(v, priors, "ensemble draw")
         sc = build_scenario(point["model"], point["platform"], point["dataset"], cal)
         m, spec, knobs = apply_overrides(
             sc.model, sc.platform, sc.knobs(**point["knobs"]), list(point["sets"])
         )
-        step = evaluate(m, spec, knobs, sc.p, quality=sc.quality)
+        runs.append((m, spec, knobs, sc.p, sc.quality))
+    values: dict[str, list[float]] = {m: [] for m in (*POINT_METRICS, "acceptance", "hit_rate")}
+    for step in _point_steps(runs):
         ok = bool(step.feasible)
         for name in POINT_METRICS:
             values[name].append(float(getattr(step, name)) if ok else math.nan)
         values["acceptance"].append(float(step.speculative.acceptance_frac) if ok else math.nan)
         values["hit_rate"].append(float(step.cache.hit_rate_frac) if ok else math.nan)
     return {name: band(np.asarray(v)) for name, v in values.items()}
+
+
+def _point_steps(runs: list[tuple[Any, ...]]) -> list[Any]:
+    """Each draw's :class:`StepCost` of ``runs`` (model, spec, knobs, routing, quality per
+    draw): one stacked evaluation of all draws (bit for bit each draw's own) when they share
+    the model, else, or if the stack raises, one evaluation per draw (whose error is the
+    user's)."""
+    from elmoe_dse.evaluator import evaluate
+    from elmoe_dse.evaluator.ensemble import draw_slice
+    from elmoe_dse.evaluator.ensemble import evaluate_draws as evaluate_stack
+
+    models, specs, knobs, probs, qualities = (list(col) for col in zip(*runs, strict=True))
+    if all(m == models[0] for m in models):
+        try:
+            step = evaluate_stack(models[0], specs, knobs, probs, qualities)
+        except ElmoeError:
+            pass
+        else:
+            return [draw_slice(step, s) for s in range(len(runs))]
+    return [evaluate(*run[:4], quality=run[4]) for run in runs]

@@ -106,24 +106,43 @@ class Specs:
     calibration: Calibration | None
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     scenarios: dict[tuple[str, str, str], Scenario] = field(default_factory=dict)
+    #: Calibrated specs by reference, resolved once each (a figure table uses every model x
+    #: platform x dataset of its systems; calibrating each pair again costs ~20 ms).
+    loaded: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def ref(self, axis: str, name: str) -> str:
         """The reference the run loaded ``name`` by (a path for a user's file), else the name."""
         return self.refs.get((axis, name), name)
 
     def scenario(self, model: str, platform: str, dataset: str) -> Scenario:
-        """Specs of one model x platform x dataset, calibrated as the run was."""
-        from elmoe_dse.scenario import build_scenario
+        """Specs of one model x platform x dataset, calibrated as the run was: the scenario
+        :func:`~elmoe_dse.scenario.build_scenario` gives (a platform's calibration depends on
+        the platform only, a dataset's on the dataset only)."""
+        from elmoe_dse.scenario import Inputs
 
         key = (model, platform, dataset)
         if key not in self.scenarios:
-            self.scenarios[key] = build_scenario(
-                self.ref("model", model),
-                self.ref("platform", platform),
-                self.ref("dataset", dataset),
-                self.calibration,
-            )
+            refs = (self.ref("platform", platform), self.ref("dataset", dataset))
+            plat, dset = self._resolved("platform", refs[0]), self._resolved("dataset", refs[1])
+            inputs = Inputs(plat.platforms, dset.datasets, dset.params, plat.notes)
+            self.scenarios[key] = inputs.scenario(self._model(model), *refs)
         return self.scenarios[key]
+
+    def _model(self, name: str) -> Any:
+        from elmoe_dse.specs.model import load_model
+
+        if ("model", name) not in self.loaded:
+            self.loaded[("model", name)] = load_model(self.ref("model", name))
+        return self.loaded[("model", name)]
+
+    def _resolved(self, axis: str, ref: str) -> Any:
+        """:func:`~elmoe_dse.scenario.resolve_inputs` of one platform or one dataset reference."""
+        from elmoe_dse.scenario import resolve_inputs
+
+        if (axis, ref) not in self.loaded:
+            plats, dsets = ([ref], []) if axis == "platform" else ([], [ref])
+            self.loaded[(axis, ref)] = resolve_inputs(plats, dsets, self.calibration)
+        return self.loaded[(axis, ref)]
 
 
 def evaluate_at(sc: Scenario, knobs: Knobs) -> StepCost:

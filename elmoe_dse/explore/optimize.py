@@ -409,20 +409,41 @@ class WorkerTask:
 
 
 def make_sampler(
-    kind: str, seed: int, *, shared: bool, batch: int = 1
+    kind: str, seed: int, *, shared: bool, batch: int = 1, plan: StudyPlan | None = None
 ) -> optuna.samplers.BaseSampler:
     """The seeded sampler. TPE is multivariate (one joint density over all knobs: the default
     independent TPE proposes the same design again and again on these small discrete spaces, and
     misses joint optima such as a large pool only paying off with a long draft). Its constant
     liar (running trials count as bad, so parallel workers and the trials of one batch spread
     out instead of sampling the same region) when the study is shared or asks batches; alone
-    and one trial at a time it is off (on an RDB it costs a storage read per parameter)."""
+    and one trial at a time it is off (on an RDB it costs a storage read per parameter).
+
+    Given the study's ``plan``, TPE runs inside :class:`~elmoe_dse.explore.front_sampler.
+    GridFrontSampler`: no grid point is asked twice, and one trial in
+    :data:`~elmoe_dse.explore.front_sampler.FRONT_EVERY` refines the current front (Pareto
+    local search), after :data:`~elmoe_dse.explore.front_sampler.STARTUP_TRIALS` random ones."""
     import optuna
+
+    from elmoe_dse.explore import front_sampler
 
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     liar = shared or batch > 1
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=liar)
+    startup = front_sampler.STARTUP_TRIALS
+    tpe = optuna.samplers.TPESampler(
+        seed=seed, multivariate=True, constant_liar=liar, n_startup_trials=startup
+    )
+    if plan is None:
+        return tpe
+    space = {n: distribution(v) for n, v in plan.space.items()}
+    return front_sampler.GridFrontSampler(
+        tpe,
+        space,
+        seed=seed,
+        every=front_sampler.FRONT_EVERY,
+        startup=startup,
+        feasible_attr=FEASIBLE_ATTR,
+    )
 
 
 def derived_seed(seed: int, worker: int, existing: int, study: str) -> int:
@@ -460,7 +481,7 @@ def run_plans(
         probe = optuna.load_study(study_name=plan.name, storage=storage)
         existing = len(reap(probe))
         seed = derived_seed(task.seed, task.worker, existing, plan.name)
-        sampler = make_sampler(task.sampler, seed, shared=task.shared, batch=task.batch)
+        sampler = make_sampler(task.sampler, seed, shared=task.shared, batch=task.batch, plan=plan)
         study = optuna.load_study(study_name=plan.name, storage=storage, sampler=sampler)
         while True:
             if task.parent_pid is not None and os.getppid() != task.parent_pid:

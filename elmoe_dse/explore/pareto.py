@@ -79,31 +79,60 @@ def _pareto_2d(pts: np.ndarray) -> np.ndarray:
 
 def _pareto_nd(pts: np.ndarray, work: int = 1 << 22) -> np.ndarray:
     """Front of m >= 3 objectives. Identical points share one verdict, so work on the distinct
-    points, which ``np.unique`` returns in lexicographic order: a point can then only be dominated
-    by an earlier one. Blocks of points are checked against the front found so far (one
-    vectorized comparison of at most ``work`` pairs), and the survivors against each other."""
-    uniq, inverse = np.unique(pts, axis=0, return_inverse=True)
+    points in lexicographic order (:func:`_distinct_rows`): a point can then only be dominated
+    by an earlier one, and an earlier point dominates it iff it is no worse in every objective
+    (being distinct, it is better in one). Blocks of points are checked against the front found
+    so far, then the survivors against each other, each in vectorized comparisons of at most
+    ``work`` pairs (a point dominated by a dominated point is dominated by the front too)."""
+    uniq, inverse = _distinct_rows(pts)
     front = np.empty((0, uniq.shape[1]))
     optimal = np.zeros(len(uniq), dtype=bool)
     start = 0
     while start < len(uniq):
-        cand = uniq[start : start + max(1, min(4096, work // max(len(front), 1)))]
-        alive = ~_dominated_by(front, cand) if len(front) else np.ones(len(cand), dtype=bool)
-        for i in np.flatnonzero(alive):
-            if alive[i]:
-                later = slice(i + 1, None)
-                alive[later] &= ~_dominated_by(cand[i : i + 1], cand[later])
+        cand = uniq[start : start + max(1, min(256, work // max(len(front), 1)))]
+        alive = ~_covered(front, cand, work)
+        survivors = np.flatnonzero(alive)
+        if survivors.size > 1:
+            alive[survivors[_covered(cand[survivors], cand[survivors], work, skip_self=True)]] = (
+                False
+            )
         optimal[start : start + len(cand)] = alive
         front = np.vstack([front, cand[alive]])
         start += len(cand)
-    return optimal[np.ravel(inverse)]
+    return optimal[inverse]
 
 
-def _dominated_by(front: np.ndarray, cand: np.ndarray) -> np.ndarray:
-    """For each row of ``cand``, whether some row of ``front`` dominates it."""
-    le = np.all(front[None, :, :] <= cand[:, None, :], axis=2)
-    lt = np.any(front[None, :, :] < cand[:, None, :], axis=2)
-    return np.asarray(np.any(le & lt, axis=1))
+def _distinct_rows(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``pts`` (n, m) in lexicographic order and, per row, its index among
+    them: ``np.unique(pts, axis=0, return_inverse=True)`` by one lexsort."""
+    order = np.lexsort(pts.T[::-1])
+    ranked = pts[order]
+    first = np.ones(len(ranked), dtype=bool)
+    first[1:] = np.any(ranked[1:] != ranked[:-1], axis=1)
+    inverse = np.empty(len(ranked), dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return ranked[first], inverse
+
+
+def _covered(
+    front: np.ndarray, cand: np.ndarray, work: int, *, skip_self: bool = False
+) -> np.ndarray:
+    """For each row of ``cand``, whether some row of ``front`` is no worse in every column
+    (other than itself, with ``skip_self``: ``front`` is ``cand``), in slices of ``work`` pairs."""
+    out = np.zeros(len(cand), dtype=bool)
+    if not len(front):
+        return out
+    step = max(1, work // len(front))
+    for lo in range(0, len(cand), step):
+        part = cand[lo : lo + step]
+        le = front[None, :, 0] <= part[:, None, 0]
+        for j in range(1, front.shape[1]):
+            le &= front[None, :, j] <= part[:, None, j]
+        if skip_self:
+            rows = np.arange(le.shape[0])
+            le[rows, lo + rows] = False
+        out[lo : lo + step] = le.any(axis=1)
+    return out
 
 
 def hypervolume(values: np.ndarray, reference: Sequence[float] | np.ndarray) -> float:

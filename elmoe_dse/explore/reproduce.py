@@ -269,14 +269,14 @@ def mode_columns(step: StepCost) -> tuple[dict[str, np.ndarray], dict[str, np.nd
     speculation everywhere on draft lengths ``(0, *GAMMAS)``: draft length 0 (AR) and the best
     of the others (speculation)."""
     tput = np.asarray(step.throughput_tok_per_s)
-    best = 1 + np.argmax(tput[:, 1:], axis=-1)
+    best = 1 + np.argmax(tput[..., 1:], axis=-1)
 
-    rows = np.arange(tput.shape[0])
+    rows = np.indices(tput.shape[:-1])
 
     def at(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(np.asarray(x), tput.shape)[rows, idx]
+        return np.broadcast_to(np.asarray(x), tput.shape)[(*rows, idx)]
 
-    zero = np.zeros(tput.shape[0], dtype=int)
+    zero = np.zeros(tput.shape[:-1], dtype=int)
     ar = {column: at(read(step), zero) for column, read in BEST_COLUMNS.items()}
     sd = {column: at(read(step), best) for column, read in BEST_COLUMNS.items()}
     return ar, sd
@@ -310,21 +310,15 @@ def speculating_half(policy: str) -> str | None:
     return None
 
 
-def _run_columns(
-    sc: Any, run: SystemRun, memo: DrawMemo | None, base: tuple[Any, ...]
-) -> dict[str, np.ndarray]:
-    """Per batch, the best columns of one system on one cell (``base``: the draw and cell).
-    A mode-switching run is evaluated once for AR and speculation, shared through ``memo``
-    across thresholds B* and with the run of its speculating half on the same platform."""
+def run_settings(run: SystemRun) -> tuple[bool, float, dict[str, Any]]:
+    """Of one system: whether it switches modes, its batch threshold B* (NaN without a switch)
+    and the knob settings it is evaluated at (batches x draft lengths; a mode-switching run
+    speculates at every batch and has draft length 0 first, its AR mode)."""
     batches = np.asarray(PAPER_BATCHES, dtype=float)[:, None]
     switch = switches_modes(run.policy)
     gammas = np.asarray(((0,) if switch else ()) + GAMMAS, dtype=float)[None, :]
     knobs = dict(run.knobs)
     threshold = float(knobs.pop("mode_threshold", np.nan)) if switch else np.nan
-    key = (*base, run.platform_ref, run.policy, run.mode_key)
-    if memo is not None and key in memo.modes:
-        ar, sd = memo.modes[key]
-        return select_mode(ar, sd, threshold) if switch else sd
     settings = {
         "batch_size": batches,
         "context_len": PAPER_CONTEXT,
@@ -334,6 +328,39 @@ def _run_columns(
     }
     if switch:
         settings["mode_threshold"] = 1.0  # speculate at every batch (all >= 1)
+    return switch, threshold, settings
+
+
+def mode_key(run: SystemRun, base: tuple[Any, ...], policy: str | None = None) -> tuple[Any, ...]:
+    """The key of a run's mode-switching columns in :attr:`DrawMemo.modes` (``base``: the draw
+    and cell; ``policy``: another policy's run on the same platform, default the run's)."""
+    return (*base, run.platform_ref, policy or run.policy, run.mode_key)
+
+
+def remember_modes(
+    memo: DrawMemo | None,
+    run: SystemRun,
+    base: tuple[Any, ...],
+    columns: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+) -> None:
+    """Keep a mode-switching run's (AR, speculation) columns for its thresholds B* and for its
+    speculating half on the same platform."""
+    if memo is not None:
+        memo.modes[mode_key(run, base)] = columns
+        memo.modes[mode_key(run, base, speculating_half(run.policy))] = columns
+
+
+def _run_columns(
+    sc: Any, run: SystemRun, memo: DrawMemo | None, base: tuple[Any, ...]
+) -> dict[str, np.ndarray]:
+    """Per batch, the best columns of one system on one cell (``base``: the draw and cell).
+    A mode-switching run is evaluated once for AR and speculation, shared through ``memo``
+    across thresholds B* and with the run of its speculating half on the same platform."""
+    switch, threshold, settings = run_settings(run)
+    key = mode_key(run, base)
+    if memo is not None and key in memo.modes:
+        ar, sd = memo.modes[key]
+        return select_mode(ar, sd, threshold) if switch else sd
     shared = memo.residency if memo is not None else None
     step = evaluate(
         sc.model,
@@ -346,9 +373,7 @@ def _run_columns(
     if not switch:
         return best_over_gamma(step)
     ar, sd = mode_columns(step)
-    if memo is not None:
-        memo.modes[key] = (ar, sd)
-        memo.modes[(*base, run.platform_ref, speculating_half(run.policy), run.mode_key)] = (ar, sd)
+    remember_modes(memo, run, base, (ar, sd))
     return select_mode(ar, sd, threshold)
 
 
@@ -356,6 +381,37 @@ def _run_columns(
 def paper_model(model_id: str) -> ModelSpec:
     """A shipped model, parsed once per process (specs are frozen)."""
     return load_model(model_id)
+
+
+def cell_scenario(
+    inputs: Inputs, model_id: str, run: SystemRun, dataset: str, memo: DrawMemo | None, key: Any
+) -> Any:
+    """The scenario of one system on one cell of a draw (``key``), kept in ``memo``."""
+    at = (*key, model_id, run.platform_ref, dataset)  # one scenario per draw and cell
+    if memo is not None and at in memo.scenarios:
+        return memo.scenarios[at]
+    sc = inputs.scenario(paper_model(model_id), run.platform_ref, dataset)
+    if memo is not None:
+        memo.scenarios[at] = sc
+    return sc
+
+
+def cell_rows(
+    model_id: str, dataset: str, run: SystemRun, best: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Rows (one per batch) of one system on one cell from its best columns."""
+    return [
+        {
+            MODEL: model_id,
+            DATASET: dataset,
+            knob_column("batch_size"): b,
+            SYSTEM: run.system,
+            PLATFORM: run.platform_ref,
+            POLICY: run.policy,
+            **{k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in best.items()},
+        }
+        for i, b in enumerate(PAPER_BATCHES)
+    ]
 
 
 def evaluate_cell(
@@ -368,31 +424,11 @@ def evaluate_cell(
 ) -> list[dict[str, Any]]:
     """Rows (one per system and batch) of one (model, dataset) cell of the grid. ``memo``
     (keyed by ``memo_key``, the draw) shares a mode-switching run across thresholds B*."""
-    model = paper_model(model_id)
     rows: list[dict[str, Any]] = []
     for run in runs if runs is not None else system_runs(inputs):
-        at = (*memo_key, model_id, run.platform_ref, dataset)  # one scenario per draw and cell
-        if memo is not None and at in memo.scenarios:
-            sc = memo.scenarios[at]
-        else:
-            sc = inputs.scenario(model, run.platform_ref, dataset)
-            if memo is not None:
-                memo.scenarios[at] = sc
+        sc = cell_scenario(inputs, model_id, run, dataset, memo, memo_key)
         best = _run_columns(sc, run, memo, (*memo_key, model_id, dataset))
-        for i, b in enumerate(PAPER_BATCHES):
-            rows.append(
-                {
-                    MODEL: model_id,
-                    DATASET: dataset,
-                    knob_column("batch_size"): b,
-                    SYSTEM: run.system,
-                    PLATFORM: run.platform_ref,
-                    POLICY: run.policy,
-                    **{
-                        k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in best.items()
-                    },
-                }
-            )
+        rows += cell_rows(model_id, dataset, run, best)
     return rows
 
 
@@ -565,10 +601,15 @@ def target_rows(
     except EAGLE-SD off MT-Bench (it enters only the SD-method comparison)."""
     rows: list[dict[str, Any]] = []
     for dataset in datasets:
-        keep = tuple(r for r in runs if dataset == SD_DATASET or r.system != "eagle-sd")
+        keep = cell_runs(runs, dataset)
         for model_id in models:
             rows.extend(evaluate_cell(model_id, dataset, inputs, keep, memo, memo_key))
     return rows
+
+
+def cell_runs(runs: tuple[SystemRun, ...], dataset: str) -> tuple[SystemRun, ...]:
+    """The runs :func:`target_rows` evaluates on ``dataset`` (EAGLE-SD on MT-Bench only)."""
+    return tuple(r for r in runs if dataset == SD_DATASET or r.system != "eagle-sd")
 
 
 def target_values(rows: list[dict[str, Any]]) -> dict[str, float]:

@@ -18,10 +18,13 @@ columns) with ``meta.pareto`` marking the Pareto-optimal points of each ``group_
 
 Two ways to run, one output: :func:`run_sweep` builds the table in memory (small sweeps, tests);
 :func:`stream_sweep` (the CLI) keeps memory bounded by the chunk size and the Pareto fronts
-whatever the grid size. It spools the kept rows of every chunk to a temporary Parquet file beside
-the output and keeps, per group, only the running Pareto candidates (a point dominated among the
-rows seen so far is dominated in the whole table, so pruning after every chunk is exact); a second
-streaming pass then writes ``results.parquet`` with ``meta.pareto`` from the final candidates.
+whatever the grid size. The kept rows of every chunk are encoded where the chunk is evaluated (an
+LZ4-compressed Arrow batch, strings as codes) with the chunk's per-group Pareto candidates; the
+writing process only merges: it holds the compressed chunks in memory up to a budget and appends
+the rest to a temporary file beside the output, and keeps, per group, only the running Pareto
+candidates (a point dominated among the rows seen so far is dominated in the whole table, so
+pruning after every chunk is exact). ``results.parquet`` is then encoded once, with the final
+categories and ``meta.pareto`` from the final candidates.
 """
 
 from __future__ import annotations
@@ -581,8 +584,9 @@ def stream_sweep(
     The table is the one :func:`run_sweep` followed by :func:`save_sweep` writes (same columns,
     dtypes, categories, row order and flags). ``runner`` evaluates the work units (of
     ``chunk_points`` points) here or in other processes (:mod:`elmoe_dse.explore.scale`); their
-    results are merged in grid order, so the table does not depend on it. Kept rows are spooled
-    to a temporary file beside the output, removed whatever happens; both outputs are written to
+    results are merged in grid order, so the table does not depend on it. Kept rows are held
+    compressed in memory up to :data:`SPOOL_MEMORY_BYTES`, the rest in a temporary file beside
+    the output, removed whatever happens; both outputs are written to
     temporary names and renamed. Timing: ``evaluate_s`` in the evaluator (summed over the
     processes), ``table_and_pareto_s`` this process's time besides waiting for unit results
     (merging fronts, spooling, writing the table), ``total_s`` the wall time. Unless ``out_dir``
@@ -747,68 +751,76 @@ def group_key(values: Sequence[Any]) -> GroupKey:
 
 
 class Spool:
-    """Kept rows, block by block, in temporary Parquet files in ``folder`` (one file per block,
-    encoded where the block was evaluated: :func:`spool_block`). Records what the final table
-    needs: each column's dtypes, whether some block lacks it, and the distinct values of its
-    string columns. The files are removed on exit."""
+    """Kept rows, block by block (each encoded where it was evaluated: :func:`spool_block`),
+    held in memory up to ``memory_bytes`` of compressed blocks and appended beyond that to one
+    temporary file in ``folder`` (removed on exit). Records what the final table needs: each
+    column's dtypes, whether some block lacks it, and the distinct values of its string
+    columns."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, memory_bytes: int | None = None) -> None:
         self.folder = folder
+        self.memory_bytes = SPOOL_MEMORY_BYTES if memory_bytes is None else memory_bytes
         self.files: list[Path] = []
         self.rows = 0
         self.dtypes: dict[str, set[np.dtype[Any]]] = {}
         self.strings: dict[str, set[Any]] = {}
         self.layouts: list[tuple[str, ...]] = []
-        self._runs: list[tuple[tuple[tuple[str, str], ...], list[Path]]] = []
+        #: Per block: its IPC stream (in memory) or (offset, size) in the file, and its strings.
+        self._blocks: list[tuple[Any, dict[str, list[Any]]]] = []
+        self._held = 0
+        self._file: Any = None
+        self._size = 0
 
     def __enter__(self) -> Spool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
         for path in self.files:
             path.unlink(missing_ok=True)
 
     def write(self, rows: SpoolBlock) -> None:
         """Append a block of kept rows (:func:`spool_block`)."""
-        fd, name = tempfile.mkstemp(
-            prefix=temp_prefix(RESULTS_FILE), suffix=".spool", dir=self.folder
-        )
-        with os.fdopen(fd, "wb") as file:
-            file.write(memoryview(rows.parquet))
-        self.files.append(Path(name))
-        layout = tuple((name, dtype.str) for name, dtype in rows.dtypes)
-        if not self._runs or self._runs[-1][0] != layout:
-            self._runs.append((layout, []))
-            self.layouts.append(tuple(name for name, _ in rows.dtypes))
-        self._runs[-1][1].append(Path(name))
+        data = memoryview(rows.ipc)
+        if self._held + data.nbytes <= self.memory_bytes:
+            self._held += data.nbytes
+            self._blocks.append((rows.ipc, rows.strings))
+        else:
+            self._spill_file().write(data)
+            self._blocks.append(((self._size, data.nbytes), rows.strings))
+            self._size += data.nbytes
+        layout = tuple(name for name, _ in rows.dtypes)
+        if not self.layouts or self.layouts[-1] != layout:
+            self.layouts.append(layout)
         for name, dtype in rows.dtypes:
             self.dtypes.setdefault(name, set()).add(dtype)
         for name, values in rows.strings.items():
             self.strings.setdefault(name, set()).update(values)
         self.rows += rows.rows
 
-    def read(self, batch_rows: int) -> Iterator[Any]:
-        """The spooled rows in order as Arrow record batches of ``batch_rows`` rows, shorter only
-        at the end of a run of blocks with the same columns (where the layout changes)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    def _spill_file(self) -> Any:
+        if self._file is None:
+            fd, name = tempfile.mkstemp(
+                prefix=temp_prefix(RESULTS_FILE), suffix=".spool", dir=self.folder
+            )
+            self.files.append(Path(name))
+            self._file = os.fdopen(fd, "w+b")
+        return self._file
 
-        for _, paths in self._runs:
-            pending: list[Any] = []
-            count = 0
-            for path in paths:
-                # pre_buffer would cache every row group read so far.
-                with pq.ParquetFile(path, pre_buffer=False) as file:
-                    for batch in file.iter_batches(batch_size=batch_rows):
-                        pending.append(batch)
-                        count += batch.num_rows
-                        while count >= batch_rows:
-                            table = pa.Table.from_batches(pending)
-                            yield _one_batch(table.slice(0, batch_rows))
-                            rest = table.slice(batch_rows)
-                            pending, count = rest.to_batches(), rest.num_rows
-            if count:
-                yield _one_batch(pa.Table.from_batches(pending))
+    def read(self) -> Iterator[tuple[Any, dict[str, list[Any]]]]:
+        """The spooled blocks in order: each as an Arrow record batch (string columns as codes)
+        and, per string column, the values its codes index."""
+        import pyarrow as pa
+
+        if self._file is not None:
+            self._file.flush()
+        for where, strings in self._blocks:
+            if isinstance(where, tuple):
+                self._file.seek(where[0])
+                where = pa.py_buffer(self._file.read(where[1]))
+            with pa.ipc.open_stream(where) as reader:
+                yield reader.read_next_batch(), strings
 
     def final_dtypes(self) -> dict[str, Any]:
         """Each column's dtype in the table, in table order: as :func:`table` gives it (numpy's
@@ -829,13 +841,19 @@ class Spool:
         return out
 
 
+#: Bytes of compressed blocks a streamed sweep holds in memory; later blocks go to a temporary
+#: file beside the output (read back once, when the table is written).
+SPOOL_MEMORY_BYTES = 64 << 20
+
+
 @dataclass(frozen=True)
 class SpoolBlock:
-    """A block of kept rows as the :class:`Spool` takes it: a Parquet file in memory (an Arrow
-    buffer, one row group), its row count, each column's numpy dtype (table order) and the
-    distinct values of its string columns."""
+    """A block of kept rows as the :class:`Spool` takes it: one Arrow record batch in an
+    LZ4-compressed IPC stream (a buffer), its row count, each column's numpy dtype (block order)
+    and, per string column, its distinct values: the batch holds the column as their codes
+    (``pandas.factorize``: -1 for a missing value)."""
 
-    parquet: Any
+    ipc: Any
     rows: int
     dtypes: tuple[tuple[str, np.dtype[Any]], ...]
     strings: dict[str, list[Any]]
@@ -843,39 +861,33 @@ class SpoolBlock:
 
 def spool_block(columns: Mapping[str, np.ndarray]) -> SpoolBlock:
     """A block of kept rows (equal-length columns) converted for the :class:`Spool`."""
+    import pandas as pd
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    data = {
-        name: pa.array(v, from_pandas=True) if v.dtype == object else pa.array(v)
-        for name, v in columns.items()
-    }
-    strings = {
-        name: pc.unique(data[name]).to_pylist() for name, v in columns.items() if v.dtype == object
-    }
-    table = pa.table(data)
+    arrays, strings = [], {}
+    for name, v in columns.items():
+        if v.dtype == object:
+            codes, uniques = pd.factorize(v)
+            strings[name] = uniques.tolist()
+            arrays.append(pa.array(codes.astype(np.int32, copy=False)))
+        else:
+            arrays.append(pa.array(v))
+    batch = pa.RecordBatch.from_arrays(arrays, names=list(columns))
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, write_statistics=False)
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
+        writer.write_batch(batch)
     dtypes = tuple((name, v.dtype) for name, v in columns.items())
-    return SpoolBlock(sink.getvalue(), table.num_rows, dtypes, strings)
-
-
-def _one_batch(table: Any) -> Any:
-    """A table of rows as one Arrow record batch."""
-    import pyarrow as pa
-
-    batches = table.combine_chunks().to_batches()
-    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+    return SpoolBlock(sink.getvalue(), batch.num_rows, dtypes, strings)
 
 
 def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame:
     """Write the spooled rows plus ``meta.pareto`` (True at row positions ``optimal``) to
-    ``path`` atomically, :data:`ROW_GROUP_ROWS` rows at a time; return the Pareto-optimal rows.
+    ``path`` atomically, in row groups of :data:`ROW_GROUP_ROWS` rows; return the
+    Pareto-optimal rows.
 
-    The schema (with its pandas metadata) is the one pandas gives the in-memory table; each batch
-    is converted in Arrow: strings become dictionary indices into the final categories, a column
-    a batch lacks is 0 or missing as in :func:`table`.
+    The schema (with its pandas metadata) is the one pandas gives the in-memory table; each block
+    is converted in Arrow (:func:`_final_column`) and encoded once.
     """
     import pandas as pd
     import pyarrow as pa
@@ -887,8 +899,11 @@ def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame
         | {PARETO_COLUMN: np.zeros(0, dtype=bool)}
     )
     schema = pa.Schema.from_pandas(head, preserve_index=False)
-    dictionaries = {
-        name: pa.array(list(dtype.categories), schema.field(name).type.value_type)
+    categories = {
+        name: (
+            pa.array(list(dtype.categories), schema.field(name).type.value_type),
+            {v: i for i, v in enumerate(dtype.categories)},
+        )
         for name, dtype in dtypes.items()
         if isinstance(dtype, pd.CategoricalDtype)
     }
@@ -896,44 +911,68 @@ def write_flagged(path: Path, spool: Spool, optimal: np.ndarray) -> pd.DataFrame
 
     def write(tmp: Path) -> None:
         first = 0
+        pending: list[Any] = []
         with pq.ParquetWriter(tmp, schema) as writer:
-            for batch in spool.read(ROW_GROUP_ROWS):
+            for batch, strings in spool.read():
                 n = batch.num_rows
                 flags = np.zeros(n, dtype=bool)
                 lo, hi = np.searchsorted(optimal, [first, first + n])
                 flags[optimal[lo:hi] - first] = True
                 arrays = [
-                    _final_column(field, batch, n, dictionaries.get(field.name))
+                    _final_column(field, batch, strings, categories.get(field.name))
                     for field in schema
                     if field.name != PARETO_COLUMN
                 ]
-                block = pa.Table.from_arrays([*arrays, pa.array(flags)], schema=schema)
-                writer.write_table(block)
+                block = pa.RecordBatch.from_arrays([*arrays, pa.array(flags)], schema=schema)
+                pending = _write_row_groups(writer, [*pending, block], final=False)
                 if hi > lo:  # (an empty selection may be a view that keeps the batch alive)
-                    fronts.append(block.take(pa.array(optimal[lo:hi] - first)))
+                    fronts.append(pa.Table.from_batches([block.take(optimal[lo:hi] - first)]))
                 first += n
+            _write_row_groups(writer, pending, final=True)
 
     atomic_write(path, write)
     return pa.concat_tables(fronts).to_pandas()
 
 
-def _final_column(field: Any, batch: Any, n: int, dictionary: Any) -> Any:
-    """Column ``field`` of the final schema from a spooled record ``batch`` of ``n`` rows;
-    ``dictionary``: the column's categories if it is categorical."""
+def _write_row_groups(writer: Any, batches: list[Any], *, final: bool) -> list[Any]:
+    """Write the whole row groups of :data:`ROW_GROUP_ROWS` rows in ``batches`` (and, if
+    ``final``, the rest); return the rows left over."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
+    rows = sum(b.num_rows for b in batches)
+    whole = rows if final else rows - rows % ROW_GROUP_ROWS
+    if not whole:
+        return batches
+    table = pa.Table.from_batches(batches)
+    writer.write_table(table.slice(0, whole), row_group_size=ROW_GROUP_ROWS)
+    return table.slice(whole).to_batches() if whole < rows else []
+
+
+def _final_column(field: Any, batch: Any, strings: Mapping[str, list[Any]], categories: Any) -> Any:
+    """Column ``field`` of the final schema from a spooled record ``batch`` (its string
+    columns' values: ``strings``); ``categories``: the column's categories and their positions
+    if it is categorical."""
+    import pyarrow as pa
+
+    n = batch.num_rows
     index = batch.schema.get_field_index(field.name)
-    if dictionary is not None:
+    if categories is not None:
+        dictionary, position = categories
         if index < 0:
-            codes = pa.nulls(n, field.type.index_type)
-        else:
-            codes = pc.index_in(batch.column(index), value_set=dictionary)
-        return pa.DictionaryArray.from_arrays(codes.cast(field.type.index_type), dictionary)
+            return pa.DictionaryArray.from_arrays(pa.nulls(n, field.type.index_type), dictionary)
+        codes = batch.column(index).to_numpy()
+        values = strings[field.name]
+        recode = np.array([position[v] for v in values] + [0], dtype=np.int64)
+        missing = codes < 0
+        indices = pa.array(
+            recode[codes], mask=missing if missing.any() else None, type=field.type.index_type
+        )
+        return pa.DictionaryArray.from_arrays(indices, dictionary)
     if index < 0:
         zero = field.name.startswith(_ZERO_WHEN_ABSENT)
         return pa.array(np.zeros(n) if zero else np.full(n, np.nan)).cast(field.type)
-    return batch.column(index).cast(field.type)
+    column = batch.column(index)
+    return column if column.type == field.type else column.cast(field.type)
 
 
 # ----------------------------------------------------------------------------------------------

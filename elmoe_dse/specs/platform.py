@@ -87,7 +87,8 @@ class PrecisionTable(Spec):
     w16a16: float = Field(gt=0)
 
     def get(self, precision: str) -> float:
-        return float(getattr(self, precision))
+        value = getattr(self, precision)  # an array: a stack of draws (evaluator.ensemble)
+        return value if hasattr(value, "ndim") else float(value)
 
 
 class ComputeSpec(Spec):

@@ -113,6 +113,33 @@ def test_streamed_table_and_record_equal_the_in_memory_ones(
     ]
 
 
+@pytest.mark.parametrize("memory_bytes", [0, 20_000])
+def test_blocks_beyond_the_memory_budget_go_to_a_file_and_give_the_same_table(
+    memory_bytes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every block spilled (budget 0) or only the later ones: the same table, no file left."""
+    spec = multi()
+    expected, _ = in_memory(spec, tmp_path / "memory")
+    monkeypatch.setattr(sweep_module, "SPOOL_MEMORY_BYTES", memory_bytes)
+    monkeypatch.setattr(sweep_module, "ROW_GROUP_ROWS", 64)
+    spilled: list[int] = []
+    original = sweep_module.Spool._spill_file
+
+    def spill(self: Any) -> Any:
+        spilled.append(len(self._blocks))
+        return original(self)
+
+    monkeypatch.setattr(sweep_module.Spool, "_spill_file", spill)
+    _, paths = stream_sweep(spec, tmp_path / "stream", chunk_points=50)
+    pd.testing.assert_frame_equal(pd.read_parquet(paths[0]), expected, check_exact=True)
+    assert spilled and (spilled[0] == 0) == (memory_bytes == 0)  # later blocks only, or all
+    assert sorted(p.name for p in (tmp_path / "stream").iterdir()) == [
+        "manifest.json",
+        "results.parquet",
+        "run.json",
+    ]
+
+
 def test_pareto_flags_are_exact_when_every_point_is_its_own_chunk(tmp_path: Path) -> None:
     """With one point per chunk every point is optimal in its chunk, and each front's points lie
     in different chunks: the flags must still be the kernel on each whole group."""
