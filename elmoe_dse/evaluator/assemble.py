@@ -18,7 +18,8 @@ Array = np.ndarray
 
 
 def step_bound(passes: tuple[PassCost, ...]) -> Array:
-    """Per design point, the term (compute, a tier, a link) that binds the most step time."""
+    """Per design point, the term (compute, a tier, a link) that binds the most step time (an
+    object array of the labels)."""
     names: list[str] = []
     share: list[Array] = []
     for ps in passes:
@@ -38,7 +39,7 @@ def step_bound(passes: tuple[PassCost, ...]) -> Array:
                 busy = busy_s if binds[i] == bound.size else np.where(bound == i, busy_s, 0.0)
                 share[j] = share[j] + busy
     _, winner = max_and_argmax(share)
-    return np.asarray(names)[winner]
+    return np.asarray(names, dtype=object)[winner]  # the labels shared, not a string per point
 
 
 def violation_texts(plan: MemoryPlan, num_experts: int) -> dict[str, str]:

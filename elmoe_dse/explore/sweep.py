@@ -29,6 +29,7 @@ categories and ``meta.pareto`` from the final candidates.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import tempfile
@@ -44,12 +45,14 @@ import numpy as np
 from elmoe_dse.errors import KnobError
 from elmoe_dse.explore.grid import (
     CHUNK_POINTS,
+    Box,
     Combination,
     Grid,
     GridSlice,
     box_mesh,
-    boxes,
+    copy_points,
     expand,
+    grid_boxes,
     numeric_slice,
 )
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
@@ -135,21 +138,25 @@ def evaluate_block(spec: SweepSpec, combo: Combination, numeric: Mapping[str, np
     """Evaluate the points ``numeric`` (flat arrays, one per numeric axis) of ``combo``.
 
     A slice of the grid (:class:`~elmoe_dse.explore.grid.GridSlice`) is costed as open-mesh
-    boxes (:func:`~elmoe_dse.explore.grid.boxes`), each knob on its own axis, and flattened to
-    its points at the end: the same numbers, far fewer full-length passes."""
+    boxes (:func:`~elmoe_dse.explore.grid.grid_boxes`), each knob on its own axis, and
+    flattened to its points at the end: the same numbers, far fewer full-length passes. Its
+    columns may be read-only views (a constant broadcast, a box's own array)."""
     n = len(next(iter(numeric.values()))) if numeric else 1
     sc = load_scenario(combo.model, combo.platform, combo.dataset, spec.calibration)
     values = knob_values(sc, combo, numeric, n)
-    columns: dict[str, np.ndarray] = {f"{KNOB}{k}": _column(v, n) for k, v in values.items()}
+    mesh = isinstance(numeric, GridSlice) and bool(numeric.axes)
+    col = _view if mesh else _column
+    columns: dict[str, np.ndarray] = {f"{KNOB}{k}": col(v, n) for k, v in values.items()}
     columns.update(
         {
-            f"{META}model": _column(sc.model.id, n),
-            f"{META}platform": _column(sc.platform.name, n),
-            f"{META}dataset": _column(sc.dataset, n),
+            f"{META}model": col(sc.model.id, n),
+            f"{META}platform": col(sc.platform.name, n),
+            f"{META}dataset": col(sc.dataset, n),
         }
     )
     try:
-        if isinstance(numeric, GridSlice) and numeric.axes:
+        if mesh:
+            assert isinstance(numeric, GridSlice)
             try:
                 metric, infeasible = _mesh_columns(sc, combo, numeric)
             except KnobError:  # the flat path: the error of the slice's own points
@@ -160,6 +167,14 @@ def evaluate_block(spec: SweepSpec, combo: Combination, numeric: Mapping[str, np
         return Block(columns, _column(str(err), n))
     columns.update(metric)
     return Block(columns, drop_reasons(spec, columns, infeasible))
+
+
+def _view(value: Any, n: int) -> np.ndarray:
+    """:func:`_column` as a read-only view where it can be (a constant is not repeated)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "US":
+        arr = arr.astype(object)
+    return np.broadcast_to(arr, (n,))
 
 
 def _point_columns(
@@ -174,51 +189,98 @@ def _point_columns(
 def _mesh_columns(
     sc: Scenario, combo: Combination, piece: GridSlice
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """:func:`_point_columns` of a grid slice, costed box by box as open meshes and written
-    straight into the slice's columns."""
+    """:func:`_point_columns` of a grid slice: the grid's boxes it overlaps
+    (:func:`~elmoe_dse.explore.grid.grid_boxes`, each costed once as an open mesh while
+    consecutive chunks need it, :func:`_box_columns`), their share copied into the slice's
+    columns (or viewed, where one box's own array holds them)."""
     shape = tuple(len(a.values) for a in piece.axes)
-    out: dict[str, np.ndarray] = {}
-    pos = 0
-    for box, first in boxes(shape, piece.start, piece.stop):
-        layered = sc.knob_values(**box_mesh(piece.axes, box), **dict(combo.knobs))
-        values = {
-            name: layered[name] if KNOB_INFO[name].choices else np.asarray(layered[name], float)
-            for name in KNOB_INFO
-        }
+    cover = grid_boxes(shape)
+    j = bisect.bisect_right([first for _, first in cover], piece.start) - 1
+    parts = []
+    for box, first in cover[j:]:
+        if first >= piece.stop:
+            break
         box_shape = tuple(hi - lo for lo, hi in box)
         lo, hi = max(piece.start - first, 0), min(piece.stop - first, math.prod(box_shape))
-        cols, reasons = _grid_columns(sc, values)
-        cols[_REASONS] = reasons
-        for key, value in cols.items():
-            arr = np.asarray(value)
-            if arr.dtype.kind in "US":
-                arr = arr.astype(object)
-            column = out.get(key)
-            if column is None:
-                column = out[key] = np.empty(piece.stop - piece.start, arr.dtype)
-            elif column.dtype != arr.dtype:  # as np.concatenate of the boxes would promote
-                grown = np.empty(len(column), np.result_type(column.dtype, arr.dtype))
-                grown[:pos] = column[:pos]
-                column = out[key] = grown
-            _fill(column[pos : pos + hi - lo], arr, box_shape, lo, hi)
-        pos += hi - lo
+        parts.append((_box_columns(sc, combo, piece.axes, box), box_shape, lo, hi))
+    out = _one_box(*parts[0]) if len(parts) == 1 else _joined(parts, piece.stop - piece.start)
     reasons = out.pop(_REASONS)
     return out, reasons
 
 
+def _one_box(
+    cols: dict[str, np.ndarray], shape: tuple[int, ...], lo: int, hi: int
+) -> dict[str, np.ndarray]:
+    """Points ``lo`` to ``hi`` of one box's columns: a read-only view of an array of the box's
+    shape, a copy of the others (:func:`~elmoe_dse.explore.grid.copy_points`)."""
+    out = {}
+    for key, arr in cols.items():
+        if arr.shape == shape and arr.flags.c_contiguous:
+            view = arr.reshape(-1)[lo:hi]
+            view.flags.writeable = False
+        else:
+            view = np.empty(hi - lo, arr.dtype)
+            copy_points(view, arr, shape, lo, hi)
+        out[key] = view
+    return out
+
+
+def _joined(
+    parts: list[tuple[dict[str, np.ndarray], tuple[int, ...], int, int]], n: int
+) -> dict[str, np.ndarray]:
+    """The columns of ``n`` points from consecutive boxes' shares (``parts``: columns, box
+    shape, first and last point), promoted as :func:`numpy.concatenate` would."""
+    out: dict[str, np.ndarray] = {}
+    pos = 0
+    for cols, shape, lo, hi in parts:
+        for key, arr in cols.items():
+            column = out.get(key)
+            if column is None:
+                column = out[key] = np.empty(n, arr.dtype)
+            elif column.dtype != arr.dtype:
+                grown = np.empty(n, np.result_type(column.dtype, arr.dtype))
+                grown[:pos] = column[:pos]
+                column = out[key] = grown
+            copy_points(column[pos : pos + hi - lo], arr, shape, lo, hi)
+        pos += hi - lo
+    return out
+
+
 _REASONS = "\0reasons"
+#: The last box costed by this process (:func:`_box_columns`): the next chunks it covers reuse it.
+_BOX_MEMO: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
-def _fill(dst: np.ndarray, arr: np.ndarray, shape: tuple[int, ...], lo: int, hi: int) -> None:
-    """Write points ``lo`` to ``hi`` of ``arr`` broadcast to ``shape`` (C order) into ``dst``."""
-    if arr.size == 1:
-        dst.fill(arr.reshape(()).item() if arr.dtype == object else arr.reshape(()))
-    elif lo == 0 and hi == dst.size == math.prod(shape):
-        np.copyto(dst.reshape(shape), arr)
-    else:
-        full = np.empty(shape, dtype=arr.dtype)
-        np.copyto(full, arr)
-        dst[:] = full.reshape(-1)[lo:hi]
+def _box_columns(
+    sc: Scenario, combo: Combination, axes: tuple[Axis, ...], box: Box
+) -> dict[str, np.ndarray]:
+    """Result columns (each broadcastable to ``box``'s shape; strings as objects) and, under
+    :data:`_REASONS`, the per-point infeasibility of one box of the grid of ``axes``; kept
+    for the next call on the same box (a KnobError too)."""
+    key = (id(sc), combo, tuple((a.name, np.asarray(a.values, float).tobytes()) for a in axes), box)
+    hit = _BOX_MEMO.get(key)
+    if hit is None:
+        layered = sc.knob_values(**box_mesh(axes, box), **dict(combo.knobs))
+        values = {
+            name: layered[name] if KNOB_INFO[name].choices else np.asarray(layered[name], float)
+            for name in KNOB_INFO
+        }
+        try:
+            cols, reasons = _grid_columns(sc, values)
+        except KnobError as err:
+            result: dict[str, np.ndarray] | KnobError = err
+        else:
+            cols[_REASONS] = reasons
+            result = {k: _as_objects(np.asarray(v)) for k, v in cols.items()}
+        _BOX_MEMO.clear()
+        hit = _BOX_MEMO[key] = (sc, result)  # sc kept alive: its id is not reused
+    if isinstance(hit[1], KnobError):
+        raise hit[1]
+    return hit[1]
+
+
+def _as_objects(arr: np.ndarray) -> np.ndarray:
+    return arr.astype(object) if arr.dtype.kind in "US" else arr
 
 
 #: Residencies solved by this process's recent blocks (:func:`~elmoe_dse.evaluator.memo_residency`,
