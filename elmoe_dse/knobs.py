@@ -417,19 +417,26 @@ def inactive_knob_names(
         tiers=tiers, logic_die=logic_die, policy=policy, draft=draft,
         cache_policy=cache_policy, bit_nested=bit_nested, plain=plain,
     )  # fmt: skip
+    from elmoe_dse.roofline import broadcast_shape, compact
+
     default = Knobs()
     names = list(rules)
-    codes = np.zeros(shape, dtype=np.int64)
-    for bit, name in enumerate(names):
-        idle = np.asarray(rules[name][0]) & _differs_mask(
-            getattr(knobs, name), getattr(default, name)
+    # each knob's idle mask on the axes it varies along (an open mesh, :func:`compact`): the
+    # codes once per distinct point, then broadcast to the grid (a read-only view)
+    idle = [
+        compact(
+            np.asarray(
+                np.asarray(rules[name][0])
+                & _differs_mask(getattr(knobs, name), getattr(default, name))
+            )
         )
-        codes |= np.broadcast_to(idle, shape).astype(np.int64) << bit
-    labels = {
-        int(c): ",".join(n for b, n in enumerate(names) if int(c) >> b & 1)
-        for c in np.unique(codes)
-    }
-    out = np.empty(shape, dtype=object)
-    for c, text in labels.items():
-        out[codes == c] = text
-    return out
+        for name in names
+    ]
+    codes = np.zeros(broadcast_shape(*(m.shape for m in idle)), dtype=np.int64)
+    for bit, mask in enumerate(idle):
+        codes |= mask.astype(np.int64) << bit
+    present = np.flatnonzero(np.bincount(codes.reshape(-1), minlength=1))  # no sort
+    table = np.empty(len(present) and int(present[-1]) + 1, dtype=object)
+    for c in present.tolist():
+        table[c] = ",".join(n for b, n in enumerate(names) if c >> b & 1)
+    return np.broadcast_to(table[codes], shape)

@@ -155,12 +155,42 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def compact(a: Array) -> Array:
+    """``a`` without the axes it is only broadcast along (stride 0): a view of length 1 there,
+    which broadcasts back to ``a`` (work on it is done once per distinct value)."""
+    arr = np.asarray(a)
+    if 0 not in arr.strides:
+        return arr
+    index = tuple(slice(0, 1) if st == 0 else slice(None) for st in arr.strides)
+    return arr[index]
+
+
 def sum_arrays(values: list[Array]) -> Array:
-    """Sum a list of broadcastable arrays (0-d zero if empty)."""
+    """Sum a list of broadcastable arrays (0-d zero if empty), left to right from 0.0 (the
+    additions after the first are done in place where the sum keeps its shape)."""
     total: Array = np.zeros(())
+    own = False
     for v in values:
-        total = total + v
+        total, own = add_into(total, v, own)
     return total
+
+
+def add_into(
+    total: Array, v: Array | float, own: bool, where: Array | None = None
+) -> tuple[Array, bool]:
+    """``total + v`` (``where``: only where True, ``total`` elsewhere), written into ``total``
+    when ``own`` (an array no one else holds) and of the result's shape, else a new array;
+    returns it and whether it is owned. The same numbers as ``total + np.where(where, v, 0)``
+    for a float ``total`` (adding 0.0 changes no float but -0.0, which no cost here is)."""
+    shape = np.shape(total)
+    shapes = (shape, np.shape(v)) if where is None else (shape, np.shape(v), np.shape(where))
+    if own and shape == broadcast_shape(*shapes):
+        np.add(total, v, out=total, where=True if where is None else where)
+        return total, True
+    if where is not None:
+        v = np.where(where, v, 0.0)
+    out = total + v
+    return out, isinstance(out, np.ndarray) and out.ndim > 0
 
 
 def add_dicts(dicts: list[dict[str, Array]]) -> dict[str, Array]:

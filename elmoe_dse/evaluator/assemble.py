@@ -12,7 +12,7 @@ import numpy as np
 
 from elmoe_dse.evaluator.records import Design, Residency, Speculation, StepCost, Violations
 from elmoe_dse.platforms import MemoryPlan
-from elmoe_dse.roofline import PassCost, add_dicts, max_and_argmax, sum_arrays
+from elmoe_dse.roofline import PassCost, add_dicts, add_into, max_and_argmax, sum_arrays
 
 Array = np.ndarray
 
@@ -22,22 +22,23 @@ def step_bound(passes: tuple[PassCost, ...]) -> Array:
     object array of the labels)."""
     names: list[str] = []
     share: list[Array] = []
+    owned: list[bool] = []
     for ps in passes:
         for op in ps.operators:
             busy_s = op.time_s * ps.repeats
             bound = np.asarray(op.bound)
-            # how many points each term binds: a term that binds none adds only zeros (skipped,
-            # the same sums), one that binds all adds the whole busy time
-            binds = np.bincount(bound.reshape(-1), minlength=len(op.labels))
             for i, label in enumerate(op.labels):
                 if label not in names:
                     names.append(label)
                     share.append(np.zeros(()))
-                if not binds[i]:
+                    owned.append(False)
+                binds = bound == i
+                count = np.count_nonzero(binds)
+                if not count:  # a term that binds no point adds only zeros: the same sums
                     continue
                 j = names.index(label)
-                busy = busy_s if binds[i] == bound.size else np.where(bound == i, busy_s, 0.0)
-                share[j] = share[j] + busy
+                where = None if count == bound.size else binds
+                share[j], owned[j] = add_into(share[j], busy_s, owned[j], where)
     _, winner = max_and_argmax(share)
     return np.asarray(names, dtype=object)[winner]  # the labels shared, not a string per point
 

@@ -533,7 +533,15 @@ def kept_columns(
     rejected = Counter(block.reasons[~kept].tolist())
     if not kept.any():
         return None, rejected
-    return {k: v[kept] for k, v in columns.items()}, rejected
+    rows = np.flatnonzero(kept)
+    return {k: _take(v, rows) for k, v in columns.items()}, rejected
+
+
+def _take(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``column[rows]``; a constant broadcast (stride 0) stays one (a read-only view)."""
+    if column.ndim == 1 and column.strides == (0,):
+        return np.broadcast_to(column[:1], (len(rows),))
+    return column[rows]
 
 
 def evaluate_grid(
