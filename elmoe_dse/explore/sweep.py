@@ -329,7 +329,10 @@ def drop_reasons(
         bad = ~np.isfinite(np.asarray(columns[objective.metric], dtype=float))
         reasons[bad] = f"objective {objective.metric} is not finite"
     bad = ~np.asarray(columns[f"{META}feasible"], dtype=bool)
-    for text in set(infeasible[bad].tolist()):
+    texts = set(infeasible[bad].tolist())
+    if len(texts) == 1:  # one rule for every infeasible point: no comparison of the texts
+        reasons[bad] = f"infeasible: {texts.pop()}"
+    for text in texts:
         reasons[bad & (infeasible == text)] = f"infeasible: {text}"
     return reasons
 
