@@ -223,8 +223,12 @@ class Knobs:
     def numeric_names(self) -> list[str]:
         return [f.name for f in fields(self) if not KNOB_INFO[f.name].choices]
 
-    def validated(self) -> Knobs:
-        """Check every knob against its range or choices; arrays broadcast to one shape."""
+    def validated(self, *, broadcast: bool = True) -> Knobs:
+        """Check every knob against its range or choices; arrays broadcast to one shape.
+
+        ``broadcast=False`` checks that they broadcast but keeps each array's own shape (an open
+        mesh: a knob varying along one axis stays of shape (1, .., n, .., 1), so the work that
+        depends on it alone is done once per value; :attr:`shape` is the grid's)."""
         updates: dict[str, Any] = {}
         for name, info in KNOB_INFO.items():
             value = getattr(self, name)
@@ -253,6 +257,9 @@ class Knobs:
                 raise KnobError(f"knob '{name}' = {value!r} must be a whole number")
             updates[name] = arr
         try:
+            if not broadcast:
+                np.broadcast_shapes(*(np.shape(v) for v in updates.values()))
+                return replace(self, **updates)
             shaped = np.broadcast_arrays(*updates.values())
         except ValueError as err:
             raise KnobError(f"knob arrays do not broadcast together: {err}") from None
@@ -266,7 +273,10 @@ class Knobs:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(np.shape(self.batch_size))
+        """The grid's shape: every numeric knob's broadcast together."""
+        return tuple(
+            np.broadcast_shapes(*(np.shape(getattr(self, n)) for n in self.numeric_names()))
+        )
 
 
 def _check_scalar(name: str, info: KnobInfo, value: float) -> None:
@@ -407,19 +417,26 @@ def inactive_knob_names(
         tiers=tiers, logic_die=logic_die, policy=policy, draft=draft,
         cache_policy=cache_policy, bit_nested=bit_nested, plain=plain,
     )  # fmt: skip
+    from elmoe_dse.roofline import broadcast_shape, compact
+
     default = Knobs()
     names = list(rules)
-    codes = np.zeros(shape, dtype=np.int64)
-    for bit, name in enumerate(names):
-        idle = np.asarray(rules[name][0]) & _differs_mask(
-            getattr(knobs, name), getattr(default, name)
+    # each knob's idle mask on the axes it varies along (an open mesh, :func:`compact`): the
+    # codes once per distinct point, then broadcast to the grid (a read-only view)
+    idle = [
+        compact(
+            np.asarray(
+                np.asarray(rules[name][0])
+                & _differs_mask(getattr(knobs, name), getattr(default, name))
+            )
         )
-        codes |= np.broadcast_to(idle, shape).astype(np.int64) << bit
-    labels = {
-        int(c): ",".join(n for b, n in enumerate(names) if int(c) >> b & 1)
-        for c in np.unique(codes)
-    }
-    out = np.empty(shape, dtype=object)
-    for c, text in labels.items():
-        out[codes == c] = text
-    return out
+        for name in names
+    ]
+    codes = np.zeros(broadcast_shape(*(m.shape for m in idle)), dtype=np.int64)
+    for bit, mask in enumerate(idle):
+        codes |= mask.astype(np.int64) << bit
+    present = np.flatnonzero(np.bincount(codes.reshape(-1), minlength=1))  # no sort
+    table = np.empty(len(present) and int(present[-1]) + 1, dtype=object)
+    for c in present.tolist():
+        table[c] = ",".join(n for b, n in enumerate(names) if c >> b & 1)
+    return np.broadcast_to(table[codes], shape)

@@ -575,13 +575,23 @@ def _lru_core(
 
 def _erf(x: FloatArray) -> FloatArray:
     """erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7)."""
-    s = np.sign(x)
-    ax = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * ax)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    return s * (1.0 - poly * np.exp(-ax * ax))
+    # sign(x) (1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-x^2)), t = 1 / (1 + p|x|):
+    # the same operations in the same order, in place (no temporary per step)
+    x = np.asarray(x, dtype=np.float64)
+    ax = np.abs(x, out=np.empty(x.shape))
+    t = np.multiply(ax, 0.3275911, out=np.empty(x.shape))
+    t += 1.0
+    np.divide(1.0, t, out=t)
+    poly = np.multiply(t, 1.061405429, out=np.empty(x.shape))
+    for a in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += a
+        poly *= t
+    np.multiply(ax, ax, out=ax)
+    np.negative(ax, out=ax)
+    poly *= np.exp(ax, out=ax)
+    np.subtract(1.0, poly, out=poly)
+    poly *= np.sign(x)
+    return poly
 
 
 def norm_cdf(x: npt.ArrayLike) -> FloatArray:

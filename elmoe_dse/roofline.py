@@ -126,22 +126,71 @@ def max_and_argmax(values: list[Array]) -> tuple[Array, Array]:
     Equivalent to ``np.max``/``np.argmax`` of the stacked arrays along the new axis, without
     materializing the stack (faster on large grids).
     """
-    arrays = np.broadcast_arrays(*[np.asarray(v, dtype=float) for v in values])
-    best = np.array(arrays[0], dtype=float, copy=True)
-    index = np.zeros(best.shape, dtype=np.int8)
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    shape = broadcast_shape(*(a.shape for a in arrays))
+    best = np.empty(shape)
+    np.copyto(best, arrays[0])
+    index = np.zeros(shape, dtype=np.int8)
     for i, arr in enumerate(arrays[1:], start=1):
-        larger = arr > best
+        larger = np.greater(arr, best)
         np.copyto(best, arr, where=larger)
-        index[larger] = i
+        np.copyto(index, i, where=larger)
     return best, index
 
 
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """``np.broadcast_shapes`` for the few short shapes of a design grid, without its overhead
+    (it raises the same ValueError where they do not broadcast)."""
+    ndim = max(map(len, shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        offset = ndim - len(shape)
+        for i, n in enumerate(shape):
+            if n != 1:
+                have = out[offset + i]
+                if have == 1:
+                    out[offset + i] = n
+                elif have != n:
+                    return np.broadcast_shapes(*shapes)  # raises
+    return tuple(out)
+
+
+def compact(a: Array) -> Array:
+    """``a`` without the axes it is only broadcast along (stride 0): a view of length 1 there,
+    which broadcasts back to ``a`` (work on it is done once per distinct value)."""
+    arr = np.asarray(a)
+    if 0 not in arr.strides:
+        return arr
+    index = tuple(slice(0, 1) if st == 0 else slice(None) for st in arr.strides)
+    return arr[index]
+
+
 def sum_arrays(values: list[Array]) -> Array:
-    """Sum a list of broadcastable arrays (0-d zero if empty)."""
+    """Sum a list of broadcastable arrays (0-d zero if empty), left to right from 0.0 (the
+    additions after the first are done in place where the sum keeps its shape)."""
     total: Array = np.zeros(())
+    own = False
     for v in values:
-        total = total + v
+        total, own = add_into(total, v, own)
     return total
+
+
+def add_into(
+    total: Array, v: Array | float, own: bool, where: Array | None = None
+) -> tuple[Array, bool]:
+    """``total + v`` (``where``: only where True, ``total`` elsewhere), written into ``total``
+    when ``own`` (an array no one else holds) and of the result's shape, else a new array;
+    returns it and whether it is owned. The same numbers as ``total + np.where(where, v, 0)``
+    for a float ``total`` (adding 0.0 changes no float but -0.0, which no cost here is)."""
+    shape = np.shape(total)
+    shapes = (shape, np.shape(v)) if where is None else (shape, np.shape(v), np.shape(where))
+    if own and shape == broadcast_shape(*shapes):
+        np.add(total, v, out=total, where=True if where is None else where)
+        return total, True
+    if where is not None:
+        v = np.where(where, v, 0.0)
+    out = total + v
+    return out, isinstance(out, np.ndarray) and out.ndim > 0
 
 
 def add_dicts(dicts: list[dict[str, Array]]) -> dict[str, Array]:

@@ -106,8 +106,11 @@ def evaluate(
             pool and window, other parameters differing) keep the pool's residency, solved
             once (:func:`memo_residency`); ``None`` solves it every call.
     """
-    knobs = knobs.validated()
     p = np.asarray(routing_probs, dtype=float)
+    # each knob keeps its own shape (an open mesh, broadcast at the end), but S stacked draws
+    # (p of shape (S, E), :mod:`~elmoe_dse.evaluator.ensemble`) broadcast every knob to the
+    # grid with its sample axis: the per-draw routing solves find the draws on each of them
+    knobs = knobs.validated(broadcast=p.ndim == 2)
     if p.ndim > 2 or p.shape[-1:] != (model.num_experts,):  # (E,), or (S, E): S draws
         raise KnobError(
             f"routing has {p.shape[-1]} experts but model '{model.id}' has {model.num_experts}"
@@ -208,4 +211,5 @@ def _step(
         static_power_w=platforms.static_power_w(spec, platform_knobs)
         * (1.0 if layout is None else layout.layout.devices),
         num_experts=model.num_experts,
+        shape=knobs.shape,
     )

@@ -12,26 +12,35 @@ import numpy as np
 
 from elmoe_dse.evaluator.records import Design, Residency, Speculation, StepCost, Violations
 from elmoe_dse.platforms import MemoryPlan
-from elmoe_dse.roofline import PassCost, add_dicts, max_and_argmax, sum_arrays
+from elmoe_dse.roofline import PassCost, add_dicts, add_into, max_and_argmax, sum_arrays
 
 Array = np.ndarray
 
 
 def step_bound(passes: tuple[PassCost, ...]) -> Array:
-    """Per design point, the term (compute, a tier, a link) that binds the most step time."""
+    """Per design point, the term (compute, a tier, a link) that binds the most step time (an
+    object array of the labels)."""
     names: list[str] = []
     share: list[Array] = []
+    owned: list[bool] = []
     for ps in passes:
         for op in ps.operators:
             busy_s = op.time_s * ps.repeats
+            bound = np.asarray(op.bound)
             for i, label in enumerate(op.labels):
                 if label not in names:
                     names.append(label)
                     share.append(np.zeros(()))
+                    owned.append(False)
+                binds = bound == i
+                count = np.count_nonzero(binds)
+                if not count:  # a term that binds no point adds only zeros: the same sums
+                    continue
                 j = names.index(label)
-                share[j] = share[j] + np.where(op.bound == i, busy_s, 0.0)
+                where = None if count == bound.size else binds
+                share[j], owned[j] = add_into(share[j], busy_s, owned[j], where)
     _, winner = max_and_argmax(share)
-    return np.asarray(names)[winner]
+    return np.asarray(names, dtype=object)[winner]  # the labels shared, not a string per point
 
 
 def violation_texts(plan: MemoryPlan, num_experts: int) -> dict[str, str]:
@@ -56,8 +65,10 @@ def step_cost(
     plan: MemoryPlan,
     static_power_w: Array | float,
     num_experts: int,
+    shape: tuple[int, ...] = (),
 ) -> StepCost:
-    """Combine the passes by the rule of :class:`StepCost` and broadcast to the grid's shape."""
+    """Combine the passes by the rule of :class:`StepCost` and broadcast to the grid's shape
+    (``shape``: the knobs', which the arrays of the stages may not all span)."""
     time_s = sum_arrays([ps.time_s for ps in passes])
     energy = add_dicts([ps.energy_j for ps in passes])
     energy["static"] = static_power_w * time_s
@@ -65,7 +76,7 @@ def step_cost(
     masks = violations.masks()
     feasible = ~violations.any()
     tau, b = speculation.tau_tokens, design.sequences
-    shape = np.broadcast_shapes(np.shape(time_s), b.shape, np.shape(tau), np.shape(feasible))
+    shape = np.broadcast_shapes(shape, np.shape(time_s), b.shape, np.shape(tau), np.shape(feasible))
 
     def grid(a: Array) -> Array:
         return np.broadcast_to(a, shape)

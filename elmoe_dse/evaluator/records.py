@@ -15,7 +15,7 @@ import numpy as np
 from elmoe_dse.knobs import Knobs
 from elmoe_dse.platforms import MemoryPlan, PlatformKnobs, PlatformModel
 from elmoe_dse.policies import DraftKind, Policy
-from elmoe_dse.roofline import PassCost, add_dicts, sum_arrays
+from elmoe_dse.roofline import PassCost, add_dicts, broadcast_shape, compact, sum_arrays
 from elmoe_dse.specs.platform import PlatformSpec
 
 if TYPE_CHECKING:
@@ -188,11 +188,12 @@ class StepCost:
         """Per design point, the first violated rule's explanation ('' where feasible)."""
         masks = self.violations.masks()
         keys = list(masks)
-        codes = np.zeros(np.shape(self.feasible), dtype=np.int8)
+        small = [compact(np.asarray(m)) for m in masks.values()]  # once per distinct point
+        codes = np.zeros(broadcast_shape(*(m.shape for m in small)), dtype=np.int8)
         for i in reversed(range(len(keys))):
-            codes[np.broadcast_to(masks[keys[i]], codes.shape)] = i + 1
+            np.copyto(codes, i + 1, where=small[i])
         labels = np.asarray(["", *(self.violation_text[k] for k in keys)], dtype=object)
-        return np.asarray(labels[codes])
+        return np.broadcast_to(labels[codes], np.shape(self.feasible))  # a read-only view
 
     @property
     def energy_per_step_j(self) -> Array:

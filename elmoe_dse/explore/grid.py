@@ -14,10 +14,12 @@ computed independently and in order.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -113,14 +115,114 @@ def numeric_chunks(
         yield start, numeric_slice(axes, start, min(start + chunk_points, total))
 
 
-def numeric_slice(axes: tuple[Axis, ...], start: int, stop: int) -> dict[str, np.ndarray]:
+class GridSlice(dict[str, np.ndarray]):
+    """The flat arrays of :func:`numeric_slice`, and where they lie in the grid: flat points
+    ``start`` to ``stop`` of the C-order product of ``axes`` (so an evaluator may cost the
+    slice as open-mesh boxes, :func:`grid_boxes`)."""
+
+    def __init__(
+        self, arrays: dict[str, np.ndarray], axes: tuple[Axis, ...], start: int, stop: int
+    ) -> None:
+        super().__init__(arrays)
+        self.axes, self.start, self.stop = axes, start, stop
+
+
+def numeric_slice(axes: tuple[Axis, ...], start: int, stop: int) -> GridSlice:
     """Flat points ``start`` to ``stop`` (excluded) of the C-order product of numeric ``axes``:
     one float array per axis (NaN = auto). Any slice is computed on its own, so a work unit
     (:class:`~elmoe_dse.explore.sweep.WorkUnit`) can be evaluated anywhere."""
     shape = tuple(len(a.values) for a in axes)
-    flat = np.arange(start, stop)
-    index = np.unravel_index(flat, shape) if axes else ()
-    return {a.name: np.asarray(a.values, dtype=float)[i] for a, i in zip(axes, index, strict=True)}
+    whole = tuple((0, n) for n in shape)
+    arrays = {}
+    for name, values in box_mesh(axes, whole).items():
+        arrays[name] = np.empty(stop - start)
+        copy_points(arrays[name], values, shape, start, stop)
+    return GridSlice(arrays, axes, start, stop)
+
+
+def copy_points(dst: np.ndarray, arr: np.ndarray, shape: tuple[int, ...], lo: int, hi: int) -> None:
+    """Write flat points ``lo`` to ``hi`` of ``arr`` broadcast to ``shape`` (C order) into
+    ``dst``: one slice of an array of that shape, else run by run (:func:`box_pieces`), never
+    materializing the broadcast."""
+    if arr.size == 1:
+        dst.fill(arr.reshape(()).item() if arr.dtype == object else arr.reshape(()))
+    elif arr.shape == shape and arr.flags.c_contiguous:
+        dst[:] = arr.reshape(-1)[lo:hi]
+    else:
+        full = np.broadcast_to(arr, shape)
+        pos = 0
+        for prefix, (a, b) in box_pieces(shape, lo, hi):
+            index: tuple[Any, ...] = (*prefix, slice(a, b))
+            run = full[index]
+            np.copyto(dst[pos : pos + run.size].reshape(run.shape), run)
+            pos += run.size
+
+
+#: A box of the grid: per axis, the index range [lo, hi) it spans.
+Box = tuple[tuple[int, int], ...]
+#: The most points of one box of :func:`grid_boxes` (one evaluator call): bounds its memory.
+BOX_POINTS = 1 << 16
+
+
+@functools.lru_cache(maxsize=16)
+def grid_boxes(shape: tuple[int, ...], max_points: int = BOX_POINTS) -> tuple[tuple[Box, int], ...]:
+    """A fixed cover of the whole C-order grid of ``shape`` by disjoint boxes of at most
+    ``max_points`` points (at least a run of the last axis), in order, each with the flat index
+    of its first point. A box fixes the leading axes, spans a range of one axis and all of the
+    later ones, so its own C-order points are consecutive points of the grid; the boxes a slice
+    overlaps do not depend on how the grid is chunked (one box serves every chunk it overlaps,
+    :func:`box_pieces` copies a chunk's share out)."""
+    k = next(i for i in range(len(shape) + 1) if math.prod(shape[i:]) <= max_points)
+    if k == 0:
+        return ((tuple((0, n) for n in shape), 0),)
+    slab = math.prod(shape[k:])
+    step = max(max_points // slab, 1)
+    rest = tuple((0, n) for n in shape[k:])
+    out: list[tuple[Box, int]] = []
+    for prefix in itertools.product(*(range(n) for n in shape[: k - 1])):
+        for lo in range(0, shape[k - 1], step):
+            box = (*((i, i + 1) for i in prefix), (lo, min(lo + step, shape[k - 1])), *rest)
+            first = np.ravel_multi_index((*prefix, lo, *(0,) * len(rest)), shape)
+            out.append((box, int(first)))
+    return tuple(out)
+
+
+#: A run of consecutive points of a box: its leading indices, a range of the next axis, all of
+#: the later axes (:func:`box_pieces`).
+Piece = tuple[tuple[int, ...], tuple[int, int]]
+
+
+@functools.lru_cache(maxsize=64)
+def box_pieces(shape: tuple[int, ...], lo: int, hi: int) -> tuple[Piece, ...]:
+    """Flat points ``lo`` to ``hi`` (excluded) of a C-order box of ``shape`` (at least one
+    axis) as a few runs, each a basic slice of the box (copied out without materializing it)."""
+    if lo >= hi:
+        return ()
+    slab = math.prod(shape[1:])
+    i0, r0 = divmod(lo, slab)
+    i1, r1 = divmod(hi, slab)
+    if i0 == i1:
+        return tuple(((i0, *p), r) for p, r in box_pieces(shape[1:], r0, r1))
+    out: list[Piece] = []
+    if r0:
+        out += [((i0, *p), r) for p, r in box_pieces(shape[1:], r0, slab)]
+        i0 += 1
+    if i1 > i0:
+        out.append(((), (i0, i1)))
+    if r1:
+        out += [((i1, *p), r) for p, r in box_pieces(shape[1:], 0, r1)]
+    return tuple(out)
+
+
+def box_mesh(axes: tuple[Axis, ...], box: Box) -> dict[str, np.ndarray]:
+    """The values of each axis over ``box`` as an open mesh: axis ``i`` of shape
+    (1, .., hi - lo, .., 1), NaN = auto (they broadcast to the box's points in C order)."""
+    ndim = len(axes)
+    out = {}
+    for i, (axis, (lo, hi)) in enumerate(zip(axes, box, strict=True)):
+        shape = (1,) * i + (hi - lo,) + (1,) * (ndim - i - 1)
+        out[axis.name] = np.asarray(axis.values, dtype=float)[lo:hi].reshape(shape)
+    return out
 
 
 def search_axes(spec: SweepSpec) -> dict[str, tuple[float | str, ...]]:

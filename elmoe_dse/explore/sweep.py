@@ -29,6 +29,7 @@ categories and ``meta.pareto`` from the final candidates.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import tempfile
@@ -44,7 +45,18 @@ import numpy as np
 from elmoe_dse.columns import THROUGHPUT_TOK_PER_S
 from elmoe_dse.errors import KnobError
 from elmoe_dse.explore.figure_columns import FASTEST_KEYS
-from elmoe_dse.explore.grid import CHUNK_POINTS, Combination, Grid, expand, numeric_slice
+from elmoe_dse.explore.grid import (
+    CHUNK_POINTS,
+    Box,
+    Combination,
+    Grid,
+    GridSlice,
+    box_mesh,
+    copy_points,
+    expand,
+    grid_boxes,
+    numeric_slice,
+)
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.knobs import KNOB_INFO, Knobs
 from elmoe_dse.results import (
@@ -69,6 +81,8 @@ from elmoe_dse.specs.sweep import Axis, SweepSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from elmoe_dse.evaluator import ResidencyMemo
 
 
 PARETO_COLUMN = "meta.pareto"
@@ -123,36 +137,182 @@ def knob_values(
 
 
 def evaluate_block(spec: SweepSpec, combo: Combination, numeric: Mapping[str, np.ndarray]) -> Block:
-    """Evaluate the points ``numeric`` (flat arrays, one per numeric axis) of ``combo``."""
+    """Evaluate the points ``numeric`` (flat arrays, one per numeric axis) of ``combo``.
+
+    A slice of the grid (:class:`~elmoe_dse.explore.grid.GridSlice`) is costed as open-mesh
+    boxes (:func:`~elmoe_dse.explore.grid.grid_boxes`), each knob on its own axis, and
+    flattened to its points at the end: the same numbers, far fewer full-length passes. Its
+    columns may be read-only views (a constant broadcast, a box's own array)."""
+    n = len(next(iter(numeric.values()))) if numeric else 1
+    sc = load_scenario(combo.model, combo.platform, combo.dataset, spec.calibration)
+    values = knob_values(sc, combo, numeric, n)
+    mesh = isinstance(numeric, GridSlice) and bool(numeric.axes)
+    col = _view if mesh else _column
+    columns: dict[str, np.ndarray] = {f"{KNOB}{k}": col(v, n) for k, v in values.items()}
+    columns.update(
+        {
+            f"{META}model": col(sc.model.id, n),
+            f"{META}platform": col(sc.platform.name, n),
+            f"{META}dataset": col(sc.dataset, n),
+        }
+    )
+    try:
+        if mesh:
+            assert isinstance(numeric, GridSlice)
+            try:
+                metric, infeasible = _mesh_columns(sc, combo, numeric)
+            except KnobError:  # the flat path: the error of the slice's own points
+                metric, infeasible = _point_columns(sc, values, n)
+        else:
+            metric, infeasible = _point_columns(sc, values, n)
+    except KnobError as err:
+        return Block(columns, _column(str(err), n))
+    columns.update(metric)
+    return Block(columns, drop_reasons(spec, columns, infeasible))
+
+
+def _view(value: Any, n: int) -> np.ndarray:
+    """:func:`_column` as a read-only view where it can be (a constant is not repeated)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "US":
+        arr = arr.astype(object)
+    return np.broadcast_to(arr, (n,))
+
+
+def _point_columns(
+    sc: Scenario, values: dict[str, Any], n: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The evaluator's result columns of ``n`` points of knob ``values`` and, per point, the
+    infeasibility explanation ('' where feasible)."""
+    flat = _grid_columns(sc, values)
+    return {k: _column(v, n) for k, v in flat[0].items()}, np.broadcast_to(flat[1], (n,))
+
+
+def _mesh_columns(
+    sc: Scenario, combo: Combination, piece: GridSlice
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`_point_columns` of a grid slice: the grid's boxes it overlaps
+    (:func:`~elmoe_dse.explore.grid.grid_boxes`, each costed once as an open mesh while
+    consecutive chunks need it, :func:`_box_columns`), their share copied into the slice's
+    columns (or viewed, where one box's own array holds them)."""
+    shape = tuple(len(a.values) for a in piece.axes)
+    cover = grid_boxes(shape)
+    j = bisect.bisect_right([first for _, first in cover], piece.start) - 1
+    parts = []
+    for box, first in cover[j:]:
+        if first >= piece.stop:
+            break
+        box_shape = tuple(hi - lo for lo, hi in box)
+        lo, hi = max(piece.start - first, 0), min(piece.stop - first, math.prod(box_shape))
+        parts.append((_box_columns(sc, combo, piece.axes, box), box_shape, lo, hi))
+    out = _one_box(*parts[0]) if len(parts) == 1 else _joined(parts, piece.stop - piece.start)
+    reasons = out.pop(_REASONS)
+    return out, reasons
+
+
+def _one_box(
+    cols: dict[str, np.ndarray], shape: tuple[int, ...], lo: int, hi: int
+) -> dict[str, np.ndarray]:
+    """Points ``lo`` to ``hi`` of one box's columns: a read-only view of an array of the box's
+    shape, a copy of the others (:func:`~elmoe_dse.explore.grid.copy_points`)."""
+    out = {}
+    for key, arr in cols.items():
+        if arr.shape == shape and arr.flags.c_contiguous:
+            view = arr.reshape(-1)[lo:hi]
+            view.flags.writeable = False
+        else:
+            view = np.empty(hi - lo, arr.dtype)
+            copy_points(view, arr, shape, lo, hi)
+        out[key] = view
+    return out
+
+
+def _joined(
+    parts: list[tuple[dict[str, np.ndarray], tuple[int, ...], int, int]], n: int
+) -> dict[str, np.ndarray]:
+    """The columns of ``n`` points from consecutive boxes' shares (``parts``: columns, box
+    shape, first and last point), promoted as :func:`numpy.concatenate` would."""
+    out: dict[str, np.ndarray] = {}
+    pos = 0
+    for cols, shape, lo, hi in parts:
+        for key, arr in cols.items():
+            column = out.get(key)
+            if column is None:
+                column = out[key] = np.empty(n, arr.dtype)
+            elif column.dtype != arr.dtype:
+                grown = np.empty(n, np.result_type(column.dtype, arr.dtype))
+                grown[:pos] = column[:pos]
+                column = out[key] = grown
+            copy_points(column[pos : pos + hi - lo], arr, shape, lo, hi)
+        pos += hi - lo
+    return out
+
+
+_REASONS = "\0reasons"
+#: The last box costed by this process (:func:`_box_columns`): the next chunks it covers reuse it.
+_BOX_MEMO: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def _box_columns(
+    sc: Scenario, combo: Combination, axes: tuple[Axis, ...], box: Box
+) -> dict[str, np.ndarray]:
+    """Result columns (each broadcastable to ``box``'s shape; strings as objects) and, under
+    :data:`_REASONS`, the per-point infeasibility of one box of the grid of ``axes``; kept
+    for the next call on the same box (a KnobError too)."""
+    key = (id(sc), combo, tuple((a.name, np.asarray(a.values, float).tobytes()) for a in axes), box)
+    hit = _BOX_MEMO.get(key)
+    if hit is None:
+        layered = sc.knob_values(**box_mesh(axes, box), **dict(combo.knobs))
+        values = {
+            name: layered[name] if KNOB_INFO[name].choices else np.asarray(layered[name], float)
+            for name in KNOB_INFO
+        }
+        try:
+            cols, reasons = _grid_columns(sc, values)
+        except KnobError as err:
+            result: dict[str, np.ndarray] | KnobError = err
+        else:
+            cols[_REASONS] = reasons
+            result = {k: _as_objects(np.asarray(v)) for k, v in cols.items()}
+        _BOX_MEMO.clear()
+        hit = _BOX_MEMO[key] = (sc, result)  # sc kept alive: its id is not reused
+    if isinstance(hit[1], KnobError):
+        raise hit[1]
+    return hit[1]
+
+
+def _as_objects(arr: np.ndarray) -> np.ndarray:
+    return arr.astype(object) if arr.dtype.kind in "US" else arr
+
+
+#: Residencies solved by this process's recent blocks (:func:`~elmoe_dse.evaluator.memo_residency`,
+#: keyed by every input they read): the combinations that differ only in knobs the pool does not
+#: see (``rounding``, ``policy`` with the same pool) share them. Cleared when full.
+_RESIDENCY_MEMO: ResidencyMemo = {}
+RESIDENCY_MEMO_SIZE = 64
+
+
+def _grid_columns(sc: Scenario, values: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Result columns (broadcastable to the knobs' shape) and per-point infeasibility of one
+    evaluator call over knob ``values``."""
     from elmoe_dse.costs import cost_columns
     from elmoe_dse.evaluator import evaluate
     from elmoe_dse.platforms import PlatformKnobs
     from elmoe_dse.results import step_columns
 
-    n = len(next(iter(numeric.values()))) if numeric else 1
-    sc = load_scenario(combo.model, combo.platform, combo.dataset, spec.calibration)
-    values = knob_values(sc, combo, numeric, n)
-    columns: dict[str, np.ndarray] = {f"{KNOB}{k}": _column(v, n) for k, v in values.items()}
-    columns.update(
-        {
-            f"{META}model": _column(sc.model.id, n),
-            f"{META}platform": _column(sc.platform.name, n),
-            f"{META}dataset": _column(sc.dataset, n),
-        }
+    knobs = Knobs(**values)
+    if len(_RESIDENCY_MEMO) >= RESIDENCY_MEMO_SIZE:
+        _RESIDENCY_MEMO.clear()
+    step = evaluate(
+        sc.model, sc.platform, knobs, sc.p, quality=sc.quality, residency_memo=_RESIDENCY_MEMO
     )
-    try:
-        step = evaluate(sc.model, sc.platform, Knobs(**values), sc.p, quality=sc.quality)
-    except KnobError as err:
-        return Block(columns, _column(str(err), n))
-    columns.update({k: _column(v, n) for k, v in step_columns(step).items()})
-    hardware = PlatformKnobs.of(Knobs(**values))
-    columns.update({k: _column(v, n) for k, v in cost_columns(sc.platform, hardware).items()})
-    columns[f"{META}policy"] = _column(step.speculative.policy, n)
-    columns[f"{META}draft"] = _column(step.speculative.draft, n)
-    columns[f"{META}cache_policy"] = _column(step.cache.policy, n)
-    columns[f"{META}inactive_knobs"] = _column(step.inactive_knobs(Knobs(**values), sc.platform), n)
-    infeasible = np.broadcast_to(step.reason_per_point(), (n,))
-    return Block(columns, drop_reasons(spec, columns, infeasible))
+    columns = dict(step_columns(step))
+    columns.update(cost_columns(sc.platform, PlatformKnobs.of(knobs)))
+    columns[f"{META}policy"] = np.asarray(step.speculative.policy)
+    columns[f"{META}draft"] = np.asarray(step.speculative.draft)
+    columns[f"{META}cache_policy"] = np.asarray(step.cache.policy)
+    columns[f"{META}inactive_knobs"] = step.inactive_knobs(knobs, sc.platform)
+    return columns, step.reason_per_point()
 
 
 def drop_reasons(
@@ -171,7 +331,10 @@ def drop_reasons(
         bad = ~np.isfinite(np.asarray(columns[objective.metric], dtype=float))
         reasons[bad] = f"objective {objective.metric} is not finite"
     bad = ~np.asarray(columns[f"{META}feasible"], dtype=bool)
-    for text in set(infeasible[bad].tolist()):
+    texts = set(infeasible[bad].tolist())
+    if len(texts) == 1:  # one rule for every infeasible point: no comparison of the texts
+        reasons[bad] = f"infeasible: {texts.pop()}"
+    for text in texts:
         reasons[bad & (infeasible == text)] = f"infeasible: {text}"
     return reasons
 
@@ -378,7 +541,15 @@ def kept_columns(
     rejected = Counter(block.reasons[~kept].tolist())
     if not kept.any():
         return None, rejected
-    return {k: v[kept] for k, v in columns.items()}, rejected
+    rows = np.flatnonzero(kept)
+    return {k: _take(v, rows) for k, v in columns.items()}, rejected
+
+
+def _take(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``column[rows]``; a constant broadcast (stride 0) stays one (a read-only view)."""
+    if column.ndim == 1 and column.strides == (0,):
+        return np.broadcast_to(column[:1], (len(rows),))
+    return column[rows]
 
 
 def evaluate_grid(
