@@ -9,6 +9,12 @@ with a deterministic objective, so two things plain multivariate TPE does are wa
   gives the same objectives. A proposal that is a COMPLETE or RUNNING trial's point is replaced
   by an unseen grid neighbour of it (one axis one step away: the region TPE wanted), or failing
   that an unseen point drawn at random.
+* **Plateaus.** Many designs share one objective vector (at batch 4 every draft setting of a
+  design whose mode threshold makes it decode autoregressively), and TPE, which sees them all
+  on the front, keeps proposing more of them. A proposal inside the box a plateau of two or
+  more trials spans (per numeric axis the range of their values, per categorical the set) is
+  treated as seen: replaced by an unseen neighbour outside every box. On ``sweeps/paper.toml``
+  this lifted the mean hypervolume fraction of its four hardest studies from 0.939 to 0.949.
 * **The last step to an isolated corner.** TPE's density model finds the region of a front point
   but may stop one grid step short of it (the fastest design of a study is often one exact
   combination of draft bits, rounding and draft length). Pareto local search closes that gap:
@@ -47,6 +53,8 @@ from optuna.trial import FrozenTrial, TrialState
 from elmoe_dse.explore.pareto import HVScale, hypervolume, pareto_mask
 
 Key = tuple[Any, ...]
+#: A plateau's span per axis: an index range on a numeric axis, a set of names otherwise.
+Box = dict[str, tuple[int, int] | set[Any]]
 
 #: One trial in this many (after the start-up trials) refines the front; see the module docstring.
 FRONT_EVERY = 3
@@ -105,6 +113,7 @@ class GridFrontSampler(BaseSampler):
             n: sorted(v) if is_ordinal(self.space[n]) else v for n, v in self.steps.items()
         }
         self.ordinal = {n: is_ordinal(d) for n, d in self.space.items()}
+        self.index = {n: {v: i for i, v in enumerate(vs)} for n, vs in self.order.items()}
 
     # -- BaseSampler -----------------------------------------------------------------------------
 
@@ -129,8 +138,11 @@ class GridFrontSampler(BaseSampler):
             if point is not None:
                 return point
         params = self.base.sample_relative(study, trial, search_space)
-        if len(params) == len(self.space) and self.key(params) in seen:
-            return self.unseen_near(params, seen)
+        if len(params) != len(self.space):
+            return params
+        boxes = self.plateau_boxes(done)
+        if self.key(params) in seen or self.inside(params, boxes):
+            return self.unseen_near(params, seen, boxes)
         return params
 
     def sample_independent(
@@ -187,17 +199,61 @@ class GridFrontSampler(BaseSampler):
             out += [{**params, name: v} for v in others]
         return out
 
-    def unseen_near(self, params: Mapping[str, Any], seen: set[Key]) -> dict[str, Any]:
-        """An unseen neighbour of ``params`` at random, else an unseen random point, else
-        ``params`` itself (the grid is exhausted)."""
+    def unseen_near(
+        self, params: Mapping[str, Any], seen: set[Key], boxes: Sequence[Box] = ()
+    ) -> dict[str, Any]:
+        """An unseen neighbour of ``params`` at random (outside the plateau boxes if one is),
+        else an unseen random point, else ``params`` itself (the grid is exhausted)."""
         fresh = [p for p in self.neighbours(params) if self.key(p) not in seen]
-        if fresh:
-            return fresh[int(self.rng.integers(len(fresh)))]
+        outside = [p for p in fresh if not self.inside(p, boxes)]
+        if outside or fresh:
+            pool = outside or fresh
+            return pool[int(self.rng.integers(len(pool)))]
         for _ in range(RANDOM_TRIES):
             p = self.random_point()
             if self.key(p) not in seen:
                 return p
         return dict(params)
+
+    def plateau_boxes(self, done: Sequence[FrozenTrial]) -> list[Box]:
+        """Per set of two or more trials with equal objectives (a plateau, e.g. every draft
+        setting of a design that decodes autoregressively), the box they span: on a numeric
+        axis the index range of their values, on names the set of names."""
+        groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+        for t in done:
+            if t.values is not None and len(t.params) == len(self.space):
+                tag = (tuple(t.values), t.user_attrs.get(self.feasible_attr, True))
+                groups.setdefault(tag, []).append(t.params)
+        boxes = []
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            box: Box = {}
+            for name in self.names:
+                values = {m[name] for m in members}
+                if self.ordinal[name]:
+                    idx = [self.index[name][v] for v in values if v in self.index[name]]
+                    box[name] = (min(idx), max(idx)) if idx else (0, -1)
+                else:
+                    box[name] = values
+            boxes.append(box)
+        return boxes
+
+    def inside(self, params: Mapping[str, Any], boxes: Sequence[Box]) -> bool:
+        """Whether ``params`` lies in one of the plateau ``boxes`` (its objectives are, very
+        likely, the plateau's: TPE proposing it would spend a trial to learn nothing)."""
+        for box in boxes:
+            for name in self.names:
+                span, v = box[name], params[name]
+                if isinstance(span, tuple):
+                    i = self.index[name].get(v)
+                    if i is None or not span[0] <= i <= span[1]:
+                        break
+                elif v not in span:
+                    break
+            else:
+                return True
+        return False
 
     def random_point(self) -> dict[str, Any]:
         """A grid point drawn uniformly."""

@@ -118,6 +118,29 @@ def test_a_move_that_paid_off_is_continued() -> None:
     assert all(s.front_neighbour(study, done, two) == {**base, "bits": 6} for _ in range(5))
 
 
+def test_a_proposal_inside_a_plateau_box_is_predicted_and_skipped() -> None:
+    """Two trials with equal objectives at bits 3 and 6 span bits 3..6 (and modes round, lsb):
+    bits 4 with lsb lies inside, truncate or bits 7 outside; a single trial spans no box."""
+    s = sampler()
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    rows = [
+        ({"bits": 3, "hb": 8, "mode": "round", "x": 0.5}, [1.0, 2.0]),
+        ({"bits": 6, "hb": 8, "mode": "lsb", "x": 0.5}, [1.0, 2.0]),
+        ({"bits": 2, "hb": 2, "mode": "round", "x": 0.0}, [3.0, 1.0]),
+    ]
+    for params, values in rows:
+        study.add_trial(create_trial(params=params, distributions=SPACE, values=values))
+    (box,) = s.plateau_boxes(study.get_trials(deepcopy=False))
+    assert box["bits"] == (1, 4) and box["mode"] == {"round", "lsb"} and box["hb"] == (2, 2)
+    inside = {"bits": 4, "hb": 8, "mode": "lsb", "x": 0.5}
+    assert s.inside(inside, [box])
+    for moved in ({"mode": "truncate"}, {"bits": 7}, {"hb": 16}, {"x": 0.75}):
+        assert not s.inside({**inside, **moved}, [box])
+    # an unseen neighbour of a point inside the box is drawn outside it
+    seen = {s.key(p) for p, _ in rows}
+    assert all(not s.inside(s.unseen_near(inside, seen, [box]), [box]) for _ in range(10))
+
+
 def test_no_point_is_asked_twice_while_the_grid_has_unseen_ones(tmp_path: Path) -> None:
     spec = tiny()  # 336 points per study
     result = run_optimize(spec, out_dir=tmp_path, trials=120, seed=1)
