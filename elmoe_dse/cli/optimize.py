@@ -208,6 +208,7 @@ def render_studies(result: OptimizeResult) -> None:
         "feasible",
         "infeasible",
         "distinct",
+        "space",
         "hypervolume",
         "grid",
         "fraction of grid",
@@ -220,6 +221,7 @@ def render_studies(result: OptimizeResult) -> None:
             str(s["feasible_trials"]),
             str(s["complete_trials"] - s["feasible_trials"]),
             str(s.get("distinct_points", "-")),
+            f"{s['space_points']:,}" if "space_points" in s else "-",
             _num(s.get("hypervolume")),
             _num(s.get("grid_hypervolume")),
             _num(s.get("hypervolume_fraction_of_grid")),
@@ -231,16 +233,10 @@ def render_studies(result: OptimizeResult) -> None:
 
 
 def enumerable_note(result: OptimizeResult) -> str | None:
-    """A line when each study's space is no larger than its trial budget: a sweep is exact."""
-    from elmoe_dse.explore.grid import expand
+    """A line when a study's space is no larger than its trial budget: a sweep is exact."""
+    from elmoe_dse.explore.optimize import enumerable_note as note
 
-    per_study = expand(result.spec).size / max(len(result.studies), 1)
-    if per_study > result.trials_requested:
-        return None
-    return (
-        f"each study's space has {per_study:,.0f} design points, no more than the "
-        f"{result.trials_requested:,} trials asked: `elmoe-dse sweep` enumerates it exactly"
-    )
+    return note(result.studies, result.trials_requested)
 
 
 def _num(value: Any) -> str:

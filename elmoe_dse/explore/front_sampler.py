@@ -9,14 +9,22 @@ with a deterministic objective, so two things plain multivariate TPE does are wa
   gives the same objectives. A proposal that is a COMPLETE or RUNNING trial's point is replaced
   by an unseen grid neighbour of it (one axis one step away: the region TPE wanted), or failing
   that an unseen point drawn at random.
+* **Plateaus.** Many designs share one objective vector (at batch 4 every draft setting of a
+  design whose mode threshold makes it decode autoregressively), and TPE, which sees them all
+  on the front, keeps proposing more of them. A proposal inside the box a plateau of two or
+  more trials spans (per numeric axis the range of their values, per categorical the set) is
+  treated as seen: replaced by an unseen neighbour outside every box. On ``sweeps/paper.toml``
+  this lifted the mean hypervolume fraction of its four hardest studies from 0.939 to 0.949.
 * **The last step to an isolated corner.** TPE's density model finds the region of a front point
   but may stop one grid step short of it (the fastest design of a study is often one exact
   combination of draft bits, rounding and draft length). Pareto local search closes that gap:
   one trial in :attr:`GridFrontSampler.every` (after the start-up trials) is an unseen neighbour
   of a point of the current feasible front, the point drawn with probability proportional to
   its exclusive hypervolume contribution (so the corners that hold most of the volume are
-  refined first). When every front point's neighbours are seen (a Pareto local optimum), the
-  trial is TPE's.
+  refined first). Among the drawn point's unseen neighbours, a continuation is preferred: one
+  more step along a numeric axis whose last step paid off (the point dominates its neighbour on
+  the other side along that axis: a draft length raised from 4 to 5 with gain is tried at 6).
+  When every front point's neighbours are seen (a Pareto local optimum), the trial is TPE's.
 
 Neighbours, per axis: the adjacent values of a numeric axis (an integer or stepped float
 distribution, or a categorical whose choices are all numbers, in sorted order: HB capacity 2, 4,
@@ -45,6 +53,8 @@ from optuna.trial import FrozenTrial, TrialState
 from elmoe_dse.explore.pareto import HVScale, hypervolume, pareto_mask
 
 Key = tuple[Any, ...]
+#: A plateau's span per axis: an index range on a numeric axis, a set of names otherwise.
+Box = dict[str, tuple[int, int] | set[Any]]
 
 #: One trial in this many (after the start-up trials) refines the front; see the module docstring.
 FRONT_EVERY = 3
@@ -103,6 +113,7 @@ class GridFrontSampler(BaseSampler):
             n: sorted(v) if is_ordinal(self.space[n]) else v for n, v in self.steps.items()
         }
         self.ordinal = {n: is_ordinal(d) for n, d in self.space.items()}
+        self.index = {n: {v: i for i, v in enumerate(vs)} for n, vs in self.order.items()}
 
     # -- BaseSampler -----------------------------------------------------------------------------
 
@@ -127,8 +138,11 @@ class GridFrontSampler(BaseSampler):
             if point is not None:
                 return point
         params = self.base.sample_relative(study, trial, search_space)
-        if len(params) == len(self.space) and self.key(params) in seen:
-            return self.unseen_near(params, seen)
+        if len(params) != len(self.space):
+            return params
+        boxes = self.plateau_boxes(done)
+        if self.key(params) in seen or self.inside(params, boxes):
+            return self.unseen_near(params, seen, boxes)
         return params
 
     def sample_independent(
@@ -185,17 +199,61 @@ class GridFrontSampler(BaseSampler):
             out += [{**params, name: v} for v in others]
         return out
 
-    def unseen_near(self, params: Mapping[str, Any], seen: set[Key]) -> dict[str, Any]:
-        """An unseen neighbour of ``params`` at random, else an unseen random point, else
-        ``params`` itself (the grid is exhausted)."""
+    def unseen_near(
+        self, params: Mapping[str, Any], seen: set[Key], boxes: Sequence[Box] = ()
+    ) -> dict[str, Any]:
+        """An unseen neighbour of ``params`` at random (outside the plateau boxes if one is),
+        else an unseen random point, else ``params`` itself (the grid is exhausted)."""
         fresh = [p for p in self.neighbours(params) if self.key(p) not in seen]
-        if fresh:
-            return fresh[int(self.rng.integers(len(fresh)))]
+        outside = [p for p in fresh if not self.inside(p, boxes)]
+        if outside or fresh:
+            pool = outside or fresh
+            return pool[int(self.rng.integers(len(pool)))]
         for _ in range(RANDOM_TRIES):
             p = self.random_point()
             if self.key(p) not in seen:
                 return p
         return dict(params)
+
+    def plateau_boxes(self, done: Sequence[FrozenTrial]) -> list[Box]:
+        """Per set of two or more trials with equal objectives (a plateau, e.g. every draft
+        setting of a design that decodes autoregressively), the box they span: on a numeric
+        axis the index range of their values, on names the set of names."""
+        groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+        for t in done:
+            if t.values is not None and len(t.params) == len(self.space):
+                tag = (tuple(t.values), t.user_attrs.get(self.feasible_attr, True))
+                groups.setdefault(tag, []).append(t.params)
+        boxes = []
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            box: Box = {}
+            for name in self.names:
+                values = {m[name] for m in members}
+                if self.ordinal[name]:
+                    idx = [self.index[name][v] for v in values if v in self.index[name]]
+                    box[name] = (min(idx), max(idx)) if idx else (0, -1)
+                else:
+                    box[name] = values
+            boxes.append(box)
+        return boxes
+
+    def inside(self, params: Mapping[str, Any], boxes: Sequence[Box]) -> bool:
+        """Whether ``params`` lies in one of the plateau ``boxes`` (its objectives are, very
+        likely, the plateau's: TPE proposing it would spend a trial to learn nothing)."""
+        for box in boxes:
+            for name in self.names:
+                span, v = box[name], params[name]
+                if isinstance(span, tuple):
+                    i = self.index[name].get(v)
+                    if i is None or not span[0] <= i <= span[1]:
+                        break
+                elif v not in span:
+                    break
+            else:
+                return True
+        return False
 
     def random_point(self) -> dict[str, Any]:
         """A grid point drawn uniformly."""
@@ -229,21 +287,51 @@ class GridFrontSampler(BaseSampler):
         self, study: optuna.Study, done: Sequence[FrozenTrial], seen: set[Key]
     ) -> dict[str, Any] | None:
         """An unseen neighbour of a front plateau drawn by hypervolume contribution, or None."""
-        plateaus, weights = self.front(study, done)
+        plateaus, weights, losses = self.front(study, done)
         while plateaus:
             i = int(self.rng.choice(len(plateaus), p=weights / weights.sum()))
             fresh = [p for p in self.class_neighbours(plateaus[i]) if self.key(p) not in seen]
             if fresh:
-                return fresh[int(self.rng.integers(len(fresh)))]
+                ahead = self.continuations(plateaus[i], seen, losses)
+                pool = ahead or fresh
+                return pool[int(self.rng.integers(len(pool)))]
             plateaus.pop(i)
             weights = np.delete(weights, i)
         return None
 
+    def continuations(
+        self, members: Sequence[Mapping[str, Any]], seen: set[Key], losses: Mapping[Key, np.ndarray]
+    ) -> list[dict[str, Any]]:
+        """The unseen points one more step along a numeric axis in a direction that paid off:
+        a member whose neighbour on the other side along that axis is seen and dominated by it
+        (a pattern move: a draft length that rose from 4 to 5 with gain is tried at 6 next)."""
+        out: dict[Key, dict[str, Any]] = {}
+        here = losses.get(self.key(members[0]))
+        if here is None:
+            return []
+        for m in members:
+            for name in self.names:
+                order = self.order[name]
+                if not self.ordinal[name] or m[name] not in order:
+                    continue
+                i = order.index(m[name])
+                for d in (-1, 1):
+                    if not (0 <= i + d < len(order) and 0 <= i - d < len(order)):
+                        continue
+                    ahead = {**m, name: order[i + d]}
+                    back = losses.get(self.key({**m, name: order[i - d]}))
+                    k = self.key(ahead)
+                    if k in seen or back is None or not dominates(here, back):
+                        continue
+                    out.setdefault(k, ahead)
+        return list(out.values())
+
     def front(
         self, study: optuna.Study, done: Sequence[FrozenTrial]
-    ) -> tuple[list[list[dict[str, Any]]], np.ndarray]:
-        """The feasible front as plateaus (the points of each distinct objective vector) and
-        each vector's exclusive hypervolume contribution, floored at a tenth of the mean."""
+    ) -> tuple[list[list[dict[str, Any]]], np.ndarray, dict[Key, np.ndarray]]:
+        """The feasible front as plateaus (the points of each distinct objective vector), each
+        vector's exclusive hypervolume contribution (floored at a tenth of the mean) and every
+        feasible point's loss (objectives to minimize)."""
         signs = np.asarray([1.0 if d.name == "MINIMIZE" else -1.0 for d in study.directions])
         ok = [
             t
@@ -254,8 +342,9 @@ class GridFrontSampler(BaseSampler):
             and len(t.params) == len(self.space)
         ]
         if not ok:
-            return [], np.zeros(0)
+            return [], np.zeros(0), {}
         loss = np.asarray([t.values for t in ok], dtype=float) * signs
+        losses = {self.key(t.params): row for t, row in zip(ok, loss, strict=True)}
         mask = pareto_mask(loss)
         unique, inverse = np.unique(loss[mask], axis=0, return_inverse=True)
         inverse = np.asarray(inverse).reshape(-1)
@@ -265,7 +354,12 @@ class GridFrontSampler(BaseSampler):
             plateaus[j].append(dict(t.params))
         share = contributions(unique)
         floor = 0.1 * share.mean() if share.sum() > 0 else 1.0
-        return plateaus, np.maximum(share, floor)
+        return plateaus, np.maximum(share, floor), losses
+
+
+def dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether loss vector ``a`` Pareto-dominates ``b`` (minimized)."""
+    return bool(np.all(a <= b) and np.any(a < b))
 
 
 def contributions(front: np.ndarray) -> np.ndarray:

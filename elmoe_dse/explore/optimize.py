@@ -1069,6 +1069,7 @@ class StudyRecord(TypedDict):
     complete_trials: int
     feasible_trials: int  # COMPLETE trials kept in the table
     distinct_points: NotRequired[int]  # distinct design points among the COMPLETE trials
+    space_points: NotRequired[int]  # design points of the study's searched space
     normalization: NotRequired[str]  # "grid front" or "study front": what scales the volume
     hypervolume: NotRequired[float]  # of the feasible front after the last trial
     hypervolume_history: NotRequired[list[float]]  # after each trial, in trial order
@@ -1166,6 +1167,7 @@ def study_record(
         "complete_trials": len(study.trial_numbers),
         "feasible_trials": int(kept.sum()),
         "distinct_points": study.distinct,
+        "space_points": math.prod(len(v) for v in plan.space.values()),
     }
     scaled = normalization(grid_front, study.loss[kept])
     if scaled is None:
@@ -1271,6 +1273,19 @@ def hv_fraction(result: OptimizeResult) -> float:
     return float(np.mean(fractions)) if fractions else math.nan
 
 
+def enumerable_note(studies: Sequence[StudyRecord], trials: int) -> str | None:
+    """A line when some study's space has no more design points than the trial budget: a sweep
+    enumerates it exactly (and the sampler, which never repeats a point, exhausts it)."""
+    small = [s["space_points"] for s in studies if s.get("space_points", math.inf) <= trials]
+    if not small:
+        return None
+    which = "each study's" if len(small) == len(studies) else f"{len(small)} studies'"
+    return (
+        f"{which} space has at most {max(small):,} design points, no more than the "
+        f"{trials:,} trials asked: `elmoe-dse sweep` enumerates it exactly"
+    )
+
+
 def save_optimize(
     result: OptimizeResult, out_dir: Path, *, sweep_file: str | None = None
 ) -> list[Path]:
@@ -1286,6 +1301,7 @@ def save_optimize(
         points=result.summary,
         hypervolume_fraction_of_grid=hv_fraction(result),
         studies=result.studies,
+        sweep_suggested=enumerable_note(result.studies, result.trials_requested),
         pareto=pareto_summary(result.frame, result.spec),
     )
     return write_results(out_dir, result.frame, record)

@@ -31,6 +31,7 @@ from elmoe_dse.explore.optimize import (
     point_from_params,
     resolve_options,
     run_optimize,
+    save_optimize,
     study_plans,
 )
 from elmoe_dse.specs.sweep import SweepSpec, load_sweep, sweep_from_dict
@@ -176,6 +177,9 @@ def test_a_space_smaller_than_the_budget_suggests_a_sweep(tmp_path: Path) -> Non
     assert enumerable_note(result) is None  # 5 trials of a 1,344-point space: search it
     note = enumerable_note(replace(result, trials_requested=int(per_study)))
     assert note is not None and "elmoe-dse sweep" in note and f"{per_study:,.0f}" in note
+    assert all(s["space_points"] == per_study for s in result.studies)
+    save_optimize(result, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["sweep_suggested"] is None
 
 
 # ---- resuming ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ neighbours asked, and a study that outgrows its grid still completes its budget.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import create_trial
 
 from elmoe_dse.explore.front_sampler import GridFrontSampler, contributions
-from elmoe_dse.explore.optimize import run_optimize
+from elmoe_dse.explore.optimize import run_optimize, save_optimize
 from tests.explore.test_optimize import tiny
 
 SPACE = {
@@ -94,6 +95,52 @@ def test_the_front_trial_is_an_unseen_neighbour_of_the_front() -> None:
     assert asked in s.neighbours(front) and asked != points[2][0]
 
 
+def test_a_move_that_paid_off_is_continued() -> None:
+    """bits 4 -> 5 gained (5 dominates 4): bits 6 is the continuation; x, not tried, is none."""
+    s = sampler()
+    base = {"bits": 5, "hb": 8, "mode": "round", "x": 0.5}
+    losses = {
+        s.key(base): np.asarray([-10.0, 1.0]),
+        s.key({**base, "bits": 4}): np.asarray([-8.0, 1.0]),  # dominated by base
+        s.key({**base, "hb": 4}): np.asarray([-11.0, 2.0]),  # a trade-off: no continuation
+    }
+    seen = set(losses)
+    assert s.continuations([base], seen, losses) == [{**base, "bits": 6}]
+    assert s.continuations([base], seen | {s.key({**base, "bits": 6})}, losses) == []
+    # the front trial takes the continuation over the 7 other unseen neighbours of the front
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=s)
+    for key in [s.key(base), s.key({**base, "bits": 4})]:
+        params = dict(zip(s.names, key, strict=True))
+        values = list(losses[key])
+        study.add_trial(create_trial(params=params, distributions=SPACE, values=values))
+    done = study.get_trials(deepcopy=False)
+    two = {s.key(t.params) for t in done}
+    assert all(s.front_neighbour(study, done, two) == {**base, "bits": 6} for _ in range(5))
+
+
+def test_a_proposal_inside_a_plateau_box_is_predicted_and_skipped() -> None:
+    """Two trials with equal objectives at bits 3 and 6 span bits 3..6 (and modes round, lsb):
+    bits 4 with lsb lies inside, truncate or bits 7 outside; a single trial spans no box."""
+    s = sampler()
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    rows = [
+        ({"bits": 3, "hb": 8, "mode": "round", "x": 0.5}, [1.0, 2.0]),
+        ({"bits": 6, "hb": 8, "mode": "lsb", "x": 0.5}, [1.0, 2.0]),
+        ({"bits": 2, "hb": 2, "mode": "round", "x": 0.0}, [3.0, 1.0]),
+    ]
+    for params, values in rows:
+        study.add_trial(create_trial(params=params, distributions=SPACE, values=values))
+    (box,) = s.plateau_boxes(study.get_trials(deepcopy=False))
+    assert box["bits"] == (1, 4) and box["mode"] == {"round", "lsb"} and box["hb"] == (2, 2)
+    inside = {"bits": 4, "hb": 8, "mode": "lsb", "x": 0.5}
+    assert s.inside(inside, [box])
+    for moved in ({"mode": "truncate"}, {"bits": 7}, {"hb": 16}, {"x": 0.75}):
+        assert not s.inside({**inside, **moved}, [box])
+    # an unseen neighbour of a point inside the box is drawn outside it
+    seen = {s.key(p) for p, _ in rows}
+    assert all(not s.inside(s.unseen_near(inside, seen, [box]), [box]) for _ in range(10))
+
+
 def test_no_point_is_asked_twice_while_the_grid_has_unseen_ones(tmp_path: Path) -> None:
     spec = tiny()  # 336 points per study
     result = run_optimize(spec, out_dir=tmp_path, trials=120, seed=1)
@@ -114,5 +161,10 @@ def test_a_budget_beyond_the_grid_still_completes(tmp_path: Path, trials: int) -
     result = run_optimize(tiny(knobs=knobs), out_dir=tmp_path, trials=trials, seed=0)
     (study,) = result.studies
     assert study["complete_trials"] == trials
-    assert study["distinct_points"] == 32  # every grid point, then repeats
+    assert study["distinct_points"] == study["space_points"] == 32  # every point, then repeats
     assert study["hypervolume_fraction_of_grid"] == pytest.approx(1.0)
+    save_optimize(result, tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["studies"][0]["space_points"] == 32
+    assert "32 design points" in record["sweep_suggested"]
+    assert "elmoe-dse sweep" in record["sweep_suggested"]
