@@ -5,8 +5,10 @@ each combination's numeric knob product in chunks of
 :data:`~elmoe_dse.explore.grid.CHUNK_POINTS` points). Each unit is evaluated wherever a
 :data:`~elmoe_dse.explore.sweep.Runner` sends it, by
 :func:`~elmoe_dse.explore.sweep.run_unit` (the evaluator, dropping rules, Arrow conversion and
-the unit's Pareto candidates); this process merges the results back in grid order and writes the
-table, so ``results.parquet`` is byte-identical whatever runs the units.
+the unit's Pareto candidates), the units of one grid box together
+(:func:`~elmoe_dse.explore.sweep.work_batches`: the box is costed once); this process merges the
+results back in grid order and writes the table, so ``results.parquet`` is byte-identical
+whatever runs the units.
 
 - :class:`LocalPool`: ``sweep --workers K``, a ``concurrent.futures`` process pool from the
   ``forkserver`` start method (``spawn`` where there is none; never ``fork``, which would copy
@@ -19,7 +21,7 @@ table, so ``results.parquet`` is byte-identical whatever runs the units.
   object store. Every worker needs the same elmoe-dse installed and, for models, platforms,
   datasets or calibrations given as file paths, the same files at the same paths.
 
-At most a few units per worker are in flight (:func:`ordered`), so memory stays bounded.
+At most a few batches per worker are in flight (:func:`ordered`), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ if TYPE_CHECKING:  # imported where used: starting a pool (LocalPool.start) impo
     from elmoe_dse.explore.sweep import UnitResult
     from elmoe_dse.specs.sweep import SweepSpec
 
-#: Work units in flight per worker: enough to keep each busy while this process merges.
+#: Batches of work units (:func:`~elmoe_dse.explore.sweep.work_batches`: the units of one grid
+#: box) in flight per worker: enough to keep each busy while this process merges.
 UNITS_IN_FLIGHT = 2
 #: Seconds to wait for a Dask scheduler to answer, and then for a first worker to join it.
 CONNECT_TIMEOUT_S = 10.0
@@ -59,21 +62,22 @@ def default_workers() -> int:
 
 def pool_workers(grid: Grid, workers: int | None, chunk_points: int | None = None) -> int:
     """The worker processes ``sweep --workers`` uses: ``workers`` (the cores if None, or 1 for a
-    grid under :data:`POOL_MIN_POINTS`), never more than the grid has work units (of
-    ``chunk_points`` points, :data:`~elmoe_dse.explore.grid.CHUNK_POINTS` if None)."""
+    grid under :data:`POOL_MIN_POINTS`), never more than the grid has batches of work units
+    (:func:`~elmoe_dse.explore.sweep.work_batches`, units of ``chunk_points`` points,
+    :data:`~elmoe_dse.explore.grid.CHUNK_POINTS` if None)."""
     from elmoe_dse.explore.grid import CHUNK_POINTS
-    from elmoe_dse.explore.sweep import work_units
+    from elmoe_dse.explore.sweep import work_batches
 
     chunk_points = CHUNK_POINTS if chunk_points is None else chunk_points
     if workers is None:
         workers = default_workers() if grid.size >= POOL_MIN_POINTS else 1
-    return max(1, min(workers, len(work_units(grid, chunk_points))))
+    return max(1, min(workers, len(work_batches(grid, chunk_points))))
 
 
-def ordered(submit: Callable[[Any], Any], units: list[Any], window: int) -> Iterator[UnitResult]:
+def ordered(submit: Callable[[Any], Any], units: list[Any], window: int) -> Iterator[Any]:
     """Submit ``units`` (``submit`` returns a future with ``.result()``), at most ``window``
-    outstanding, and yield their results in the units' order. Futures not yet collected are
-    cancelled if the consumer stops early."""
+    outstanding, and yield their results (a batch's list of unit results) in the units' order.
+    Futures not yet collected are cancelled if the consumer stops early."""
     pending: deque[Any] = deque()
     todo = iter(units)
     try:
@@ -94,7 +98,7 @@ def ordered(submit: Callable[[Any], Any], units: list[Any], window: int) -> Iter
 
 class LocalPool:
     """A :data:`~elmoe_dse.explore.sweep.Runner` on ``workers`` processes of this machine (at
-    most one per work unit); one worker runs the units in this process, as without a pool.
+    most one per batch of work units); one worker runs the units in this process, as without a pool.
 
     :meth:`start` launches the processes ahead of the first sweep (they import the evaluator
     while the caller reads its inputs); used as a context manager, a pool started and not
@@ -123,10 +127,10 @@ class LocalPool:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def __call__(self, spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitResult]:
-        from elmoe_dse.explore.sweep import in_process, run_unit, work_units
+        from elmoe_dse.explore.sweep import in_process, run_batch, work_batches
 
-        units = work_units(grid, chunk_points)
-        workers = min(self.workers, len(units))
+        batches = work_batches(grid, chunk_points)
+        workers = min(self.workers, len(batches))
         pool, self._pool = self._pool, None
         if workers <= 1:
             if pool is not None:
@@ -136,10 +140,11 @@ class LocalPool:
         pool = pool if pool is not None else _process_pool(workers)
         try:
 
-            def submit(unit: Any) -> Any:
-                return pool.submit(run_unit, spec, grid.numeric, unit)
+            def submit(batch: Any) -> Any:
+                return pool.submit(run_batch, spec, grid.numeric, batch)
 
-            yield from ordered(submit, units, UNITS_IN_FLIGHT * workers)
+            for results in ordered(submit, batches, UNITS_IN_FLIGHT * workers):
+                yield from results
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -186,16 +191,17 @@ class DaskCluster:
         self.client.close()
 
     def __call__(self, spec: SweepSpec, grid: Grid, chunk_points: int) -> Iterator[UnitResult]:
-        from elmoe_dse.explore.sweep import run_unit, work_units
+        from elmoe_dse.explore.sweep import run_batch, work_batches
 
-        units = work_units(grid, chunk_points)
+        batches = work_batches(grid, chunk_points)
         threads = sum(self.client.nthreads().values()) or 1
         shared = self.client.scatter(spec, broadcast=True, hash=False)
 
-        def submit(unit: Any) -> Any:
-            return self.client.submit(run_unit, shared, grid.numeric, unit, pure=False)
+        def submit(batch: Any) -> Any:
+            return self.client.submit(run_batch, shared, grid.numeric, batch, pure=False)
 
-        yield from ordered(submit, units, UNITS_IN_FLIGHT * threads)
+        for results in ordered(submit, batches, UNITS_IN_FLIGHT * threads):
+            yield from results
 
 
 def _connect(address: str, timeout_s: float) -> Any:

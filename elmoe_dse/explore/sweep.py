@@ -46,6 +46,7 @@ from elmoe_dse.columns import THROUGHPUT_TOK_PER_S
 from elmoe_dse.errors import KnobError
 from elmoe_dse.explore.figure_columns import FASTEST_KEYS
 from elmoe_dse.explore.grid import (
+    BOX_POINTS,
     CHUNK_POINTS,
     Box,
     Combination,
@@ -603,6 +604,26 @@ def work_units(grid: Grid, chunk_points: int = CHUNK_POINTS) -> list[WorkUnit]:
     ]
 
 
+def work_batches(
+    grid: Grid, chunk_points: int = CHUNK_POINTS, box_points: int = BOX_POINTS
+) -> list[tuple[WorkUnit, ...]]:
+    """:func:`work_units` in grid order, grouped by the grid box they start in
+    (:func:`~elmoe_dse.explore.grid.grid_boxes`): a process that runs a batch
+    (:func:`run_batch`) costs its box once for all its units. A unit that runs on into the next
+    box shares that box with the next batch, which costs it again: the only repeated work."""
+    shape = tuple(len(a.values) for a in grid.numeric)
+    firsts = [first for _, first in grid_boxes(shape, box_points)] if shape else [0]
+    batches: list[list[WorkUnit]] = []
+    last: tuple[Combination, int] | None = None
+    for unit in work_units(grid, chunk_points):
+        key = (unit.combo, bisect.bisect_right(firsts, unit.start) - 1)
+        if key != last:
+            batches.append([])
+            last = key
+        batches[-1].append(unit)
+    return [tuple(batch) for batch in batches]
+
+
 @dataclass(frozen=True)
 class UnitResult:
     """What evaluating a work unit hands to the process that writes the table: its kept rows
@@ -647,6 +668,13 @@ def run_unit(spec: SweepSpec, axes: tuple[Axis, ...], unit: WorkUnit) -> UnitRes
         spool_block({k: v[picked] for k, v in columns.items()}),
         picked,
     )
+
+
+def run_batch(
+    spec: SweepSpec, axes: tuple[Axis, ...], units: tuple[WorkUnit, ...]
+) -> list[UnitResult]:
+    """:func:`run_unit` of each unit of a batch (:func:`work_batches`), in order."""
+    return [run_unit(spec, axes, unit) for unit in units]
 
 
 #: Runs a sweep's work units (:func:`work_units`) and yields their results in grid order.
@@ -935,11 +963,14 @@ def block_groups(
 
 def _one_string(values: np.ndarray) -> bool:
     """Whether an object column holds the same string object in every row (a combination's
-    model, dataset or categorical knob, broadcast): its codes are zeros, no need to hash it.
+    model, dataset or categorical knob, broadcast or repeated): its codes are zeros, no need
+    to hash it.
     Compares the references, so equal strings that are distinct objects answer False (and the
     column is factorized as usual)."""
     if values.dtype != object or not len(values) or not isinstance(values[0], str):
         return False
+    if values.ndim == 1 and values.strides == (0,):  # a broadcast constant (:func:`_view`)
+        return True
     if not values.flags.c_contiguous:
         return False
     refs = np.frombuffer(memoryview(values).cast("B"), dtype=np.intp)  # type: ignore[arg-type]

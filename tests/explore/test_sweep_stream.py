@@ -265,20 +265,28 @@ def test_an_interrupted_write_leaves_nothing_behind(
 
 
 def test_a_string_column_is_coded_alike_whether_its_rows_share_one_object_or_not() -> None:
-    """A column that broadcasts one string skips hashing; equal strings that are distinct
+    """A column that repeats or broadcasts one string skips hashing; equal strings that are distinct
     objects, or several strings, are factorized: the same codes and values either way."""
     import pyarrow as pa
 
     one = np.broadcast_to(np.array("gsm8k", dtype=object), (5,)).copy()
+    view = np.broadcast_to(np.array("gsm8k", dtype=object), (5,))  # a constant, not copied
+    assert sweep_module._one_string(one) and sweep_module._one_string(view)
     copies = np.array(["gsm" + "8k"[:i] + "8k"[i:] for i in range(5)], dtype=object)
     assert len({id(v) for v in copies}) > 1
     mixed = np.array(["b", "a", None, "b", "a"], dtype=object)
-    block = sweep_module.spool_block({"one": one, "copies": copies, "mixed": mixed})
+    block = sweep_module.spool_block({"one": one, "copies": copies, "mixed": mixed, "view": view})
     batch = pa.ipc.open_stream(block.ipc).read_next_batch()
-    assert block.strings == {"one": ["gsm8k"], "copies": ["gsm8k"], "mixed": ["b", "a"]}
+    assert block.strings == {
+        "one": ["gsm8k"],
+        "copies": ["gsm8k"],
+        "mixed": ["b", "a"],
+        "view": ["gsm8k"],
+    }
     assert batch.column("one").to_pylist() == [0] * 5 == batch.column("copies").to_pylist()
+    assert batch.column("view").to_pylist() == [0] * 5
     assert batch.column("mixed").to_pylist() == [0, 1, -1, 0, 1]
-    groups = sweep_module.block_groups({"one": one, "mixed": mixed}, ("one", "mixed"))
+    groups = sweep_module.block_groups({"one": view, "mixed": mixed}, ("one", "mixed"))
     assert [(key, idx.tolist()) for key, idx in groups] == [
         (("gsm8k", "b"), [0, 3]),
         (("gsm8k", "a"), [1, 4]),

@@ -12,9 +12,16 @@ import pandas as pd
 import pytest
 
 from elmoe_dse.explore import scale
-from elmoe_dse.explore.grid import expand
+from elmoe_dse.explore.grid import expand, grid_boxes
 from elmoe_dse.explore.scale import DaskCluster, LocalPool, SchedulerError, pool_workers
-from elmoe_dse.explore.sweep import Runner, SweepRun, in_process, stream_sweep, work_units
+from elmoe_dse.explore.sweep import (
+    Runner,
+    SweepRun,
+    in_process,
+    stream_sweep,
+    work_batches,
+    work_units,
+)
 from elmoe_dse.specs.sweep import SweepSpec
 from tests.cli._app import run
 from tests.explore.test_sweep_stream import multi
@@ -79,6 +86,28 @@ def test_units_depend_on_the_grid_only_and_cover_it_in_order() -> None:
     assert [(u.start, u.stop) for u in work_units(grid, 40)[:2]] == [(0, 40), (40, 48)]
 
 
+@pytest.mark.parametrize("box_points", [5, 16, 48, 1 << 16])
+def test_batches_hold_the_units_that_start_in_one_grid_box(box_points: int) -> None:
+    """A process costs a grid box once for the units of a batch (the box memo), so a pool
+    sends batches: in grid order, every unit once, one batch per (combination, box)."""
+    grid = expand(multi())
+    units = work_units(grid, 8)
+    batches = work_batches(grid, 8, box_points)
+    assert [u for batch in batches for u in batch] == units
+    firsts = [first for _, first in grid_boxes(grid.shape, box_points)]
+
+    def box_of(start: int) -> int:
+        return max(i for i, first in enumerate(firsts) if first <= start)
+
+    keys = [{(u.combo, box_of(u.start)) for u in batch} for batch in batches]
+    assert all(len(k) == 1 for k in keys)
+    assert len({next(iter(k)) for k in keys}) == len(batches)  # one batch per key
+    if box_points >= 48:  # a combination's 48 settings fit one box: one batch per combination
+        assert len(batches) == len(grid.combinations)
+    else:
+        assert len(batches) > len(grid.combinations)
+
+
 def test_pool_size_defaults_to_the_cores_on_large_grids_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -86,7 +115,7 @@ def test_pool_size_defaults_to_the_cores_on_large_grids_only(
     monkeypatch.setattr(scale, "default_workers", lambda: 4)
     assert pool_workers(grid, None) == 1  # 1,536 points: the pool would cost more than it saves
     assert pool_workers(grid, 3) == 3
-    assert pool_workers(grid, 64, chunk_points=1 << 14) == 32  # one unit per combination
+    assert pool_workers(grid, 64, chunk_points=1 << 14) == 32  # one batch per combination
     monkeypatch.setattr(scale, "POOL_MIN_POINTS", 1000)
     assert pool_workers(grid, None) == 4
 
