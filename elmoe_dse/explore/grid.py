@@ -28,6 +28,8 @@ from elmoe_dse.specs.sweep import SCENARIO_AXES, Axis, SweepSpec
 
 #: Points per evaluator call: bounds the memory of one call to tens of MB.
 CHUNK_POINTS = 1 << 14
+#: The most points of one box of :func:`grid_boxes` (one evaluator call): bounds its memory.
+BOX_POINTS = 1 << 16
 #: A grid larger than this fails before running (coarsen the axes or use optimize).
 MAX_GRID_POINTS = 50_000_000
 
@@ -72,7 +74,8 @@ class Grid:
     def chunks(
         self, chunk_points: int = CHUNK_POINTS
     ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        """(first flat index, {knob: values}) of consecutive chunks of the numeric product."""
+        """(first flat index, {knob: values}) of consecutive chunks of the numeric product
+        (:func:`chunk_bounds`)."""
         yield from numeric_chunks(self.numeric, chunk_points)
 
 
@@ -107,12 +110,27 @@ def expand(spec: SweepSpec, *, path: str | None = None) -> Grid:
 def numeric_chunks(
     axes: tuple[Axis, ...], chunk_points: int = CHUNK_POINTS
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Chunks of the C-order product of numeric ``axes`` as flat float arrays (NaN = auto)."""
+    """Chunks of the C-order product of numeric ``axes`` (:func:`chunk_bounds`) as flat float
+    arrays (NaN = auto)."""
+    for start, stop in chunk_bounds(tuple(len(a.values) for a in axes), chunk_points):
+        yield start, numeric_slice(axes, start, stop)
+
+
+@functools.lru_cache(maxsize=16)
+def chunk_bounds(
+    shape: tuple[int, ...], chunk_points: int = CHUNK_POINTS, box_points: int = BOX_POINTS
+) -> tuple[tuple[int, int], ...]:
+    """(first, last + 1) flat points of the consecutive chunks of the C-order grid of
+    ``shape``: each box of :func:`grid_boxes` cut into runs of at most ``chunk_points`` points,
+    so no chunk crosses a box (a process that costs a box once serves all of its chunks, and
+    the chunks of two boxes need not run in the same process)."""
     if chunk_points < 1:
         raise ValueError("chunk_points must be positive")
-    total = math.prod(len(a.values) for a in axes)
-    for start in range(0, total, chunk_points):
-        yield start, numeric_slice(axes, start, min(start + chunk_points, total))
+    out: list[tuple[int, int]] = []
+    for box, first in grid_boxes(shape, box_points):
+        stop = first + math.prod(hi - lo for lo, hi in box)
+        out.extend((lo, min(lo + chunk_points, stop)) for lo in range(first, stop, chunk_points))
+    return tuple(out)
 
 
 class GridSlice(dict[str, np.ndarray]):
@@ -160,8 +178,6 @@ def copy_points(dst: np.ndarray, arr: np.ndarray, shape: tuple[int, ...], lo: in
 
 #: A box of the grid: per axis, the index range [lo, hi) it spans.
 Box = tuple[tuple[int, int], ...]
-#: The most points of one box of :func:`grid_boxes` (one evaluator call): bounds its memory.
-BOX_POINTS = 1 << 16
 
 
 @functools.lru_cache(maxsize=16)

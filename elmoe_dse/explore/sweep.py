@@ -53,6 +53,7 @@ from elmoe_dse.explore.grid import (
     Grid,
     GridSlice,
     box_mesh,
+    chunk_bounds,
     copy_points,
     expand,
     grid_boxes,
@@ -590,32 +591,28 @@ class WorkUnit:
     stop: int
 
 
-def work_units(grid: Grid, chunk_points: int = CHUNK_POINTS) -> list[WorkUnit]:
+def work_units(
+    grid: Grid, chunk_points: int = CHUNK_POINTS, box_points: int = BOX_POINTS
+) -> list[WorkUnit]:
     """The work units of ``grid`` in grid order: each combination's numeric product in chunks of
-    at most ``chunk_points`` points (the chunks :meth:`~elmoe_dse.explore.grid.Grid.chunks`
-    gives)."""
-    if chunk_points < 1:
-        raise ValueError("chunk_points must be positive")
-    total = grid.points_per_combination
-    return [
-        WorkUnit(combo, start, min(start + chunk_points, total))
-        for combo in grid.combinations
-        for start in range(0, total, chunk_points)
-    ]
+    at most ``chunk_points`` points that do not cross a grid box of at most ``box_points``
+    (:func:`~elmoe_dse.explore.grid.chunk_bounds`; the chunks
+    :meth:`~elmoe_dse.explore.grid.Grid.chunks` gives)."""
+    bounds = chunk_bounds(grid.shape, chunk_points, box_points)
+    return [WorkUnit(combo, start, stop) for combo in grid.combinations for start, stop in bounds]
 
 
 def work_batches(
     grid: Grid, chunk_points: int = CHUNK_POINTS, box_points: int = BOX_POINTS
 ) -> list[tuple[WorkUnit, ...]]:
-    """:func:`work_units` in grid order, grouped by the grid box they start in
-    (:func:`~elmoe_dse.explore.grid.grid_boxes`): a process that runs a batch
-    (:func:`run_batch`) costs its box once for all its units. A unit that runs on into the next
-    box shares that box with the next batch, which costs it again: the only repeated work."""
-    shape = tuple(len(a.values) for a in grid.numeric)
-    firsts = [first for _, first in grid_boxes(shape, box_points)] if shape else [0]
+    """:func:`work_units` in grid order, grouped by the grid box they lie in
+    (:func:`~elmoe_dse.explore.grid.grid_boxes`; a unit never crosses one): a process that runs a
+    batch (:func:`run_batch`) costs its box once for all its units, and no box is costed by two
+    processes."""
+    firsts = [first for _, first in grid_boxes(grid.shape, box_points)]
     batches: list[list[WorkUnit]] = []
     last: tuple[Combination, int] | None = None
-    for unit in work_units(grid, chunk_points):
+    for unit in work_units(grid, chunk_points, box_points):
         key = (unit.combo, bisect.bisect_right(firsts, unit.start) - 1)
         if key != last:
             batches.append([])

@@ -89,9 +89,10 @@ def test_units_depend_on_the_grid_only_and_cover_it_in_order() -> None:
 @pytest.mark.parametrize("box_points", [5, 16, 48, 1 << 16])
 def test_batches_hold_the_units_that_start_in_one_grid_box(box_points: int) -> None:
     """A process costs a grid box once for the units of a batch (the box memo), so a pool
-    sends batches: in grid order, every unit once, one batch per (combination, box)."""
+    sends batches: in grid order, every unit once, one batch per (combination, box); no unit
+    crosses a box, so no box is costed by two processes."""
     grid = expand(multi())
-    units = work_units(grid, 8)
+    units = work_units(grid, 8, box_points)
     batches = work_batches(grid, 8, box_points)
     assert [u for batch in batches for u in batch] == units
     firsts = [first for _, first in grid_boxes(grid.shape, box_points)]
@@ -99,6 +100,7 @@ def test_batches_hold_the_units_that_start_in_one_grid_box(box_points: int) -> N
     def box_of(start: int) -> int:
         return max(i for i, first in enumerate(firsts) if first <= start)
 
+    assert all(box_of(u.start) == box_of(u.stop - 1) for u in units)  # no unit crosses a box
     keys = [{(u.combo, box_of(u.start)) for u in batch} for batch in batches]
     assert all(len(k) == 1 for k in keys)
     assert len({next(iter(k)) for k in keys}) == len(batches)  # one batch per key
