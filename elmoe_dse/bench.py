@@ -1120,6 +1120,30 @@ def print_speedup(b: Bench, runs: SweepRuns, load: float) -> None:
         f"machine: {verdict(here, TARGET_WORKERS_2_SPEEDUP)})"
         f"{b.versus(runs.errors, text, ratio(here, theirs), missing='no --workers option')}"
     )
+    first = figures.get(("current", one))
+    if first is not None:
+        record = runs.tables[f"current:{one}"].with_name("run.json")
+        print(amdahl_line(record, first["wall_s"], last, here))
+
+
+def amdahl_line(record: Path, wall_s: float, workers: int, measured: float) -> str:
+    """How far ``workers`` processes can speed up the one-process sweep of ``wall_s`` seconds
+    whose ``run.json`` is ``record``: its work units (the seconds this process waited for them,
+    ``timing.total_s - timing.table_and_pareto_s``) spread, the rest (start-up, merging,
+    encoding the table, the figure tables, the printout) stays in one process (Amdahl)."""
+    try:
+        timing = json.loads(record.read_text())["timing"]
+        units_s = float(timing["total_s"]) - float(timing["table_and_pareto_s"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"sweep   : no Amdahl bound ({record.name}: {type(err).__name__}: {err})"
+    units_s = min(max(units_s, 0.0), wall_s)
+    bound = wall_s / (wall_s - units_s + units_s / workers)
+    return (
+        f"sweep   : in the --workers 1 run the work units take {units_s:.1f} s of "
+        f"{wall_s:.1f} s wall; the other {wall_s - units_s:.1f} s (start-up, merging, encoding "
+        f"results.parquet, the figure tables, the printout) run in one process, so "
+        f"--workers {workers} is at most {bound:.2f}x faster (Amdahl; measured {measured:.2f}x)"
+    )
 
 
 # ----------------------------------------------------------------------------------------------

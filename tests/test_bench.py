@@ -18,6 +18,7 @@ from elmoe_dse.bench import (
     Baseline,
     BenchError,
     Tree,
+    amdahl_line,
     baseline_tree,
     best,
     cli_code,
@@ -268,3 +269,17 @@ def test_same_values_compares_categories_by_value() -> None:
     assert not same_values(pd.Series([1.0, np.nan]), pd.Series([1.0, 1.0]))
     assert difference(pd.Series([1.0, np.nan]), pd.Series([1.0, 1.0]))[0] == 1
     assert difference(pd.Series([2.0, 5.0]), pd.Series([1.0, 5.0])) == (1, pytest.approx(0.5))
+
+
+def test_amdahl_bound_of_the_one_process_run(tmp_path: Path) -> None:
+    """6 s of a 10 s run waited for work units: 2 workers at most 10 / (4 + 3) = 1.43x; a
+    run.json without timing says so in one line."""
+    import json
+
+    record = tmp_path / "run.json"
+    record.write_text(json.dumps({"timing": {"total_s": 9.0, "table_and_pareto_s": 3.0}}))
+    line = amdahl_line(record, 10.0, 2, 1.2)
+    assert "work units take 6.0 s of 10.0 s" in line
+    assert "at most 1.43x faster" in line and "measured 1.20x" in line
+    record.write_text("{}")
+    assert "no Amdahl bound (run.json: KeyError" in amdahl_line(record, 10.0, 2, 1.2)
