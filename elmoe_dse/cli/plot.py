@@ -38,10 +38,14 @@ def plot(
     names = [n.strip() for item in only or [] for n in item.split(",") if n.strip()]
     with guarded():
         outcome = plot_directory(directory, fmt=fmt.lower(), only=names)
+    from rich.markup import escape
+
     con = console()
-    for record in outcome.records:
-        con.print(f"[bold]{record.name}[/bold]: {record.caption}")
+    for record in outcome.records:  # captions and reasons may hold brackets ("[design]")
+        con.print(f"[bold]{escape(record.name)}[/bold]: {escape(record.caption)}")
     for family, reason in outcome.skipped:
-        con.print(f"[dim]{family}: not drawn, {reason}[/dim]")
+        con.print(f"[dim]{escape(family)}: not drawn, {escape(reason)}[/dim]")
     figures = len(outcome.records)
-    con.print(f"wrote {figures} figure{'s' if figures != 1 else ''} to {outcome.folder}")
+    con.print(
+        f"wrote {figures} figure{'s' if figures != 1 else ''} to {escape(str(outcome.folder))}"
+    )

@@ -246,6 +246,8 @@ def test_own_files_with_spaces_and_accents_give_every_figure_and_are_checked(
     for family in ("pareto", "speedup", "energy", "roofline", "acceptance", "hit_rate"):
         assert f"{family}:" in drawn.stdout and f"{family}: not drawn" not in drawn.stdout
     assert "draft_length: my-model" in drawn.stdout and "on my-plat" in drawn.stdout
+    # A reason's brackets are printed, not read as markup.
+    assert "cost: not drawn, needs a design sweep (a sweep file with [design]" in drawn.stdout
     report = cli("report", str(out))
     assert report.returncode == 0, report.stderr
     assert "my-plat" in (out / "report.md").read_text()
