@@ -1031,6 +1031,8 @@ class SweepRuns:
     figures: dict[tuple[str, int], dict[str, float] | None] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     tables: dict[str, Path] = field(default_factory=dict)
+    #: The wall seconds of the run whose table is kept, per ``tree:workers``.
+    kept_wall_s: dict[str, float] = field(default_factory=dict)
     support: dict[str, bool] = field(default_factory=dict)
 
 
@@ -1052,6 +1054,7 @@ def sweep_runs(b: Bench) -> SweepRuns:
                 shutil.rmtree(out, ignore_errors=True)
             else:
                 runs.tables[key] = out / "results.parquet"
+                runs.kept_wall_s[key] = run.wall_s
             return {"wall_s": run.wall_s, "cpu_s": run.cpu_s}
 
         values, failed = interleave(trees, measure, b.repeats, start=k)
@@ -1120,10 +1123,10 @@ def print_speedup(b: Bench, runs: SweepRuns, load: float) -> None:
         f"machine: {verdict(here, TARGET_WORKERS_2_SPEEDUP)})"
         f"{b.versus(runs.errors, text, ratio(here, theirs), missing='no --workers option')}"
     )
-    first = figures.get(("current", one))
-    if first is not None:
+    kept = runs.kept_wall_s.get(f"current:{one}")
+    if kept is not None:  # the run.json and the wall time of one and the same run
         record = runs.tables[f"current:{one}"].with_name("run.json")
-        print(amdahl_line(record, first["wall_s"], last, here))
+        print(amdahl_line(record, kept, last, here))
 
 
 def amdahl_line(record: Path, wall_s: float, workers: int, measured: float) -> str:
