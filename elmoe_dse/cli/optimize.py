@@ -193,6 +193,8 @@ def render_studies(result: OptimizeResult) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from elmoe_dse.explore.optimize import enumerable_note
+
     con = console()
     summary = result.summary
     search_s = result.timing_s.get("search_s", math.nan)
@@ -227,16 +229,9 @@ def render_studies(result: OptimizeResult) -> None:
             _num(s.get("hypervolume_fraction_of_grid")),
         )
     con.print(table)
-    note = enumerable_note(result)
+    note = enumerable_note(result.studies, result.trials_requested)
     if note:
         con.print(escape(note), highlight=False)
-
-
-def enumerable_note(result: OptimizeResult) -> str | None:
-    """A line when a study's space is no larger than its trial budget: a sweep is exact."""
-    from elmoe_dse.explore.optimize import enumerable_note as note
-
-    return note(result.studies, result.trials_requested)
 
 
 def _num(value: Any) -> str:

@@ -403,6 +403,8 @@ def fastest_rows(path: Path, batch_rows: int = 1 << 17) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from elmoe_dse.explore.sweep import block_fastest
+
     kept = []
     with pq.ParquetFile(path, pre_buffer=False) as file:
         names = file.schema_arrow.names
@@ -413,13 +415,9 @@ def fastest_rows(path: Path, batch_rows: int = 1 << 17) -> pd.DataFrame:
         for i, batch in enumerate(file.iter_batches(batch_size=batch_rows, columns=columns)):
             frame = batch.to_pandas()
             rows = {0} if i == 0 and len(frame) else set()
-            values = frame[THROUGHPUT_TOK_PER_S].to_numpy(dtype=float)
-            for idx in frame.groupby(
-                keys, sort=False, observed=True, dropna=False
-            ).indices.values():
-                v = values[idx]
-                if np.isfinite(v).any():
-                    rows.add(int(idx[int(np.nanargmax(v))]))
+            # The rule a streamed sweep applies to each block (the first largest throughput).
+            group = {k: frame[k].to_numpy() for k in (*keys, THROUGHPUT_TOK_PER_S)}
+            rows.update(row for _, _, row in block_fastest(group))
             mask = np.zeros(len(frame), dtype=bool)
             mask[sorted(rows)] = True
             kept.append(pa.Table.from_batches([batch]).filter(pa.array(mask)))

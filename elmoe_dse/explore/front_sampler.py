@@ -311,10 +311,9 @@ class GridFrontSampler(BaseSampler):
             return []
         for m in members:
             for name in self.names:
-                order = self.order[name]
-                if not self.ordinal[name] or m[name] not in order:
+                order, i = self.order[name], self.index[name].get(m[name])
+                if not self.ordinal[name] or i is None:
                     continue
-                i = order.index(m[name])
                 for d in (-1, 1):
                     if not (0 <= i + d < len(order) and 0 <= i - d < len(order)):
                         continue

@@ -117,20 +117,30 @@ def numeric_chunks(
 
 
 @functools.lru_cache(maxsize=16)
+def box_chunks(
+    shape: tuple[int, ...], chunk_points: int = CHUNK_POINTS, box_points: int = BOX_POINTS
+) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per box of :func:`grid_boxes` of the C-order grid of ``shape``, in order, its chunks as
+    (first, last + 1) flat points: runs of at most ``chunk_points`` points, so no chunk crosses
+    a box (a process that costs a box once serves all of its chunks, and the chunks of two
+    boxes need not run in the same process)."""
+    if chunk_points < 1:
+        raise ValueError("chunk_points must be positive")
+    out = []
+    for box, first in grid_boxes(shape, box_points):
+        stop = first + math.prod(hi - lo for lo, hi in box)
+        out.append(
+            tuple((lo, min(lo + chunk_points, stop)) for lo in range(first, stop, chunk_points))
+        )
+    return tuple(out)
+
+
 def chunk_bounds(
     shape: tuple[int, ...], chunk_points: int = CHUNK_POINTS, box_points: int = BOX_POINTS
 ) -> tuple[tuple[int, int], ...]:
     """(first, last + 1) flat points of the consecutive chunks of the C-order grid of
-    ``shape``: each box of :func:`grid_boxes` cut into runs of at most ``chunk_points`` points,
-    so no chunk crosses a box (a process that costs a box once serves all of its chunks, and
-    the chunks of two boxes need not run in the same process)."""
-    if chunk_points < 1:
-        raise ValueError("chunk_points must be positive")
-    out: list[tuple[int, int]] = []
-    for box, first in grid_boxes(shape, box_points):
-        stop = first + math.prod(hi - lo for lo, hi in box)
-        out.extend((lo, min(lo + chunk_points, stop)) for lo in range(first, stop, chunk_points))
-    return tuple(out)
+    ``shape``: :func:`box_chunks`, box after box."""
+    return tuple(c for box in box_chunks(shape, chunk_points, box_points) for c in box)
 
 
 class GridSlice(dict[str, np.ndarray]):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # imported where used: starting a pool (LocalPool.start) impo
 
 #: Batches of work units (:func:`~elmoe_dse.explore.sweep.work_batches`: the units of one grid
 #: box) in flight per worker: enough to keep each busy while this process merges.
-UNITS_IN_FLIGHT = 2
+BATCHES_IN_FLIGHT = 2
 #: Seconds to wait for a Dask scheduler to answer, and then for a first worker to join it.
 CONNECT_TIMEOUT_S = 10.0
 #: Without ``--workers``, a grid smaller than this runs in this process: starting the pool
@@ -74,23 +74,23 @@ def pool_workers(grid: Grid, workers: int | None, chunk_points: int | None = Non
     return max(1, min(workers, len(work_batches(grid, chunk_points))))
 
 
-def ordered(submit: Callable[[Any], Any], units: list[Any], window: int) -> Iterator[Any]:
-    """Submit ``units`` (``submit`` returns a future with ``.result()``), at most ``window``
-    outstanding, and yield their results (a batch's list of unit results) in the units' order.
-    Futures not yet collected are cancelled if the consumer stops early."""
+def ordered(submit: Callable[[Any], Any], batches: list[Any], window: int) -> Iterator[UnitResult]:
+    """Submit ``batches`` of work units (``submit`` returns a future whose ``.result()`` is the
+    batch's list of unit results), at most ``window`` outstanding, and yield the unit results
+    in grid order. Futures not yet collected are cancelled if the consumer stops early."""
     pending: deque[Any] = deque()
-    todo = iter(units)
+    todo = iter(batches)
     try:
-        for unit in todo:
-            pending.append(submit(unit))
+        for batch in todo:
+            pending.append(submit(batch))
             if len(pending) >= window:
                 break
         while pending:
-            result = pending.popleft().result()
-            for unit in todo:
-                pending.append(submit(unit))
+            results = pending.popleft().result()
+            for batch in todo:
+                pending.append(submit(batch))
                 break
-            yield result
+            yield from results
     finally:
         for future in pending:
             future.cancel()
@@ -143,8 +143,7 @@ class LocalPool:
             def submit(batch: Any) -> Any:
                 return pool.submit(run_batch, spec, grid.numeric, batch)
 
-            for results in ordered(submit, batches, UNITS_IN_FLIGHT * workers):
-                yield from results
+            yield from ordered(submit, batches, BATCHES_IN_FLIGHT * workers)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -200,8 +199,7 @@ class DaskCluster:
         def submit(batch: Any) -> Any:
             return self.client.submit(run_batch, shared, grid.numeric, batch, pure=False)
 
-        for results in ordered(submit, batches, UNITS_IN_FLIGHT * threads):
-            yield from results
+        yield from ordered(submit, batches, BATCHES_IN_FLIGHT * threads)
 
 
 def _connect(address: str, timeout_s: float) -> Any:

@@ -52,8 +52,8 @@ from elmoe_dse.explore.grid import (
     Combination,
     Grid,
     GridSlice,
+    box_chunks,
     box_mesh,
-    chunk_bounds,
     copy_points,
     expand,
     grid_boxes,
@@ -598,27 +598,22 @@ def work_units(
     at most ``chunk_points`` points that do not cross a grid box of at most ``box_points``
     (:func:`~elmoe_dse.explore.grid.chunk_bounds`; the chunks
     :meth:`~elmoe_dse.explore.grid.Grid.chunks` gives)."""
-    bounds = chunk_bounds(grid.shape, chunk_points, box_points)
-    return [WorkUnit(combo, start, stop) for combo in grid.combinations for start, stop in bounds]
+    return [u for batch in work_batches(grid, chunk_points, box_points) for u in batch]
 
 
 def work_batches(
     grid: Grid, chunk_points: int = CHUNK_POINTS, box_points: int = BOX_POINTS
 ) -> list[tuple[WorkUnit, ...]]:
-    """:func:`work_units` in grid order, grouped by the grid box they lie in
-    (:func:`~elmoe_dse.explore.grid.grid_boxes`; a unit never crosses one): a process that runs a
-    batch (:func:`run_batch`) costs its box once for all its units, and no box is costed by two
-    processes."""
-    firsts = [first for _, first in grid_boxes(grid.shape, box_points)]
-    batches: list[list[WorkUnit]] = []
-    last: tuple[Combination, int] | None = None
-    for unit in work_units(grid, chunk_points, box_points):
-        key = (unit.combo, bisect.bisect_right(firsts, unit.start) - 1)
-        if key != last:
-            batches.append([])
-            last = key
-        batches[-1].append(unit)
-    return [tuple(batch) for batch in batches]
+    """:func:`work_units` in grid order, one batch per combination and grid box
+    (:func:`~elmoe_dse.explore.grid.box_chunks`; a unit never crosses a box): a process that
+    runs a batch (:func:`run_batch`) costs its box once for all its units, and no box is costed
+    by two processes."""
+    boxes = box_chunks(grid.shape, chunk_points, box_points)
+    return [
+        tuple(WorkUnit(combo, start, stop) for start, stop in box)
+        for combo in grid.combinations
+        for box in boxes
+    ]
 
 
 @dataclass(frozen=True)
@@ -961,9 +956,8 @@ def block_groups(
 def _one_string(values: np.ndarray) -> bool:
     """Whether an object column holds the same string object in every row (a combination's
     model, dataset or categorical knob, broadcast or repeated): its codes are zeros, no need
-    to hash it.
-    Compares the references, so equal strings that are distinct objects answer False (and the
-    column is factorized as usual)."""
+    to hash it. Compares the references, so equal strings that are distinct objects answer
+    False (and the column is factorized as usual)."""
     if values.dtype != object or not len(values) or not isinstance(values[0], str):
         return False
     if values.ndim == 1 and values.strides == (0,):  # a broadcast constant (:func:`_view`)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -168,14 +167,14 @@ def test_search_reaches_most_of_the_grid_hypervolume_on_quick(tmp_path: Path) ->
 
 
 def test_a_space_smaller_than_the_budget_suggests_a_sweep(tmp_path: Path) -> None:
-    from elmoe_dse.cli.optimize import enumerable_note
     from elmoe_dse.explore.grid import expand
+    from elmoe_dse.explore.optimize import enumerable_note
 
     spec = load_sweep(SWEEPS / "quick.toml")
     per_study = expand(spec).size / len(study_plans(spec, "quick"))
     result = run_optimize(spec, out_dir=tmp_path, trials=5, seed=0)
-    assert enumerable_note(result) is None  # 5 trials of a 1,344-point space: search it
-    note = enumerable_note(replace(result, trials_requested=int(per_study)))
+    assert enumerable_note(result.studies, 5) is None  # 5 trials of 1,344 points: search it
+    note = enumerable_note(result.studies, int(per_study))
     assert note is not None and "elmoe-dse sweep" in note and f"{per_study:,.0f}" in note
     assert all(s["space_points"] == per_study for s in result.studies)
     save_optimize(result, tmp_path / "out")
