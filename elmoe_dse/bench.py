@@ -36,6 +36,9 @@ Sections (``--only NAME[,NAME]``):
   K = 2), the speedup of a second core, whether the two ``results.parquet`` are byte-identical,
   the load average, and whether this checkout's and the baseline's ``results.parquet`` hold
   identical values (column by column on the columns both have, NaN equal to NaN);
+- ``plot``: wall and CPU time of ``elmoe-dse plot`` on a ``sweeps/paper.toml`` folder with
+  ``--workers`` 1 and 2 (a tree without the option: its one mode), and whether the two draw
+  byte-identical figures;
 - ``memory``: peak resident memory (``ru_maxrss``) and end-to-end points/s of ``elmoe-dse sweep
   --workers 1`` on generated ~1 M and ~10 M point sweep files (the Elastic-SD grid with a longer
   ``context_len`` axis), then peak memory and wall time of ``elmoe-dse plot`` and ``report`` on
@@ -705,8 +708,9 @@ def _toml(data: dict[str, Any]) -> str:
 # evaluator: the in-process evaluation loop, a subprocess per tree
 # ----------------------------------------------------------------------------------------------
 
-#: ``python -c EVAL_SCRIPT SWEEP_FILE RUNS``: best CPU and wall seconds of the sweep's evaluation
-#: loop (the first run also loads specs and caches), as JSON.
+#: ``python -c EVAL_SCRIPT SWEEP_FILE RUNS``: CPU and wall seconds of the sweep's evaluation loop
+#: as JSON: the first run's (``cold_*``: it also loads the specs and fills the caches) and the
+#: best of the later ones (the first again if RUNS is 1).
 EVAL_SCRIPT = """\
 import json, sys, time
 import elmoe_dse
@@ -716,12 +720,14 @@ from elmoe_dse.specs.sweep import load_sweep
 
 spec = load_sweep(sys.argv[1])
 grid = expand(spec)
-cpu = wall = float("inf")
+runs = []
 for _ in range(int(sys.argv[2])):
     c0, w0 = time.process_time(), time.perf_counter()
     evaluate_grid(spec, grid)
-    cpu, wall = min(cpu, time.process_time() - c0), min(wall, time.perf_counter() - w0)
-print(json.dumps({"module": elmoe_dse.__file__, "points": grid.size, "cpu_s": cpu, "wall_s": wall}))
+    runs.append((time.process_time() - c0, time.perf_counter() - w0))
+cpu, wall = min(c for c, _ in runs[1:] or runs), min(w for _, w in runs[1:] or runs)
+print(json.dumps({"module": elmoe_dse.__file__, "points": grid.size, "cpu_s": cpu, "wall_s": wall,
+                  "cold_cpu_s": runs[0][0], "cold_wall_s": runs[0][1]}))
 """
 
 #: Errors of a tree without the evaluation loop's functions (then its whole ``sweep`` is timed).
@@ -737,15 +743,23 @@ def evaluate_in(tree: Tree, sweep: Path, runs: int, out: Path) -> dict[str, floa
         if not any(name in str(e) for name in MISSING_API):
             raise
         run = run_cli(tree, "sweep", str(sweep), "--out", str(out))
-        return {"points": points_of(sweep), "cpu_s": run.cpu_s, "wall_s": run.wall_s, "whole": 1}
-    return {"points": data["points"], "cpu_s": data["cpu_s"], "wall_s": data["wall_s"], "whole": 0}
+        cpu, wall = run.cpu_s, run.wall_s
+        return {"points": points_of(sweep), "cpu_s": cpu, "wall_s": wall, "whole": 1} | {
+            "cold_cpu_s": cpu,
+            "cold_wall_s": wall,
+        }
+    return {"points": data["points"], "whole": 0} | {
+        k: data[k] for k in ("cpu_s", "wall_s", "cold_cpu_s", "cold_wall_s")
+    }
 
 
 def section_evaluator(b: Bench) -> None:
-    """Points/s of the evaluation loop on the Elastic-SD grid (target) and on paper.toml."""
+    """Points/s of the evaluation loop on the Elastic-SD grid (target) and on paper.toml: the
+    loop warm (specs loaded and caches filled by a first run in the same process; the issue's
+    evaluator ratio) and, for paper.toml, also cold (that first run: a one-shot sweep's cost)."""
     elastic = b.tmp / "elastic-sd.toml"
     elastic.write_text(_toml(elastic_sd_sweep()))
-    for sweep, runs in ((elastic, 3), (PAPER_SWEEP, 1)):
+    for sweep, runs in ((elastic, 3), (PAPER_SWEEP, 2)):
 
         def measure(tree: Tree, sweep: Path = sweep, runs: int = runs) -> dict[str, float]:
             return evaluate_in(tree, sweep, runs, b.fresh("eval"))
@@ -772,9 +786,20 @@ def section_evaluator(b: Bench) -> None:
             )
         else:
             print(
-                f"evaluator: {sweep.name} ({n:,.0f} points) {how} in "
-                f"{cur['cpu_s']:.2f} s CPU = {cpu_rate:,.0f} points per CPU s ({rate:,.0f} per "
-                f"wall s){versus}"
+                f"evaluator: {sweep.name} ({n:,.0f} points) {how}, warm (after a first run in "
+                f"the same process), in {cur['cpu_s']:.2f} s CPU = {cpu_rate:,.0f} points per "
+                f"CPU s ({rate:,.0f} per wall s){versus}"
+            )
+            cold_rate = n / cur["cold_cpu_s"]
+            text = r = None
+            if base is not None:
+                base_cold = base["points"] / base["cold_cpu_s"]
+                text, r = f"{base_cold:,.0f} per CPU s", ratio(cold_rate, base_cold)
+            versus = b.versus(errors, text, r, " (CPU points/s now / then)")
+            print(
+                f"evaluator: {sweep.name} cold (the first run in a fresh process: loads the "
+                f"specs, fills the caches) in {cur['cold_cpu_s']:.2f} s CPU = {cold_rate:,.0f} "
+                f"points per CPU s{versus}"
             )
 
 
@@ -1014,10 +1039,10 @@ def section_reproduce_cli(b: Bench) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def supports_workers(tree: Tree) -> bool:
-    """Whether ``tree``'s ``sweep`` command has a ``--workers`` option."""
+def supports_workers(tree: Tree, command: str = "sweep") -> bool:
+    """Whether ``tree``'s ``command`` has a ``--workers`` option."""
     try:
-        return "--workers" in run_cli(tree, "sweep", "--help").stdout
+        return "--workers" in run_cli(tree, command, "--help").stdout
     except BenchError:
         return False
 
@@ -1178,6 +1203,68 @@ def section_memory(b: Bench) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# plot: the figures of the paper sweep's folder, per --workers
+# ----------------------------------------------------------------------------------------------
+
+
+def section_plot(b: Bench) -> None:
+    """Wall and CPU seconds of ``elmoe-dse plot`` on a ``sweeps/paper.toml`` folder (written
+    once by each tree's own ``sweep``) with ``--workers`` 1 and 2 (a tree without the option:
+    its one mode), the trees alternating, and whether the two here draw byte-identical
+    figures (each drawn in a copy of the folder under the same name: captions name it)."""
+    sources: dict[str, Path] = {}
+    support = {t.name: supports_workers(t, "plot") for t in b.trees}
+    drawn: dict[int, dict[str, bytes]] = {}
+    figures: dict[tuple[str, int], dict[str, float] | None] = {}
+    errors: dict[str, str] = {}
+    for k in SWEEP_WORKERS:
+        trees = [t for t in b.trees if t.name not in errors and (support[t.name] or k == 1)]
+
+        def measure(tree: Tree, k: int = k) -> dict[str, float]:
+            if tree.name not in sources:
+                sources[tree.name] = b.fresh("plot-source") / "paper"
+                run_cli(tree, "sweep", str(PAPER_SWEEP), "--out", str(sources[tree.name]))
+            folder = b.fresh("plot") / "paper"
+            shutil.copytree(sources[tree.name], folder)
+            workers = ["--workers", str(k)] if support[tree.name] else []
+            run = run_cli(tree, "plot", str(folder), *workers)
+            if tree is b.current and k not in drawn:
+                drawn[k] = {p.name: p.read_bytes() for p in (folder / "plots").iterdir()}
+            shutil.rmtree(folder.parent, ignore_errors=True)
+            return {"wall_s": run.wall_s, "cpu_s": run.cpu_s}
+
+        values, failed = interleave(trees, measure, b.repeats, start=k)
+        errors.update(failed)
+        for name, got in values.items():
+            figures[(name, k)] = best(got)
+    base = b.baseline.tree
+    for k in SWEEP_WORKERS:
+        cur = figures.get(("current", k))
+        if cur is None:
+            print(f"plot    : --workers {k}: this checkout failed ({errors.get('current')})")
+            return
+        other = figures.get((base.name, k)) if base else None
+        text = r = None
+        if other is not None and base is not None:
+            mode = "" if support[base.name] else " (it has no --workers: one process)"
+            text = f"{other['wall_s']:.1f} s wall, {other['cpu_s']:.1f} s CPU{mode}"
+            r = ratio(cur["wall_s"], other["wall_s"], lower_is_better=True)
+        print(
+            f"plot    : the {PAPER_SWEEP.name} folder's figures, --workers {k}: "
+            f"{cur['wall_s']:.1f} s wall, {cur['cpu_s']:.1f} s CPU (fresh process)"
+            f"{b.versus(errors, text, r, ' wall', missing='no --workers option')}"
+        )
+    one, *_, last = SWEEP_WORKERS
+    first, other = figures.get(("current", one)), figures.get(("current", last))
+    if first and other and one in drawn and last in drawn:
+        same = "byte-identical" if drawn[one] == drawn[last] else "DIFFERENT"
+        print(
+            f"plot    : --workers {last} is {first['wall_s'] / other['wall_s']:.2f}x faster than "
+            f"--workers {one} (wall); the {len(drawn[one])} files in plots/ {same}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------
 
@@ -1189,6 +1276,7 @@ SECTIONS: dict[str, Callable[[Bench], None]] = {
     "reproduce": section_reproduce,
     "reproduce-cli": section_reproduce_cli,
     "sweep": section_sweep,
+    "plot": section_plot,
     "memory": section_memory,
 }
 

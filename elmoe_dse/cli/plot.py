@@ -31,13 +31,28 @@ def plot(
             "--only", help=f"draw only these figures (repeat or comma-separate): {FAMILIES_HELP}"
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="processes drawing the figures [default: the machine's cores]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Draw every figure the directory supports into DIR/plots, each with a caption."""
+    """Draw every figure the directory supports into DIR/plots, each with a caption.
+
+    The figures are the same with any --workers."""
+    import os
+
     from elmoe_dse.plots.figures import plot_directory
 
     names = [n.strip() for item in only or [] for n in item.split(",") if n.strip()]
     with guarded():
-        outcome = plot_directory(directory, fmt=fmt.lower(), only=names)
+        outcome = plot_directory(
+            directory, fmt=fmt.lower(), only=names, workers=workers or os.cpu_count() or 1
+        )
     from rich.markup import escape
 
     con = console()

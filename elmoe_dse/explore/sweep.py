@@ -779,19 +779,20 @@ def write_while(
         write_table(path, front)
         return then(front, None)
     final = FinalSchema.of(spool)
-    front, fastest = picked_rows(fronts, final)
+    optimal = fronts.optimal_rows()
     failed: list[BaseException] = []
 
     def write() -> None:
         try:
-            write_flagged(path, spool, fronts.optimal_rows(), final)
+            write_flagged(path, spool, optimal, final)
         except BaseException as err:  # raised in the caller's thread below
             failed.append(err)
 
+    # The table is the longest part left: it starts first, the picked rows are taken meanwhile.
     thread = threading.Thread(target=write, name=f"write {path.name}")
     thread.start()
     try:
-        run = then(front, fastest)
+        run = then(*picked_rows(fronts, final))
     finally:
         thread.join()
     if failed:

@@ -180,7 +180,8 @@ def _sweep_systems(frame: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame
     import pandas as pd
 
     keys = ["meta.model", "meta.dataset", "knob.batch_size", "meta.platform"]
-    order = frame.sort_values("metric.throughput_tok_per_s", ascending=False, kind="stable")
+    used = [*keys, "meta.policy", "metric.throughput_tok_per_s", "metric.energy_per_token_j"]
+    order = frame[used].sort_values("metric.throughput_tok_per_s", ascending=False, kind="stable")
     best = order.drop_duplicates(subset=keys)
     platforms = sorted(str(p) for p in best["meta.platform"].unique())
     rows = pd.DataFrame(
@@ -578,10 +579,56 @@ def build_records(
 
 def render(record: FigureRecord, fmt: str) -> bytes:
     """The figure of ``record`` encoded as ``fmt``, drawn inside the house style."""
+    return draw_bytes(record.draw, fmt)
+
+
+def draw_bytes(draw: Callable[[], Figure], fmt: str) -> bytes:
+    """:func:`render` of a record's ``draw`` alone (what a worker process is sent)."""
     from elmoe_dse.plots import style
 
     with style.style_context():
-        return style.figure_bytes(record.draw(), fmt)
+        return style.figure_bytes(draw(), fmt)
+
+
+#: Below this many figures ``plot`` draws them all in its own process: starting worker
+#: processes (each imports matplotlib) would cost more than it saves.
+POOL_MIN_FIGURES = 4
+#: Imported once in the fork server of the drawing processes.
+DRAW_PRELOAD = ["matplotlib", "elmoe_dse.plots.figures", "elmoe_dse.plots.style"]
+
+
+class RenderPool:
+    """Draws figures on ``workers`` processes (:meth:`render_all`), started at once by
+    :meth:`start` so that they import matplotlib while this process reads the run; one worker
+    draws in this process. A context manager: the processes end on exit."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self._pool: Any = None
+
+    def start(self) -> RenderPool:
+        if self._pool is None and self.workers > 1:
+            from elmoe_dse.explore.scale import process_pool
+
+            self._pool = process_pool(self.workers, DRAW_PRELOAD)
+            for _ in range(self.workers):  # a process is started per submission
+                self._pool.submit(int)
+        return self
+
+    def __enter__(self) -> RenderPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def render_all(self, records: Sequence[FigureRecord], fmt: str) -> list[bytes]:
+        """:func:`render` of each record, in order; the same bytes whatever draws them (each
+        figure is drawn from its own record, inside the house style, in a fresh figure)."""
+        if self._pool is None or len(records) < POOL_MIN_FIGURES:
+            return [render(r, fmt) for r in records]
+        return list(self._pool.map(draw_bytes, [r.draw for r in records], [fmt] * len(records)))
 
 
 def index(records: Sequence[FigureRecord], fmt: str) -> dict[str, Any]:
@@ -630,19 +677,24 @@ def write_files(folder: Path, files: Sequence[tuple[str, bytes]]) -> list[Path]:
     return written
 
 
-def plot_directory(folder: Path, *, fmt: str = "png", only: Sequence[str] = ()) -> Outcome:
-    """Build, render, then write every figure of ``folder`` to ``folder/plots``."""
+def plot_directory(
+    folder: Path, *, fmt: str = "png", only: Sequence[str] = (), workers: int = 1
+) -> Outcome:
+    """Build, render (on ``workers`` processes: :class:`RenderPool`), then write every figure of
+    ``folder`` to ``folder/plots``."""
     from elmoe_dse.plots.inputs import load_run_dir
     from elmoe_dse.plots.style import FORMATS
 
     if fmt not in FORMATS:
         raise PlotInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
     families = check_only(only)
-    run = load_run_dir(folder)
-    records, skipped = build_records(run, families if only else ())
+    with RenderPool(workers) as pool:
+        run = load_run_dir(folder)
+        records, skipped = build_records(run, families if only else ())
+        images = pool.render_all(records, fmt)
     files: list[tuple[str, bytes]] = []
-    for record in records:
-        files.append((f"{record.name}.{fmt}", render(record, fmt)))
+    for record, image in zip(records, images, strict=True):
+        files.append((f"{record.name}.{fmt}", image))
         files.extend((name, text.encode()) for name, text in record.companions)
     text = json.dumps(merged_index(folder / PLOTS_DIR / INDEX_FILE, records, fmt), indent=2)
     files.append((INDEX_FILE, (text + "\n").encode()))

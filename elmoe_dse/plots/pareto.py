@@ -283,6 +283,11 @@ def idle_knobs(frame: pd.DataFrame) -> dict[str, frozenset[str]]:
     one point of a key is idle at every point of that key (at its default value too)."""
     if INACTIVE not in frame.columns:
         return {}
+    if any(c not in frame.columns for c in ACTING_KEY):
+        return {}
+    # Only the distinct (key, listed knobs) pairs matter: the rows that hold them, not the table.
+    decides = [*ACTING_KEY, INACTIVE, *([DRAFT_LENGTH] if DRAFT_LENGTH in frame.columns else [])]
+    frame = frame.loc[~frame[decides].duplicated(), decides]
     keys = _acting_keys(frame)
     if keys is None:
         return {}
@@ -424,6 +429,10 @@ def _other_optimal(
     return Cloud("", int(off.sum()), tuple(x[off][idx].tolist()), tuple(y[off][idx].tolist()))
 
 
+#: A column of row positions, beside the panel keys while grouping.
+_POSITION = "__position"
+
+
 def pareto_data(
     frame: pd.DataFrame,
     *,
@@ -454,9 +463,15 @@ def pareto_data(
     knob_columns = varying_columns(frame, exclude=[BATCH, *groups])
     idle = idle_knobs(frame)
     figures: dict[tuple[Any, ...], list[ParetoPanel]] = {}
-    ok = frame[np.isfinite(frame[THROUGHPUT]) & np.isfinite(frame[ENERGY])]
-    ok = ok[(ok[THROUGHPUT] > 0) & (ok[ENERGY] > 0)]
-    for key, rows in ok.groupby([*groups, BATCH], sort=True, observed=True):
+    tput, energy = frame[THROUGHPUT].to_numpy(dtype=float), frame[ENERGY].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        drawn = np.isfinite(tput) & np.isfinite(energy) & (tput > 0) & (energy > 0)
+    # Grouped by the key columns alone: each panel's rows are taken from the table, never a
+    # copy of the whole drawable table (a 10 M point sweep's reduced table is 1.2 M rows).
+    keys = frame.loc[drawn, [*groups, BATCH]]
+    keys[_POSITION] = np.flatnonzero(drawn)
+    for key, at in keys.groupby([*groups, BATCH], sort=True, observed=True):
+        rows = frame.iloc[at[_POSITION].to_numpy()]
         key_t = key if isinstance(key, tuple) else (key,)
         other = tuple((c, _plain(v, c)) for c, v in zip(groups, key_t[:-1], strict=True))
         clouds = _clouds(rows, thin_cells)

@@ -23,6 +23,7 @@ point counts are the whole table's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,24 +60,88 @@ def _ok(frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0))
 
 
-def _keys(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    cols = [c for c in columns if c in frame.columns]
-    if not cols:
-        return [()] * len(frame)
-    values = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in cols]
-    return list(zip(*values, strict=True))
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class _Ids:
+    """Integer ids of row keys (a row's values in some columns, NaN as None), the same id for an
+    equal key in every batch: the per-row work is numpy's, only the distinct keys meet a dict."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[Any, ...], int] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def of(self, frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+        """Each row's key id over ``columns`` (those ``frame`` has; one key if it has none)."""
+        import pandas as pd
+
+        n = len(frame)
+        combined = np.zeros(n, dtype=np.int64)
+        levels: list[tuple[np.ndarray, list[Any]]] = []
+        for c in (c for c in columns if c in frame.columns):
+            codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
+            values = [None if _missing(v) else v for v in uniques.tolist()]
+            combined = combined * max(len(values), 1) + codes
+            if levels:  # renumbered densely, so the combined code stays below n
+                combined = np.unique(combined, return_inverse=True)[1].reshape(-1)
+            levels.append((codes, values))
+        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        ids = [
+            self._ids.setdefault(
+                tuple(values[codes[i]] for codes, values in levels), len(self._ids)
+            )
+            for i in first.tolist()
+        ]
+        return np.asarray(ids, dtype=np.int64)[inverse.reshape(-1)]
+
+
+def _grown(values: np.ndarray, size: int, fill: Any) -> np.ndarray:
+    """``values`` extended with ``fill`` to at least ``size`` entries."""
+    if len(values) >= size:
+        return values
+    return np.concatenate([values, np.full(max(size, 2 * len(values)) - len(values), fill)])
+
+
+class _Seen:
+    """Which keys (integer ids) have had their first row, per tag, across batches: a bit per
+    key (the thinning cells of every cloud are millions of keys on a 10 M point table)."""
+
+    def __init__(self) -> None:
+        self._bits: dict[str, np.ndarray] = {}
+
+    def first_new(self, tag: str, keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Of ``rows`` (ascending positions), those holding the first row of a key in ``keys``
+        (per row of the batch) not seen before; their keys become seen."""
+        if not rows.size:
+            return rows
+        distinct, first = np.unique(keys[rows], return_index=True)
+        bits = self._bits.get(tag, np.zeros(0, dtype=np.uint8))
+        need = (int(distinct[-1]) >> 3) + 1
+        if len(bits) < need:
+            bits = np.concatenate(
+                [bits, np.zeros(max(need, len(bits) * 5 // 4) - len(bits), np.uint8)]
+            )
+            self._bits[tag] = bits
+        byte, bit = distinct >> 3, (distinct & 7).astype(np.uint8)
+        new = (bits[byte] >> bit) & 1 == 0
+        np.bitwise_or.at(bits, byte[new], np.left_shift(1, bit[new], dtype=np.uint8))
+        return rows[first[new]]
 
 
 @dataclass
 class _Bounds:
-    """Pass 1: per cloud (panel key + platform), log10 bounds of energy and throughput and the
-    rows it has."""
+    """Pass 1: per cloud (panel key + platform, by :class:`_Ids` id), log10 bounds of energy and
+    throughput and the rows it has."""
 
-    lo_x: dict[tuple[Any, ...], float] = field(default_factory=dict)
-    hi_x: dict[tuple[Any, ...], float] = field(default_factory=dict)
-    lo_y: dict[tuple[Any, ...], float] = field(default_factory=dict)
-    hi_y: dict[tuple[Any, ...], float] = field(default_factory=dict)
-    rows: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    ids: _Ids = field(default_factory=_Ids)
+    lo_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    hi_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lo_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    hi_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def add(self, frame: pd.DataFrame, clouds: Sequence[str]) -> None:
         ok = _ok(frame)
@@ -85,29 +150,22 @@ class _Bounds:
             return
         lx = np.log10(part[ENERGY].to_numpy(dtype=float))
         ly = np.log10(part[THROUGHPUT].to_numpy(dtype=float))
-        keys = _keys(part, clouds)
-        for key, idx in _positions(keys).items():
-            self.rows[key] = self.rows.get(key, 0) + idx.size
-            for store, values, pick in (
-                (self.lo_x, lx, min),
-                (self.hi_x, lx, max),
-                (self.lo_y, ly, min),
-                (self.hi_y, ly, max),
-            ):
-                v = float(pick(values[idx]))
-                store[key] = pick(store.get(key, v), v)
+        cloud = self.ids.of(part, clouds)
+        size = len(self.ids)
+        self.lo_x, self.lo_y = (_grown(a, size, np.inf) for a in (self.lo_x, self.lo_y))
+        self.hi_x, self.hi_y = (_grown(a, size, -np.inf) for a in (self.hi_x, self.hi_y))
+        self.rows = _grown(self.rows, size, 0)
+        np.minimum.at(self.lo_x, cloud, lx)
+        np.maximum.at(self.hi_x, cloud, lx)
+        np.minimum.at(self.lo_y, cloud, ly)
+        np.maximum.at(self.hi_y, cloud, ly)
+        np.add.at(self.rows, cloud, 1)
 
 
-def _positions(keys: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], np.ndarray]:
-    out: dict[tuple[Any, ...], list[int]] = {}
-    for i, key in enumerate(keys):
-        out.setdefault(key, []).append(i)
-    return {k: np.asarray(v) for k, v in out.items()}
-
-
-def _cell(values: np.ndarray, lo: float, hi: float, cells: int) -> np.ndarray:
-    """As :func:`elmoe_dse.plots.pareto.thin` bins a cloud (same bounds, same rounding)."""
-    span = hi - lo if hi > lo else 1.0
+def _cell(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, cells: int) -> np.ndarray:
+    """As :func:`elmoe_dse.plots.pareto.thin` bins a cloud (same bounds, same rounding), with
+    each value's cloud bounds ``lo`` and ``hi``."""
+    span = np.where(hi > lo, hi - lo, 1.0)
     return np.minimum(((values - lo) / span * cells).astype(int), cells - 1)
 
 
@@ -120,16 +178,8 @@ class _Keeper:
     clouds: tuple[str, ...]
     distinct: tuple[str, ...]
     cells: int
-    seen: set[tuple[Any, ...]] = field(default_factory=set)
-
-    def _first(self, tag: str, keys: Sequence[tuple[Any, ...]], rows: np.ndarray) -> list[int]:
-        out = []
-        for i in rows:
-            key = (tag, *keys[i])
-            if key not in self.seen:
-                self.seen.add(key)
-                out.append(int(i))
-        return out
+    ids: _Ids = field(default_factory=_Ids)
+    seen: _Seen = field(default_factory=_Seen)
 
     def keep(self, frame: pd.DataFrame) -> np.ndarray:
         n = len(frame)
@@ -138,60 +188,67 @@ class _Keeper:
             mask |= frame[PARETO].to_numpy(dtype=bool)
         everything = np.arange(n)
         for c in self.distinct:
-            mask[self._first(c, _keys(frame, [c]), everything)] = True
+            mask[self.seen.first_new(c, self.ids.of(frame, [c]), everything)] = True
         ok = np.flatnonzero(_ok(frame))
         if ok.size:
             mask[self._cloud_rows(frame, ok)] = True
             mask[self._front_rows(frame, ok)] = True
-            wl = _keys(frame, (*self.panels, *WORKLOAD))
-            mask[self._first("workload", wl, ok)] = True
+            workload = self.ids.of(frame, (*self.panels, *WORKLOAD))
+            mask[self.seen.first_new("workload", workload, ok)] = True
         mask[_first_best(frame, SYSTEM_KEYS, THROUGHPUT, largest=True)] = True
         mask[_first_best(frame, (BATCH,), THROUGHPUT, largest=True)] = True
         mask[_first_best(frame, (BATCH,), ENERGY, largest=False)] = True
         return mask
 
-    def _cloud_rows(self, frame: pd.DataFrame, ok: np.ndarray) -> list[int]:
+    def _cloud_rows(self, frame: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
         b = self.bounds
         lx = np.log10(frame[ENERGY].to_numpy(dtype=float)[ok])
         ly = np.log10(frame[THROUGHPUT].to_numpy(dtype=float)[ok])
-        keys = _keys(frame.iloc[ok], self.clouds)
-        out: list[int] = []
-        for key, idx in _positions(keys).items():
-            cx = _cell(lx[idx], b.lo_x[key], b.hi_x[key], self.cells)
-            cy = _cell(ly[idx], b.lo_y[key], b.hi_y[key], self.cells)
-            cell_keys = [(*key, int(a), int(c)) for a, c in zip(cx, cy, strict=True)]
-            out += [int(ok[idx[i]]) for i in self._first("cell", cell_keys, np.arange(idx.size))]
-            for tag, values, edge in (
-                ("lo_x", lx, b.lo_x),
-                ("hi_x", lx, b.hi_x),
-                ("lo_y", ly, b.lo_y),
-                ("hi_y", ly, b.hi_y),
-            ):
-                at = np.flatnonzero(values[idx] == edge[key])
-                out += [int(ok[idx[i]]) for i in self._first(tag, [key] * idx.size, at)]
-        return out
+        cloud = b.ids.of(frame.iloc[ok], self.clouds)
+        cx = _cell(lx, b.lo_x[cloud], b.hi_x[cloud], self.cells)
+        cy = _cell(ly, b.lo_y[cloud], b.hi_y[cloud], self.cells)
+        cell = (cloud * self.cells + cx) * self.cells + cy
+        out = [self.seen.first_new("cell", cell, np.arange(ok.size))]
+        for tag, values, edge in (
+            ("lo_x", lx, b.lo_x),
+            ("hi_x", lx, b.hi_x),
+            ("lo_y", ly, b.lo_y),
+            ("hi_y", ly, b.hi_y),
+        ):
+            out.append(self.seen.first_new(tag, cloud, np.flatnonzero(values == edge[cloud])))
+        return ok[np.concatenate(out)]
 
-    def _front_rows(self, frame: pd.DataFrame, ok: np.ndarray) -> list[int]:
+    def _front_rows(self, frame: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
         loss = to_minimize(frame[[THROUGHPUT, ENERGY]].to_numpy(dtype=float)[ok], [-1.0, 1.0])
-        out: list[int] = []
-        for idx in _positions(_keys(frame.iloc[ok], self.panels)).values():
-            out += ok[idx[pareto_mask(loss[idx])]].tolist()
-        return out
+        out = [np.zeros(0, dtype=np.int64)]
+        for idx in _groups(self.ids.of(frame.iloc[ok], self.panels)):
+            out.append(ok[idx[pareto_mask(loss[idx])]])
+        return np.concatenate(out)
+
+
+def _groups(keys: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each distinct key, ascending within a group."""
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.diff(keys[order], prepend=-1))
+    return np.split(order, starts[1:])
 
 
 def _first_best(
     frame: pd.DataFrame, keys: Sequence[str], column: str, *, largest: bool
-) -> list[int]:
-    """Per group of ``keys``, the first row with the largest (smallest) finite ``column``."""
+) -> np.ndarray:
+    """Per group of ``keys`` with a finite ``column``, its first row with the largest
+    (smallest) ``column`` (NaN never wins; infinities compete)."""
     if column not in frame.columns:
-        return []
+        return np.zeros(0, dtype=np.int64)
     values = frame[column].to_numpy(dtype=float)
-    out = []
-    for idx in _positions(_keys(frame, keys)).values():
-        v = values[idx]
-        if np.isfinite(v).any():
-            out.append(int(idx[int(np.nanargmax(v) if largest else np.nanargmin(v))]))
-    return out
+    group = _Ids().of(frame, keys)
+    # Sorted by group, then best value first, then row: each group's first is its answer.
+    rank = np.where(np.isnan(values), -np.inf if largest else np.inf, values)
+    order = np.lexsort((np.arange(len(values)), -rank if largest else rank, group))
+    firsts = order[np.flatnonzero(np.diff(group[order], prepend=-1))]
+    finite = np.zeros(int(group.max()) + 1 if group.size else 0, dtype=bool)
+    finite[group[np.isfinite(values)]] = True
+    return firsts[finite[group[firsts]]]
 
 
 def reduced_results(
@@ -216,7 +273,12 @@ def reduced_results(
         for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=list(columns)):
             mask = keeper.keep(batch.to_pandas())
             kept.append(pa.Table.from_batches([batch]).filter(pa.array(mask)))
-    frame = pa.concat_tables(kept).to_pandas()
+    table = pa.concat_tables(kept)
+    del kept
+    # Each column's Arrow memory is let go once converted: the peak is about one copy.
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    pa.default_memory_pool().release_unused()  # the allocator keeps freed pages otherwise
     frame[WEIGHT] = _weights(frame, bounds, clouds)
     return frame
 
@@ -225,8 +287,11 @@ def _weights(frame: pd.DataFrame, bounds: _Bounds, clouds: Sequence[str]) -> np.
     """1 per kept row, plus on the first kept row of each cloud the cloud's rows not kept."""
     weights = np.ones(len(frame), dtype=np.int64)
     ok = np.flatnonzero(_ok(frame))
-    for key, idx in _positions(_keys(frame.iloc[ok], clouds)).items():
-        weights[ok[idx[0]]] += bounds.rows.get(key, idx.size) - idx.size
+    cloud = bounds.ids.of(frame.iloc[ok], clouds)
+    for idx in _groups(cloud):
+        key = int(cloud[idx[0]])
+        total = int(bounds.rows[key]) if key < len(bounds.rows) else idx.size
+        weights[ok[idx[0]]] += total - idx.size
     return weights
 
 

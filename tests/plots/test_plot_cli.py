@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -185,3 +186,24 @@ def test_report_summary_prints_the_headline_in_a_few_lines(reproduce_dir: Path) 
     assert lines[0].startswith("ELMoE-3D (8 GB) headline numbers: paper vs model")
     assert "prior band" in lines[1] and len(lines) <= 20
     assert (reproduce_dir / "report.html").is_file()
+
+
+def test_figures_drawn_on_two_processes_are_the_same_bytes(
+    reproduce_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elmoe_dse.plots import figures
+
+    code, out, _ = run("plot", str(reproduce_dir), "--workers", "1")
+    assert code == 0, out
+    plots = reproduce_dir / "plots"
+    one = {p.name: p.read_bytes() for p in plots.iterdir()}
+    assert len([n for n in one if n.endswith(".png")]) >= figures.POOL_MIN_FIGURES
+    shutil.rmtree(plots)
+
+    def not_here(record: object, fmt: str) -> bytes:
+        raise AssertionError("with --workers 2 the figures are drawn by the worker processes")
+
+    monkeypatch.setattr(figures, "render", not_here)
+    code, out, _ = run("plot", str(reproduce_dir), "--workers", "2")
+    assert code == 0, out
+    assert {p.name: p.read_bytes() for p in plots.iterdir()} == one

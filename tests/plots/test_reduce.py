@@ -65,3 +65,40 @@ def test_a_coarse_thinning_grid_keeps_few_rows_and_the_same_panels(
     assert repr(pareto_data(frame, group_columns=groups, thin_cells=8)) == repr(
         pareto_data(table, group_columns=groups, thin_cells=8)
     )
+
+
+def test_first_new_rows_are_remembered_across_batches_key_by_key() -> None:
+    import numpy as np
+
+    seen = reduce._Seen()
+    keys = np.array([9, 3, 9, 17, 3, 0])
+    assert seen.first_new("t", keys, np.arange(6)).tolist() == [5, 1, 0, 3]
+    # Keys 3, 9, 17 and 0 are seen; 8 and 1000 are not (other bytes, a grown bit set).
+    later = np.array([3, 8, 1000, 8, 17])
+    assert seen.first_new("t", later, np.arange(5)).tolist() == [1, 2]
+    assert seen.first_new("t", later, np.arange(5)).tolist() == []
+    assert seen.first_new("other", later, np.array([0, 4])).tolist() == [0, 4]
+
+
+def test_first_best_is_the_first_row_of_the_best_value_per_group() -> None:
+    import numpy as np
+    import pandas as pd
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    values = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 1.0, 2.0, 2.0])
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), values), max_size=30))
+    def check(rows: list[tuple[str | None, float]]) -> None:
+        frame = pd.DataFrame(rows, columns=["g", "v"]).astype({"v": float})
+        for largest in (True, False):
+            got = sorted(reduce._first_best(frame, ("g",), "v", largest=largest).tolist())
+            want = []  # per group with a finite value: nanargmax / nanargmin, the first of ties
+            for _, idx in frame.groupby("g", dropna=False).indices.items():
+                v = frame["v"].to_numpy()[idx]
+                if np.isfinite(v).any():
+                    want.append(int(idx[np.nanargmax(v) if largest else np.nanargmin(v)]))
+            assert got == sorted(want)
+
+    check()
