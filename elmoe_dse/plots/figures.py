@@ -688,8 +688,8 @@ def plot_directory(
     if fmt not in FORMATS:
         raise PlotInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
     families = check_only(only)
-    with RenderPool(workers) as pool:
-        run = load_run_dir(folder)
+    run = load_run_dir(folder)  # a folder it cannot read fails before any process starts
+    with RenderPool(workers) as pool:  # the processes start while the records are built
         records, skipped = build_records(run, families if only else ())
         images = pool.render_all(records, fmt)
     files: list[tuple[str, bytes]] = []
