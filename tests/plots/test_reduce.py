@@ -96,9 +96,10 @@ def test_first_best_is_the_first_row_of_the_best_value_per_group() -> None:
             got = sorted(reduce._first_best(frame, ("g",), "v", largest=largest).tolist())
             want = []  # per group with a finite value: nanargmax / nanargmin, the first of ties
             for _, idx in frame.groupby("g", dropna=False).indices.items():
-                v = frame["v"].to_numpy()[idx]
+                at = np.asarray(idx)
+                v = frame["v"].to_numpy()[at]
                 if np.isfinite(v).any():
-                    want.append(int(idx[np.nanargmax(v) if largest else np.nanargmin(v)]))
+                    want.append(int(at[np.nanargmax(v) if largest else np.nanargmin(v)]))
             assert got == sorted(want)
 
     check()
