@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from elmoe_dse.errors import ElmoeError
+from elmoe_dse.processes import process_pool
 
 if TYPE_CHECKING:  # imported where used: starting a pool (LocalPool.start) imports no model
     from elmoe_dse.explore.grid import Grid
@@ -121,7 +122,7 @@ class LocalPool:
     def start(self) -> LocalPool:
         """Start the worker processes now (nothing to start for one worker)."""
         if self._pool is None and self.workers > 1:
-            self._pool = process_pool(self.workers)
+            self._pool = process_pool(self.workers, PRELOAD)
             for _ in range(self.workers):  # a process is spawned per submission
                 self._pool.submit(int)
         return self
@@ -145,7 +146,7 @@ class LocalPool:
                 pool.shutdown(wait=False, cancel_futures=True)
             yield from in_process(spec, grid, chunk_points)
             return
-        pool = pool if pool is not None else process_pool(workers)
+        pool = pool if pool is not None else process_pool(workers, PRELOAD)
         try:
 
             def submit(batch: Any) -> Any:
@@ -154,20 +155,6 @@ class LocalPool:
             yield from ordered(submit, batches, BATCHES_IN_FLIGHT * workers)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def process_pool(workers: int, preload: list[str] | None = None) -> Any:
-    """A process pool from the ``forkserver`` start method (``spawn`` where there is none),
-    the modules ``preload`` (default :data:`PRELOAD`, the evaluator) imported once in the fork
-    server (a process has one fork server: its first pool's preload stands)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(PRELOAD if preload is None else preload)
-    return ProcessPoolExecutor(workers, mp_context=context)
 
 
 class DaskCluster:

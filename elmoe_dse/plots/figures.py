@@ -598,9 +598,8 @@ DRAW_PRELOAD = ["matplotlib", "elmoe_dse.plots.figures", "elmoe_dse.plots.style"
 
 
 class RenderPool:
-    """Draws figures on ``workers`` processes (:meth:`render_all`), started at once by
-    :meth:`start` so that they import matplotlib while this process reads the run; one worker
-    draws in this process. A context manager: the processes end on exit."""
+    """Draws figures on ``workers`` processes (:meth:`render_all`), started by :meth:`start`
+    (or on entering the context; they end on exit); one worker draws in this process."""
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
@@ -608,7 +607,7 @@ class RenderPool:
 
     def start(self) -> RenderPool:
         if self._pool is None and self.workers > 1:
-            from elmoe_dse.explore.scale import process_pool
+            from elmoe_dse.processes import process_pool
 
             self._pool = process_pool(self.workers, DRAW_PRELOAD)
             for _ in range(self.workers):  # a process is started per submission
@@ -688,9 +687,11 @@ def plot_directory(
     if fmt not in FORMATS:
         raise PlotInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
     families = check_only(only)
-    run = load_run_dir(folder)  # a folder it cannot read fails before any process starts
-    with RenderPool(workers) as pool:  # the processes start while the records are built
-        records, skipped = build_records(run, families if only else ())
+    run = load_run_dir(folder)
+    records, skipped = build_records(run, families if only else ())
+    # A process per figure at most, and none for a few figures (or an unreadable folder).
+    drawing = min(workers, len(records)) if len(records) >= POOL_MIN_FIGURES else 1
+    with RenderPool(drawing) as pool:
         images = pool.render_all(records, fmt)
     files: list[tuple[str, bytes]] = []
     for record, image in zip(records, images, strict=True):
