@@ -641,10 +641,16 @@ def draw_pareto_panel(panel: ParetoPanel, ax: Axes | None = None) -> Axes:
     return ax
 
 
+#: Panels across the page at most: more leave no room for their axis labels (16 batch sizes
+#: give 4 rows of 4).
+MAX_PANEL_COLUMNS = 4
+
+
 def pareto_figure(data: ParetoData) -> Figure:
-    """All panels of one figure in a row (two rows above three panels), a shared legend below."""
+    """All panels of one figure in a row (two rows above three panels, more rows above eight:
+    at most :data:`MAX_PANEL_COLUMNS` across the page), a shared legend below."""
     n = len(data.panels)
-    cols = n if n <= 3 else math.ceil(n / 2)
+    cols = n if n <= 3 else min(math.ceil(n / 2), MAX_PANEL_COLUMNS)
     rows = math.ceil(n / cols)
     width = style.COLUMN_WIDTH_IN if n == 1 else style.PAGE_WIDTH_IN
     fig = style.new_figure(width, 2.3 * rows + 0.5)
