@@ -1,13 +1,19 @@
 """Worker processes of this machine: a process pool that never forks this process.
 
 Used by ``sweep --workers`` (:mod:`elmoe_dse.explore.scale`) and by ``plot --workers``
-(:class:`elmoe_dse.plots.figures.RenderPool`); it imports nothing of the model itself, so the
+(:func:`elmoe_dse.plots.figures.render_all`); it imports nothing of the model itself, so the
 figures may use it without reaching the evaluator.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+
+def default_workers() -> int:
+    """``--workers`` when not given: the machine's cores (1 if unknown)."""
+    return os.cpu_count() or 1
 
 
 def process_pool(workers: int, preload: list[str]) -> Any:

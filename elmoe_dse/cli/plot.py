@@ -44,14 +44,13 @@ def plot(
     """Draw every figure the directory supports into DIR/plots, each with a caption.
 
     The figures are the same with any --workers."""
-    import os
-
     from elmoe_dse.plots.figures import plot_directory
+    from elmoe_dse.processes import default_workers
 
     names = [n.strip() for item in only or [] for n in item.split(",") if n.strip()]
     with guarded():
         outcome = plot_directory(
-            directory, fmt=fmt.lower(), only=names, workers=workers or os.cpu_count() or 1
+            directory, fmt=fmt.lower(), only=names, workers=workers or default_workers()
         )
     from rich.markup import escape
 

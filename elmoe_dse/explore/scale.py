@@ -27,13 +27,12 @@ At most a few batches per worker are in flight (:func:`ordered`), so memory stay
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from elmoe_dse.errors import ElmoeError
-from elmoe_dse.processes import process_pool
+from elmoe_dse.processes import default_workers, process_pool
 
 if TYPE_CHECKING:  # imported where used: starting a pool (LocalPool.start) imports no model
     from elmoe_dse.explore.grid import Grid
@@ -57,11 +56,6 @@ AFTER_UNITS = ("pandas", "pyarrow.parquet", "elmoe_dse.explore.figure_tables")
 
 class SchedulerError(ElmoeError):
     """The Dask scheduler of ``--scheduler`` cannot be used (unreachable, no worker, no Dask)."""
-
-
-def default_workers() -> int:
-    """``--workers`` when not given: the machine's cores (1 if unknown)."""
-    return os.cpu_count() or 1
 
 
 def pool_workers(grid: Grid, workers: int | None, chunk_points: int | None = None) -> int:

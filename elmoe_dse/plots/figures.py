@@ -597,37 +597,20 @@ POOL_MIN_FIGURES = 4
 DRAW_PRELOAD = ["matplotlib", "elmoe_dse.plots.figures", "elmoe_dse.plots.style"]
 
 
-class RenderPool:
-    """Draws figures on ``workers`` processes (:meth:`render_all`), started by :meth:`start`
-    (or on entering the context; they end on exit); one worker draws in this process."""
+def render_all(records: Sequence[FigureRecord], fmt: str, workers: int = 1) -> list[bytes]:
+    """:func:`render` of each record, in order, on up to ``workers`` processes (one per figure
+    at most; this process alone below :data:`POOL_MIN_FIGURES` figures). The same bytes whatever
+    draws them: each figure is drawn from its own record, inside the house style."""
+    workers = min(workers, len(records)) if len(records) >= POOL_MIN_FIGURES else 1
+    if workers <= 1:
+        return [render(r, fmt) for r in records]
+    from elmoe_dse.processes import process_pool
 
-    def __init__(self, workers: int) -> None:
-        self.workers = max(1, workers)
-        self._pool: Any = None
-
-    def start(self) -> RenderPool:
-        if self._pool is None and self.workers > 1:
-            from elmoe_dse.processes import process_pool
-
-            self._pool = process_pool(self.workers, DRAW_PRELOAD)
-            for _ in range(self.workers):  # a process is started per submission
-                self._pool.submit(int)
-        return self
-
-    def __enter__(self) -> RenderPool:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def render_all(self, records: Sequence[FigureRecord], fmt: str) -> list[bytes]:
-        """:func:`render` of each record, in order; the same bytes whatever draws them (each
-        figure is drawn from its own record, inside the house style, in a fresh figure)."""
-        if self._pool is None or len(records) < POOL_MIN_FIGURES:
-            return [render(r, fmt) for r in records]
-        return list(self._pool.map(draw_bytes, [r.draw for r in records], [fmt] * len(records)))
+    pool = process_pool(workers, DRAW_PRELOAD)
+    try:
+        return list(pool.map(draw_bytes, [r.draw for r in records], [fmt] * len(records)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def index(records: Sequence[FigureRecord], fmt: str) -> dict[str, Any]:
@@ -679,7 +662,7 @@ def write_files(folder: Path, files: Sequence[tuple[str, bytes]]) -> list[Path]:
 def plot_directory(
     folder: Path, *, fmt: str = "png", only: Sequence[str] = (), workers: int = 1
 ) -> Outcome:
-    """Build, render (on ``workers`` processes: :class:`RenderPool`), then write every figure of
+    """Build, render (on ``workers`` processes: :func:`render_all`), then write every figure of
     ``folder`` to ``folder/plots``."""
     from elmoe_dse.plots.inputs import load_run_dir
     from elmoe_dse.plots.style import FORMATS
@@ -689,12 +672,8 @@ def plot_directory(
     families = check_only(only)
     run = load_run_dir(folder)
     records, skipped = build_records(run, families if only else ())
-    # A process per figure at most, and none for a few figures (or an unreadable folder).
-    drawing = min(workers, len(records)) if len(records) >= POOL_MIN_FIGURES else 1
-    with RenderPool(drawing) as pool:
-        images = pool.render_all(records, fmt)
     files: list[tuple[str, bytes]] = []
-    for record, image in zip(records, images, strict=True):
+    for record, image in zip(records, render_all(records, fmt, workers), strict=True):
         files.append((f"{record.name}.{fmt}", image))
         files.extend((name, text.encode()) for name, text in record.companions)
     text = json.dumps(merged_index(folder / PLOTS_DIR / INDEX_FILE, records, fmt), indent=2)
