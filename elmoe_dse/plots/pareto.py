@@ -28,7 +28,7 @@ import numpy as np
 
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.plots import style
-from elmoe_dse.plots.reduce import row_count
+from elmoe_dse.plots.reduce import drawn_rows, row_count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -281,16 +281,13 @@ def idle_knobs(frame: pd.DataFrame) -> dict[str, frozenset[str]]:
     The rule of :func:`elmoe_dse.knobs.inactive_knob_names` depends on the key alone; the
     sweep's column lists a knob only where it is set away from its default, so a knob listed at
     one point of a key is idle at every point of that key (at its default value too)."""
-    if INACTIVE not in frame.columns:
-        return {}
-    if any(c not in frame.columns for c in ACTING_KEY):
+    if INACTIVE not in frame.columns or any(c not in frame.columns for c in ACTING_KEY):
         return {}
     # Only the distinct (key, listed knobs) pairs matter: the rows that hold them, not the table.
     decides = [*ACTING_KEY, INACTIVE, *([DRAFT_LENGTH] if DRAFT_LENGTH in frame.columns else [])]
     frame = frame.loc[~frame[decides].duplicated(), decides]
     keys = _acting_keys(frame)
-    if keys is None:
-        return {}
+    assert keys is not None  # its columns are there
     names = frame[INACTIVE].astype(str).to_numpy(dtype=object)
     listed = names != ""
     out: dict[str, set[str]] = {}
@@ -463,16 +460,14 @@ def pareto_data(
     knob_columns = varying_columns(frame, exclude=[BATCH, *groups])
     idle = idle_knobs(frame)
     figures: dict[tuple[Any, ...], list[ParetoPanel]] = {}
-    tput, energy = frame[THROUGHPUT].to_numpy(dtype=float), frame[ENERGY].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        drawn = np.isfinite(tput) & np.isfinite(energy) & (tput > 0) & (energy > 0)
+    drawn = drawn_rows(frame)
     # Grouped by the key columns alone: each panel's rows are taken from the table, never a
     # copy of the whole drawable table (a 10 M point sweep's reduced table is 1.2 M rows).
     keys = frame.loc[drawn, [*groups, BATCH]]
     keys[_POSITION] = np.flatnonzero(drawn)
     for key, at in keys.groupby([*groups, BATCH], sort=True, observed=True):
         rows = frame.iloc[at[_POSITION].to_numpy()]
-        key_t = key if isinstance(key, tuple) else (key,)
+        key_t: tuple[Any, ...] = key if isinstance(key, tuple) else (key,)
         other = tuple((c, _plain(v, c)) for c, v in zip(groups, key_t[:-1], strict=True))
         clouds = _clouds(rows, thin_cells)
         front = _front(rows, knob_columns, idle)

@@ -52,7 +52,7 @@ WORKLOAD = ("meta.model", "meta.dataset", "knob.context_len")
 SYSTEM_KEYS = ("meta.model", "meta.dataset", BATCH, PLATFORM)
 
 
-def _ok(frame: pd.DataFrame) -> np.ndarray:
+def drawn_rows(frame: pd.DataFrame) -> np.ndarray:
     """Rows a Pareto panel draws: finite, positive throughput and energy."""
     x = frame[ENERGY].to_numpy(dtype=float)
     y = frame[THROUGHPUT].to_numpy(dtype=float)
@@ -144,7 +144,7 @@ class _Bounds:
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def add(self, frame: pd.DataFrame, clouds: Sequence[str]) -> None:
-        ok = _ok(frame)
+        ok = drawn_rows(frame)
         part = frame[ok]
         if part.empty:
             return
@@ -189,7 +189,7 @@ class _Keeper:
         everything = np.arange(n)
         for c in self.distinct:
             mask[self.seen.first_new(c, self.ids.of(frame, [c]), everything)] = True
-        ok = np.flatnonzero(_ok(frame))
+        ok = np.flatnonzero(drawn_rows(frame))
         if ok.size:
             mask[self._cloud_rows(frame, ok)] = True
             mask[self._front_rows(frame, ok)] = True
@@ -286,7 +286,7 @@ def reduced_results(
 def _weights(frame: pd.DataFrame, bounds: _Bounds, clouds: Sequence[str]) -> np.ndarray:
     """1 per kept row, plus on the first kept row of each cloud the cloud's rows not kept."""
     weights = np.ones(len(frame), dtype=np.int64)
-    ok = np.flatnonzero(_ok(frame))
+    ok = np.flatnonzero(drawn_rows(frame))
     cloud = bounds.ids.of(frame.iloc[ok], clouds)
     for idx in _groups(cloud):
         key = int(cloud[idx[0]])
