@@ -62,6 +62,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -730,6 +731,8 @@ print(json.dumps({"module": elmoe_dse.__file__, "points": grid.size, "cpu_s": cp
                   "cold_cpu_s": runs[0][0], "cold_wall_s": runs[0][1]}))
 """
 
+#: What :func:`evaluate_in` returns besides ``whole``.
+EVAL_FIGURES = ("points", "cpu_s", "wall_s", "cold_cpu_s", "cold_wall_s")
 #: Errors of a tree without the evaluation loop's functions (then its whole ``sweep`` is timed).
 MISSING_API = ("ImportError", "AttributeError")
 
@@ -743,14 +746,9 @@ def evaluate_in(tree: Tree, sweep: Path, runs: int, out: Path) -> dict[str, floa
         if not any(name in str(e) for name in MISSING_API):
             raise
         run = run_cli(tree, "sweep", str(sweep), "--out", str(out))
-        cpu, wall = run.cpu_s, run.wall_s
-        return {"points": points_of(sweep), "cpu_s": cpu, "wall_s": wall, "whole": 1} | {
-            "cold_cpu_s": cpu,
-            "cold_wall_s": wall,
-        }
-    return {"points": data["points"], "whole": 0} | {
-        k: data[k] for k in ("cpu_s", "wall_s", "cold_cpu_s", "cold_wall_s")
-    }
+        data = {"points": points_of(sweep), "cpu_s": run.cpu_s, "wall_s": run.wall_s}
+        data |= {"cold_cpu_s": run.cpu_s, "cold_wall_s": run.wall_s, "whole": 1}
+    return {k: float(data[k]) for k in EVAL_FIGURES} | {"whole": float(data.get("whole", 0))}
 
 
 def section_evaluator(b: Bench) -> None:
@@ -1061,31 +1059,40 @@ class SweepRuns:
     support: dict[str, bool] = field(default_factory=dict)
 
 
-def sweep_runs(b: Bench) -> SweepRuns:
-    """``sweep sweeps/paper.toml`` per ``--workers`` value and tree, the trees alternating (a
-    tree without ``--workers`` runs its one mode, for K = 1 only)."""
-    runs = SweepRuns(support={t.name: supports_workers(t) for t in b.trees})
+def per_workers(
+    b: Bench, support: dict[str, bool], measure: Callable[..., dict[str, float]]
+) -> tuple[dict[tuple[str, int], dict[str, float] | None], dict[str, str]]:
+    """``measure(tree, k=K)`` for each K of :data:`SWEEP_WORKERS` and each tree, the trees
+    alternating (a tree without ``--workers``, per ``support``, runs its one mode, for K = 1
+    only): the best run per (tree name, K) and the error of each tree that failed."""
+    figures: dict[tuple[str, int], dict[str, float] | None] = {}
+    errors: dict[str, str] = {}
     for k in SWEEP_WORKERS:
-        trees = [
-            t for t in b.trees if t.name not in runs.errors and (runs.support[t.name] or k == 1)
-        ]
-
-        def measure(tree: Tree, k: int = k) -> dict[str, float]:
-            out = b.fresh("sweep")
-            workers = ["--workers", str(k)] if runs.support[tree.name] else []
-            run = run_cli(tree, "sweep", str(PAPER_SWEEP), "--out", str(out), *workers)
-            key = f"{tree.name}:{k}"
-            if key in runs.tables:
-                shutil.rmtree(out, ignore_errors=True)
-            else:
-                runs.tables[key] = out / "results.parquet"
-                runs.kept_wall_s[key] = run.wall_s
-            return {"wall_s": run.wall_s, "cpu_s": run.cpu_s}
-
-        values, failed = interleave(trees, measure, b.repeats, start=k)
-        runs.errors.update(failed)
+        trees = [t for t in b.trees if t.name not in errors and (support[t.name] or k == 1)]
+        values, failed = interleave(trees, partial(measure, k=k), b.repeats, start=k)
+        errors.update(failed)
         for name, got in values.items():
-            runs.figures[(name, k)] = best(got)
+            figures[(name, k)] = best(got)
+    return figures, errors
+
+
+def sweep_runs(b: Bench) -> SweepRuns:
+    """``sweep sweeps/paper.toml`` per ``--workers`` value and tree (:func:`per_workers`)."""
+    runs = SweepRuns(support={t.name: supports_workers(t) for t in b.trees})
+
+    def measure(tree: Tree, k: int) -> dict[str, float]:
+        out = b.fresh("sweep")
+        workers = ["--workers", str(k)] if runs.support[tree.name] else []
+        run = run_cli(tree, "sweep", str(PAPER_SWEEP), "--out", str(out), *workers)
+        key = f"{tree.name}:{k}"
+        if key in runs.tables:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            runs.tables[key] = out / "results.parquet"
+            runs.kept_wall_s[key] = run.wall_s
+        return {"wall_s": run.wall_s, "cpu_s": run.cpu_s}
+
+    runs.figures, runs.errors = per_workers(b, runs.support, measure)
     return runs
 
 
@@ -1215,28 +1222,21 @@ def section_plot(b: Bench) -> None:
     sources: dict[str, Path] = {}
     support = {t.name: supports_workers(t, "plot") for t in b.trees}
     drawn: dict[int, dict[str, bytes]] = {}
-    figures: dict[tuple[str, int], dict[str, float] | None] = {}
-    errors: dict[str, str] = {}
-    for k in SWEEP_WORKERS:
-        trees = [t for t in b.trees if t.name not in errors and (support[t.name] or k == 1)]
 
-        def measure(tree: Tree, k: int = k) -> dict[str, float]:
-            if tree.name not in sources:
-                sources[tree.name] = b.fresh("plot-source") / "paper"
-                run_cli(tree, "sweep", str(PAPER_SWEEP), "--out", str(sources[tree.name]))
-            folder = b.fresh("plot") / "paper"
-            shutil.copytree(sources[tree.name], folder)
-            workers = ["--workers", str(k)] if support[tree.name] else []
-            run = run_cli(tree, "plot", str(folder), *workers)
-            if tree is b.current and k not in drawn:
-                drawn[k] = {p.name: p.read_bytes() for p in (folder / "plots").iterdir()}
-            shutil.rmtree(folder.parent, ignore_errors=True)
-            return {"wall_s": run.wall_s, "cpu_s": run.cpu_s}
+    def measure(tree: Tree, k: int) -> dict[str, float]:
+        if tree.name not in sources:
+            sources[tree.name] = b.fresh("plot-source") / "paper"
+            run_cli(tree, "sweep", str(PAPER_SWEEP), "--out", str(sources[tree.name]))
+        folder = b.fresh("plot") / "paper"
+        shutil.copytree(sources[tree.name], folder)
+        workers = ["--workers", str(k)] if support[tree.name] else []
+        run = run_cli(tree, "plot", str(folder), *workers)
+        if tree is b.current and k not in drawn:
+            drawn[k] = {p.name: p.read_bytes() for p in (folder / "plots").iterdir()}
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        return {"wall_s": run.wall_s, "cpu_s": run.cpu_s}
 
-        values, failed = interleave(trees, measure, b.repeats, start=k)
-        errors.update(failed)
-        for name, got in values.items():
-            figures[(name, k)] = best(got)
+    figures, errors = per_workers(b, support, measure)
     base = b.baseline.tree
     for k in SWEEP_WORKERS:
         cur = figures.get(("current", k))
