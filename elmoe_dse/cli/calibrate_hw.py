@@ -15,7 +15,7 @@ def calibrate_hw(
         ..., "--kernels", help="kernel database folder (aiconfigurator <gpu>/*.parquet)"
     ),
     out: Path | None = typer.Option(  # noqa: B008
-        None, "--out", help="preset file to write (default: print the [kernels] section)"
+        None, "--out", help="preset file to write (default: print the \\[kernels] section)"
     ),
     hosts: bool = typer.Option(
         True,

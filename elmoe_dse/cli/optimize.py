@@ -20,37 +20,39 @@ EXIT_INTERRUPTED = 130
 FileArg = Annotated[Path, typer.Argument(help="sweep file (TOML), e.g. sweeps/paper.toml")]
 TrialsOpt = Annotated[
     int | None,
-    typer.Option("--trials", "-n", min=1, help="completed trials per study [default: the file's]"),
+    typer.Option(
+        "--trials", "-n", min=1, help="completed trials per study \\[default: the file's]"
+    ),
 ]
 StorageOpt = Annotated[
     str | None,
     typer.Option(
         "--storage",
         help="Optuna RDB URL shared by every worker, e.g. "
-        "postgresql+psycopg2://user:pw@host/db [default: sqlite file OUT/study.db]",
+        "postgresql+psycopg2://user:pw@host/db \\[default: sqlite file OUT/study.db]",
     ),
 ]
 StudyOpt = Annotated[
     str | None,
-    typer.Option("--study", help="study name prefix (one study per group) [default: name]"),
+    typer.Option("--study", help="study name prefix (one study per group) \\[default: name]"),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-j", min=1, help="local worker processes")]
 SeedOpt = Annotated[
     int | None,
-    typer.Option("--seed", min=0, max=2**32 - 1, help="sampler seed [default: the file's]"),
+    typer.Option("--seed", min=0, max=2**32 - 1, help="sampler seed \\[default: the file's]"),
 ]
 SamplerOpt = Annotated[
-    str | None, typer.Option("--sampler", help="tpe or random [default: the file's]")
+    str | None, typer.Option("--sampler", help="tpe or random \\[default: the file's]")
 ]
 OutOpt = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="output folder [default: results/<name>/optimize]"),
+    typer.Option("--out", "-o", help="output folder \\[default: results/<name>/optimize]"),
 ]
 GridOpt = Annotated[
     bool | None,
     typer.Option(
         "--grid/--no-grid",
-        help="score the search against the exhaustive grid [default: if it has at most "
+        help="score the search against the exhaustive grid \\[default: if it has at most "
         "5,000,000 points]",
     ),
 ]
@@ -60,7 +62,7 @@ BatchOpt = Annotated[
         "--batch",
         min=1,
         help="trials asked per batch, evaluated in one vectorized call, then told (a study "
-        "starts with single trials and grows its batches up to this) [default: 16]",
+        "starts with single trials and grows its batches up to this) \\[default: 16]",
     ),
 ]
 ShowOpt = Annotated[int, typer.Option("--show", min=1, help="Pareto designs printed per group")]

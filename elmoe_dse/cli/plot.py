@@ -36,7 +36,7 @@ def plot(
         typer.Option(
             "--workers",
             min=1,
-            help="processes drawing the figures [default: the machine's cores]",
+            help="processes drawing the figures \\[default: the machine's cores]",
             show_default=False,
         ),
     ] = None,

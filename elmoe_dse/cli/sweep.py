@@ -28,7 +28,7 @@ def sweep(
     file: Annotated[Path, typer.Argument(help="sweep file (TOML), e.g. sweeps/paper.toml")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="output folder [default: results/<sweep name>]"),
+        typer.Option("--out", "-o", help="output folder \\[default: results/<sweep name>]"),
     ] = None,
     show: Annotated[
         int, typer.Option("--show", min=1, help="Pareto designs printed per group")
@@ -38,7 +38,7 @@ def sweep(
         typer.Option(
             "--workers",
             min=1,
-            help="processes evaluating the grid, 1: this process only [default: the cores; "
+            help="processes evaluating the grid, 1: this process only \\[default: the cores; "
             "1 for a grid under 131,072 points]",
         ),
     ] = None,
