@@ -225,8 +225,11 @@ def complete(url: str, names: list[str]) -> int:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_killed_run_resumes_to_exactly_n_trials(tmp_path: Path, sig: signal.Signals) -> None:
     # enough trials that the batched in-memory search is still running at the first checkpoint
-    # that holds 10 (checkpoints come about every second, at tens of trials per second)
-    n = 150
+    # that holds 10: checkpoints come about every second and the two studies run about 180
+    # trials per second here, so 2 x 150 could all finish before the first checkpoint and the
+    # kill then met a finished search (seen once in make test); 2 x 300 (of the 336 points of
+    # a study) take about 3 s
+    n = 300
     sweep, out = write_tiny(tmp_path), tmp_path / "out"
     url = f"sqlite:///{out / 'study.db'}"
     names = ["tiny[batch_size=1]", "tiny[batch_size=8]"]
