@@ -98,6 +98,8 @@ SYSTEM = "meta.system"
 BOUND = "meta.bound"
 FEASIBLE = "meta.feasible"
 INFEASIBLE_REASON = "meta.infeasible_reason"
+#: ``sweep``: the row is on its group's Pareto front of the sweep file's objectives.
+PARETO = "meta.pareto"
 #: The knobs set away from their default that do not act at the point, comma-joined ('' if none).
 INACTIVE_KNOBS = "meta.inactive_knobs"
 

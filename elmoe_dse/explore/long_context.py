@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from elmoe_dse.columns import THROUGHPUT_TOK_PER_S as THROUGHPUT
+
 PRIORS = ("xpu", "xpu-pim", "xpu-logicpim", "xpu-nmp", "hb-xpu")
-THROUGHPUT = "metric.throughput_tok_per_s"
 
 
 def speedup_table(results: pd.DataFrame, platform: str) -> pd.DataFrame:

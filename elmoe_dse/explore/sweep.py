@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elmoe_dse.columns import PARETO as PARETO_COLUMN
 from elmoe_dse.columns import THROUGHPUT_TOK_PER_S
 from elmoe_dse.errors import KnobError
 from elmoe_dse.explore.figure_columns import FASTEST_KEYS
@@ -87,7 +88,6 @@ if TYPE_CHECKING:
     from elmoe_dse.evaluator import ResidencyMemo
 
 
-PARETO_COLUMN = "meta.pareto"
 #: Metric columns of a component or tier a platform lacks are 0 (no such energy, no such bytes).
 _ZERO_WHEN_ABSENT = ("metric.energy_", "metric.bytes_read_")
 

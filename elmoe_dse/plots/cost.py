@@ -21,6 +21,7 @@ from elmoe_dse.columns import (
     COST_USD,
     ENERGY_PER_TOKEN_J,
     LOGIC_AREA_MM2,
+    PARETO,
     PLATFORM,
     STATIC_POWER_W,
     THROUGHPUT_TOK_PER_S,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 HB = knob_column("hb_capacity_gb")
 PES = knob_column("pe_count")
-PARETO = "meta.pareto"
 HB_COLORS = ("#1b4f72", "#2e86c1", "#28b463", "#d68910", "#c0392b", "#7d3c98", "#566573")
 PE_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 

@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elmoe_dse.columns import ENERGY_PER_TOKEN_J as ENERGY
+from elmoe_dse.columns import PARETO as SWEEP_PARETO
+from elmoe_dse.columns import THROUGHPUT_TOK_PER_S as THROUGHPUT
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.plots import style
 from elmoe_dse.plots.reduce import drawn_rows, row_count
@@ -35,11 +38,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-THROUGHPUT = "metric.throughput_tok_per_s"
-ENERGY = "metric.energy_per_token_j"
 BATCH = "knob.batch_size"
 #: The sweep's own Pareto flag (under its objectives, which may be more than these two).
-SWEEP_PARETO = "meta.pareto"
 #: Cells per axis of the log-log grid that thins the drawn cloud.
 THIN_CELLS = 300
 #: Labels per panel (evenly along the front, ends included).

@@ -31,6 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elmoe_dse.columns import ENERGY_PER_TOKEN_J as ENERGY
+from elmoe_dse.columns import PARETO, PLATFORM
+from elmoe_dse.columns import THROUGHPUT_TOK_PER_S as THROUGHPUT
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 
 if TYPE_CHECKING:
@@ -43,11 +46,7 @@ BATCH_ROWS = 1 << 17
 #: The rows of its cloud (panel x platform) a kept row stands for.
 WEIGHT = "plot.rows"
 
-THROUGHPUT = "metric.throughput_tok_per_s"
-ENERGY = "metric.energy_per_token_j"
 BATCH = "knob.batch_size"
-PLATFORM = "meta.platform"
-PARETO = "meta.pareto"
 WORKLOAD = ("meta.model", "meta.dataset", "knob.context_len")
 SYSTEM_KEYS = ("meta.model", "meta.dataset", BATCH, PLATFORM)
 
