@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -104,8 +106,6 @@ def test_more_hb_capacity_is_slower_by_at_most_the_idle_lpddr_and_more_pes_never
 ) -> None:
     d = {**d, "platform": "elmoe3d-8g"}
     model, spec, knobs, p, step = run(d)
-    from dataclasses import replace
-
     bigger = evaluate(model, spec, replace(knobs, hb_capacity_gb=8.0 * factor), p)
     bound = placement_loss_bound(spec)
     assert bigger.throughput_tok_per_s * bound >= step.throughput_tok_per_s * (1 - 1e-9)
@@ -118,8 +118,6 @@ def test_a_pool_of_every_expert_leaves_lpddr_idle_and_is_slower_within_the_bound
     experts at batch 27 fill 63 slots of an 8 GB stack, whose verify reads 1.6 % of its expert
     bytes from LPDDR in parallel with HB; at 9 GB all 64 are resident, LPDDR idles and the step
     is 1.2 % slower. The loss stays under the bound, and the bytes moved are the same."""
-    from dataclasses import replace
-
     d = {
         "model_id": "olmoe-1b-7b", "platform": "elmoe3d-8g", "policy": "auto", "batch": 27,
         "context": 215, "gamma": 0, "bits": 8, "rounding": "truncate", "zipf": 0.0, "rho": 0.0,
@@ -143,3 +141,47 @@ def test_unique_experts_grow_with_tokens() -> None:
         u = unique_experts(p, np.arange(1, 200))
         assert u[0] == np.float64(8.0) or abs(u[0] - 8.0) < 1e-9
         assert np.all(np.diff(u) > 0) and u[-1] <= 128
+
+
+@settings(max_examples=40, deadline=None)
+@given(designs, st.floats(1.1, 4.0), st.sampled_from(["read", "static"]))
+def test_dearer_memory_reads_or_static_power_never_lower_the_energy_per_token(
+    d: dict,  # type: ignore[type-arg]
+    factor: float,
+    part: str,
+) -> None:
+    from elmoe_dse.overrides import with_fields
+
+    model, spec, knobs, p, step = run(d)
+    if part == "read":
+        tier = spec.main_tier
+        value = spec.tiers[tier].read_energy_pj_per_bit * factor
+        dearer = with_fields(spec, {f"tiers.{tier}.read_energy_pj_per_bit": value})
+    elif spec.static_power is not None:
+        dearer = with_fields(spec, {"static_power.host_w": spec.static_power.host_w * factor + 0.1})
+    else:
+        dearer = with_fields(spec, {"static_power_w": float(spec.static_power_w or 0.0) * factor})
+    again = evaluate(model, dearer, knobs, p)
+    assert float(again.energy_per_token_j) >= float(step.energy_per_token_j) * (1 - 1e-12)
+    assert float(again.throughput_tok_per_s) == float(step.throughput_tok_per_s)
+
+
+@settings(max_examples=40, deadline=None)
+@given(designs, st.integers(1, 4000))
+def test_a_longer_context_is_never_faster(d: dict, extra: int) -> None:  # type: ignore[type-arg]
+    model, spec, knobs, p, step = run(d)
+    longer = evaluate(model, spec, replace(knobs, context_len=d["context"] + extra), p)
+    assert longer.throughput_tok_per_s <= step.throughput_tok_per_s * (1 + 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(designs, st.floats(0.0, 0.99), st.floats(0.001, 0.5))
+def test_a_higher_fixed_acceptance_is_never_slower(
+    d: dict,  # type: ignore[type-arg]
+    alpha: float,
+    more: float,
+) -> None:
+    model, spec, knobs, p, _ = run({**d, "gamma": max(d["gamma"], 1)})
+    low = evaluate(model, spec, replace(knobs, acceptance=alpha), p)
+    high = evaluate(model, spec, replace(knobs, acceptance=min(alpha + more, 1.0)), p)
+    assert high.throughput_tok_per_s >= low.throughput_tok_per_s * (1 - 1e-9)
