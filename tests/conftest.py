@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -32,6 +34,21 @@ def uniform(model: ModelSpec) -> np.ndarray:
 
 def zipf(model: ModelSpec, a: float = 1.0) -> np.ndarray:
     return expert_probabilities(model.num_experts, model.experts_per_token, "zipf", a)
+
+
+def spec_with(spec: PlatformSpec, values: dict[str, float]) -> PlatformSpec:
+    """``spec`` with the dotted fields of ``values`` set, its priors' ranges dropped: a scaled
+    constant in a model test is a thought experiment, not a design the ranges are meant to
+    admit (user overrides keep the ranges: elmoe_dse.overrides.with_fields)."""
+    data: dict[str, Any] = spec.model_dump()
+    data.pop("ranges", None)
+    for path, value in values.items():
+        *parents, leaf = path.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return PlatformSpec.model_validate(data)
 
 
 def mt_bench_quality(model: ModelSpec) -> DraftQuality:

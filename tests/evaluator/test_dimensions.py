@@ -14,29 +14,14 @@ is not a pure rate law.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elmoe_dse.specs.platform import PRECISIONS, PlatformSpec, list_platforms, load_platform
+from tests.conftest import spec_with
 from tests.evaluator.test_invariants import designs, evaluate, run
 
 ANALYTICAL = tuple(p for p in list_platforms() if load_platform(p).family != "gpu")
-
-
-def scaled(spec: PlatformSpec, values: dict[str, float]) -> PlatformSpec:
-    """``spec`` with the dotted fields of ``values`` set. The priors' ranges are dropped: a
-    scaled constant is a thought experiment, not a design the ranges are meant to admit."""
-    data: dict[str, Any] = spec.model_dump()
-    data.pop("ranges", None)
-    for path, value in values.items():
-        *parents, leaf = path.split(".")
-        node = data
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    return PlatformSpec.model_validate(data)
 
 
 def faster(spec: PlatformSpec, k: float) -> PlatformSpec:
@@ -54,7 +39,7 @@ def faster(spec: PlatformSpec, k: float) -> PlatformSpec:
     if nm is not None and nm.peak_tops is not None:  # else its peak follows its tier's bandwidth
         for p in PRECISIONS:
             v[f"near_memory.peak_tops.{p}"] = nm.peak_tops.get(p) * k
-    return scaled(spec, v)
+    return spec_with(spec, v)
 
 
 def dearer(spec: PlatformSpec, k: float) -> PlatformSpec:
@@ -79,7 +64,7 @@ def dearer(spec: PlatformSpec, k: float) -> PlatformSpec:
     else:
         assert spec.static_power_w is not None
         v["static_power_w"] = spec.static_power_w * k
-    return scaled(spec, v)
+    return spec_with(spec, v)
 
 
 @settings(max_examples=40, deadline=None)
@@ -106,9 +91,9 @@ def test_a_fixed_time_the_spec_does_not_scale_breaks_the_law() -> None:
         "context": 1024, "gamma": 0, "bits": 4, "rounding": "round", "zipf": 0.0, "rho": 0.0,
     }  # fmt: skip
     model, spec, knobs, p, _ = run(d)
-    latent = scaled(spec, {"op_overhead_s": 2e-5})
+    latent = spec_with(spec, {"op_overhead_s": 2e-5})
     step = evaluate(model, latent, knobs, p)
     law = evaluate(model, faster(latent, 2.0), knobs, p)
-    fixed = evaluate(model, scaled(faster(latent, 2.0), {"op_overhead_s": 2e-5}), knobs, p)
+    fixed = evaluate(model, spec_with(faster(latent, 2.0), {"op_overhead_s": 2e-5}), knobs, p)
     assert abs(float(law.time_per_step_s) * 2.0 / float(step.time_per_step_s) - 1) < 1e-9
     assert float(fixed.time_per_step_s) * 2.0 / float(step.time_per_step_s) > 1.02

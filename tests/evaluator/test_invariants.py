@@ -16,7 +16,7 @@ from elmoe_dse.routing import expert_probabilities
 from elmoe_dse.specs.model import load_model
 from elmoe_dse.specs.platform import PlatformSpec, list_platforms, load_platform
 from elmoe_dse.units import BITS_PER_BYTE, PJ
-from tests.conftest import PAPER_MODELS, fast_tier_platforms
+from tests.conftest import PAPER_MODELS, fast_tier_platforms, spec_with
 from tests.conftest import evaluate_mt_bench as evaluate
 
 FAST_TIER = tuple(fast_tier_platforms())
@@ -150,17 +150,15 @@ def test_dearer_memory_reads_or_static_power_never_lower_the_energy_per_token(
     factor: float,
     part: str,
 ) -> None:
-    from elmoe_dse.overrides import with_fields
-
     model, spec, knobs, p, step = run(d)
     if part == "read":
         tier = spec.main_tier
         value = spec.tiers[tier].read_energy_pj_per_bit * factor
-        dearer = with_fields(spec, {f"tiers.{tier}.read_energy_pj_per_bit": value})
+        dearer = spec_with(spec, {f"tiers.{tier}.read_energy_pj_per_bit": value})
     elif spec.static_power is not None:
-        dearer = with_fields(spec, {"static_power.host_w": spec.static_power.host_w * factor + 0.1})
+        dearer = spec_with(spec, {"static_power.host_w": spec.static_power.host_w * factor + 0.1})
     else:
-        dearer = with_fields(spec, {"static_power_w": float(spec.static_power_w or 0.0) * factor})
+        dearer = spec_with(spec, {"static_power_w": float(spec.static_power_w or 0.0) * factor})
     again = evaluate(model, dearer, knobs, p)
     assert float(again.energy_per_token_j) >= float(step.energy_per_token_j) * (1 - 1e-12)
     assert float(again.throughput_tok_per_s) == float(step.throughput_tok_per_s)
