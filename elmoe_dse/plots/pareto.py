@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from elmoe_dse.columns import ENERGY_PER_TOKEN_J as ENERGY
-from elmoe_dse.columns import PARETO as SWEEP_PARETO
+from elmoe_dse.columns import PARETO as SWEEP_PARETO  # under the sweep's objectives, maybe more
 from elmoe_dse.columns import THROUGHPUT_TOK_PER_S as THROUGHPUT
 from elmoe_dse.explore.pareto import pareto_mask, to_minimize
 from elmoe_dse.plots import style
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 BATCH = "knob.batch_size"
-#: The sweep's own Pareto flag (under its objectives, which may be more than these two).
 #: Cells per axis of the log-log grid that thins the drawn cloud.
 THIN_CELLS = 300
 #: Labels per panel (evenly along the front, ends included).
@@ -281,13 +280,14 @@ def idle_knobs(frame: pd.DataFrame) -> dict[str, frozenset[str]]:
     The rule of :func:`elmoe_dse.knobs.inactive_knob_names` depends on the key alone; the
     sweep's column lists a knob only where it is set away from its default, so a knob listed at
     one point of a key is idle at every point of that key (at its default value too)."""
-    if INACTIVE not in frame.columns or any(c not in frame.columns for c in ACTING_KEY):
+    if INACTIVE not in frame.columns:
         return {}
     # Only the distinct (key, listed knobs) pairs matter: the rows that hold them, not the table.
-    decides = [*ACTING_KEY, INACTIVE, *([DRAFT_LENGTH] if DRAFT_LENGTH in frame.columns else [])]
+    decides = [c for c in (*ACTING_KEY, INACTIVE, DRAFT_LENGTH) if c in frame.columns]
     frame = frame.loc[~frame[decides].duplicated(), decides]
     keys = _acting_keys(frame)
-    assert keys is not None  # its columns are there
+    if keys is None:
+        return {}
     names = frame[INACTIVE].astype(str).to_numpy(dtype=object)
     listed = names != ""
     out: dict[str, set[str]] = {}
