@@ -104,6 +104,9 @@ def _grown(values: np.ndarray, size: int, fill: Any) -> np.ndarray:
     return np.concatenate([values, np.full(max(size, 2 * len(values)) - len(values), fill)])
 
 
+_NO_BITS = np.zeros(0, dtype=np.uint8)
+
+
 class _Seen:
     """Which keys (integer ids) have had their first row, per tag, across batches: a bit per
     key (the thinning cells of every cloud are millions of keys on a 10 M point table)."""
@@ -117,13 +120,8 @@ class _Seen:
         if not rows.size:
             return rows
         distinct, first = np.unique(keys[rows], return_index=True)
-        bits = self._bits.get(tag, np.zeros(0, dtype=np.uint8))
         need = (int(distinct[-1]) >> 3) + 1
-        if len(bits) < need:
-            bits = np.concatenate(
-                [bits, np.zeros(max(need, len(bits) * 5 // 4) - len(bits), np.uint8)]
-            )
-            self._bits[tag] = bits
+        bits = self._bits[tag] = _grown(self._bits.get(tag, _NO_BITS), need, np.uint8(0))
         byte, bit = distinct >> 3, (distinct & 7).astype(np.uint8)
         new = (bits[byte] >> bit) & 1 == 0
         np.bitwise_or.at(bits, byte[new], np.left_shift(1, bit[new], dtype=np.uint8))
