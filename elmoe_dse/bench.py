@@ -1134,19 +1134,23 @@ def section_sweep(b: Bench) -> None:
     print(identity_line(identity, base.name, b.baseline.overlaid))
 
 
+def workers_speedup(
+    figures: dict[tuple[str, int], dict[str, float] | None], name: str
+) -> float | None:
+    """Wall time of tree ``name`` with the first of :data:`SWEEP_WORKERS` over that with the
+    last (:func:`per_workers` figures); None without both."""
+    one, *_, last = SWEEP_WORKERS
+    first, other = figures.get((name, one)), figures.get((name, last))
+    return first["wall_s"] / other["wall_s"] if first and other else None
+
+
 def print_speedup(b: Bench, runs: SweepRuns, load: float) -> None:
     """``--workers 2`` against ``--workers 1`` here (and in the baseline if it has both)."""
     one, *_, last = SWEEP_WORKERS
-    figures = runs.figures
-
-    def speedup(name: str) -> float | None:
-        first, other = figures.get((name, one)), figures.get((name, last))
-        return first["wall_s"] / other["wall_s"] if first and other else None
-
-    here = speedup("current") or float("nan")
+    here = workers_speedup(runs.figures, "current") or float("nan")
     same = runs.tables["current:1"].read_bytes() == runs.tables[f"current:{last}"].read_bytes()
     base = b.baseline.tree
-    theirs = speedup(base.name) if base else None
+    theirs = workers_speedup(runs.figures, base.name) if base else None
     text = f"{theirs:.2f}x" if theirs else None
     print(
         f"sweep   : --workers {last} is {here:.2f}x faster than --workers {one} (wall), "
@@ -1255,11 +1259,11 @@ def section_plot(b: Bench) -> None:
             f"{b.versus(errors, text, r, ' wall', missing='no --workers option')}"
         )
     one, *_, last = SWEEP_WORKERS
-    first, other = figures.get(("current", one)), figures.get(("current", last))
-    if first and other and one in drawn and last in drawn:
+    speedup = workers_speedup(figures, "current")
+    if speedup is not None and one in drawn and last in drawn:
         same = "byte-identical" if drawn[one] == drawn[last] else "DIFFERENT"
         print(
-            f"plot    : --workers {last} is {first['wall_s'] / other['wall_s']:.2f}x faster than "
+            f"plot    : --workers {last} is {speedup:.2f}x faster than "
             f"--workers {one} (wall); the {len(drawn[one])} files in plots/ {same}"
         )
 
